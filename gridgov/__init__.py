@@ -1,0 +1,77 @@
+"""gridgov: the grid-governance service of a county-level social governance centre."""
+
+from pathlib import Path
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from flask_migrate import Migrate
+
+from gridgov import config as settings
+from gridgov.api import Api, IdConverter
+# Not `from gridgov.db import db`: that name would shadow the gridgov.db module, which
+# migrations refer to for its column types.
+from gridgov.db import configure_engine_events
+from gridgov.db import db as database
+
+# The top-level migrations/ folder; installed beside the package too, so a wheel can migrate.
+MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
+
+migrate = Migrate(render_as_batch=True, compare_type=True)
+
+
+class JSONProvider(DefaultJSONProvider):
+    ensure_ascii = False  # Chinese names readable in answers
+    sort_keys = False
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The application. ``config`` overrides the environment, which overrides the defaults."""
+    overrides = {**settings.from_environment(), **(config or {})}
+    app = Flask(__name__, instance_path=overrides.get("INSTANCE_PATH"), instance_relative_config=True)
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    app.config.from_mapping(settings.DEFAULTS)
+    app.config.update(overrides)
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
+    app.config.update(
+        API_TITLE="gridgov",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.strict_slashes = False
+
+    database.init_app(app)
+    with app.app_context():
+        configure_engine_events(database.engine)
+    migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
+
+    from gridgov import docs, errors
+    from gridgov.tree import cli as tree_cli
+    from gridgov.tree import views as tree_views
+    from seeds import cli as seed_cli
+
+    errors.register_error_handlers(app)
+    api = Api(app)
+    api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
+    api.register_blueprint(tree_views.blp)
+    app.register_blueprint(docs.bp)
+    app.cli.add_command(tree_cli.units)
+    app.cli.add_command(seed_cli.seed)
+    return app
+
+
+def _database_url(app: Flask) -> str:
+    url = app.config.get("DATABASE_URL")
+    if url:
+        return url
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(app.instance_path) / 'gridgov.db'}"

@@ -1,0 +1,191 @@
+"""The flask-smorest ``Api`` and what every domain's views share: the blueprint class, the JSON
+parser, the id converter, common fields and cursor pagination."""
+
+import base64
+import binascii
+import json
+import re
+from http import HTTPStatus
+
+import flask_smorest
+import marshmallow as ma
+from flask import current_app
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
+
+from gridgov import errors
+
+# Ids are 32-bit on every database; a larger number in a URL is simply an id that does not exist.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<id:unit_id>``: a positive 32-bit integer. Anything else is a 404, never a database error."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=MAX_ID, **kwargs)
+
+
+def _json_depth_ok(data, limit: int) -> bool:
+    """True when ``data`` nests no deeper than ``limit`` (iterative: it must not recurse itself)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return True
+
+
+class Parser(FlaskParser):
+    """webargs' parser, hardened: a recursion bomb or a too-deep document is a 400, not a 500."""
+
+    DEFAULT_VALIDATION_STATUS = 422
+
+    def _raw_load_json(self, req):
+        if not webargs_core.is_json(req.mimetype):
+            return webargs_core.missing
+        try:
+            data = webargs_core.parse_json(req.get_data(cache=True))
+        except RecursionError:
+            flask_smorest.abort(400, message="The JSON body is nested too deeply.")
+        if not _json_depth_ok(data, current_app.config["MAX_JSON_DEPTH"]):
+            flask_smorest.abort(400, message="The JSON body is nested too deeply.")
+        return data
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        flask_smorest.abort(400, message="The body is not valid UTF-8 JSON.")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, the body of every error answer."""
+
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={"description": "Messages by field (or by line, for file imports)."},
+    )
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+    def _register_responses(self):
+        # flask-smorest documents errors as application/json in its own shape; ours are problems.
+        for status in HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["content"] = {errors.PROBLEM_MIMETYPE: {"schema": ProblemSchema}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {
+                "description": "An error, as application/problem+json",
+                "content": {errors.PROBLEM_MIMETYPE: {"schema": ProblemSchema}},
+            },
+            lazy=True,
+        )
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Text(ma.fields.String):
+    """A string that every database can store: no NUL or control characters, no lone surrogates,
+    surrounding whitespace stripped, and a required length."""
+
+    def __init__(self, *, max_length: int, min_length: int = 0, **kwargs):
+        validators = list(kwargs.pop("validate", []) or [])
+        validators.insert(0, ma.validate.Length(min=min_length, max=max_length))
+        super().__init__(validate=validators, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if _CONTROL.search(text):
+            raise ma.ValidationError("Control characters are not allowed.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ma.ValidationError("Not valid Unicode text.") from exc
+        return text
+
+
+def Id(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_ID), **kwargs)
+
+
+# --- cursor pagination --------------------------------------------------------------------------
+
+
+class PageArgs(ma.Schema):
+    limit = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(1, 500),
+        metadata={"description": "Items per page (default 50, at most 500)."},
+    )
+    cursor = Text(
+        max_length=512,
+        load_default=None,
+        metadata={"description": "`next_cursor` of the previous page."},
+    )
+
+
+def encode_cursor(key) -> str:
+    raw = json.dumps(key, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *, kind: type | tuple):
+    """The key a cursor carries; a cursor that was not made by ``encode_cursor`` is a 400."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("The cursor is not one this service issued.") from None
+    if not isinstance(key, kind) or isinstance(key, bool):
+        raise errors.InvalidInput("The cursor is not one this service issued.")
+    return key
+
+
+def page_limit(limit: int | None) -> int:
+    return limit or current_app.config["PAGE_SIZE_DEFAULT"]
+
+
+def page(rows: list, limit: int, key) -> dict:
+    """``{"items": …, "next_cursor": …}`` from up to ``limit + 1`` rows fetched in key order."""
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    next_cursor = encode_cursor(key(items[-1])) if has_more and items else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    return ma.Schema.from_dict(
+        {
+            "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+            "next_cursor": ma.fields.String(
+                allow_none=True,
+                required=True,
+                metadata={"description": "Pass as `cursor` for the next page; null on the last."},
+            ),
+        },
+        name=name,
+    )

@@ -1,0 +1,90 @@
+"""The declarative base, the Flask-SQLAlchemy extension, and column types shared by every domain."""
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+# Stable constraint names, so that Alembic can drop and alter what it created on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no timezone-aware type; storing naive UTC there and tagging it on the way out
+    gives the same answers as PostgreSQL's ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; gridgov stores only aware timestamps")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def binary_string(length: int) -> sa.types.TypeEngine:
+    """A string compared byte by byte on every database.
+
+    Paths and codes are compared with ``>=``/``<`` for subtree ranges; that is only right under a
+    binary collation. SQLite's default is binary; PostgreSQL needs ``COLLATE "C"``.
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def configure_engine_events(engine: sa.engine.Engine) -> None:
+    """Make SQLite behave like a real transactional database.
+
+    pysqlite issues its own BEGIN lazily and breaks SAVEPOINT; SQLAlchemy's documented recipe
+    hands transaction control back to SQLAlchemy. ``BEGIN IMMEDIATE`` takes the write lock up
+    front: two deferred transactions that both read and then write would otherwise fail with
+    "database is locked" instead of waiting (gunicorn runs several workers). Foreign keys are
+    off in SQLite unless asked for.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

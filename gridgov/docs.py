@@ -1,0 +1,10 @@
+"""``/docs``: Swagger UI over ``/api/v1/openapi.json``, from assets vendored in the package."""
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("docs", __name__)
+
+
+@bp.get("/docs")
+def docs():
+    return render_template("docs.html")

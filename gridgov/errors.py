@@ -1,0 +1,129 @@
+"""Every error the service answers is an RFC 9457 problem document (``application/problem+json``).
+
+Services raise ``DomainError`` subclasses; views never build error responses themselves. One
+handler turns these, HTTP errors from Werkzeug and validation errors from flask-smorest into the
+same shape: ``type``, ``title``, ``status``, ``detail`` and, for bad input, ``errors`` (field →
+messages).
+"""
+
+from http import HTTPStatus
+
+from flask import Flask, current_app
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_MIMETYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://gridgov.example/problems/"
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the request; ``status`` says how the API answers it."""
+
+    status = 400
+    type = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: dict | None = None, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class RuleViolation(DomainError):
+    """Valid input that breaks a rule of the domain (422)."""
+
+    status, type, title = 422, "rule-violation", "Unprocessable request"
+
+
+class InvalidInput(DomainError):
+    """Input that is malformed before any rule applies (a bad cursor, an unreadable file)."""
+
+    status, type, title = 400, "invalid-input", "Invalid input"
+
+
+class UnsupportedMediaType(DomainError):
+    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+def problem(status: int, *, title=None, detail=None, type_=None, errors=None, **extra):
+    body = {
+        "type": PROBLEM_TYPE_BASE + (type_ or _slug(status)),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or HTTPStatus(status).description,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_MIMETYPE
+    return response
+
+
+def _slug(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+
+
+def _flatten_messages(messages) -> dict:
+    """webargs nests messages by location (``{"json": {"name": [...]}}``); clients want fields."""
+    flat = {}
+    if not isinstance(messages, dict):
+        return {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            for field, field_messages in fields.items():
+                flat[str(field)] = field_messages
+        else:
+            flat[str(location)] = fields
+    return flat
+
+
+def handle_http_exception(error: HTTPException):
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    status = error.code or 500
+    if messages is not None:
+        return problem(
+            status,
+            type_="validation-error",
+            title="Invalid request" if status == 400 else "Validation failed",
+            detail="The request has invalid fields; see `errors`.",
+            errors=_flatten_messages(messages),
+        )
+    response = problem(status, detail=data.get("message") or error.description)
+    for name, value in (error.get_headers() if hasattr(error, "get_headers") else []):
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+def handle_domain_error(error: DomainError):
+    return problem(
+        error.status,
+        type_=error.type,
+        title=error.title,
+        detail=error.detail,
+        errors=error.errors,
+        **error.extra,
+    )
+
+
+def handle_unexpected_error(error: Exception):
+    # Logged by Flask; the client learns nothing about the internals.
+    return problem(500, detail="An unexpected error occurred; it has been logged.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    if not app.testing:
+        app.register_error_handler(Exception, handle_unexpected_error)

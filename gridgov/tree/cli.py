@@ -1,0 +1,34 @@
+"""``flask --app gridgov units …``"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from gridgov.db import db
+from gridgov.errors import DomainError
+from gridgov.tree import transfer
+
+
+@click.group(help="The administrative tree.")
+def units():
+    pass
+
+
+@units.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(file: Path):
+    """Upsert units from FILE.csv (code,name,level,parent_code), all or nothing."""
+    try:
+        rows = transfer.parse_csv(file.read_bytes())
+        with click.progressbar(length=len(rows), label=f"Importing {file.name}", file=sys.stderr) as bar:
+            counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        click.echo(f"Nothing was imported: {error.detail}", err=True)
+        for where, messages in (error.errors or {}).items():
+            for message in messages:
+                click.echo(f"  {where}: {message}", err=True)
+        sys.exit(1)
+    click.echo(", ".join(f"{count} {what}" for what, count in counts.items()))

@@ -1,0 +1,82 @@
+"""The ``units`` table, and the one helper that turns a subtree into an index range."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridgov.db import UTCDateTime, binary_string, db, utcnow
+from gridgov.tree import paths
+from gridgov.tree.levels import Level
+
+PATH_LENGTH = 64
+CODE_LENGTH = 32
+
+
+def level_type(name: str) -> sa.Enum:
+    """A level column, stored as its lowercase value (``"town"``), checked on every database."""
+    return sa.Enum(
+        Level,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda levels: [level.value for level in levels],
+        validate_strings=True,
+    )
+
+
+class Unit(db.Model):
+    __tablename__ = "units"
+    __table_args__ = (
+        sa.Index("ix_units_path", "path", unique=True),
+        sa.Index("ix_units_code", "code", unique=True),
+        sa.CheckConstraint("households >= 0", name="households_non_negative"),
+        sa.CheckConstraint("population >= 0", name="population_non_negative"),
+        sa.CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
+        sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
+        sa.CheckConstraint("next_child >= 0", name="next_child_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(binary_string(CODE_LENGTH))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    level: Mapped[Level] = mapped_column(level_type("unit_level"))
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("units.id", ondelete="RESTRICT"), index=True
+    )
+    # The root of the unit's tree (a district is its own district): every tenant row knows it.
+    district_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    path: Mapped[str] = mapped_column(binary_string(PATH_LENGTH))
+    depth: Mapped[int] = mapped_column(sa.SmallInteger)
+    # The last sequence number handed to a child; allocation locks this row (see service).
+    next_child: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A district's parent in the national tables (its city), recorded but not required to exist.
+    city_code: Mapped[str | None] = mapped_column(sa.String(CODE_LENGTH))
+    households: Mapped[int | None]
+    population: Mapped[int | None]
+    latitude: Mapped[float | None] = mapped_column(sa.Float)
+    longitude: Mapped[float | None] = mapped_column(sa.Float)
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.code} {self.name} {self.level}>"
+
+
+def in_subtree(path_column, path: str):
+    """``path_column`` lies in the subtree at ``path``: the range form, which every database
+    serves from a B-tree index (``startswith`` renders a LIKE, which SQLite cannot)."""
+    low, high = paths.subtree_range(path)
+    return sa.and_(path_column >= low, path_column < high)
+
+
+# Columns on other tables that hold a copy of a unit path (cases, reports, assignments …).
+# Domains register theirs at import time; a move rewrites every one in the same transaction.
+PATH_COPIES: list[sa.orm.InstrumentedAttribute] = []
+
+
+def register_path_copy(column) -> None:
+    PATH_COPIES.append(column)

@@ -1,0 +1,290 @@
+"""Operations on the unit tree. Module functions, keyword-only arguments, an explicit session;
+every refusal is a ``DomainError``."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gridgov.db import utcnow
+from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.tree import paths
+from gridgov.tree.levels import (
+    CODE_LENGTH,
+    GENERATED_CODE_LEVELS,
+    GENERATED_SEQUENCE_WIDTH,
+    Level,
+    code_problem,
+    parent_problem,
+)
+from gridgov.tree.models import PATH_COPIES, Unit, in_subtree
+
+# Fields a PATCH may change. Code and level are identities; the parent changes only by a move.
+EDITABLE_FIELDS = ("name", "city_code", "households", "population", "latitude", "longitude", "active")
+PATH_ALLOCATION_ATTEMPTS = 5
+
+
+def get_unit(session: Session, *, unit_id: int) -> Unit:
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return unit
+
+
+def get_unit_by_code(session: Session, *, code: str) -> Unit:
+    unit = session.scalar(sa.select(Unit).where(Unit.code == code))
+    if unit is None:
+        raise NotFound(f"No unit has the code {code}.")
+    return unit
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def list_units(session: Session, *, level=None, parent_id=None, q=None, after_id=None, limit: int):
+    """Units by id; ``q`` matches part of a name or the start of a code."""
+    stmt = sa.select(Unit).order_by(Unit.id).limit(limit + 1)
+    if level is not None:
+        stmt = stmt.where(Unit.level == level)
+    if parent_id is not None:
+        stmt = stmt.where(Unit.parent_id == parent_id)
+    if q:
+        code_low, code_high = paths.subtree_range(q)
+        stmt = stmt.where(
+            sa.or_(
+                Unit.name.contains(q, autoescape=True),
+                sa.and_(Unit.code >= code_low, Unit.code < code_high),
+            )
+        )
+    if after_id is not None:
+        stmt = stmt.where(Unit.id > after_id)
+    return list(session.scalars(stmt))
+
+
+def children(session: Session, *, unit: Unit) -> list[Unit]:
+    return list(session.scalars(sa.select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.path)))
+
+
+def descendants(session: Session, *, unit: Unit, level=None, after_path=None, limit: int):
+    """Proper descendants in tree order (each unit before its children)."""
+    low, high = paths.subtree_range(unit.path)
+    stmt = (
+        sa.select(Unit)
+        .where(Unit.path > max(low, after_path or low), Unit.path < high)
+        .order_by(Unit.path)
+        .limit(limit + 1)
+    )
+    if level is not None:
+        stmt = stmt.where(Unit.level == level)
+    return list(session.scalars(stmt))
+
+
+def count_subtree(session: Session, *, path: str) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(Unit).where(in_subtree(Unit.path, path)))
+
+
+def ancestors(session: Session, *, unit: Unit) -> list[Unit]:
+    """Root first."""
+    wanted = paths.ancestor_paths(unit.path)
+    if not wanted:
+        return []
+    return list(session.scalars(sa.select(Unit).where(Unit.path.in_(wanted)).order_by(Unit.path)))
+
+
+def lowest_common_ancestor(session: Session, *, unit_ids: list[int]) -> Unit:
+    units = list(session.scalars(sa.select(Unit).where(Unit.id.in_(set(unit_ids)))))
+    missing = set(unit_ids) - {unit.id for unit in units}
+    if missing:
+        raise NotFound(f"Units {sorted(missing)} do not exist.")
+    common = paths.common_ancestor([unit.path for unit in units])
+    if common is None:
+        raise RuleViolation("The units lie in different districts and have no common ancestor.")
+    return session.scalar(sa.select(Unit).where(Unit.path == common))
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def create_unit(
+    session: Session,
+    *,
+    name: str,
+    level: Level,
+    parent_id: int | None = None,
+    code: str | None = None,
+    city_code: str | None = None,
+    households: int | None = None,
+    population: int | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    active: bool = True,
+) -> Unit:
+    parent = get_unit(session, unit_id=parent_id) if parent_id is not None else None
+    _check_parent(level, parent)
+    if code is None:
+        if level not in GENERATED_CODE_LEVELS:
+            raise RuleViolation(
+                f"A {level} needs its national division code.",
+                errors={"code": [f"required for a {level}"]},
+            )
+        code = next_generated_code(session, parent=parent)
+    elif problem := code_problem(code, level):
+        raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
+    if session.scalar(sa.select(Unit.id).where(Unit.code == code)) is not None:
+        raise Conflict(f"A unit with the code {code} exists already.", errors={"code": ["taken"]})
+
+    unit = Unit(
+        code=code,
+        name=name,
+        level=level,
+        parent_id=parent.id if parent else None,
+        district_id=parent.district_id if parent else None,
+        depth=level.rank,
+        city_code=city_code if parent is None else None,
+        households=households,
+        population=population,
+        latitude=latitude,
+        longitude=longitude,
+        active=active,
+    )
+    _insert_with_new_path(session, unit=unit, parent=parent)
+    if parent is None:
+        unit.district_id = unit.id
+        session.flush()
+    return unit
+
+
+def _check_parent(level: Level, parent: Unit | None) -> None:
+    if problem := parent_problem(level, parent.level if parent else None):
+        raise RuleViolation(
+            f"{problem.capitalize()}.",
+            errors={"parent_id": [problem]},
+            expected_parent_level=level.parent.value if level.parent else None,
+        )
+
+
+def next_generated_code(session: Session, *, parent: Unit) -> str:
+    """The parent's code plus the next free three-digit sequence under it."""
+    width = CODE_LENGTH[parent.level] + GENERATED_SEQUENCE_WIDTH
+    low, high = parent.code + "000", parent.code + "999"
+    taken = session.scalar(
+        sa.select(sa.func.max(Unit.code)).where(
+            Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width
+        )
+    )
+    sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
+    if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
+        raise RuleViolation(f"No free code is left under {parent.code}; give one explicitly.")
+    return f"{parent.code}{sequence:0{GENERATED_SEQUENCE_WIDTH}d}"
+
+
+def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
+    """A fresh path under ``parent`` (or a new root path).
+
+    The parent row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers)
+    and its ``next_child`` counter taken, so concurrent inserts under one parent never collide.
+    Roots have no row to lock; ``UNIQUE(path)`` and the retry in the caller cover them.
+    """
+    if parent is None:
+        last = session.scalar(sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)))
+        return paths.child_path("", paths.last_sequence(last) + 1 if last else 1)
+    row = session.execute(
+        sa.select(Unit.path, Unit.next_child).where(Unit.id == parent.id).with_for_update()
+    ).one()
+    sequence = row.next_child + 1
+    session.execute(
+        sa.update(Unit)
+        .where(Unit.id == parent.id)
+        .values(next_child=sequence)
+        .execution_options(synchronize_session=False)
+    )
+    parent.next_child = sequence
+    session.expire(parent, ["next_child"])
+    return paths.child_path(row.path, sequence)
+
+
+def _insert_with_new_path(session: Session, *, unit: Unit, parent: Unit | None) -> None:
+    for attempt in range(PATH_ALLOCATION_ATTEMPTS):
+        unit.path = allocate_child_path(session, parent=parent)
+        try:
+            with session.begin_nested():
+                session.add(unit)
+                session.flush()
+            return
+        except sa.exc.IntegrityError:
+            # Another transaction took the same path (a new root) or the same code; look again.
+            if session.scalar(sa.select(Unit.id).where(Unit.code == unit.code)) is not None:
+                raise Conflict(f"A unit with the code {unit.code} exists already.") from None
+            if attempt == PATH_ALLOCATION_ATTEMPTS - 1:
+                raise Conflict("The tree is busy here; try again.") from None
+
+
+def update_unit(session: Session, *, unit: Unit, version: int | None = None, **changes) -> Unit:
+    if version is not None and version != unit.version:
+        raise Conflict(
+            f"Unit {unit.id} has changed since version {version}; it is at {unit.version}.",
+            current_version=unit.version,
+        )
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise RuleViolation(f"Fields {sorted(unknown)} cannot be changed here.")
+    changed = {key: value for key, value in changes.items() if getattr(unit, key) != value}
+    if changed:
+        for key, value in changed.items():
+            setattr(unit, key, value)
+        unit.version += 1
+        session.flush()
+    return unit
+
+
+def delete_unit(session: Session, *, unit: Unit) -> None:
+    if session.scalar(sa.select(Unit.id).where(Unit.parent_id == unit.id).limit(1)) is not None:
+        raise Conflict(f"Unit {unit.code} still has child units; move or delete them first.")
+    for reason in DELETE_GUARDS:
+        if (message := reason(session, unit)) is not None:
+            raise Conflict(message)
+    session.delete(unit)
+    session.flush()
+
+
+# Checks other domains add: each returns why a unit may not be deleted (cases, assignments …).
+DELETE_GUARDS: list = []
+
+
+def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
+    """Re-parent ``unit`` and its whole subtree, rewriting every path in this transaction."""
+    _check_parent(unit.level, new_parent)
+    if paths.is_descendant_or_self(new_parent.path, unit.path):
+        raise RuleViolation("A unit cannot move under itself or its own descendant.")
+    if unit.parent_id == new_parent.id:
+        return unit
+    session.flush()
+    old_path = unit.path
+    new_path = allocate_child_path(session, parent=new_parent)
+    rewrite_path_prefix(session, column=Unit.path, old_prefix=old_path, new_prefix=new_path)
+    subtree = in_subtree(Unit.path, new_path)
+    if new_parent.district_id != unit.district_id:
+        session.execute(
+            sa.update(Unit)
+            .where(subtree)
+            .values(district_id=new_parent.district_id)
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        sa.update(Unit)
+        .where(Unit.id == unit.id)
+        .values(parent_id=new_parent.id, version=Unit.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    for column in PATH_COPIES:
+        rewrite_path_prefix(session, column=column, old_prefix=old_path, new_prefix=new_path)
+    session.expire_all()
+    return session.get(Unit, unit.id)
+
+
+def rewrite_path_prefix(session: Session, *, column, old_prefix: str, new_prefix: str) -> None:
+    """Every value of ``column`` in the subtree at ``old_prefix`` now starts with ``new_prefix``."""
+    session.execute(
+        sa.update(column.class_)
+        .where(in_subtree(column, old_prefix))
+        .values({column.key: sa.literal(new_prefix) + sa.func.substr(column, len(old_prefix) + 1)})
+        .execution_options(synchronize_session=False)
+    )

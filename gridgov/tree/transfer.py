@@ -1,0 +1,381 @@
+"""Import and export of unit tables in the form of the national division code tables.
+
+Columns ``code,name,level,parent_code``, optionally followed by ``households,population,latitude,
+longitude``. An import is an upsert by code, all or nothing: every problem is collected with its
+line number first, and nothing is written unless there are none.
+"""
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from gridgov.errors import InvalidInput, RuleViolation
+from gridgov.tree import paths, service
+from gridgov.tree.levels import Level, code_problem, parent_problem
+from gridgov.tree.models import Unit, in_subtree
+
+REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
+OPTIONAL_COLUMNS = ("households", "population", "latitude", "longitude")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+MAX_REPORTED_ERRORS = 200
+CHUNK = 500
+
+
+@dataclass
+class Row:
+    line: int
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+    households: int | None = None
+    population: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def fields(self) -> dict:
+        return {name: getattr(self, name) for name in ("name", *OPTIONAL_COLUMNS)}
+
+
+class _Errors:
+    """Problems by line, as the problem document's ``errors`` member: ``{"line 3": [...]}``."""
+
+    def __init__(self):
+        self.by_line: dict[str, list[str]] = defaultdict(list)
+        self.count = 0
+
+    def add(self, line: int, message: str) -> None:
+        self.count += 1
+        if len(self.by_line) < MAX_REPORTED_ERRORS:
+            self.by_line[f"line {line}"].append(message)
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            more = f" (the first {MAX_REPORTED_ERRORS} lines are listed)" if len(self.by_line) >= MAX_REPORTED_ERRORS else ""
+            raise RuleViolation(
+                f"The file was not imported: {self.count} problem(s){more}. Nothing was changed.",
+                errors=dict(self.by_line),
+            )
+
+
+def parse_csv(data: bytes) -> list[Row]:
+    """The rows of a unit table; UTF-8 with or without a byte-order mark."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            "The file is not UTF-8 text.", errors={f"line {line}": ["not valid UTF-8"]}
+        ) from None
+    if "\x00" in text:
+        raise InvalidInput("The file contains NUL characters; it is not a CSV table.")
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise InvalidInput("The file is empty.") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"Line 1 is not CSV: {exc}.") from None
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    unknown = [name for name in header if name not in COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        raise InvalidInput(
+            "The header must name the columns " + ",".join(REQUIRED_COLUMNS)
+            + " (optionally " + ",".join(OPTIONAL_COLUMNS) + "), each once.",
+            errors={"line 1": [f"missing {missing}" if missing else f"unexpected {unknown or header}"]},
+        )
+
+    errors = _Errors()
+    rows: list[Row] = []
+    first_line_of: dict[str, int] = {}
+    line = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.add(reader.line_num, f"not CSV: {exc}")
+            break
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            errors.add(line, f"{len(record)} fields where the header has {len(header)}")
+            continue
+        row = _parse_record(dict(zip(header, (cell.strip() for cell in record))), line, errors)
+        if row is None:
+            continue
+        if row.code in first_line_of:
+            errors.add(line, f"code {row.code} appears already on line {first_line_of[row.code]}")
+            continue
+        first_line_of[row.code] = line
+        rows.append(row)
+    errors.raise_if_any()
+    if not rows:
+        raise InvalidInput("The file has a header but no units.")
+    return rows
+
+
+def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
+    ok = True
+    try:
+        level = Level(values["level"].lower())
+    except ValueError:
+        errors.add(line, f"level {values['level']!r} is not one of {', '.join(Level)}")
+        return None
+    code = values["code"]
+    if problem := code_problem(code, level):
+        errors.add(line, f"code {code!r}: {problem}")
+        ok = False
+    name = values["name"]
+    if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
+        errors.add(line, "name must be 1 to 100 printable characters")
+        ok = False
+    parent_code = values["parent_code"] or None
+    if parent_code is not None and not (parent_code.isascii() and parent_code.isdigit() and len(parent_code) <= 32):
+        errors.add(line, f"parent_code {parent_code!r} is not a division code")
+        ok = False
+    elif parent_code is None and level is not Level.DISTRICT:
+        errors.add(line, f"a {level} needs a parent_code")
+        ok = False
+
+    numbers = {}
+    for column, kind, low, high in (
+        ("households", int, 0, 10_000_000),
+        ("population", int, 0, 100_000_000),
+        ("latitude", float, -90, 90),
+        ("longitude", float, -180, 180),
+    ):
+        raw = values.get(column) or ""
+        if not raw:
+            numbers[column] = None
+            continue
+        try:
+            number = kind(raw)
+        except ValueError:
+            number = None
+        if number is None or (kind is float and not math.isfinite(number)) or not low <= number <= high:
+            errors.add(line, f"{column} {raw!r} is not a number from {low} to {high}")
+            ok = False
+            continue
+        numbers[column] = number
+    if not ok:
+        return None
+    return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, **numbers)
+
+
+def import_units(
+    session: Session, *, rows: list[Row], progress: Callable[[int], None] | None = None
+) -> dict:
+    """Create, update and move units so the database holds what ``rows`` say.
+
+    Runs in the caller's transaction; raises ``RuleViolation`` (listing every bad line) before
+    writing anything when the rows do not form a valid tree together with the database.
+    """
+    progress = progress or (lambda _n: None)
+    in_file = {row.code: row for row in rows}
+    wanted_codes = set(in_file) | {
+        row.parent_code for row in rows if row.parent_code and row.level is not Level.DISTRICT
+    }
+    existing = _load_existing(session, wanted_codes)
+
+    errors = _Errors()
+    for row in rows:
+        current = existing.get(row.code)
+        if current is not None and current.level is not row.level:
+            errors.add(row.line, f"unit {row.code} exists as a {current.level}, not a {row.level}")
+            continue
+        if row.level is Level.DISTRICT:
+            continue
+        parent_level = None
+        if row.parent_code in in_file:
+            parent_level = in_file[row.parent_code].level
+        elif row.parent_code in existing:
+            parent_level = existing[row.parent_code].level
+        else:
+            errors.add(row.line, f"parent_code {row.parent_code} is neither in the file nor in the database")
+            continue
+        if problem := parent_problem(row.level, parent_level):
+            errors.add(row.line, f"{problem} (parent {row.parent_code} is a {parent_level})")
+    errors.raise_if_any()
+
+    counts = Counter(created=0, updated=0, moved=0, unchanged=0)
+    moves: list[Row] = []
+    for row in rows:
+        current = existing.get(row.code)
+        if current is None:
+            continue
+        if row.level is not Level.DISTRICT and current.parent_code != row.parent_code:
+            moves.append(row)
+        fields = row.fields()
+        if row.level is Level.DISTRICT:
+            fields["city_code"] = row.parent_code
+        changes = {k: v for k, v in fields.items() if getattr(current.unit, k) != v}
+        if changes:
+            service.update_unit(session, unit=current.unit, **changes)
+            counts["updated"] += 1
+        elif not moves or moves[-1] is not row:
+            counts["unchanged"] += 1
+        progress(1)
+
+    new_rows = [row for row in rows if row.code not in existing]
+    _insert_new(session, rows=new_rows, existing=existing, progress=progress)
+    counts["created"] = len(new_rows)
+
+    for row in sorted(moves, key=lambda r: r.level.rank):
+        unit = service.get_unit_by_code(session, code=row.code)
+        new_parent = service.get_unit_by_code(session, code=row.parent_code)
+        service.move_unit(session, unit=unit, new_parent=new_parent)
+        counts["moved"] += 1
+    session.flush()
+    return dict(counts)
+
+
+@dataclass
+class _Existing:
+    unit: Unit
+    parent_code: str | None
+
+    @property
+    def level(self) -> Level:
+        return self.unit.level
+
+
+def _load_existing(session: Session, codes: set[str]) -> dict[str, _Existing]:
+    parent = aliased(Unit)
+    found = {}
+    codes = sorted(codes)
+    for start in range(0, len(codes), CHUNK):
+        stmt = (
+            sa.select(Unit, parent.code)
+            .outerjoin(parent, Unit.parent_id == parent.id)
+            .where(Unit.code.in_(codes[start : start + CHUNK]))
+        )
+        for unit, parent_code in session.execute(stmt):
+            found[unit.code] = _Existing(unit, parent_code if parent_code else unit.city_code)
+    return found
+
+
+def _insert_new(session, *, rows: list[Row], existing: dict[str, _Existing], progress) -> None:
+    """Insert new units level by level in bulk, allocating paths in memory.
+
+    Existing parents are locked and their ``next_child`` counters advanced once each, exactly as
+    a single insert would (see ``service.allocate_child_path``).
+    """
+    if not rows:
+        return
+    new_children = Counter(row.parent_code for row in rows if row.level is not Level.DISTRICT)
+    existing_parents = sorted({code for code in new_children if code in existing})
+    sequence_of: dict[str, int] = {}  # parent code → last sequence handed out
+    path_of: dict[str, str] = {}
+    id_of: dict[str, int] = {}
+    district_of: dict[str, int] = {}
+    for start in range(0, len(existing_parents), CHUNK):
+        chunk = [existing[code].unit.id for code in existing_parents[start : start + CHUNK]]
+        locked = session.execute(
+            sa.select(Unit.code, Unit.id, Unit.path, Unit.next_child, Unit.district_id)
+            .where(Unit.id.in_(chunk))
+            .order_by(Unit.id)
+            .with_for_update()
+        )
+        for code, unit_id, path, next_child, district_id in locked:
+            sequence_of[code], path_of[code], id_of[code], district_of[code] = (
+                next_child, path, unit_id, district_id,
+            )
+
+    last_root = session.scalar(sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)))
+    sequence_of[""] = paths.last_sequence(last_root) if last_root else 0
+    path_of[""] = ""
+
+    for level in Level:
+        batch = [row for row in rows if row.level is level]
+        if not batch:
+            continue
+        values = []
+        for row in batch:
+            parent_key = "" if level is Level.DISTRICT else row.parent_code
+            sequence_of[parent_key] += 1
+            path = paths.child_path(path_of[parent_key], sequence_of[parent_key])
+            path_of[row.code] = path
+            sequence_of[row.code] = 0
+            district_of[row.code] = district_of.get(parent_key)
+            values.append(
+                {
+                    "code": row.code,
+                    "name": row.name,
+                    "level": level,
+                    "parent_id": id_of.get(parent_key),
+                    "district_id": district_of.get(parent_key),
+                    "path": path,
+                    "depth": level.rank,
+                    "next_child": new_children.get(row.code, 0),
+                    "city_code": row.parent_code if level is Level.DISTRICT else None,
+                    **{k: getattr(row, k) for k in OPTIONAL_COLUMNS},
+                }
+            )
+        for start in range(0, len(values), 5000):
+            chunk = values[start : start + 5000]
+            inserted = session.execute(sa.insert(Unit).returning(Unit.id, Unit.code), chunk)
+            for unit_id, code in inserted:
+                id_of[code] = unit_id
+                if level is Level.DISTRICT:
+                    district_of[code] = unit_id
+            progress(len(chunk))
+        if level is Level.DISTRICT:
+            session.execute(
+                sa.update(Unit)
+                .where(Unit.level == Level.DISTRICT, Unit.district_id.is_(None))
+                .values(district_id=Unit.id)
+                .execution_options(synchronize_session=False)
+            )
+
+    for code in existing_parents:
+        session.execute(
+            sa.update(Unit)
+            .where(Unit.code == code)
+            .values(next_child=sequence_of[code])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def export_rows(session: Session, *, unit: Unit) -> Iterator[dict]:
+    """The subtree at ``unit`` in import columns, parents before children (tree order)."""
+    parent = aliased(Unit)
+    stmt = (
+        sa.select(Unit, parent.code)
+        .outerjoin(parent, Unit.parent_id == parent.id)
+        .where(in_subtree(Unit.path, unit.path))
+        .order_by(Unit.path)
+        .execution_options(yield_per=2000)
+    )
+    for member, parent_code in session.execute(stmt):
+        yield {
+            "code": member.code,
+            "name": member.name,
+            "level": member.level.value,
+            "parent_code": parent_code or member.city_code,
+            **{column: getattr(member, column) for column in OPTIONAL_COLUMNS},
+        }
+
+
+def rows_to_csv(rows) -> Iterator[str]:
+    """CSV text in chunks; a byte-order mark first so spreadsheet programs read the Chinese."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    writer.writeheader()
+    for count, row in enumerate(rows, 1):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        if count % 1000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

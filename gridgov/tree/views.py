@@ -1,0 +1,173 @@
+"""``/api/v1/units``: the unit tree over HTTP."""
+
+import json
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+
+from gridgov.api import Blueprint, decode_cursor, page, page_limit
+from gridgov.db import db
+from gridgov.errors import UnsupportedMediaType
+from gridgov.tree import service, transfer
+from gridgov.tree.schemas import (
+    DescendantsArgs,
+    ExportArgs,
+    ImportResultSchema,
+    LcaSchema,
+    MoveSchema,
+    UnitCreateSchema,
+    UnitListArgs,
+    UnitPageSchema,
+    UnitPatchSchema,
+    UnitSchema,
+)
+
+blp = Blueprint("units", __name__, url_prefix="/api/v1/units", description="The administrative tree: district → town → village → grid → micro-grid.")
+
+
+@blp.route("")
+class Units(MethodView):
+    @blp.arguments(UnitListArgs, location="query")
+    @blp.response(200, UnitPageSchema)
+    def get(self, args):
+        """List units by id; filter by level, parent, or `q` (part of a name, start of a code)."""
+        limit = page_limit(args.pop("limit"))
+        after_id = decode_cursor(args.pop("cursor"), kind=int)
+        rows = service.list_units(db.session, after_id=after_id, limit=limit, **args)
+        return page(rows, limit, key=lambda unit: unit.id)
+
+    @blp.arguments(UnitCreateSchema)
+    @blp.response(201, UnitSchema)
+    def post(self, data):
+        """Create a unit under a parent exactly one level up (a district has none)."""
+        unit = service.create_unit(db.session, **data)
+        db.session.commit()
+        return unit
+
+
+@blp.route("/<id:unit_id>")
+class UnitById(MethodView):
+    @blp.response(200, UnitSchema)
+    def get(self, unit_id):
+        return service.get_unit(db.session, unit_id=unit_id)
+
+    @blp.arguments(UnitPatchSchema)
+    @blp.response(200, UnitSchema)
+    def patch(self, data, unit_id):
+        """Change a unit's name, figures or centroid. Moving is `POST …/move`."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        unit = service.update_unit(db.session, unit=unit, **data)
+        db.session.commit()
+        return unit
+
+    @blp.response(204)
+    def delete(self, unit_id):
+        """Delete a unit that has no children (and, later, no cases or assignments)."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        service.delete_unit(db.session, unit=unit)
+        db.session.commit()
+
+
+@blp.route("/by-code/<string(maxlength=64):code>")
+class UnitByCode(MethodView):
+    @blp.response(200, UnitSchema)
+    def get(self, code):
+        return service.get_unit_by_code(db.session, code=code)
+
+
+@blp.route("/<id:unit_id>/children")
+class Children(MethodView):
+    @blp.response(200, UnitPageSchema)
+    def get(self, unit_id):
+        """Direct children in tree order (all of them: a unit has at most a few hundred)."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        return {"items": service.children(db.session, unit=unit), "next_cursor": None}
+
+
+@blp.route("/<id:unit_id>/descendants")
+class Descendants(MethodView):
+    @blp.arguments(DescendantsArgs, location="query")
+    @blp.response(200, UnitPageSchema)
+    def get(self, args, unit_id):
+        """Every unit below this one in tree order, optionally of one level."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        limit = page_limit(args["limit"])
+        after = decode_cursor(args["cursor"], kind=str)
+        rows = service.descendants(
+            db.session, unit=unit, level=args.get("level"), after_path=after, limit=limit
+        )
+        return page(rows, limit, key=lambda member: member.path)
+
+
+@blp.route("/<id:unit_id>/ancestors")
+class Ancestors(MethodView):
+    @blp.response(200, UnitPageSchema)
+    def get(self, unit_id):
+        """The unit's ancestors, root (district) first."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        return {"items": service.ancestors(db.session, unit=unit), "next_cursor": None}
+
+
+@blp.route("/lca")
+class LowestCommonAncestor(MethodView):
+    @blp.arguments(LcaSchema)
+    @blp.response(200, UnitSchema)
+    def post(self, data):
+        """The lowest unit whose subtree holds every unit given."""
+        return service.lowest_common_ancestor(db.session, unit_ids=data["unit_ids"])
+
+
+@blp.route("/<id:unit_id>/move")
+class Move(MethodView):
+    @blp.arguments(MoveSchema)
+    @blp.response(200, UnitSchema)
+    def post(self, data, unit_id):
+        """Re-parent the unit with its whole subtree; codes stay, paths change."""
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        new_parent = service.get_unit(db.session, unit_id=data["parent_id"])
+        unit = service.move_unit(db.session, unit=unit, new_parent=new_parent)
+        db.session.commit()
+        return unit
+
+
+@blp.route("/<id:unit_id>/export")
+class Export(MethodView):
+    @blp.arguments(ExportArgs, location="query")
+    @blp.response(
+        200,
+        content_type="text/csv",
+        description="The subtree as CSV (UTF-8 with BOM) or JSON, in the import's columns.",
+    )
+    @blp.alt_response(200, content_type="application/json", success=True)
+    def get(self, args, unit_id):
+        unit = service.get_unit(db.session, unit_id=unit_id)
+        rows = transfer.export_rows(db.session, unit=unit)
+        filename = f"units-{unit.code}.{args['format']}"
+        disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if args["format"] == "json":
+            return Response(json.dumps(list(rows), ensure_ascii=False), mimetype="application/json", headers=disposition)
+        return Response(
+            stream_with_context(transfer.rows_to_csv(rows)),
+            mimetype="text/csv",
+            headers=disposition,
+        )
+
+
+@blp.route("/import")
+class Import(MethodView):
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "Columns code,name,level,parent_code[,households,population,latitude,longitude].",
+        }
+    )
+    @blp.response(200, ImportResultSchema)
+    def post(self):
+        """Upsert units from a CSV table, all or nothing; errors name their line numbers."""
+        if request.mimetype != "text/csv":
+            raise UnsupportedMediaType("Send the table as a text/csv body.")
+        rows = transfer.parse_csv(request.get_data(cache=False))
+        counts = transfer.import_units(db.session, rows=rows)
+        db.session.commit()
+        return counts

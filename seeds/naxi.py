@@ -1,0 +1,42 @@
+"""泸州市纳溪区 (510503): the reference district, as demo data."""
+
+import random
+
+from seeds.shape import TownSpec, district_rows
+
+CODE = "510503"
+NAME = "纳溪区"
+CITY_CODE = "510500"  # 泸州市
+CENTRE = (28.773, 105.371)
+GRIDS = 202
+MICROGRIDS = 3286
+RANDOM_SEED = 510503
+
+TOWNS = [
+    TownSpec("510503001", "安富街道", 9, urban=True),
+    TownSpec("510503002", "永宁街道", 11, urban=True),
+    TownSpec("510503003", "东升街道", 8, urban=True),
+    TownSpec("510503100", "大渡口镇", 12, urban=False),
+    TownSpec("510503101", "护国镇", 20, urban=False),
+    TownSpec("510503102", "打古镇", 15, urban=False),
+    TownSpec("510503103", "上马镇", 9, urban=False),
+    TownSpec("510503104", "合面镇", 12, urban=False),
+    TownSpec("510503106", "丰乐镇", 12, urban=False),
+    TownSpec("510503107", "白节镇", 16, urban=False),
+    TownSpec("510503108", "天仙镇", 15, urban=False),
+    TownSpec("510503109", "新乐镇", 7, urban=False),
+    TownSpec("510503111", "龙车镇", 10, urban=False),
+]
+
+
+def rows():
+    return district_rows(
+        code=CODE,
+        name=NAME,
+        city_code=CITY_CODE,
+        towns=TOWNS,
+        grids=GRIDS,
+        microgrids=MICROGRIDS,
+        centre=CENTRE,
+        rng=random.Random(RANDOM_SEED),
+    )

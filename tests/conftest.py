@@ -1,0 +1,165 @@
+"""The app per database, built once per session; every test rolled back.
+
+SQLite always; PostgreSQL too when ``GRIDGOV_TEST_POSTGRES_URL`` is set. A test that needs a
+service the machine lacks skips with the reason, or fails when ``GRIDGOV_TEST_STRICT=1``
+(what CI sets: there, a skipped PostgreSQL test is a failure).
+"""
+
+import os
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask_sqlalchemy.session import _app_ctx_id
+import sqlalchemy.orm
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from gridgov import create_app
+from gridgov.db import db
+
+POSTGRES_URL = os.environ.get("GRIDGOV_TEST_POSTGRES_URL") or None
+STRICT = os.environ.get("GRIDGOV_TEST_STRICT") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (or, under GRIDGOV_TEST_STRICT=1, fail) unless ``condition`` holds."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_report_header(config):
+    if POSTGRES_URL:
+        return f"gridgov databases: SQLite and PostgreSQL ({sa.make_url(POSTGRES_URL).render_as_string()})"
+    return "gridgov databases: SQLite only (set GRIDGOV_TEST_POSTGRES_URL to run on PostgreSQL too)"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not POSTGRES_URL:
+        terminalreporter.write_line(
+            "NOTE: ran on SQLite only; PostgreSQL tests were skipped (GRIDGOV_TEST_POSTGRES_URL not set)."
+        )
+
+
+def reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'gridgov.db'}"
+    need(POSTGRES_URL is not None, "PostgreSQL: GRIDGOV_TEST_POSTGRES_URL is not set")
+    try:
+        reset_postgres(POSTGRES_URL)
+    except sa.exc.OperationalError as error:
+        need(False, f"PostgreSQL at {POSTGRES_URL} is unreachable: {error.orig}")
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+@pytest.fixture
+def rollback(app):
+    """Run the test inside one outer transaction that is rolled back at the end.
+
+    Every request (each in its own app context, as in production) gets its own session, joined
+    to that transaction through a SAVEPOINT, so the code's own commits and rollbacks behave
+    as they would for real, and nothing outlives the test.
+    """
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    original = db.session
+    db.session = scoped_session(
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+        scopefunc=_app_ctx_id,
+    )
+    try:
+        yield connection
+    finally:
+        # Each app context removed its own session when it ended; close any left behind.
+        sa.orm.close_all_sessions()
+        db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app, rollback):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app, rollback):
+    """A session for calling services directly, inside an app context, rolled back after."""
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def committed(app):
+    """For tests that need real commits (several connections at once): the app as it runs,
+    without the outer transaction. The test must clean up what it made."""
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+SMALL_TREE_CSV = """code,name,level,parent_code,households,population,latitude,longitude
+510503,纳溪区,district,510500,,,28.77,105.37
+510503001,安富街道,town,510503,,,28.80,105.36
+510503100,大渡口镇,town,510503,,,28.70,105.40
+510503001001,永安社区,village,510503001,1200,3000,28.801,105.361
+510503001002,新民社区,village,510503001,900,2500,28.802,105.362
+510503100201,金龙村,village,510503100,600,1700,28.701,105.401
+510503001001001,永安社区第1网格,grid,510503001001,600,1500,28.8011,105.3611
+510503001001002,永安社区第2网格,grid,510503001001,600,1500,28.8012,105.3612
+510503001002001,新民社区第1网格,grid,510503001002,900,2500,28.8021,105.3621
+510503100201001,金龙村第1网格,grid,510503100201,600,1700,28.7011,105.4011
+510503001001001001,永安社区第1网格1号微网格,microgrid,510503001001001,60,150,28.80111,105.36111
+510503001001001002,永安社区第1网格2号微网格,microgrid,510503001001001,70,160,28.80112,105.36112
+510503001001002001,永安社区第2网格1号微网格,microgrid,510503001001002,80,170,28.80121,105.36121
+510503001002001001,新民社区第1网格1号微网格,microgrid,510503001002001,90,180,28.80211,105.36211
+510503100201001001,金龙村第1网格1号微网格,microgrid,510503100201001,50,140,28.70111,105.40111
+"""
+
+
+@pytest.fixture
+def small_tree(session):
+    """A district with two towns, three villages, four grids and five micro-grids, by code."""
+    from gridgov.tree import service, transfer
+
+    transfer.import_units(session, rows=transfer.parse_csv(SMALL_TREE_CSV.encode()))
+    session.commit()
+    codes = [line.split(",")[0] for line in SMALL_TREE_CSV.strip().splitlines()[1:]]
+    return {code: service.get_unit_by_code(session, code=code) for code in codes}
