@@ -43,11 +43,24 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
-def reset_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
+def scratch_postgres_database(url: str, suffix: str) -> str:
+    """A new, empty database beside the one ``url`` names, so that test runs (a developer's and
+    CI's, or two helpers') never share tables. Returns its URL; drop it with ``drop_database``."""
+    base = sa.make_url(url)
+    name = f"{base.database}_{suffix}_{os.getpid()}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    target = sa.make_url(url)
+    engine = sa.create_engine(target.set(database=sa.make_url(POSTGRES_URL).database), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
     engine.dispose()
 
 
@@ -57,13 +70,15 @@ def reset_postgres(url: str) -> None:
 )
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'gridgov.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'gridgov.db'}"
+        return
     need(POSTGRES_URL is not None, "PostgreSQL: GRIDGOV_TEST_POSTGRES_URL is not set")
     try:
-        reset_postgres(POSTGRES_URL)
+        url = scratch_postgres_database(POSTGRES_URL, "gridgov")
     except sa.exc.OperationalError as error:
         need(False, f"PostgreSQL at {POSTGRES_URL} is unreachable: {error.orig}")
-    return POSTGRES_URL
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")
