@@ -66,7 +66,11 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, the body of every error answer."""
+    """RFC 9457 problem details, the body of every error answer. Problems may carry extension
+    members (e.g. ``expected_parent_level``), so other properties are allowed."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)

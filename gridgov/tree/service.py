@@ -119,17 +119,13 @@ def create_unit(
 ) -> Unit:
     parent = get_unit(session, unit_id=parent_id) if parent_id is not None else None
     _check_parent(level, parent)
-    if code is None:
-        if level not in GENERATED_CODE_LEVELS:
-            raise RuleViolation(
-                f"A {level} needs its national division code.",
-                errors={"code": [f"required for a {level}"]},
-            )
-        code = next_generated_code(session, parent=parent)
-    elif problem := code_problem(code, level):
+    if code is None and level not in GENERATED_CODE_LEVELS:
+        raise RuleViolation(
+            f"A {level} needs its national division code.",
+            errors={"code": [f"required for a {level}"]},
+        )
+    if code is not None and (problem := code_problem(code, level)):
         raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
-    if session.scalar(sa.select(Unit.id).where(Unit.code == code)) is not None:
-        raise Conflict(f"A unit with the code {code} exists already.", errors={"code": ["taken"]})
 
     unit = Unit(
         code=code,
@@ -145,7 +141,23 @@ def create_unit(
         longitude=longitude,
         active=active,
     )
-    _insert_with_new_path(session, unit=unit, parent=parent)
+    for attempt in range(PATH_ALLOCATION_ATTEMPTS):
+        # The parent row is locked first, so concurrent creations under one parent take turns
+        # for both the path and a generated code.
+        unit.path = allocate_child_path(session, parent=parent)
+        if code is None:
+            unit.code = next_generated_code(session, parent=parent)
+        if session.scalar(sa.select(Unit.id).where(Unit.code == unit.code)) is not None:
+            raise Conflict(f"A unit with the code {unit.code} exists already.", errors={"code": ["taken"]})
+        try:
+            with session.begin_nested():
+                session.add(unit)
+                session.flush()
+            break
+        except sa.exc.IntegrityError:
+            # Only a new root can get here: no parent row to lock, so two may pick one path.
+            if attempt == PATH_ALLOCATION_ATTEMPTS - 1:
+                raise Conflict("The tree is busy here; try again.") from None
     if parent is None:
         unit.district_id = unit.id
         session.flush()
@@ -199,22 +211,6 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     parent.next_child = sequence
     session.expire(parent, ["next_child"])
     return paths.child_path(row.path, sequence)
-
-
-def _insert_with_new_path(session: Session, *, unit: Unit, parent: Unit | None) -> None:
-    for attempt in range(PATH_ALLOCATION_ATTEMPTS):
-        unit.path = allocate_child_path(session, parent=parent)
-        try:
-            with session.begin_nested():
-                session.add(unit)
-                session.flush()
-            return
-        except sa.exc.IntegrityError:
-            # Another transaction took the same path (a new root) or the same code; look again.
-            if session.scalar(sa.select(Unit.id).where(Unit.code == unit.code)) is not None:
-                raise Conflict(f"A unit with the code {unit.code} exists already.") from None
-            if attempt == PATH_ALLOCATION_ATTEMPTS - 1:
-                raise Conflict("The tree is busy here; try again.") from None
 
 
 def update_unit(session: Session, *, unit: Unit, version: int | None = None, **changes) -> Unit:
