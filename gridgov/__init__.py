@@ -23,6 +23,15 @@ class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False  # Chinese names readable in answers
     sort_keys = False
 
+    def dumps(self, obj, **kwargs):
+        text = super().dumps(obj, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (echoed from bad input) cannot be UTF-8; escaped, it is valid JSON.
+            text = super().dumps(obj, **{**kwargs, "ensure_ascii": True})
+        return text
+
     def loads(self, s, **kwargs):
         try:
             return super().loads(s, **kwargs)

@@ -48,6 +48,9 @@ class Parser(FlaskParser):
 
     def _raw_load_json(self, req):
         if not webargs_core.is_json(req.mimetype):
+            if req.content_length or req.get_data(cache=True):
+                # A form or a text body would otherwise read as "no fields given".
+                flask_smorest.abort(415, message="Send the body as application/json.")
             return webargs_core.missing
         try:
             data = webargs_core.parse_json(req.get_data(cache=True))
@@ -130,8 +133,10 @@ class Text(ma.fields.String):
         return text
 
 
-def Id(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_ID), **kwargs)
+def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
+    """A row id. In JSON bodies ``strict`` (no ``"12"`` or ``12.0``); query strings are text,
+    so their ids are given as ``Id(strict=False)``."""
+    return ma.fields.Integer(strict=strict, validate=ma.validate.Range(1, MAX_ID), **kwargs)
 
 
 # --- cursor pagination --------------------------------------------------------------------------
@@ -155,16 +160,24 @@ def encode_cursor(key) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, kind: type | tuple):
-    """The key a cursor carries; a cursor that was not made by ``encode_cursor`` is a 400."""
+_CURSOR_TEXT = re.compile(r"[0-9A-Za-z.:_+\-]{1,200}")
+
+
+def decode_cursor(cursor: str | None, *, kind: type):
+    """The key a cursor carries: an id, or a short ASCII key (a path, a timestamp). Anything
+    that ``encode_cursor`` would not have made is a 400, before it reaches a query."""
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise errors.InvalidInput("The cursor is not one this service issued.") from None
-    if not isinstance(key, kind) or isinstance(key, bool):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        key = None
+    valid = (
+        (kind is int and type(key) is int and 0 <= key <= MAX_ID)
+        or (kind is str and isinstance(key, str) and _CURSOR_TEXT.fullmatch(key) is not None)
+    )
+    if not valid:
         raise errors.InvalidInput("The cursor is not one this service issued.")
     return key
 

@@ -4,13 +4,14 @@ real use."""
 import sys
 
 import click
+from flask.cli import AppGroup
 
 from gridgov.db import db
 from gridgov.tree import transfer
 from seeds import naxi, synthetic
 
 
-@click.group(help="Load demo or synthetic data.")
+@click.group(cls=AppGroup, help="Load demo or synthetic data.")
 def seed():
     pass
 

@@ -174,7 +174,7 @@ def small_tree(session):
     """A district with two towns, three villages, four grids and five micro-grids, by code."""
     from gridgov.tree import service, transfer
 
-    transfer.import_units(session, rows=transfer.parse_csv(SMALL_TREE_CSV.encode()))
+    transfer.import_csv(session, data=SMALL_TREE_CSV.encode())
     session.commit()
     codes = [line.split(",")[0] for line in SMALL_TREE_CSV.strip().splitlines()[1:]]
     return {code: service.get_unit_by_code(session, code=code) for code in codes}

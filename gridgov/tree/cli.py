@@ -4,13 +4,14 @@ import sys
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 
 from gridgov.db import db
 from gridgov.errors import DomainError
 from gridgov.tree import transfer
 
 
-@click.group(help="The administrative tree.")
+@click.group(cls=AppGroup, help="The administrative tree.")
 def units():
     pass
 
@@ -20,9 +21,15 @@ def units():
 def import_command(file: Path):
     """Upsert units from FILE.csv (code,name,level,parent_code), all or nothing."""
     try:
-        rows = transfer.parse_csv(file.read_bytes())
-        with click.progressbar(length=len(rows), label=f"Importing {file.name}", file=sys.stderr) as bar:
-            counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
+        table = transfer.parse_csv(file.read_bytes())
+        with click.progressbar(length=len(table.rows), label=f"Importing {file.name}", file=sys.stderr) as bar:
+            counts = transfer.import_units(
+                db.session,
+                rows=table.rows,
+                columns=table.columns,
+                problems=table.problems,
+                progress=bar.update,
+            )
         db.session.commit()
     except DomainError as error:
         db.session.rollback()

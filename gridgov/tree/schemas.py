@@ -61,7 +61,7 @@ class UnitPatchSchema(UnitFieldsMixin, ma.Schema):
 
 class UnitListArgs(PageArgs):
     level = fields.Enum(Level, by_value=True)
-    parent_id = Id()
+    parent_id = Id(strict=False)
     q = Text(max_length=100, metadata={"description": "Part of a name, or the start of a code."})
 
 

@@ -124,6 +124,8 @@ def create_unit(
             f"A {level} needs its national division code.",
             errors={"code": [f"required for a {level}"]},
         )
+    if city_code is not None and level is not Level.DISTRICT:
+        raise RuleViolation("Only a district records a city code.", errors={"city_code": ["districts only"]})
     if code is not None and (problem := code_problem(code, level)):
         raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
 

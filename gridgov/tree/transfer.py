@@ -39,8 +39,9 @@ class Row:
     latitude: float | None = None
     longitude: float | None = None
 
-    def fields(self) -> dict:
-        return {name: getattr(self, name) for name in ("name", *OPTIONAL_COLUMNS)}
+    def fields(self, columns=OPTIONAL_COLUMNS) -> dict:
+        """The name and the optional figures the file gave (a column it lacks is left alone)."""
+        return {name: getattr(self, name) for name in ("name", *columns)}
 
 
 class _Errors:
@@ -64,12 +65,27 @@ class _Errors:
             )
 
 
-def parse_csv(data: bytes) -> list[Row]:
-    """The rows of a unit table; UTF-8 with or without a byte-order mark."""
+@dataclass
+class Table:
+    """A parsed file: the rows that parsed, the optional columns it has, and the problems of
+    the lines that did not (reported together with the tree's problems by ``import_units``)."""
+
+    rows: list[Row]
+    columns: tuple[str, ...]
+    problems: _Errors
+
+
+def parse_csv(data: bytes) -> Table:
+    """The rows of a unit table; UTF-8 with or without a byte-order mark.
+
+    A file that is not a table at all raises ``InvalidInput``; problems of single lines are
+    collected in the answer so that they are reported with every other problem at once.
+    """
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = body[: exc.start].count(b"\n") + 1
         raise InvalidInput(
             "The file is not UTF-8 text.", errors={f"line {line}": ["not valid UTF-8"]}
         ) from None
@@ -118,10 +134,9 @@ def parse_csv(data: bytes) -> list[Row]:
             continue
         first_line_of[row.code] = line
         rows.append(row)
-    errors.raise_if_any()
-    if not rows:
+    if not rows and not errors.count:
         raise InvalidInput("The file has a header but no units.")
-    return rows
+    return Table(rows, tuple(column for column in OPTIONAL_COLUMNS if column in header), errors)
 
 
 def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
@@ -172,13 +187,27 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, **numbers)
 
 
+def import_csv(session: Session, *, data: bytes, progress=None) -> dict:
+    table = parse_csv(data)
+    return import_units(
+        session, rows=table.rows, columns=table.columns, problems=table.problems, progress=progress
+    )
+
+
 def import_units(
-    session: Session, *, rows: list[Row], progress: Callable[[int], None] | None = None
+    session: Session,
+    *,
+    rows: list[Row],
+    columns: tuple[str, ...] = OPTIONAL_COLUMNS,
+    problems: _Errors | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Create, update and move units so the database holds what ``rows`` say.
 
-    Runs in the caller's transaction; raises ``RuleViolation`` (listing every bad line) before
-    writing anything when the rows do not form a valid tree together with the database.
+    Runs in the caller's transaction; raises ``RuleViolation`` (listing every bad line, the
+    ``problems`` found while parsing included) before writing anything when the rows do not
+    form a valid tree together with the database. Optional columns not in ``columns`` are left
+    as they are on existing units.
     """
     progress = progress or (lambda _n: None)
     in_file = {row.code: row for row in rows}
@@ -187,7 +216,7 @@ def import_units(
     }
     existing = _load_existing(session, wanted_codes)
 
-    errors = _Errors()
+    errors = problems or _Errors()
     for row in rows:
         current = existing.get(row.code)
         if current is not None and current.level is not row.level:
@@ -215,7 +244,7 @@ def import_units(
             continue
         if row.level is not Level.DISTRICT and current.parent_code != row.parent_code:
             moves.append(row)
-        fields = row.fields()
+        fields = row.fields(columns)
         if row.level is Level.DISTRICT:
             fields["city_code"] = row.parent_code
         changes = {k: v for k, v in fields.items() if getattr(current.unit, k) != v}

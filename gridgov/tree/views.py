@@ -167,7 +167,6 @@ class Import(MethodView):
         """Upsert units from a CSV table, all or nothing; errors name their line numbers."""
         if request.mimetype != "text/csv":
             raise UnsupportedMediaType("Send the table as a text/csv body.")
-        rows = transfer.parse_csv(request.get_data(cache=False))
-        counts = transfer.import_units(db.session, rows=rows)
+        counts = transfer.import_csv(db.session, data=request.get_data(cache=False))
         db.session.commit()
         return counts

@@ -15,19 +15,21 @@ PER_WORKER = 5
 
 
 @pytest.fixture
-def scratch_village(app, committed, dialect):
-    """A committed district → town → village of its own, deleted afterwards."""
-    if dialect != "postgresql":
-        pytest.skip("row locks under parallel connections are a PostgreSQL matter; SQLite "
-                    "serialises every writer with BEGIN IMMEDIATE")
+def scratch_village(app, committed):
+    """A committed district → town → village of its own, deleted afterwards.
+
+    PostgreSQL serialises the inserts on the parent's row lock; SQLite on its database lock
+    (``BEGIN IMMEDIATE``); either way no two children may get one path or one code.
+    """
     district = service.create_unit(committed, name="并发测试区", level=Level.DISTRICT, code="990001")
     town = service.create_unit(committed, name="并发镇", level=Level.TOWN, code="990001001", parent_id=district.id)
     village = service.create_unit(
         committed, name="并发村", level=Level.VILLAGE, code="990001001001", parent_id=town.id
     )
     committed.commit()
-    yield village.id, district.path
-    committed.rollback()
+    ids = village.id, district.path
+    committed.close()  # reading those ids opened a transaction; SQLite would hold its lock
+    yield ids
     for depth in range(4, -1, -1):
         committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, district.path), Unit.depth == depth))
     committed.commit()

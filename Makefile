@@ -1,0 +1,30 @@
+# The two commands of the README's quick start, and what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test install clean
+
+demo: $(VENV)/.installed
+	$(BIN)/flask --app gridgov db upgrade
+	$(BIN)/flask --app gridgov seed naxi
+	@echo
+	@echo "  gridgov (纳溪区 demo) → http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/docs"
+	@echo
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[postgres,test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info

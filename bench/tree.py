@@ -1,0 +1,83 @@
+"""Subtree counts through the path range against a recursive CTE over parent_id, and the move of
+a town with everything under it, on the synthetic forest (180 districts ≈ 600,000 units).
+
+    python -m bench.tree [--districts 180] [--postgres URL]
+
+Builds the forest once per database (bench/out/tree.db and the PostgreSQL database
+gridgov_tree) and reuses it on later runs.
+"""
+
+import sys
+
+import flask_migrate
+import sqlalchemy as sa
+
+from bench.common import arguments, bench_apps, median_seconds, ms
+from gridgov.db import db
+from gridgov.tree import service, transfer
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+from seeds import synthetic
+
+
+def build(districts: int) -> None:
+    flask_migrate.upgrade()
+    have = db.session.scalar(sa.select(sa.func.count()).select_from(Unit).where(Unit.level == Level.DISTRICT))
+    if have >= districts:
+        return
+    for index, rows in enumerate(synthetic.rows(districts), 1):
+        if index <= have:
+            continue
+        transfer.import_units(db.session, rows=rows)
+        db.session.commit()
+        print(f"\r  building: {index}/{districts} districts", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+
+def range_count(unit: Unit) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Unit).where(in_subtree(Unit.path, unit.path)))
+
+
+def cte_count(unit: Unit) -> int:
+    tree = sa.select(Unit.id).where(Unit.id == unit.id).cte("subtree", recursive=True)
+    tree = tree.union_all(sa.select(Unit.id).where(Unit.parent_id == tree.c.id))
+    return db.session.scalar(sa.select(sa.func.count()).select_from(tree))
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--districts", type=int, default=180)
+    args = parser.parse_args()
+    print(f"synthetic forest of {args.districts} districts; median of {args.repeat} runs each\n")
+    print(f"{'database':<11} {'units':>8}  {'query':<26} {'path range':>12} {'recursive CTE':>14} {'CTE ÷ range':>12}")
+    for label, app in bench_apps(args.postgres, "tree"):
+        with app.app_context():
+            build(args.districts)
+            if db.engine.dialect.name == "postgresql":
+                db.session.execute(sa.text("ANALYZE units"))
+                db.session.commit()
+            total = db.session.scalar(sa.select(sa.func.count()).select_from(Unit))
+            district = db.session.scalar(sa.select(Unit).where(Unit.code == synthetic.district_code(args.districts // 2)))
+            town = service.children(db.session, unit=district)[0]
+            for what, unit in (("town subtree count", town), ("district subtree count", district)):
+                assert range_count(unit) == cte_count(unit)
+                by_range = median_seconds(lambda: range_count(unit), args.repeat)
+                by_cte = median_seconds(lambda: cte_count(unit), args.repeat)
+                print(f"{label:<11} {total:>8}  {what + f' ({range_count(unit)})':<26} {ms(by_range):>12} {ms(by_cte):>14} {by_cte / by_range:>11.1f}×")
+
+            # Move the town to the neighbouring district and back: each a whole-subtree rewrite.
+            other = db.session.scalar(sa.select(Unit).where(Unit.code == synthetic.district_code(args.districts // 2 + 1)))
+            size = range_count(town)
+            times = []
+            for target in (other, district) * ((args.repeat + 1) // 2):
+                moving = db.session.get(Unit, town.id)
+                target = db.session.get(Unit, target.id)
+                times.append(median_seconds(lambda: (service.move_unit(db.session, unit=moving, new_parent=target), db.session.commit()), 1))
+            times.sort()
+            print(f"{label:<11} {total:>8}  {f'move a town ({size} units)':<26} {ms(times[len(times) // 2]):>12}")
+        with app.app_context():
+            db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""``flask seed naxi`` and ``flask seed synthetic``: the demo district and the scale forest."""
+
+from collections import defaultdict
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from gridgov.tree import service
+from gridgov.tree.models import Unit, in_subtree
+from seeds import naxi, synthetic
+
+NAXI_SHAPE = {"district": 1, "town": 13, "village": 156, "grid": 202, "microgrid": 3286}
+NAXI_UNITS = sum(NAXI_SHAPE.values())  # 3,658
+VILLAGES_PER_TOWN = {
+    "安富街道": 9, "永宁街道": 11, "东升街道": 8, "大渡口镇": 12, "护国镇": 20, "打古镇": 15, "上马镇": 9,
+    "合面镇": 12, "丰乐镇": 12, "白节镇": 16, "天仙镇": 15, "新乐镇": 7, "龙车镇": 10,
+}
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=["seed", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def shape(session, district_code):
+    """Units per level in a district's subtree."""
+    district = service.get_unit_by_code(session, code=district_code)
+    stmt = sa.select(Unit.level, sa.func.count()).where(in_subtree(Unit.path, district.path)).group_by(Unit.level)
+    return {level.value: count for level, count in session.execute(stmt)}
+
+
+def children_per_unit(session, level):
+    """For every unit of ``level``: its name and how many children it has."""
+    child = aliased(Unit)
+    stmt = (
+        sa.select(Unit.code, Unit.name, sa.func.count(child.id))
+        .outerjoin(child, child.parent_id == Unit.id)
+        .where(Unit.level == level)
+        .group_by(Unit.id)
+    )
+    return list(session.execute(stmt))
+
+
+def snapshot(session):
+    columns = (Unit.code, Unit.id, Unit.path, Unit.version, Unit.households, Unit.population)
+    return {row.code: tuple(row) for row in session.execute(sa.select(*columns))}
+
+
+@pytest.fixture
+def naxi_seeded(app, session):
+    return run(app, "naxi")
+
+
+def test_naxi_has_the_real_district_shape(session, naxi_seeded):
+    assert f"{NAXI_UNITS} created" in naxi_seeded.stdout
+    assert shape(session, "510503") == NAXI_SHAPE
+
+
+def test_naxi_villages_per_town(session, naxi_seeded):
+    towns = children_per_unit(session, "town")
+
+    assert {name: count for _code, name, count in towns} == VILLAGES_PER_TOWN
+
+
+def test_naxi_every_village_has_grids_and_every_grid_micro_grids(session, naxi_seeded):
+    grids_per_village = [count for *_unit, count in children_per_unit(session, "village")]
+    micro_per_grid = [count for *_unit, count in children_per_unit(session, "grid")]
+
+    assert min(grids_per_village) >= 1
+    assert min(micro_per_grid) >= 1
+    assert 15.5 <= sum(micro_per_grid) / len(micro_per_grid) <= 17  # 3,286 / 202 ≈ 16.3
+
+
+def test_seeding_naxi_twice_changes_nothing(app, session, naxi_seeded):
+    before = snapshot(session)
+
+    again = run(app, "naxi")
+
+    assert f"0 created, 0 updated, 0 moved, {NAXI_UNITS} unchanged" in again.stdout
+    assert snapshot(session) == before
+
+
+def test_naxi_rows_are_deterministic():
+    assert naxi.rows() == naxi.rows()
+
+
+def test_naxi_figures_are_plausible_and_add_up():
+    rows = naxi.rows()
+    children = defaultdict(list)
+    for row in rows:
+        children[row.parent_code].append(row)
+
+    for row in rows:
+        assert (row.households or 0) >= 0 and (row.population or 0) >= 0, row
+        assert abs(row.latitude - 28.77) <= 0.5 and abs(row.longitude - 105.37) <= 0.5, row
+        if row.level.value in ("town", "village", "grid"):
+            assert row.households == sum(child.households for child in children[row.code]), row
+
+
+def test_synthetic_districts_have_naxi_shape_and_codes_starting_with_9(app, session):
+    result = run(app, "synthetic", "--districts", "2")
+
+    assert f"{2 * NAXI_UNITS} created" in result.stdout
+    for code in ("900001", "900002"):
+        district = service.get_unit_by_code(session, code=code)
+        assert shape(session, code) == NAXI_SHAPE
+        codes = session.scalars(sa.select(Unit.code).where(in_subtree(Unit.path, district.path))).all()
+        assert all(code.startswith("9") for code in codes)
+
+
+def test_synthetic_is_deterministic(app, session):
+    first, second = list(synthetic.rows(2)), list(synthetic.rows(2))
+    assert first == second
+    assert [row.households for row in first[0]] != [row.households for row in first[1]]
+
+    run(app, "synthetic", "--districts", "2")
+    again = run(app, "synthetic", "--districts", "2")
+    assert f"0 created, 0 updated, 0 moved, {2 * NAXI_UNITS} unchanged" in again.stdout
+
+
+def test_synthetic_needs_at_least_one_district(app, session):
+    result = app.test_cli_runner().invoke(args=["seed", "synthetic", "--districts", "0"])
+
+    assert result.exit_code == 2
+    assert session.scalar(sa.select(Unit.id).where(Unit.code.startswith("9"))) is None

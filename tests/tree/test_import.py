@@ -1,0 +1,261 @@
+"""POST /api/v1/units/import: a CSV table of units, upserted all or nothing, errors by line."""
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov.tree import transfer
+from gridgov.tree.models import Unit
+from tests.conftest import SMALL_TREE_CSV
+
+URL = "/api/v1/units/import"
+HEADER = "code,name,level,parent_code,households,population,latitude,longitude\n"
+
+
+def post_csv(client, body, content_type="text/csv"):
+    if isinstance(body, str):
+        body = body.encode()
+    return client.post(URL, data=body, content_type=content_type)
+
+
+def get_unit(client, code):
+    response = client.get(f"/api/v1/units/by-code/{code}")
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def snapshot(session):
+    """Every unit as the database holds it now (read afresh, not from the identity map)."""
+    columns = (Unit.code, Unit.id, Unit.name, Unit.parent_id, Unit.path, Unit.households, Unit.version)
+    return {row.code: tuple(row) for row in session.execute(sa.select(*columns))}
+
+
+def assert_problem(response, status):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == status
+
+
+# --- creating ------------------------------------------------------------------------------------
+
+
+def test_creates_a_tree_from_rows_given_children_first(client):
+    response = post_csv(
+        client,
+        HEADER
+        + "510504001001001001,一号微网格,microgrid,510504001001001,60,150,,\n"
+        + "510504001001001,第1网格,grid,510504001001,600,1500,,\n"
+        + "510504001001,南城社区,village,510504001,1200,3000,,\n"
+        + "510504001,南城街道,town,510504,,,,\n"
+        + "510504,江阳区,district,510500,,,28.88,105.44\n",
+    )
+
+    assert response.status_code == 200, response.json
+    assert response.json == {"created": 5, "updated": 0, "moved": 0, "unchanged": 0}
+    district = get_unit(client, "510504")
+    chain = [get_unit(client, code) for code in ("510504", "510504001", "510504001001", "510504001001001", "510504001001001001")]
+    for parent, child in zip(chain, chain[1:]):
+        assert child["parent_id"] == parent["id"]
+        assert child["path"].startswith(parent["path"]) and child["path"] != parent["path"]
+        assert child["district_id"] == district["id"]
+    assert chain[-1]["households"] == 60
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "with-BOM"])
+def test_reads_utf8_with_or_without_byte_order_mark(client, bom):
+    response = post_csv(client, bom + "code,name,level,parent_code\n510504,江阳区,district,\n".encode())
+
+    assert response.status_code == 200, response.json
+    assert get_unit(client, "510504")["name"] == "江阳区"
+
+
+def test_a_district_records_its_city_which_need_not_exist(client):
+    response = post_csv(client, "code,name,level,parent_code\n510504,江阳区,district,510500\n")
+
+    assert response.status_code == 200, response.json
+    assert get_unit(client, "510504")["city_code"] == "510500"
+    assert client.get("/api/v1/units/by-code/510500").status_code == 404
+
+
+def test_header_columns_in_any_order_and_case_and_blank_lines_still_count():
+    rows = transfer.parse_csv("Name,CODE,Level,Parent_Code\n\n江阳区,510504,District,\n".encode()).rows
+
+    assert [(row.line, row.code, row.name, row.level.value) for row in rows] == [(3, "510504", "江阳区", "district")]
+
+
+# --- upserting -----------------------------------------------------------------------------------
+
+
+def test_importing_the_same_file_again_changes_nothing(client, session, small_tree):
+    before = snapshot(session)
+
+    response = post_csv(client, SMALL_TREE_CSV)
+
+    assert response.status_code == 200, response.json
+    assert response.json == {"created": 0, "updated": 0, "moved": 0, "unchanged": 15}
+    assert snapshot(session) == before
+
+
+def test_an_existing_code_updates_name_and_households(client, session, small_tree):
+    before = get_unit(client, "510503001001")
+
+    response = post_csv(
+        client,
+        HEADER
+        + "510503001001,永安新社区,village,510503001,1300,3100,28.801,105.361\n"
+        + "510503001003,新建社区,village,510503001,100,250,,\n",
+    )
+
+    assert response.json == {"created": 1, "updated": 1, "moved": 0, "unchanged": 0}
+    after = get_unit(client, "510503001001")
+    assert (after["name"], after["households"], after["population"]) == ("永安新社区", 1300, 3100)
+    assert (after["id"], after["path"]) == (before["id"], before["path"])
+    assert after["version"] == before["version"] + 1
+    assert get_unit(client, "510503001003")["parent_id"] == small_tree["510503001"].id
+
+
+def test_a_changed_parent_code_moves_the_unit_with_its_descendants(client, small_tree):
+    # 新民社区 moves from 安富街道 to 大渡口镇; its grid and micro-grid come along.
+    response = post_csv(client, HEADER + "510503001002,新民社区,village,510503100,900,2500,28.802,105.362\n")
+
+    assert response.json == {"created": 0, "updated": 0, "moved": 1, "unchanged": 0}
+    town = get_unit(client, "510503100")
+    village = get_unit(client, "510503001002")
+    assert village["parent_id"] == town["id"]
+    assert village["code"] == "510503001002" and village["path"].startswith(town["path"])
+    for code in ("510503001002001", "510503001002001001"):
+        assert get_unit(client, code)["path"].startswith(village["path"])
+    children = client.get(f"/api/v1/units/{small_tree['510503001'].id}/children").json["items"]
+    assert [child["code"] for child in children] == ["510503001001"]
+
+
+# --- refusing ------------------------------------------------------------------------------------
+
+# Lines 2-4 are good (a rename, a move and a new unit); line 5 is replaced by each bad line below.
+GOOD_LINES = (
+    HEADER
+    + "510503001001,改名社区,village,510503001,1,2,,\n"
+    + "510503001002,新民社区,village,510503100,900,2500,,\n"
+    + "510503001003,新建社区,village,510503001,,,,\n"
+)
+BAD_LINES = {
+    "unknown level": ("510503001004,某社区,hamlet,510503001,,,,", "level 'hamlet' is not one of"),
+    "wrong code length": ("51050300100,某社区,village,510503001,,,,", "a village code is 12 digits"),
+    "missing parent": ("510503009001,某社区,village,510503009,,,,", "neither in the file nor in the database"),
+    "parent of wrong level": ("510503001004,某社区,village,510503,,,,", "the parent of a village must be a town"),
+    "duplicate code": ("510503001003,又一社区,village,510503001,,,,", "appears already on line 4"),
+    "bad number": ("510503001004,某社区,village,510503001,many,,,", "households 'many' is not a number"),
+    "negative number": ("510503001004,某社区,village,510503001,-5,,,", "households '-5' is not a number"),
+    "wrong field count": ("510503001004,某社区,village,510503001", "4 fields where the header has 8"),
+}
+
+
+@pytest.mark.parametrize("bad_line, message", BAD_LINES.values(), ids=BAD_LINES.keys())
+def test_one_bad_line_refuses_the_whole_file(client, session, small_tree, bad_line, message):
+    before = snapshot(session)
+
+    response = post_csv(client, GOOD_LINES + bad_line + "\n")
+
+    assert_problem(response, 422)
+    assert list(response.json["errors"]) == ["line 5"]
+    assert any(message in text for text in response.json["errors"]["line 5"]), response.json
+    assert snapshot(session) == before
+
+
+def test_every_bad_line_is_named(client, session, small_tree):
+    before = snapshot(session)
+    body = (
+        GOOD_LINES
+        + BAD_LINES["unknown level"][0] + "\n"  # line 5
+        + "510503001010,好社区,village,510503001,,,,\n"
+        + BAD_LINES["wrong field count"][0] + "\n"  # line 7
+        + BAD_LINES["bad number"][0] + "\n"  # line 8
+    )
+
+    response = post_csv(client, body)
+
+    assert_problem(response, 422)
+    assert set(response.json["errors"]) == {"line 5", "line 7", "line 8"}
+    assert snapshot(session) == before
+
+
+def test_bad_lines_of_both_kinds_are_named_together(client, small_tree):
+    body = GOOD_LINES + BAD_LINES["unknown level"][0] + "\n" + BAD_LINES["missing parent"][0] + "\n"
+
+    response = post_csv(client, body)
+
+    assert_problem(response, 422)
+    assert set(response.json["errors"]) == {"line 5", "line 6"}
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_line(client, session):
+    before = snapshot(session)
+    body = b"code,name,level,parent_code\n510504,x,district,\n510504001," + "南城街道".encode("gbk") + b",town,510504\n"
+
+    response = post_csv(client, body)
+
+    assert_problem(response, 400)
+    assert response.json["errors"] == {"line 3": ["not valid UTF-8"]}
+    assert snapshot(session) == before
+
+
+def test_a_bad_byte_at_the_start_of_a_line_is_blamed_on_that_line_with_a_bom_too():
+    body = b"\xef\xbb\xbfname,code,level,parent_code\n" + "南城街道".encode("gbk") + b",510504,district,\n"
+
+    with pytest.raises(transfer.InvalidInput) as raised:
+        transfer.parse_csv(body)
+
+    assert raised.value.errors == {"line 2": ["not valid UTF-8"]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", HEADER, "code,name,level\n510504,江阳区,district\n", "code,name,level,parent_code,colour\n510504,江阳区,district,,red\n"],
+    ids=["empty", "header only", "missing column", "unknown column"],
+)
+def test_a_file_without_a_proper_header_and_units_is_refused(client, session, body):
+    before = snapshot(session)
+
+    response = post_csv(client, body)
+
+    assert_problem(response, 400)
+    assert snapshot(session) == before
+
+
+def test_wrong_header_names_line_1(client):
+    response = post_csv(client, "code,name,level\n510504,江阳区,district\n")
+
+    assert response.json["errors"] == {"line 1": ["missing ['parent_code']"]}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "multipart/form-data"])
+def test_a_body_that_is_not_text_csv_is_refused(client, session, content_type):
+    response = post_csv(client, "code,name,level,parent_code\n510504,江阳区,district,\n", content_type)
+
+    assert_problem(response, 415)
+    assert client.get("/api/v1/units/by-code/510504").status_code == 404
+
+
+# --- round trip ----------------------------------------------------------------------------------
+
+
+def test_an_exported_subtree_imports_back_unchanged(client, session, small_tree):
+    before = snapshot(session)
+    exported = client.get(f"/api/v1/units/{small_tree['510503001'].id}/export")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    assert exported.data.startswith(b"\xef\xbb\xbf")
+
+    response = post_csv(client, exported.data)
+
+    # 安富街道, its 2 villages, 3 grids and 4 micro-grids
+    assert response.json == {"created": 0, "updated": 0, "moved": 0, "unchanged": 10}
+    assert snapshot(session) == before
+
+
+def test_an_exported_district_holds_what_was_imported(client, small_tree):
+    exported = client.get(f"/api/v1/units/{small_tree['510503'].id}/export").data
+
+    def table(data):
+        return sorted((row.code, row.name, row.level, row.parent_code, row.households, row.population,
+                       row.latitude, row.longitude) for row in transfer.parse_csv(data).rows)
+
+    assert table(exported) == table(SMALL_TREE_CSV.encode())
