@@ -54,6 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"info": {"description": _api_description()}},
     )
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
@@ -63,7 +64,10 @@ def create_app(config: dict | None = None) -> Flask:
         configure_engine_events(database.engine)
     migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
 
-    from gridgov import docs, errors
+    from gridgov import auth, docs, errors
+    from gridgov.auth import cli as auth_cli
+    from gridgov.auth import pages as auth_pages
+    from gridgov.auth import views as auth_views
     from gridgov.tree import cli as tree_cli
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
@@ -72,10 +76,29 @@ def create_app(config: dict | None = None) -> Flask:
     api = Api(app)
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
     api.register_blueprint(tree_views.blp)
+    api.register_blueprint(auth_views.blp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(auth_pages.bp)
+    auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table
     app.cli.add_command(tree_cli.units)
+    app.cli.add_command(auth_cli.principals)
+    app.cli.add_command(auth_cli.tokens)
     app.cli.add_command(seed_cli.seed)
     return app
+
+
+def _api_description() -> str:
+    from gridgov.auth.permissions import as_markdown
+
+    return (
+        "The REST API of gridgov, the grid-governance service of a county-level social "
+        "governance centre (区社会治理中心).\n\n"
+        "Send an API token as `Authorization: Bearer …` (from `POST /api/v1/auth/token` or "
+        "`flask --app gridgov tokens issue`), or sign in at `/login`. Every principal acts "
+        "within a scope, a subtree of units: anything outside it answers 404.\n\n"
+        "Errors are `application/problem+json` (RFC 9457).\n\n"
+        "## Who may do what\n\n" + as_markdown()
+    )
 
 
 def _database_url(app: Flask) -> str:

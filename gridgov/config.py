@@ -20,6 +20,22 @@ DEFAULTS = {
     "MAX_JSON_DEPTH": 32,
     "PAGE_SIZE_DEFAULT": 50,
     "PAGE_SIZE_MAX": 500,
+    # None: generated once and kept in the instance folder (see gridgov.auth.keys).
+    "SECRET_KEY": None,
+    # argon2id, the library's defaults (RFC 9106 low-memory profile).
+    "ARGON2_TIME_COST": 3,
+    "ARGON2_MEMORY_COST": 65536,
+    "ARGON2_PARALLELISM": 4,
+    "LOCKOUT_THRESHOLD": 5,
+    "LOCKOUT_MINUTES": 15,
+    "SIGN_IN_TOKEN_HOURS": 12,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # CSRF is checked by gridgov.auth.guard for cookie-authenticated changes only.
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": None,
 }
 
 

@@ -22,11 +22,24 @@ class DomainError(Exception):
     type = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: dict | None = None, **extra):
+    def __init__(self, detail: str, *, errors: dict | None = None, headers: dict | None = None, **extra):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        self.headers = headers or {}
         self.extra = extra
+
+
+class Unauthenticated(DomainError):
+    status, type, title = 401, "unauthenticated", "Sign-in required"
+
+    def __init__(self, detail: str, **kwargs):
+        headers = {"WWW-Authenticate": 'Bearer realm="gridgov"'}
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+class Forbidden(DomainError):
+    status, type, title = 403, "forbidden", "Not permitted"
 
 
 class NotFound(DomainError):
@@ -51,6 +64,12 @@ class InvalidInput(DomainError):
 
 class UnsupportedMediaType(DomainError):
     status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Locked(DomainError):
+    """Too many failed sign-ins: the account waits (``Retry-After`` says how long)."""
+
+    status, type, title = 429, "locked", "Too many failed attempts"
 
 
 def problem(status: int, *, title=None, detail=None, type_=None, errors=None, **extra):
@@ -107,7 +126,7 @@ def handle_http_exception(error: HTTPException):
 
 
 def handle_domain_error(error: DomainError):
-    return problem(
+    response = problem(
         error.status,
         type_=error.type,
         title=error.title,
@@ -115,6 +134,8 @@ def handle_domain_error(error: DomainError):
         errors=error.errors,
         **error.extra,
     )
+    response.headers.update(error.headers)
+    return response
 
 
 def handle_unexpected_error(error: Exception):

@@ -88,6 +88,10 @@ def app(database_url, tmp_path_factory):
             "TESTING": True,
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            # argon2 at its cheapest: the tests sign in often; production keeps the defaults.
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 8,
+            "ARGON2_PARALLELISM": 1,
         }
     )
     with app.app_context():
@@ -130,8 +134,52 @@ def rollback(app):
 
 
 @pytest.fixture
-def client(app, rollback):
+def anonymous(app, rollback):
+    """A client that has not signed in."""
     return app.test_client()
+
+
+@pytest.fixture
+def make_principal(app, rollback):
+    """``make_principal(role, scope_code, password=None)`` → (principal id, bearer token).
+
+    ``scope_code`` None gives a scope over every district."""
+    from gridgov.auth import service as auth_service
+    from gridgov.auth.permissions import Role
+    from gridgov.tree import service as tree_service
+
+    counter = iter(range(1, 10_000))
+
+    def make(role, scope_code=None, *, password=None, username=None):
+        with app.app_context():
+            scope = tree_service.get_unit_by_code(db.session, code=scope_code) if scope_code else None
+            principal = auth_service.create_principal(
+                db.session,
+                username=username or f"test.{role}.{next(counter)}",
+                display_name=f"测试 {role}",
+                role=Role(role),
+                scope_unit_id=scope.id if scope else None,
+                password=password,
+            )
+            _token, text = auth_service.issue_token(db.session, principal=principal, name="test", expires_in=None)
+            db.session.commit()
+            return principal.id, text
+
+    return make
+
+
+def bearer_client(app, token: str):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def client(app, make_principal):
+    """A client signed in (by token) as an admin whose scope is every district: for tests of
+    what the API does, not of who may do it (tests/auth/ covers that)."""
+    _id, token = make_principal("admin")
+    return bearer_client(app, token)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gridgov.auth import scope
 from gridgov.db import UTCDateTime, binary_string, db, utcnow
 from gridgov.tree import paths
 from gridgov.tree.levels import Level
@@ -73,10 +74,14 @@ def in_subtree(path_column, path: str):
     return sa.and_(path_column >= low, path_column < high)
 
 
-# Columns on other tables that hold a copy of a unit path (cases, reports, assignments …).
-# Domains register theirs at import time; a move rewrites every one in the same transaction.
-PATH_COPIES: list[sa.orm.InstrumentedAttribute] = []
+scope.register(Unit, lambda cls, path: in_subtree(cls.path, path))
 
 
-def register_path_copy(column) -> None:
-    PATH_COPIES.append(column)
+# Columns on other tables that hold a copy of a unit path (cases, reports, assignments …), each
+# with the district column of its row, if any. Domains register theirs at import time; a move
+# rewrites every one in the same transaction.
+PATH_COPIES: list[tuple[sa.orm.InstrumentedAttribute, sa.orm.InstrumentedAttribute | None]] = []
+
+
+def register_path_copy(path_column, district_column=None) -> None:
+    PATH_COPIES.append((path_column, district_column))

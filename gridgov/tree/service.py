@@ -4,8 +4,10 @@ every refusal is a ``DomainError``."""
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gridgov.auth import audit
+from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.db import utcnow
-from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
 from gridgov.tree import paths
 from gridgov.tree.levels import (
     CODE_LENGTH,
@@ -118,6 +120,10 @@ def create_unit(
     active: bool = True,
 ) -> Unit:
     parent = get_unit(session, unit_id=parent_id) if parent_id is not None else None
+    if parent is None and current_scope_path():
+        # A new district lies outside every district's subtree: only an account whose scope is
+        # the whole installation (or the command line) may create one.
+        raise Forbidden("Creating a district needs a scope over the whole installation.")
     _check_parent(level, parent)
     if code is None and level not in GENERATED_CODE_LEVELS:
         raise RuleViolation(
@@ -149,7 +155,7 @@ def create_unit(
         unit.path = allocate_child_path(session, parent=parent)
         if code is None:
             unit.code = next_generated_code(session, parent=parent)
-        if session.scalar(sa.select(Unit.id).where(Unit.code == unit.code)) is not None:
+        if session.scalar(sa.select(Unit.id).where(Unit.code == unit.code).execution_options(**UNSCOPED)) is not None:
             raise Conflict(f"A unit with the code {unit.code} exists already.", errors={"code": ["taken"]})
         try:
             with session.begin_nested():
@@ -163,6 +169,7 @@ def create_unit(
     if parent is None:
         unit.district_id = unit.id
         session.flush()
+    audit.record_unit(session, action="unit.create", unit=unit)
     return unit
 
 
@@ -180,9 +187,9 @@ def next_generated_code(session: Session, *, parent: Unit) -> str:
     width = CODE_LENGTH[parent.level] + GENERATED_SEQUENCE_WIDTH
     low, high = parent.code + "000", parent.code + "999"
     taken = session.scalar(
-        sa.select(sa.func.max(Unit.code)).where(
-            Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width
-        )
+        sa.select(sa.func.max(Unit.code))
+        .where(Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
+        .execution_options(**UNSCOPED)
     )
     sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
     if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
@@ -198,10 +205,15 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     Roots have no row to lock; ``UNIQUE(path)`` and the retry in the caller cover them.
     """
     if parent is None:
-        last = session.scalar(sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)))
+        last = session.scalar(
+            sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)).execution_options(**UNSCOPED)
+        )
         return paths.child_path("", paths.last_sequence(last) + 1 if last else 1)
     row = session.execute(
-        sa.select(Unit.path, Unit.next_child).where(Unit.id == parent.id).with_for_update()
+        sa.select(Unit.path, Unit.next_child)
+        .where(Unit.id == parent.id)
+        .with_for_update()
+        .execution_options(**UNSCOPED)
     ).one()
     sequence = row.next_child + 1
     session.execute(
@@ -226,19 +238,23 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
         raise RuleViolation(f"Fields {sorted(unknown)} cannot be changed here.")
     changed = {key: value for key, value in changes.items() if getattr(unit, key) != value}
     if changed:
+        before = {key: getattr(unit, key) for key in changed}
         for key, value in changed.items():
             setattr(unit, key, value)
         unit.version += 1
         session.flush()
+        audit.record_unit(session, action="unit.update", unit=unit, details={"before": before, "after": changed})
     return unit
 
 
 def delete_unit(session: Session, *, unit: Unit) -> None:
-    if session.scalar(sa.select(Unit.id).where(Unit.parent_id == unit.id).limit(1)) is not None:
+    has_child = sa.select(Unit.id).where(Unit.parent_id == unit.id).limit(1).execution_options(**UNSCOPED)
+    if session.scalar(has_child) is not None:
         raise Conflict(f"Unit {unit.code} still has child units; move or delete them first.")
     for reason in DELETE_GUARDS:
         if (message := reason(session, unit)) is not None:
             raise Conflict(message)
+    audit.record_unit(session, action="unit.delete", unit=unit)
     session.delete(unit)
     session.flush()
 
@@ -272,10 +288,23 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
         .values(parent_id=new_parent.id, version=Unit.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    for column in PATH_COPIES:
-        rewrite_path_prefix(session, column=column, old_prefix=old_path, new_prefix=new_path)
+    for path_column, district_column in PATH_COPIES:
+        rewrite_path_prefix(session, column=path_column, old_prefix=old_path, new_prefix=new_path)
+        if district_column is not None and new_parent.district_id != unit.district_id:
+            session.execute(
+                sa.update(path_column.class_)
+                .where(in_subtree(path_column, new_path))
+                .values({district_column.key: new_parent.district_id})
+                .execution_options(synchronize_session=False)
+            )
+    old_parent_id = unit.parent_id
     session.expire_all()
-    return session.get(Unit, unit.id)
+    moved = session.get(Unit, unit.id)
+    audit.record_unit(
+        session, action="unit.move", unit=moved,
+        details={"from_parent_id": old_parent_id, "to_parent_id": new_parent.id, "from_path": old_path},
+    )
+    return moved
 
 
 def rewrite_path_prefix(session: Session, *, column, old_prefix: str, new_prefix: str) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from gridgov.auth import audit
+from gridgov.auth.scope import UNSCOPED
 from gridgov.errors import InvalidInput, RuleViolation
 from gridgov.tree import paths, service
 from gridgov.tree.levels import Level, code_problem, parent_problem
@@ -187,10 +189,11 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, **numbers)
 
 
-def import_csv(session: Session, *, data: bytes, progress=None) -> dict:
+def import_csv(session: Session, *, data: bytes, scope_path: str | None = None, progress=None) -> dict:
     table = parse_csv(data)
     return import_units(
-        session, rows=table.rows, columns=table.columns, problems=table.problems, progress=progress
+        session, rows=table.rows, columns=table.columns, problems=table.problems,
+        scope_path=scope_path, progress=progress,
     )
 
 
@@ -200,6 +203,7 @@ def import_units(
     rows: list[Row],
     columns: tuple[str, ...] = OPTIONAL_COLUMNS,
     problems: _Errors | None = None,
+    scope_path: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Create, update and move units so the database holds what ``rows`` say.
@@ -207,7 +211,8 @@ def import_units(
     Runs in the caller's transaction; raises ``RuleViolation`` (listing every bad line, the
     ``problems`` found while parsing included) before writing anything when the rows do not
     form a valid tree together with the database. Optional columns not in ``columns`` are left
-    as they are on existing units.
+    as they are on existing units. With ``scope_path``, every unit and parent named must lie in
+    that subtree (a scoped account's import).
     """
     progress = progress or (lambda _n: None)
     in_file = {row.code: row for row in rows}
@@ -219,6 +224,17 @@ def import_units(
     errors = problems or _Errors()
     for row in rows:
         current = existing.get(row.code)
+        if scope_path is not None:
+            if row.level is Level.DISTRICT and current is None:
+                errors.add(row.line, "a new district lies outside your scope")
+                continue
+            outside = [
+                code for code in (row.code, row.parent_code)
+                if code in existing and not existing[code].unit.path.startswith(scope_path)
+            ]
+            if outside:
+                errors.add(row.line, f"unit {outside[0]} lies outside your scope")
+                continue
         if current is not None and current.level is not row.level:
             errors.add(row.line, f"unit {row.code} exists as a {current.level}, not a {row.level}")
             continue
@@ -265,7 +281,31 @@ def import_units(
         service.move_unit(session, unit=unit, new_parent=new_parent)
         counts["moved"] += 1
     session.flush()
+    _record(session, rows=rows, counts=counts)
     return dict(counts)
+
+
+def _record(session: Session, *, rows: list[Row], counts: Counter) -> None:
+    """One audit event per import (a whole district is thousands of rows), at the lowest unit
+    that holds everything it touched."""
+    touched = []
+    for start in range(0, len(rows), CHUNK):
+        codes = [row.code for row in rows[start : start + CHUNK]]
+        touched.extend(session.scalars(
+            sa.select(Unit.path).where(Unit.code.in_(codes)).execution_options(**UNSCOPED)
+        ))
+    common = paths.common_ancestor(touched) if touched else None
+    top = session.scalar(sa.select(Unit).where(Unit.path == common).execution_options(**UNSCOPED)) if common else None
+    audit.record(
+        session,
+        action="unit.import",
+        target_type="unit",
+        target_id=top.id if top else None,
+        target_label=f"{top.code} {top.name}" if top else f"{len(rows)} units",
+        path=top.path if top else None,
+        district_id=top.district_id if top else None,
+        details=dict(counts),
+    )
 
 
 @dataclass
@@ -287,6 +327,7 @@ def _load_existing(session: Session, codes: set[str]) -> dict[str, _Existing]:
             sa.select(Unit, parent.code)
             .outerjoin(parent, Unit.parent_id == parent.id)
             .where(Unit.code.in_(codes[start : start + CHUNK]))
+            .execution_options(**UNSCOPED)  # a code is unique everywhere, not just in scope
         )
         for unit, parent_code in session.execute(stmt):
             found[unit.code] = _Existing(unit, parent_code if parent_code else unit.city_code)
@@ -314,13 +355,16 @@ def _insert_new(session, *, rows: list[Row], existing: dict[str, _Existing], pro
             .where(Unit.id.in_(chunk))
             .order_by(Unit.id)
             .with_for_update()
+            .execution_options(**UNSCOPED)
         )
         for code, unit_id, path, next_child, district_id in locked:
             sequence_of[code], path_of[code], id_of[code], district_of[code] = (
                 next_child, path, unit_id, district_id,
             )
 
-    last_root = session.scalar(sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)))
+    last_root = session.scalar(
+        sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)).execution_options(**UNSCOPED)
+    )
     sequence_of[""] = paths.last_sequence(last_root) if last_root else 0
     path_of[""] = ""
 
@@ -383,7 +427,8 @@ def export_rows(session: Session, *, unit: Unit) -> Iterator[dict]:
         .outerjoin(parent, Unit.parent_id == parent.id)
         .where(in_subtree(Unit.path, unit.path))
         .order_by(Unit.path)
-        .execution_options(yield_per=2000)
+        # Unscoped only so that the exported root names its parent; every row is in the subtree.
+        .execution_options(yield_per=2000, **UNSCOPED)
     )
     for member, parent_code in session.execute(stmt):
         yield {

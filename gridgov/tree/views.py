@@ -5,6 +5,7 @@ import json
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
+from gridgov.auth.scope import current_scope_path
 from gridgov.api import Blueprint, decode_cursor, page, page_limit
 from gridgov.db import db
 from gridgov.errors import UnsupportedMediaType
@@ -167,6 +168,8 @@ class Import(MethodView):
         """Upsert units from a CSV table, all or nothing; errors name their line numbers."""
         if request.mimetype != "text/csv":
             raise UnsupportedMediaType("Send the table as a text/csv body.")
-        counts = transfer.import_csv(db.session, data=request.get_data(cache=False))
+        counts = transfer.import_csv(
+            db.session, data=request.get_data(cache=False), scope_path=current_scope_path() or None
+        )
         db.session.commit()
         return counts

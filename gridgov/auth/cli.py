@@ -1,0 +1,114 @@
+"""``flask --app gridgov principals …`` and ``flask --app gridgov tokens …``."""
+
+import sys
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from gridgov.auth import service
+from gridgov.auth.models import ApiToken, Principal
+from gridgov.auth.permissions import Role
+from gridgov.db import db
+from gridgov.errors import DomainError
+from gridgov.tree import service as tree_service
+
+
+def _fail(error: DomainError) -> None:
+    db.session.rollback()
+    click.echo(f"Error: {error.detail}", err=True)
+    sys.exit(1)
+
+
+@click.group(cls=AppGroup, help="Accounts.")
+def principals():
+    pass
+
+
+@principals.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
+@click.option("--scope", "scope_code", required=True,
+              help="Code of the unit whose subtree they act in; '*' for every district.")
+@click.option("--password", default=None, help="Omit for an account that uses tokens only.")
+@click.option("--name", "display_name", default=None, help="Display name (default: the username).")
+def create_command(username, role, scope_code, password, display_name):
+    """Create the account USERNAME."""
+    try:
+        scope = None if scope_code == "*" else tree_service.get_unit_by_code(db.session, code=scope_code)
+        principal = service.create_principal(
+            db.session, username=username, display_name=display_name or username,
+            role=Role(role), scope_unit_id=scope.id if scope else None, password=password,
+        )
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    where = f"{scope.code} {scope.name}" if scope else "every district"
+    click.echo(f"Created {principal.username} ({principal.role}, scope {where}).")
+
+
+@principals.command("list")
+def list_command():
+    """Every account, with role, scope and state."""
+    rows = db.session.scalars(sa.select(Principal).order_by(Principal.username))
+    for principal in rows:
+        state = "active" if principal.active else "deactivated"
+        if service.is_locked(principal):
+            state += ", locked"
+        scope = f"{principal.scope_unit.code:<18} {principal.scope_unit.name}" if principal.scope_unit else f"{'*':<18} 全部"
+        click.echo(f"{principal.username:<28} {principal.role.value:<17} {scope}  ({state})")
+
+
+@principals.command("deactivate")
+@click.argument("username")
+def deactivate_command(username):
+    """Deactivate USERNAME: sessions end, tokens are revoked."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        service.deactivate(db.session, principal=principal)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Deactivated {username}.")
+
+
+@click.group(cls=AppGroup, help="API tokens.")
+def tokens():
+    pass
+
+
+@tokens.command("issue")
+@click.argument("username")
+@click.option("--expires-in", "days", type=click.IntRange(1, 3650), default=90, show_default=True,
+              help="Days until the token expires.")
+@click.option("--name", default="cli", show_default=True, help="A label to tell tokens apart.")
+def issue_command(username, days, name):
+    """Issue a token for USERNAME; the token alone is printed on the last line."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        token, text = service.issue_token(db.session, principal=principal, name=name, expires_in=timedelta(days=days))
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Token {token.id} for {username}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now:", err=True)
+    click.echo(text)
+
+
+@tokens.command("revoke")
+@click.argument("token")
+def revoke_command(token):
+    """Revoke TOKEN, given as its id or as the token itself."""
+    try:
+        if token.isdigit():
+            row = service.get_token(db.session, token_id=int(token))
+        else:
+            row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == service.token_hash(token)))
+            if row is None:
+                click.echo("Error: no such token.", err=True)
+                sys.exit(1)
+        service.revoke_token(db.session, token=row)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Revoked token {row.id} of {row.principal.username}.")

@@ -1,0 +1,135 @@
+"""Who may do what: the permission table, in one place.
+
+Three tables, read together:
+
+* ``ROLE_PERMISSIONS`` — what each principal role may do (within its scope, a subtree);
+* ``ENDPOINTS`` — the permission every endpoint and method needs, or ``PUBLIC``, or
+  ``SIGNED_IN`` (any principal). An endpoint missing here makes ``create_app`` fail, so nothing
+  can be served unguarded;
+* ``PERMISSIONS`` — what each permission means, for the API docs.
+
+Scope is not decided here: every read of scoped rows is restricted to the principal's subtree
+by ``gridgov.auth.scope``, and a row outside it does not exist for them (404).
+"""
+
+import enum
+
+
+class Role(enum.StrEnum):
+    GRID_WORKER = "grid_worker"
+    VILLAGE_STATION = "village_station"
+    TOWN_CENTRE = "town_centre"
+    DISTRICT_COMMAND = "district_command"
+    TRIAGE_CLERK = "triage_clerk"
+    SPECIALIST = "specialist"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    INTEGRATION = "integration"
+
+
+ROLE_TITLES = {
+    Role.GRID_WORKER: "网格员",
+    Role.VILLAGE_STATION: "村/社区工作站",
+    Role.TOWN_CENTRE: "镇/街道社会治理中心",
+    Role.DISTRICT_COMMAND: "区社会治理中心指挥部",
+    Role.TRIAGE_CLERK: "信息清洗员",
+    Role.SPECIALIST: "专家/调解员",
+    Role.AUDITOR: "审计",
+    Role.ADMIN: "系统管理员",
+    Role.INTEGRATION: "外部系统",
+}
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+
+PERMISSIONS = {
+    "units:read": "read the units of the scope",
+    "units:write": "create, change, move, import and delete units in the scope",
+    "principals:manage": "create, change, deactivate and unlock accounts in the scope; reset passwords",
+    "tokens:manage": "issue and revoke API tokens of the scope's accounts",
+    "audit:read": "read the admin audit log of the scope",
+    "pii:read": "see personal data (names, phones of parties and reporters) unmasked",
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.GRID_WORKER: frozenset({"units:read"}),
+    Role.VILLAGE_STATION: frozenset({"units:read"}),
+    Role.TOWN_CENTRE: frozenset({"units:read"}),
+    Role.DISTRICT_COMMAND: frozenset({"units:read", "units:write", "pii:read"}),
+    Role.TRIAGE_CLERK: frozenset({"units:read"}),
+    Role.SPECIALIST: frozenset({"units:read"}),
+    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read"}),
+    Role.ADMIN: frozenset({"units:read", "units:write", "principals:manage", "tokens:manage", "audit:read"}),
+    # An outside system files reports (Open311) and does nothing else.
+    Role.INTEGRATION: frozenset(),
+}
+
+# (endpoint, method) → permission. Endpoints are Flask's names: "blueprint.View".
+ENDPOINTS: dict[tuple[str, str], str] = {
+    # documentation and pages
+    ("api-docs.openapi_json", "GET"): PUBLIC,
+    ("docs.docs", "GET"): PUBLIC,
+    ("docs.home", "GET"): PUBLIC,
+    ("static", "GET"): PUBLIC,
+    ("pages.login", "GET"): PUBLIC,
+    ("pages.login", "POST"): PUBLIC,
+    ("pages.logout", "GET"): PUBLIC,
+    ("pages.logout", "POST"): PUBLIC,
+    # the tree
+    ("units.Units", "GET"): "units:read",
+    ("units.Units", "POST"): "units:write",
+    ("units.UnitById", "GET"): "units:read",
+    ("units.UnitById", "PATCH"): "units:write",
+    ("units.UnitById", "DELETE"): "units:write",
+    ("units.UnitByCode", "GET"): "units:read",
+    ("units.Children", "GET"): "units:read",
+    ("units.Descendants", "GET"): "units:read",
+    ("units.Ancestors", "GET"): "units:read",
+    ("units.LowestCommonAncestor", "POST"): "units:read",
+    ("units.Move", "POST"): "units:write",
+    ("units.Export", "GET"): "units:read",
+    ("units.Import", "POST"): "units:write",
+    # accounts
+    ("auth.Token", "POST"): PUBLIC,
+    ("auth.Me", "GET"): SIGNED_IN,
+    ("auth.Permissions", "GET"): SIGNED_IN,
+    ("auth.Principals", "GET"): "principals:manage",
+    ("auth.Principals", "POST"): "principals:manage",
+    ("auth.PrincipalById", "GET"): "principals:manage",
+    ("auth.PrincipalById", "PATCH"): "principals:manage",
+    ("auth.Deactivate", "POST"): "principals:manage",
+    ("auth.Unlock", "POST"): "principals:manage",
+    ("auth.Password", "POST"): "principals:manage",
+    ("auth.Tokens", "GET"): "tokens:manage",
+    ("auth.Tokens", "POST"): "tokens:manage",
+    ("auth.TokenById", "DELETE"): "tokens:manage",
+    ("auth.AuditLog", "GET"): "audit:read",
+}
+
+
+def allows(role: Role, permission: str) -> bool:
+    return permission in (PUBLIC, SIGNED_IN) or permission in ROLE_PERMISSIONS[role]
+
+
+def unguarded(rules) -> list[str]:
+    """``"METHOD rule"`` for every URL rule and method with no entry in ``ENDPOINTS``."""
+    missing = []
+    for rule in rules:
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if (rule.endpoint, method) not in ENDPOINTS:
+                missing.append(f"{method} {rule.rule} ({rule.endpoint})")
+    return missing
+
+
+def as_markdown() -> str:
+    """The table for the API docs: roles down, permissions across."""
+    header = "| role | " + " | ".join(f"`{name}`" for name in PERMISSIONS) + " |"
+    rule = "|---|" + "---|" * len(PERMISSIONS)
+    rows = [
+        f"| `{role}` {ROLE_TITLES[role]} | "
+        + " | ".join("✓" if name in ROLE_PERMISSIONS[role] else "" for name in PERMISSIONS)
+        + " |"
+        for role in Role
+    ]
+    meanings = "\n".join(f"* `{name}`: {meaning}" for name, meaning in PERMISSIONS.items())
+    return "\n".join([header, rule, *rows, "", meanings])

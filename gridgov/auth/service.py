@@ -1,0 +1,335 @@
+"""Accounts, passwords, tokens and sign-in."""
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from gridgov.auth import audit
+from gridgov.auth.models import AdminEvent, ApiToken, Principal
+from gridgov.auth.permissions import Role
+from gridgov.auth.scope import UNSCOPED, current_scope_path
+from gridgov.db import utcnow
+from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
+from gridgov.tree import service as tree_service
+
+USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
+TOKEN_PREFIX = "gg_"
+EDITABLE_FIELDS = ("display_name", "role", "scope_unit_id")
+
+
+def password_hasher() -> PasswordHasher:
+    hasher = current_app.extensions.get("gridgov.password_hasher")
+    if hasher is None:
+        config = current_app.config
+        hasher = PasswordHasher(
+            time_cost=config["ARGON2_TIME_COST"],
+            memory_cost=config["ARGON2_MEMORY_COST"],
+            parallelism=config["ARGON2_PARALLELISM"],
+        )
+        current_app.extensions["gridgov.password_hasher"] = hasher
+    return hasher
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- principals ---------------------------------------------------------------------------------
+
+
+def get_principal(session: Session, *, principal_id: int) -> Principal:
+    principal = session.get(Principal, principal_id)
+    if principal is None:
+        raise NotFound(f"Principal {principal_id} does not exist.")
+    return principal
+
+
+def get_principal_by_username(session: Session, *, username: str) -> Principal:
+    principal = session.scalar(sa.select(Principal).where(Principal.username == username))
+    if principal is None:
+        raise NotFound(f"No principal is called {username}.")
+    return principal
+
+
+def list_principals(session: Session, *, role=None, active=None, after_id=None, limit: int):
+    stmt = sa.select(Principal).order_by(Principal.id).limit(limit + 1)
+    if role is not None:
+        stmt = stmt.where(Principal.role == role)
+    if active is not None:
+        stmt = stmt.where(Principal.active == active)
+    if after_id is not None:
+        stmt = stmt.where(Principal.id > after_id)
+    return list(session.scalars(stmt))
+
+
+def create_principal(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    scope_unit_id: int,
+    password: str | None = None,
+) -> Principal:
+    if not USERNAME.fullmatch(username):
+        raise RuleViolation(
+            "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
+            errors={"username": ["letters, digits, '.', '_' or '-'"]},
+        )
+    taken = sa.select(Principal.id).where(Principal.username == username).execution_options(**UNSCOPED)
+    if session.scalar(taken) is not None:
+        raise Conflict(f"The username {username} is taken.", errors={"username": ["taken"]})
+    scope = _scope_unit(session, scope_unit_id)
+    principal = Principal(
+        username=username,
+        display_name=display_name,
+        role=role,
+        scope_unit_id=scope.id if scope else None,
+        scope_path=scope.path if scope else "",
+        district_id=scope.district_id if scope else None,
+        password_hash=password_hasher().hash(password) if password else None,
+    )
+    session.add(principal)
+    session.flush()
+    audit.record_principal(
+        session, action="principal.create", principal=principal,
+        details={"role": role.value, "scope": scope.code if scope else "*", "password": bool(password)},
+    )
+    return principal
+
+
+def _scope_unit(session: Session, scope_unit_id: int | None):
+    """The unit a new scope names (None: the whole installation, which only an account with
+    that scope, or the command line, may hand out)."""
+    if scope_unit_id is not None:
+        return tree_service.get_unit(session, unit_id=scope_unit_id)
+    if current_scope_path():
+        raise Forbidden("Only an account whose scope is the whole installation can grant that scope.")
+    return None
+
+
+def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
+    if version is not None and version != principal.version:
+        raise Conflict(
+            f"Principal {principal.username} has changed since version {version}.",
+            current_version=principal.version,
+        )
+    before = {}
+    if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
+        scope = _scope_unit(session, changes.pop("scope_unit_id"))
+        before["scope"] = principal.scope_unit.code if principal.scope_unit else "*"
+        principal.scope_unit = scope
+        principal.scope_path = scope.path if scope else ""
+        principal.district_id = scope.district_id if scope else None
+    changes.pop("scope_unit_id", None)
+    for key, value in changes.items():
+        if getattr(principal, key) != value:
+            before[key] = getattr(principal, key)
+            setattr(principal, key, value)
+    if before:
+        principal.version += 1
+        # A changed role or scope must not live on in sessions signed in under the old one.
+        principal.session_generation += 1
+        session.flush()
+        audit.record_principal(
+            session, action="principal.update", principal=principal,
+            details={"before": {k: str(v) for k, v in before.items()}},
+        )
+    return principal
+
+
+def deactivate(session: Session, *, principal: Principal) -> Principal:
+    if principal.active:
+        principal.active = False
+        principal.session_generation += 1
+        principal.version += 1
+        session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.principal_id == principal.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        session.flush()
+        audit.record_principal(session, action="principal.deactivate", principal=principal)
+    return principal
+
+
+def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
+    principal.password_hash = password_hasher().hash(password)
+    principal.failed_logins = 0
+    principal.locked_until = None
+    principal.session_generation += 1
+    principal.version += 1
+    session.flush()
+    audit.record_principal(session, action="principal.password_reset", principal=principal)
+    return principal
+
+
+def unlock(session: Session, *, principal: Principal) -> Principal:
+    if principal.failed_logins or principal.locked_until:
+        principal.failed_logins = 0
+        principal.locked_until = None
+        principal.version += 1
+        session.flush()
+        audit.record_principal(session, action="principal.unlock", principal=principal)
+    return principal
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+_DUMMY_HASH = None
+
+
+def authenticate(session: Session, *, username: str, password: str) -> Principal:
+    """The principal whose password this is, or ``Unauthenticated``/``Locked``.
+
+    Every failure counts towards the lock-out and is committed here, even though the request
+    itself fails: otherwise an attacker's guesses would roll back with their errors.
+    """
+    config = current_app.config
+    principal = session.scalar(
+        sa.select(Principal).where(Principal.username == username).execution_options(**UNSCOPED)
+    )
+    now = utcnow()
+    if principal is not None and principal.locked_until is not None and principal.locked_until > now:
+        raise Locked(
+            "Too many failed sign-ins; the account is locked for now.",
+            headers={"Retry-After": str(int((principal.locked_until - now).total_seconds()) + 1)},
+        )
+    if principal is None or not principal.active or principal.password_hash is None:
+        _verify_against_dummy(password)  # the same time for an unknown name as for a wrong password
+        raise Unauthenticated("Wrong username or password.")
+    try:
+        password_hasher().verify(principal.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        principal.failed_logins += 1
+        if principal.failed_logins >= config["LOCKOUT_THRESHOLD"]:
+            principal.locked_until = now + timedelta(minutes=config["LOCKOUT_MINUTES"])
+            audit.record_principal(
+                session, action="principal.locked", principal=principal,
+                details={"failed_logins": principal.failed_logins},
+            )
+        session.commit()
+        raise Unauthenticated("Wrong username or password.") from None
+    if principal.failed_logins or principal.locked_until:
+        principal.failed_logins = 0
+        principal.locked_until = None
+    if password_hasher().check_needs_rehash(principal.password_hash):
+        principal.password_hash = password_hasher().hash(password)
+    session.flush()
+    return principal
+
+
+def _verify_against_dummy(password: str) -> None:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = password_hasher().hash("not a password of anyone")
+    try:
+        password_hasher().verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+def issue_token(
+    session: Session, *, principal: Principal, name: str, expires_in: timedelta | None
+) -> tuple[ApiToken, str]:
+    """A new token and its text, which is not stored and cannot be shown again."""
+    if not principal.active:
+        raise RuleViolation(f"{principal.username} is deactivated; it cannot get a token.")
+    text = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        principal_id=principal.id,
+        token_hash=token_hash(text),
+        prefix=text[:10],
+        name=name,
+        expires_at=utcnow() + expires_in if expires_in is not None else None,
+    )
+    session.add(token)
+    session.flush()
+    audit.record_principal(
+        session, action="token.issue", principal=principal,
+        details={"token_id": token.id, "name": name, "expires_at": token.expires_at.isoformat() if token.expires_at else None},
+    )
+    return token, text
+
+
+def principal_for_token(session: Session, *, text: str) -> tuple[Principal | None, str | None]:
+    """The active principal a token belongs to, or ``(None, why not)``. One indexed lookup."""
+    row = session.execute(
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == token_hash(text))
+        .execution_options(**UNSCOPED)
+    ).scalar_one_or_none()
+    if row is None:
+        return None, "The token is not valid."
+    if row.revoked_at is not None:
+        return None, "The token has been revoked."
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return None, "The token has expired."
+    if not row.principal.active:
+        return None, "The account is deactivated."
+    return row.principal, None
+
+
+def get_token(session: Session, *, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"Token {token_id} does not exist.")
+    return token
+
+
+def list_tokens(session: Session, *, principal_id=None, after_id=None, limit: int):
+    stmt = sa.select(ApiToken).order_by(ApiToken.id).limit(limit + 1)
+    if principal_id is not None:
+        stmt = stmt.where(ApiToken.principal_id == principal_id)
+    if after_id is not None:
+        stmt = stmt.where(ApiToken.id > after_id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, *, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+        audit.record_principal(
+            session, action="token.revoke", principal=token.principal, details={"token_id": token.id}
+        )
+    return token
+
+
+def is_locked(principal: Principal, now: datetime | None = None) -> bool:
+    return principal.locked_until is not None and principal.locked_until > (now or utcnow())
+
+
+def list_admin_events(session: Session, *, action=None, target_type=None, before_id=None, limit: int):
+    """Newest first."""
+    stmt = sa.select(AdminEvent).order_by(AdminEvent.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        stmt = stmt.where(AdminEvent.id < before_id)
+    if action:
+        stmt = stmt.where(AdminEvent.action == action)
+    if target_type:
+        stmt = stmt.where(AdminEvent.target_type == target_type)
+    return list(session.scalars(stmt))
+
+
+def _scope_of_accounts(session: Session, unit) -> str | None:
+    count = session.scalar(
+        sa.select(sa.func.count()).select_from(Principal)
+        .where(Principal.scope_unit_id == unit.id)
+        .execution_options(**UNSCOPED)
+    )
+    return f"{count} account(s) act in the scope of unit {unit.code}; change their scope first." if count else None
+
+
+tree_service.DELETE_GUARDS.append(_scope_of_accounts)

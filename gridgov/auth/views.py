@@ -1,0 +1,192 @@
+"""``/api/v1/auth/token``, ``/me``, ``/permissions``, ``/principals``, ``/tokens``, ``/audit``."""
+
+from datetime import timedelta
+
+from flask import current_app, g
+from flask.views import MethodView
+
+from gridgov.api import Blueprint, decode_cursor, page, page_limit
+from gridgov.auth import service
+from gridgov.auth.permissions import ENDPOINTS, PERMISSIONS, ROLE_PERMISSIONS
+from gridgov.auth.schemas import (
+    AuditListArgs,
+    AuditPageSchema,
+    IssuedTokenSchema,
+    MeSchema,
+    PasswordSchema,
+    PermissionTableSchema,
+    PrincipalCreateSchema,
+    PrincipalListArgs,
+    PrincipalPageSchema,
+    PrincipalPatchSchema,
+    PrincipalSchema,
+    TokenCreateSchema,
+    TokenListArgs,
+    TokenPageSchema,
+    TokenRequestSchema,
+)
+from gridgov.db import db
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Accounts, tokens, permissions and the admin audit log.")
+
+
+@blp.route("/auth/token")
+class Token(MethodView):
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(201, IssuedTokenSchema)
+    def post(self, data):
+        """Exchange a username and password for a short-lived API token.
+
+        Repeated failures lock the account for a while (429 with `Retry-After`)."""
+        principal = service.authenticate(db.session, **data)
+        hours = current_app.config["SIGN_IN_TOKEN_HOURS"]
+        token, text = service.issue_token(
+            db.session, principal=principal, name="sign-in", expires_in=timedelta(hours=hours)
+        )
+        db.session.commit()
+        return _issued(token, text)
+
+
+def _issued(token, text):
+    token.token = text  # shown in this answer only; never stored
+    return token
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    def get(self):
+        """The signed-in principal, with the permissions of their role."""
+        return g.principal
+
+
+@blp.route("/permissions")
+class Permissions(MethodView):
+    @blp.response(200, PermissionTableSchema)
+    def get(self):
+        """The permission table: what each role may do, and what each endpoint needs."""
+        return {
+            "roles": {role.value: sorted(names) for role, names in ROLE_PERMISSIONS.items()},
+            "permissions": PERMISSIONS,
+            "endpoints": [
+                {"endpoint": endpoint, "method": method, "permission": permission}
+                for (endpoint, method), permission in ENDPOINTS.items()
+            ],
+        }
+
+
+@blp.route("/principals")
+class Principals(MethodView):
+    @blp.arguments(PrincipalListArgs, location="query")
+    @blp.response(200, PrincipalPageSchema)
+    def get(self, args):
+        """Accounts whose scope lies in yours."""
+        limit = page_limit(args.pop("limit"))
+        after_id = decode_cursor(args.pop("cursor"), kind=int)
+        rows = service.list_principals(db.session, after_id=after_id, limit=limit, **args)
+        return page(rows, limit, key=lambda principal: principal.id)
+
+    @blp.arguments(PrincipalCreateSchema)
+    @blp.response(201, PrincipalSchema)
+    def post(self, data):
+        """Create an account with a role and a scope (a unit of your subtree)."""
+        principal = service.create_principal(db.session, **data)
+        db.session.commit()
+        return principal
+
+
+@blp.route("/principals/<id:principal_id>")
+class PrincipalById(MethodView):
+    @blp.response(200, PrincipalSchema)
+    def get(self, principal_id):
+        return service.get_principal(db.session, principal_id=principal_id)
+
+    @blp.arguments(PrincipalPatchSchema)
+    @blp.response(200, PrincipalSchema)
+    def patch(self, data, principal_id):
+        """Change the display name, role or scope; the account's sessions end."""
+        principal = service.get_principal(db.session, principal_id=principal_id)
+        principal = service.update_principal(db.session, principal=principal, **data)
+        db.session.commit()
+        return principal
+
+
+@blp.route("/principals/<id:principal_id>/deactivate")
+class Deactivate(MethodView):
+    @blp.response(200, PrincipalSchema)
+    def post(self, principal_id):
+        """Deactivate an account: its sessions end and its tokens are revoked."""
+        principal = service.deactivate(db.session, principal=service.get_principal(db.session, principal_id=principal_id))
+        db.session.commit()
+        return principal
+
+
+@blp.route("/principals/<id:principal_id>/unlock")
+class Unlock(MethodView):
+    @blp.response(200, PrincipalSchema)
+    def post(self, principal_id):
+        """Lift a lock-out after failed sign-ins."""
+        principal = service.unlock(db.session, principal=service.get_principal(db.session, principal_id=principal_id))
+        db.session.commit()
+        return principal
+
+
+@blp.route("/principals/<id:principal_id>/password")
+class Password(MethodView):
+    @blp.arguments(PasswordSchema)
+    @blp.response(200, PrincipalSchema)
+    def post(self, data, principal_id):
+        """Set a new password; the account is unlocked and its sessions end."""
+        principal = service.get_principal(db.session, principal_id=principal_id)
+        principal = service.set_password(db.session, principal=principal, password=data["password"])
+        db.session.commit()
+        return principal
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @blp.arguments(TokenListArgs, location="query")
+    @blp.response(200, TokenPageSchema)
+    def get(self, args):
+        """Tokens of the accounts in your scope (never the tokens themselves)."""
+        limit = page_limit(args["limit"])
+        after_id = decode_cursor(args["cursor"], kind=int)
+        rows = service.list_tokens(db.session, principal_id=args.get("principal_id"), after_id=after_id, limit=limit)
+        return page(rows, limit, key=lambda token: token.id)
+
+    @blp.arguments(TokenCreateSchema)
+    @blp.response(201, IssuedTokenSchema)
+    def post(self, data):
+        """Issue a token for an account; the answer is the only time it is shown."""
+        principal = service.get_principal(db.session, principal_id=data["principal_id"])
+        days = data["expires_in_days"]
+        token, text = service.issue_token(
+            db.session, principal=principal, name=data["name"],
+            expires_in=timedelta(days=days) if days is not None else None,
+        )
+        db.session.commit()
+        return _issued(token, text)
+
+
+@blp.route("/tokens/<id:token_id>")
+class TokenById(MethodView):
+    @blp.response(204)
+    def delete(self, token_id):
+        """Revoke a token: it stops working at once."""
+        service.revoke_token(db.session, token=service.get_token(db.session, token_id=token_id))
+        db.session.commit()
+
+
+@blp.route("/audit")
+class AuditLog(MethodView):
+    @blp.arguments(AuditListArgs, location="query")
+    @blp.response(200, AuditPageSchema)
+    def get(self, args):
+        """The admin audit log of your subtree, newest first."""
+        limit = page_limit(args["limit"])
+        before_id = decode_cursor(args["cursor"], kind=int)
+        rows = service.list_admin_events(
+            db.session, action=args.get("action"), target_type=args.get("target_type"),
+            before_id=before_id, limit=limit,
+        )
+        return page(rows, limit, key=lambda event: event.id)
