@@ -68,6 +68,8 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
+    from gridgov.cases import cli as cases_cli
+    from gridgov.cases import views as cases_views
     from gridgov.tree import cli as tree_cli
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
@@ -77,12 +79,14 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
     api.register_blueprint(tree_views.blp)
     api.register_blueprint(auth_views.blp)
+    api.register_blueprint(cases_views.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(auth_pages.bp)
     auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table
     app.cli.add_command(tree_cli.units)
     app.cli.add_command(auth_cli.principals)
     app.cli.add_command(auth_cli.tokens)
+    app.cli.add_command(cases_cli.cases)
     app.cli.add_command(seed_cli.seed)
     return app
 

@@ -163,6 +163,14 @@ def encode_cursor(key) -> str:
 _CURSOR_TEXT = re.compile(r"[0-9A-Za-z.:_+\-]{1,200}")
 
 
+def _cursor_id(key) -> bool:
+    return type(key) is int and 0 <= key <= MAX_ID
+
+
+def _cursor_text(key) -> bool:
+    return isinstance(key, str) and _CURSOR_TEXT.fullmatch(key) is not None
+
+
 def decode_cursor(cursor: str | None, *, kind: type):
     """The key a cursor carries: an id, or a short ASCII key (a path, a timestamp). Anything
     that ``encode_cursor`` would not have made is a 400, before it reaches a query."""
@@ -174,8 +182,10 @@ def decode_cursor(cursor: str | None, *, kind: type):
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         key = None
     valid = (
-        (kind is int and type(key) is int and 0 <= key <= MAX_ID)
-        or (kind is str and isinstance(key, str) and _CURSOR_TEXT.fullmatch(key) is not None)
+        (kind is int and _cursor_id(key))
+        or (kind is str and _cursor_text(key))
+        # a keyset: [sort value, id]
+        or (kind is list and isinstance(key, list) and len(key) == 2 and _cursor_text(key[0]) and _cursor_id(key[1]))
     )
     if not valid:
         raise errors.InvalidInput("The cursor is not one this service issued.")

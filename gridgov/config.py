@@ -33,6 +33,12 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
     "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    # Case references: district code → prefix (NX-2026-000123); other districts use their code.
+    "CASE_REFERENCE_PREFIXES": {"510503": "NX"},
+    # Overrides of gridgov.cases.policy (JSON object of its fields); None: the defaults.
+    "CASE_POLICY": None,
+    # Where attachments are kept; None: instance/attachments.
+    "ATTACHMENT_DIR": None,
     # CSRF is checked by gridgov.auth.guard for cookie-authenticated changes only.
     "WTF_CSRF_CHECK_DEFAULT": False,
     "WTF_CSRF_TIME_LIMIT": None,

@@ -2,13 +2,22 @@
 real use."""
 
 import sys
+from datetime import timedelta
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from gridgov.auth import service as auth_service
+from gridgov.auth.models import Principal
+from gridgov.auth.permissions import Role
 from gridgov.db import db
+from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
+from seeds import cases as case_seed
 from seeds import naxi, synthetic
+
+DEMO_TOKEN_DAYS = 30
 
 
 @click.group(cls=AppGroup, help="Load demo or synthetic data.")
@@ -24,6 +33,38 @@ def seed_naxi():
         counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
     db.session.commit()
     click.echo(f"纳溪区 ({naxi.CODE}): " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    accounts = _demo_accounts()
+    made = case_seed.seed(db.session, district_code=naxi.CODE, actors={
+        "grid": accounts["naxi.grid"], "village": accounts["naxi.village"], "town": accounts["naxi.town"],
+        "district": accounts["naxi.command"], "verifier": accounts["naxi.command"],
+    })
+    click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
+
+
+def _demo_accounts() -> dict[str, Principal]:
+    """One account per role with a fresh token each run; existing accounts keep their password."""
+    lines = []
+    accounts = {}
+    for username, role, scope_code, display_name in naxi.DEMO_ACCOUNTS:
+        principal = db.session.scalar(sa.select(Principal).where(Principal.username == username))
+        if principal is None:
+            scope = tree_service.get_unit_by_code(db.session, code=scope_code)
+            password = None if role == Role.INTEGRATION else naxi.DEMO_PASSWORD
+            principal = auth_service.create_principal(
+                db.session, username=username, display_name=display_name, role=Role(role),
+                scope_unit_id=scope.id, password=password,
+            )
+        _token, text = auth_service.issue_token(
+            db.session, principal=principal, name="demo", expires_in=timedelta(days=DEMO_TOKEN_DAYS)
+        )
+        lines.append(f"  {role:<17} {username:<17} {text}")
+        accounts[username] = principal
+    db.session.commit()
+    click.echo(f"\nDemo accounts (password {naxi.DEMO_PASSWORD!r} unless changed; the integration account has none).")
+    click.echo(f"A fresh API token for each, valid {DEMO_TOKEN_DAYS} days:")
+    click.echo("\n".join(lines))
+    click.echo('Try: curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/api/v1/me')
+    return accounts
 
 
 @seed.command("synthetic")

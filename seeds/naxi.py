@@ -40,3 +40,18 @@ def rows():
         centre=CENTRE,
         rng=random.Random(RANDOM_SEED),
     )
+
+# One account per role, so that a new user can try each at once (`make demo` prints tokens).
+DEMO_PASSWORD = "naxi-demo-2026"
+DEMO_ACCOUNTS = [
+    # username, role, scope code, display name
+    ("naxi.grid", "grid_worker", "510503001001001", "安富街道网格员"),
+    ("naxi.village", "village_station", "510503001001", "村/社区工作站"),
+    ("naxi.town", "town_centre", "510503001", "安富街道社会治理中心"),
+    ("naxi.command", "district_command", CODE, "纳溪区社会治理中心指挥部"),
+    ("naxi.triage", "triage_clerk", CODE, "信息清洗员"),
+    ("naxi.expert", "specialist", CODE, "金牌调解员"),
+    ("naxi.auditor", "auditor", CODE, "审计员"),
+    ("naxi.admin", "admin", CODE, "系统管理员"),
+    ("naxi.integration", "integration", CODE, "外部系统（Open311）"),
+]

@@ -5,6 +5,7 @@ service the machine lacks skips with the reason, or fails when ``GRIDGOV_TEST_ST
 (what CI sets: there, a skipped PostgreSQL test is a failure).
 """
 
+import contextvars
 import os
 
 import flask_migrate
@@ -14,8 +15,23 @@ from flask_sqlalchemy.session import _app_ctx_id
 import sqlalchemy.orm
 from sqlalchemy.orm import scoped_session, sessionmaker
 
+from flask.testing import FlaskClient
+
 from gridgov import create_app
 from gridgov.db import db
+
+
+class IsolatedClient(FlaskClient):
+    """Each request in a context of its own, as under a real server.
+
+    Flask reuses an application context that is already pushed (the ``session`` fixture
+    pushes one); requests would then share the test's database session and ``g`` — the
+    principal and scope of one request leaking into the next, or into the test's own calls.
+    """
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)  # a streamed body is read inside that context too
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 POSTGRES_URL = os.environ.get("GRIDGOV_TEST_POSTGRES_URL") or None
 STRICT = os.environ.get("GRIDGOV_TEST_STRICT") == "1"
@@ -94,6 +110,7 @@ def app(database_url, tmp_path_factory):
             "ARGON2_PARALLELISM": 1,
         }
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         flask_migrate.upgrade()
     yield app

@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from gridgov.auth import service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import ENDPOINTS, PUBLIC, allows
+from gridgov.auth.scope import Scope
 from gridgov.db import db
 from gridgov.errors import Forbidden, Unauthenticated
 
@@ -31,7 +32,10 @@ def guard() -> None:
 
     principal, by_cookie, why_not = _authenticate()
     g.principal = principal
-    g.scope_path = principal.scope_path if principal is not None else None
+    g.scope = (
+        Scope(path=principal.scope_path, principal_id=principal.id, role=principal.role.value)
+        if principal is not None else None
+    )
     if permission == PUBLIC:
         return
     if principal is None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from gridgov.auth import scope
 from gridgov.auth.permissions import Role
 from gridgov.db import UTCDateTime, binary_string, db, utcnow
-from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy
+from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy, subtree_criterion
 
 
 def role_type() -> sa.Enum:
@@ -102,9 +102,11 @@ register_path_copy(Principal.scope_path, Principal.district_id)
 register_path_copy(AdminEvent.path, AdminEvent.district_id)
 
 # An account is in scope when its own scope lies in the viewer's subtree; a token with its account.
-scope.register(Principal, lambda cls, path: in_subtree(cls.scope_path, path))
+scope.register(Principal, subtree_criterion("scope_path"))
 scope.register(
     ApiToken,
-    lambda cls, path: cls.principal_id.in_(sa.select(Principal.id).where(in_subtree(Principal.scope_path, path))),
+    lambda cls, principal_scope: cls.principal_id.in_(
+        sa.select(Principal.id).where(in_subtree(Principal.scope_path, principal_scope.path))
+    ) if principal_scope.path else None,
 )
-scope.register(AdminEvent, lambda cls, path: in_subtree(cls.path, path))
+scope.register(AdminEvent, subtree_criterion("path"))

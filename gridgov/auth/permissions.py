@@ -49,16 +49,24 @@ PERMISSIONS = {
     "tokens:manage": "issue and revoke API tokens of the scope's accounts",
     "audit:read": "read the admin audit log of the scope",
     "pii:read": "see personal data (names, phones of parties and reporters) unmasked",
+    "cases:read": "read the cases that happened or are handled in the scope, and their timelines",
+    "cases:log": "log cases that happen in the scope",
+    "cases:attempt": "record mediation attempts (a grid worker: on the cases assigned to them)",
+    "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen and "
+                    "reject the cases owned in the scope",
 }
 
+HANDLER = frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "cases:handle"})
+
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.GRID_WORKER: frozenset({"units:read"}),
-    Role.VILLAGE_STATION: frozenset({"units:read"}),
-    Role.TOWN_CENTRE: frozenset({"units:read"}),
-    Role.DISTRICT_COMMAND: frozenset({"units:read", "units:write", "pii:read"}),
-    Role.TRIAGE_CLERK: frozenset({"units:read"}),
-    Role.SPECIALIST: frozenset({"units:read"}),
-    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read"}),
+    Role.GRID_WORKER: frozenset({"units:read", "cases:read", "cases:log", "cases:attempt"}),
+    Role.VILLAGE_STATION: HANDLER,
+    Role.TOWN_CENTRE: HANDLER,
+    Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read"},
+    Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read"}),
+    # Sees only the cases given to them (see cases.models), with their personal data.
+    Role.SPECIALIST: frozenset({"units:read", "cases:read", "cases:attempt"}),
+    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read"}),
     Role.ADMIN: frozenset({"units:read", "units:write", "principals:manage", "tokens:manage", "audit:read"}),
     # An outside system files reports (Open311) and does nothing else.
     Role.INTEGRATION: frozenset(),
@@ -104,6 +112,26 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("auth.Tokens", "POST"): "tokens:manage",
     ("auth.TokenById", "DELETE"): "tokens:manage",
     ("auth.AuditLog", "GET"): "audit:read",
+    # cases
+    ("cases.Cases", "GET"): "cases:read",
+    ("cases.Cases", "POST"): "cases:log",
+    ("cases.CaseById", "GET"): "cases:read",
+    ("cases.Timeline", "GET"): "cases:read",
+    # Each action needs its own permission too (ACTION_PERMISSIONS), checked with the case.
+    ("cases.Actions", "POST"): "cases:read",
+    ("cases.Attachments", "POST"): "cases:attempt",
+    ("cases.AttachmentFile", "GET"): "cases:read",
+    ("cases.Inbox", "GET"): "cases:read",
+}
+
+# The permission each case action needs, beyond reading the case.
+ACTION_PERMISSIONS: dict[str, str] = {
+    "record_attempt": "cases:attempt",
+    **{
+        action: "cases:handle"
+        for action in ("accept", "assign", "resolve", "escalate", "delegate", "refer", "return_from_referral",
+                       "suspend", "resume", "close", "reopen", "follow_up", "reject")
+    },
 }
 
 

@@ -10,6 +10,7 @@ free?) opt out with ``.execution_options(**UNSCOPED)``; nothing else should.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import g, has_app_context
 from sqlalchemy import event
@@ -17,21 +18,22 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 UNSCOPED = {"unscoped": True}
 
-# Mapped class → function(class, scope path) → SQL criterion that keeps the class's rows in scope.
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the acting principal may see: ``path`` is their subtree (``""`` every district)."""
+
+    path: str
+    principal_id: int
+    role: str
+
+
+# Mapped class → function(class, Scope) → SQL criterion that keeps the class's rows in scope.
 SCOPED: dict[type, Callable] = {}
 
 
-def scoped_by(criterion: Callable) -> Callable[[type], type]:
-    """Class decorator: ``@scoped_by(lambda cls, path: in_subtree(cls.path, path))``."""
-
-    def register(cls: type) -> type:
-        SCOPED[cls] = criterion
-        return cls
-
-    return register
-
-
 def register(cls: type, criterion: Callable) -> None:
+    """``register(Unit, lambda cls, scope: in_subtree(cls.path, scope.path))``"""
     SCOPED[cls] = criterion
 
 
@@ -40,24 +42,32 @@ def current_principal():
     return g.get("principal") if has_app_context() else None
 
 
-def current_scope_path() -> str | None:
-    """The acting principal's subtree as a path; ``""`` is every district, None no principal.
+def current_scope() -> Scope | None:
+    """The acting principal's scope, or None.
 
-    Kept as plain text in ``g`` when the principal signs in: reading it off the (possibly
+    Kept as plain values in ``g`` when the principal signs in: reading it off the (possibly
     expired) principal would itself run a query, and so this listener, again."""
-    return g.get("scope_path") if has_app_context() else None
+    return g.get("scope") if has_app_context() else None
+
+
+def current_scope_path() -> str | None:
+    """The acting principal's subtree as a path; ``""`` is every district, None no principal."""
+    scope = current_scope()
+    return scope.path if scope is not None else None
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _restrict_to_scope(state: ORMExecuteState) -> None:
     if not state.is_select or state.execution_options.get("unscoped"):
         return
-    path = current_scope_path()
-    if not path:  # no principal, or one whose scope is the whole installation
+    scope = current_scope()
+    if scope is None:
         return
+    criteria = [(cls, criterion(cls, scope)) for cls, criterion in SCOPED.items()]
     state.statement = state.statement.options(
         *(
-            with_loader_criteria(cls, criterion(cls, path), include_aliases=True)
-            for cls, criterion in SCOPED.items()
+            with_loader_criteria(cls, clause, include_aliases=True)
+            for cls, clause in criteria
+            if clause is not None  # None: nothing to restrict (a scope over every district)
         )
     )

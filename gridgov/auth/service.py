@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
 from gridgov.auth.permissions import Role
-from gridgov.auth.scope import UNSCOPED, current_scope_path
+from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
 from gridgov.db import utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
 from gridgov.tree import service as tree_service
@@ -45,7 +45,7 @@ def token_hash(token: str) -> str:
 
 
 def get_principal(session: Session, *, principal_id: int) -> Principal:
-    principal = session.get(Principal, principal_id)
+    principal = session.scalar(sa.select(Principal).where(Principal.id == principal_id))
     if principal is None:
         raise NotFound(f"Principal {principal_id} does not exist.")
     return principal
@@ -121,6 +121,13 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
             f"Principal {principal.username} has changed since version {version}.",
             current_version=principal.version,
         )
+    acting = current_scope()
+    if acting is not None and acting.principal_id == principal.id and (
+        changes.get("role", principal.role) != principal.role
+        or changes.get("scope_unit_id", principal.scope_unit_id) != principal.scope_unit_id
+    ):
+        # Otherwise an admin could make itself district command, and read personal data.
+        raise Forbidden("You cannot change your own role or scope; another admin must.")
     before = {}
     if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
         scope = _scope_unit(session, changes.pop("scope_unit_id"))
@@ -282,7 +289,7 @@ def principal_for_token(session: Session, *, text: str) -> tuple[Principal | Non
 
 
 def get_token(session: Session, *, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.id == token_id))
     if token is None:
         raise NotFound(f"Token {token_id} does not exist.")
     return token

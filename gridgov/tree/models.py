@@ -74,7 +74,18 @@ def in_subtree(path_column, path: str):
     return sa.and_(path_column >= low, path_column < high)
 
 
-scope.register(Unit, lambda cls, path: in_subtree(cls.path, path))
+def subtree_criterion(path_column_name: str):
+    """The usual scope rule: the row's copied path lies in the principal's subtree."""
+
+    def criterion(cls, principal_scope):
+        if not principal_scope.path:
+            return None
+        return in_subtree(getattr(cls, path_column_name), principal_scope.path)
+
+    return criterion
+
+
+scope.register(Unit, subtree_criterion("path"))
 
 
 # Columns on other tables that hold a copy of a unit path (cases, reports, assignments …), each

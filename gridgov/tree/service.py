@@ -25,7 +25,9 @@ PATH_ALLOCATION_ATTEMPTS = 5
 
 
 def get_unit(session: Session, *, unit_id: int) -> Unit:
-    unit = session.get(Unit, unit_id)
+    # A SELECT, not session.get(): the identity map would hand back a row loaded earlier
+    # without the scope criterion.
+    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id))
     if unit is None:
         raise NotFound(f"Unit {unit_id} does not exist.")
     return unit

@@ -1,0 +1,76 @@
+"""Photos and documents on a case, stored as files in ``ATTACHMENT_DIR``.
+
+The type is read from the content (magic bytes), never from the name or the declared type:
+only images and PDF are kept.
+"""
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import filetype
+from flask import current_app, send_file
+
+from gridgov.cases.models import Attachment, CaseEvent
+from gridgov.db import utcnow
+from gridgov.errors import InvalidInput, NotFound, RuleViolation
+
+ALLOWED = {"image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"}
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def directory() -> Path:
+    configured = current_app.config.get("ATTACHMENT_DIR")
+    path = Path(configured) if configured else Path(current_app.instance_path) / "attachments"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def add(session, *, case, actor, upload) -> Attachment:
+    if upload is None:
+        raise InvalidInput("Send the file as the multipart field `file`.", errors={"file": ["required"]})
+    data = upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise RuleViolation("An attachment may be 10 MB at most.", errors={"file": ["larger than 10 MB"]})
+    if not data:
+        raise RuleViolation("The file is empty.", errors={"file": ["empty"]})
+    kind = filetype.guess(data)
+    if kind is None or kind.mime not in ALLOWED:
+        raise RuleViolation(
+            "Only photos (JPEG, PNG, WebP, GIF) and PDF documents are accepted, judged by their content.",
+            errors={"file": [f"content is {kind.mime if kind else 'not a known type'}"]},
+        )
+    storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
+    (directory() / storage_name).write_bytes(data)
+    name = Path(upload.filename or f"attachment.{kind.extension}").name[:200] or storage_name
+    attachment = Attachment(
+        case_id=case.id,
+        filename=name,
+        content_type=kind.mime,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        storage_name=storage_name,
+        uploaded_by_id=actor.id if actor else None,
+    )
+    session.add(attachment)
+    session.flush()
+    session.add(CaseEvent(
+        case_id=case.id, at=utcnow(), actor_id=actor.id if actor else None,
+        actor=actor.username if actor else "system", action="attach",
+        from_status=case.status, to_status=case.status,
+        from_owner_unit_id=case.owner_unit_id, to_owner_unit_id=case.owner_unit_id,
+        reason=name, details={"changes": {}, "attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)},
+    ))
+    return attachment
+
+
+def send(*, case, attachment_id: int):
+    attachment = next((item for item in case.attachments if item.id == attachment_id), None)
+    if attachment is None:
+        raise NotFound(f"Case {case.reference} has no attachment {attachment_id}.")
+    return send_file(
+        directory() / attachment.storage_name,
+        mimetype=attachment.content_type,
+        download_name=attachment.filename,
+        as_attachment=attachment.content_type == "application/pdf",
+    )

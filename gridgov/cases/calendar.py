@@ -1,0 +1,73 @@
+"""Working-day arithmetic on the official Chinese calendar, with its adjusted working weekends
+(调休). Pure functions of aware datetimes; days are Asia/Shanghai dates.
+
+A deadline of N working days is N × 24 hours counted only on working days: a case that arrives on
+Friday at 10:00 with one working day is due on Monday at 10:00, and one arriving on a Saturday is
+due at the end of Monday. The holiday data (the ``chinese_calendar`` package) reaches only as far
+as the State Council has announced; beyond it Monday to Friday are counted and the answer is
+marked provisional, to be recomputed once the data is there.
+"""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+TIMEZONE = ZoneInfo("Asia/Shanghai")
+DAY = timedelta(days=1)
+
+
+def is_working_day(day: date) -> tuple[bool, bool]:
+    """(is it a working day, is that known from the official calendar)."""
+    try:
+        return chinese_calendar.is_workday(day), True
+    except NotImplementedError:
+        return day.weekday() < 5, False
+
+
+def _start_of_next_day(moment: datetime) -> datetime:
+    return datetime.combine(moment.date() + DAY, time(), tzinfo=TIMEZONE)
+
+
+def add_working_time(start: datetime, amount: timedelta) -> tuple[datetime, bool]:
+    """The moment ``amount`` of working time after ``start``, and whether it is provisional."""
+    if amount < timedelta(0):
+        raise ValueError("amount must not be negative")
+    cursor = start.astimezone(TIMEZONE)
+    remaining = amount
+    provisional = False
+    while True:
+        working, known = is_working_day(cursor.date())
+        provisional |= not known
+        day_end = _start_of_next_day(cursor)
+        if working:
+            if remaining <= day_end - cursor:
+                return cursor + remaining, provisional
+            remaining -= day_end - cursor
+        cursor = day_end
+
+
+def add_working_days(start: datetime, days: float) -> tuple[datetime, bool]:
+    return add_working_time(start, timedelta(days=days))
+
+
+def working_time_between(start: datetime, end: datetime) -> timedelta:
+    """Working time from ``start`` to ``end`` (zero when ``end`` is not later)."""
+    cursor = start.astimezone(TIMEZONE)
+    end = end.astimezone(TIMEZONE)
+    total = timedelta(0)
+    while cursor < end:
+        day_end = min(_start_of_next_day(cursor), end)
+        if is_working_day(cursor.date())[0]:
+            total += day_end - cursor
+        cursor = day_end
+    return total
+
+
+def working_days_between(start: datetime, end: datetime) -> float:
+    return working_time_between(start, end) / DAY
+
+
+def last_known_day() -> date:
+    """The last date the installed holiday data covers."""
+    return date(max(day.year for day in chinese_calendar.holidays), 12, 31)

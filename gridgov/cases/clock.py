@@ -1,0 +1,54 @@
+"""The deadline clock of a case: started when a unit receives it, stopped while it is out of
+the unit's hands (suspended, referred), and read as a colour (green, yellow, red)."""
+
+from datetime import datetime, timedelta
+
+from gridgov.cases import calendar
+from gridgov.cases.enums import CLOCK_RUNNING, DeadlineColour
+from gridgov.cases.policy import Policy
+
+
+def start(case, *, now: datetime, policy: Policy) -> None:
+    """The owner's full deadline, counted from ``now``."""
+    budget = timedelta(days=policy.deadline(level=case.owner_level, category=case.category))
+    case.deadline_budget_seconds = int(budget.total_seconds())
+    _run(case, now=now, remaining=budget, policy=policy)
+
+
+def stop(case, *, now: datetime) -> None:
+    """Keep the working time left (none when already overdue) and stop counting."""
+    if case.deadline_at is None:
+        return
+    left = calendar.working_time_between(now, case.deadline_at)
+    case.deadline_remaining_seconds = int(left.total_seconds())
+    case.deadline_at = None
+    case.yellow_at = None
+
+
+def restart(case, *, now: datetime, policy: Policy) -> None:
+    """Go on counting what was left when the clock stopped."""
+    if case.deadline_remaining_seconds is None:
+        start(case, now=now, policy=policy)
+        return
+    _run(case, now=now, remaining=timedelta(seconds=case.deadline_remaining_seconds), policy=policy)
+
+
+def _run(case, *, now: datetime, remaining: timedelta, policy: Policy) -> None:
+    budget = timedelta(seconds=case.deadline_budget_seconds)
+    case.deadline_at, provisional = calendar.add_working_time(now, remaining)
+    to_yellow = budget * policy.yellow_after - (budget - remaining)
+    case.yellow_at = now if to_yellow <= timedelta(0) else calendar.add_working_time(now, to_yellow)[0]
+    case.deadline_provisional = provisional
+    case.deadline_remaining_seconds = None
+    case.overdue_marked_at = None
+
+
+def colour(case, *, now: datetime) -> DeadlineColour | None:
+    """None when no clock runs (resolved, closed, suspended, referred, rejected)."""
+    if case.status not in CLOCK_RUNNING or case.deadline_at is None:
+        return None
+    if now >= case.deadline_at:
+        return DeadlineColour.RED
+    if now >= case.yellow_at:
+        return DeadlineColour.YELLOW
+    return DeadlineColour.GREEN

@@ -1,0 +1,221 @@
+"""Cases, their parties, mediation attempts, attachments and the append-only event log."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gridgov.auth import scope
+from gridgov.cases.enums import (
+    Category,
+    HandlingLevel,
+    Outcome,
+    PartyRole,
+    ReferralChannel,
+    RiskGrade,
+    Source,
+    Status,
+)
+from gridgov.db import UTCDateTime, binary_string, db, utcnow
+from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy
+
+
+def enum_type(enum_class, name: str, length: int = 32) -> sa.Enum:
+    """Stored as the lowercase value, checked on every database."""
+    return sa.Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Case(db.Model):
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.Index("ix_cases_origin_path", "origin_path"),
+        sa.Index("ix_cases_owner_path", "owner_path"),
+        sa.Index("ix_cases_status_deadline", "status", "deadline_at"),
+        sa.CheckConstraint("people_involved >= 0", name="people_non_negative"),
+        sa.CheckConstraint("amount_in_dispute >= 0", name="amount_non_negative"),
+        sa.CheckConstraint("satisfaction BETWEEN 1 AND 5", name="satisfaction_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    district_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    category: Mapped[Category] = mapped_column(enum_type(Category, "case_category"))
+    risk_grade: Mapped[RiskGrade] = mapped_column(enum_type(RiskGrade, "case_risk_grade"))
+    people_involved: Mapped[int] = mapped_column(default=1)
+    amount_in_dispute: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    source: Mapped[Source] = mapped_column(enum_type(Source, "case_source"))
+
+    # Where it happened (usually a micro-grid) and who handles it now; paths copied for ranges.
+    origin_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    origin_path: Mapped[str] = mapped_column(binary_string(PATH_LENGTH))
+    owner_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    owner_path: Mapped[str] = mapped_column(binary_string(PATH_LENGTH))
+    owner_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "case_owner_level", 16))
+    # When the current owner received it: its attempts and its clock count from here.
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    highest_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "case_highest_level", 16))
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"), index=True)
+
+    status: Mapped[Status] = mapped_column(enum_type(Status, "case_status"))
+    # The status a suspension interrupted, to return to on resume.
+    suspended_from: Mapped[Status | None] = mapped_column(enum_type(Status, "case_suspended_from"))
+
+    # The deadline clock (working time, see calendar.py): None while it is stopped.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    yellow_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_budget_seconds: Mapped[int | None]
+    # Working time left when the clock was stopped (suspension, referral).
+    deadline_remaining_seconds: Mapped[int | None]
+    deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Set once by the sweep when it finds the case overdue (red); cleared with a new deadline.
+    overdue_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    resolved_level: Mapped[HandlingLevel | None] = mapped_column(enum_type(HandlingLevel, "case_resolved_level", 16))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    resolution_note: Mapped[str | None] = mapped_column(sa.Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    closed_on_time: Mapped[bool | None]
+    rejection_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    referral_channel: Mapped[ReferralChannel | None] = mapped_column(enum_type(ReferralChannel, "case_referral_channel"))
+    referral_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    satisfaction: Mapped[int | None]
+
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    # Stale writes fail (UPDATE … WHERE version = :seen): two people never overwrite each other.
+    __mapper_args__ = {"version_id_col": version}
+
+    parties: Mapped[list["Party"]] = relationship(
+        back_populates="case", order_by="Party.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+    attachments: Mapped[list["Attachment"]] = relationship(order_by="Attachment.id", lazy="selectin")
+    origin_unit: Mapped[Unit] = relationship(foreign_keys=[origin_unit_id], lazy="raise")
+    owner_unit: Mapped[Unit] = relationship(foreign_keys=[owner_unit_id], lazy="raise")
+
+
+class Party(db.Model):
+    __tablename__ = "case_parties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    role: Mapped[PartyRole] = mapped_column(enum_type(PartyRole, "party_role", 16))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    # ID numbers only as a keyed hash (HMAC under the app's secret) and their last four characters.
+    id_number_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    id_number_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    home_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id", ondelete="SET NULL"))
+
+    case: Mapped[Case] = relationship(back_populates="parties")
+
+
+class MediationAttempt(db.Model):
+    __tablename__ = "mediation_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    by_principal_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    by_name: Mapped[str] = mapped_column(sa.String(100))
+    outcome: Mapped[Outcome] = mapped_column(enum_type(Outcome, "attempt_outcome", 16))
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    # Who owned the case then: "a failed attempt at the current level" is read from these.
+    owner_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    owner_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "attempt_owner_level", 16))
+
+
+class Attachment(db.Model):
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(50))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseEvent(db.Model):
+    """Append-only: every change of a case, written in the same transaction as the change."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (sa.Index("ix_case_events_case_id_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[Status | None] = mapped_column(enum_type(Status, "event_from_status"))
+    to_status: Mapped[Status | None] = mapped_column(enum_type(Status, "event_to_status"))
+    from_owner_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"))
+    to_owner_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"))
+    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # What else changed, as field → new value, so that replaying the events rebuilds the case.
+    details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+class CaseSequence(db.Model):
+    """The last reference number given in a district and year (NX-2026-000123)."""
+
+    __tablename__ = "case_sequences"
+
+    district_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class IdempotencyRecord(db.Model):
+    """A retried ``POST /cases`` with the same ``Idempotency-Key`` answers the first case."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (sa.UniqueConstraint("principal_id", "key", name="uq_idempotency_records_principal_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal_id: Mapped[int] = mapped_column(sa.ForeignKey("principals.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(200))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+register_path_copy(Case.origin_path, Case.district_id)
+register_path_copy(Case.owner_path)
+
+
+def _case_criterion(cls, principal_scope):
+    """A case is visible where it happened or where it is handled; a specialist sees only the
+    cases given to them."""
+    clauses = []
+    if principal_scope.path:
+        clauses.append(sa.or_(in_subtree(cls.origin_path, principal_scope.path),
+                              in_subtree(cls.owner_path, principal_scope.path)))
+    if principal_scope.role == "specialist":
+        clauses.append(cls.assignee_id == principal_scope.principal_id)
+    return sa.and_(*clauses) if clauses else None
+
+
+scope.register(Case, _case_criterion)
+# Parties, attempts, attachments and events are read only through a case that was found in
+# scope first (service.get_case), so they need no criterion of their own.

@@ -1,0 +1,99 @@
+"""Local first: who owns a case, for how long, and when it may go up. All of it data.
+
+A case is owned by the lowest handling level the policy allows at or above where it happened,
+and moves up one level only with a reason that holds (see ``service.escalate``). Deployments
+change the defaults with ``GRIDGOV_CASE_POLICY``, a JSON object of the same fields.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+from gridgov.cases.enums import Category, HandlingLevel, RiskGrade
+
+G, V, T, D = HandlingLevel.GRID, HandlingLevel.VILLAGE, HandlingLevel.TOWN, HandlingLevel.DISTRICT
+
+
+@dataclass(frozen=True)
+class Policy:
+    # Working days each level has from when the case arrives (Gaotai's "four levels, seven days"
+    # is of this order).
+    deadline_days: dict = field(default_factory=lambda: {G: 1, V: 2, T: 4, D: 10})
+    # Per category, overriding deadline_days for the levels named.
+    category_deadline_days: dict = field(default_factory=lambda: {
+        Category.LABOUR: {T: 5},
+        Category.PETITION: {T: 5, D: 15},
+    })
+    # The lowest level that may handle each category (小事不出村、大事不出镇).
+    minimum_level: dict = field(default_factory=lambda: {
+        Category.FAMILY_NEIGHBOUR: G,
+        Category.CONSUMER: G,
+        Category.PROPERTY_MANAGEMENT: G,
+        Category.SAFETY_HAZARD: G,
+        Category.OTHER: G,
+        Category.TRAFFIC_INJURY: V,
+        Category.LAND_HOUSING: V,
+        Category.LABOUR: T,
+        Category.PETITION: T,
+    })
+    # Grades that raise the minimum level, whatever the category.
+    risk_minimum_level: dict = field(default_factory=lambda: {RiskGrade.ORANGE: V, RiskGrade.RED: T})
+    # People involved → minimum level (the largest threshold reached applies).
+    size_minimum_level: dict = field(default_factory=lambda: {30: T, 100: D})
+    # When the sweep finds a case overdue at these levels, it escalates it (deadline_exceeded);
+    # at the others it only marks it red for command to see.
+    sweep_escalates_from: frozenset = frozenset({G, V})
+    # Share of the deadline after which a case turns yellow.
+    yellow_after: float = 0.8
+    # Calendar days after closing within which the applicant may object (reopen).
+    reopen_days: int = 30
+    # Risk weights for the risk score (used by rollups).
+    risk_weights: dict = field(default_factory=lambda: {
+        RiskGrade.BLUE: 1, RiskGrade.YELLOW: 2, RiskGrade.ORANGE: 4, RiskGrade.RED: 8,
+    })
+
+    def required_level(self, *, category: Category, risk_grade: RiskGrade, people_involved: int) -> HandlingLevel:
+        """The lowest level this case may be handled at, as it is now graded."""
+        levels = [self.minimum_level.get(category, G)]
+        if risk_grade in self.risk_minimum_level:
+            levels.append(self.risk_minimum_level[risk_grade])
+        levels += [level for threshold, level in self.size_minimum_level.items() if people_involved >= threshold]
+        return max(levels, key=lambda level: level.rank)
+
+    def deadline(self, *, level: HandlingLevel, category: Category) -> float:
+        """Working days a level has for a case of this category."""
+        return self.category_deadline_days.get(category, {}).get(level, self.deadline_days[level])
+
+
+DEFAULT = Policy()
+
+
+def from_config(overrides: dict | None) -> Policy:
+    """The default policy with a deployment's overrides (JSON: enum values as strings)."""
+    if not overrides:
+        return DEFAULT
+    known = {f.name for f in fields(Policy)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown case policy settings: {sorted(unknown)}")
+    converted = {}
+    for name, value in overrides.items():
+        converted[name] = _convert(name, value)
+    return replace(DEFAULT, **converted)
+
+
+def _convert(name: str, value):
+    level = HandlingLevel
+    if name == "deadline_days":
+        return {level(k): float(v) for k, v in value.items()}
+    if name == "category_deadline_days":
+        return {Category(c): {level(k): float(v) for k, v in per.items()} for c, per in value.items()}
+    if name == "minimum_level":
+        return {**DEFAULT.minimum_level, **{Category(k): level(v) for k, v in value.items()}}
+    if name == "risk_minimum_level":
+        return {RiskGrade(k): level(v) for k, v in value.items()}
+    if name == "size_minimum_level":
+        return {int(k): level(v) for k, v in value.items()}
+    if name == "sweep_escalates_from":
+        return frozenset(level(v) for v in value)
+    if name == "risk_weights":
+        return {RiskGrade(k): float(v) for k, v in value.items()}
+    return value

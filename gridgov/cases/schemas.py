@@ -1,0 +1,198 @@
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from gridgov.api import Id, PageArgs, Text
+from gridgov.cases.enums import (
+    Category,
+    DeadlineColour,
+    EscalationReason,
+    HandlingLevel,
+    Outcome,
+    PartyRole,
+    ReferralChannel,
+    RiskGrade,
+    Source,
+    Status,
+)
+from gridgov.cases.transitions import ACTIONS
+
+PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
+ID_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{6,20}$", error="Not an identity document number.")
+
+
+def _amount(value) -> None:
+    # Not validate.Range: apispec would print its bounds as strings, which the schema forbids.
+    if not 0 <= value < 10**12:
+        raise ma.ValidationError("From 0 to 999,999,999,999.99 yuan.")
+
+
+def enum(cls, **kwargs):
+    return fields.Enum(cls, by_value=True, **kwargs)
+
+
+class PartyInSchema(ma.Schema):
+    role = enum(PartyRole, required=True)
+    name = Text(required=True, min_length=1, max_length=100)
+    phone = fields.String(validate=PHONE, allow_none=True)
+    id_number = fields.String(validate=ID_NUMBER, allow_none=True,
+                              metadata={"description": "Stored only as a keyed hash and its last four characters."})
+    home_unit_id = Id(allow_none=True)
+
+
+class PartyOutSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    role = enum(PartyRole, required=True)
+    name = fields.String(required=True, metadata={"description": "Masked without pii:read."})
+    phone = fields.String(allow_none=True, required=True, metadata={"description": "Masked without pii:read."})
+    id_number_last4 = fields.String(allow_none=True, required=True)
+    home_unit_id = fields.Integer(allow_none=True, required=True)
+
+
+class CaseCreateSchema(ma.Schema):
+    title = Text(required=True, min_length=1, max_length=200)
+    description = Text(load_default="", max_length=5000)
+    category = enum(Category, required=True)
+    risk_grade = enum(RiskGrade, required=True)
+    source = enum(Source, required=True)
+    origin_unit_id = Id(required=True)
+    people_involved = fields.Integer(strict=True, load_default=1, validate=validate.Range(0, 100_000))
+    amount_in_dispute = fields.Decimal(places=2, allow_none=True, validate=_amount, allow_nan=False,
+                                       metadata={"description": "Yuan, from 0 to 999,999,999,999.99."})
+    parties = fields.List(fields.Nested(PartyInSchema), load_default=list, validate=validate.Length(max=50))
+
+
+class AttachmentSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    filename = fields.String(required=True)
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    uploaded_at = fields.AwareDateTime(required=True)
+
+
+class CaseSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    category = enum(Category, required=True)
+    risk_grade = enum(RiskGrade, required=True)
+    people_involved = fields.Integer(required=True)
+    amount_in_dispute = fields.Decimal(places=2, as_string=True, allow_none=True, required=True)
+    source = enum(Source, required=True)
+    origin_unit_id = fields.Integer(required=True)
+    owner_unit_id = fields.Integer(required=True)
+    owner_level = enum(HandlingLevel, required=True)
+    highest_level = enum(HandlingLevel, required=True)
+    resolved_level = enum(HandlingLevel, allow_none=True, required=True)
+    assignee_id = fields.Integer(allow_none=True, required=True)
+    status = enum(Status, required=True)
+    arrived_at = fields.AwareDateTime(required=True)
+    deadline_at = fields.AwareDateTime(allow_none=True, required=True)
+    deadline_provisional = fields.Boolean(required=True,
+                                          metadata={"description": "Counted Monday–Friday beyond the official calendar's data."})
+    deadline_colour = enum(DeadlineColour, allow_none=True, required=True, attribute="deadline_colour")
+    resolved_at = fields.AwareDateTime(allow_none=True, required=True)
+    closed_at = fields.AwareDateTime(allow_none=True, required=True)
+    referral_channel = enum(ReferralChannel, allow_none=True, required=True)
+    referral_reference = fields.String(allow_none=True, required=True)
+    rejection_reason = fields.String(allow_none=True, required=True)
+    satisfaction = fields.Integer(allow_none=True, required=True)
+    parties = fields.List(fields.Nested(PartyOutSchema), required=True, attribute="parties_view")
+    attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    version = fields.Integer(required=True)
+
+
+class CasePageSchema(ma.Schema):
+    items = fields.List(fields.Nested(CaseSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class CaseListArgs(PageArgs):
+    origin_unit_id = Id(strict=False, metadata={"description": "Cases that happened in this unit's subtree."})
+    owner_unit_id = Id(strict=False, metadata={"description": "Cases handled in this unit's subtree."})
+    status = fields.List(enum(Status), metadata={"description": "Repeat for several."})
+    category = enum(Category)
+    risk_grade = enum(RiskGrade)
+    owner_level = enum(HandlingLevel)
+    assignee_id = Id(strict=False)
+    deadline_colour = enum(DeadlineColour)
+    created_from = fields.AwareDateTime()
+    created_to = fields.AwareDateTime()
+    closed_from = fields.AwareDateTime()
+    closed_to = fields.AwareDateTime()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),
+                         metadata={"description": "`deadline_at` lists only cases whose clock runs."})
+
+
+class ActionSchema(ma.Schema):
+    """One action on a case; which fields it takes depends on the action."""
+
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    version = fields.Integer(strict=True, required=True, validate=validate.Range(1, 2**31 - 1),
+                             metadata={"description": "The version you saw; stale → 409."})
+    note = Text(max_length=2000)
+    reason = Text(max_length=500, metadata={"description": "escalate: mediation_failed | deadline_exceeded | "
+                                            "beyond_authority | cross_boundary; reject: duplicate | out_of_scope | invalid; "
+                                            "suspend, reopen: free text."})
+    assignee_id = Id()
+    unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
+    outcome = Text(max_length=100, metadata={"description": "record_attempt: success | failure | partial; "
+                                             "return_from_referral: what came back (e.g. judgment)."})
+    attempted_at = fields.AwareDateTime()
+    by = Text(max_length=100, metadata={"description": "record_attempt: who mediated (default: you)."})
+    notes = Text(max_length=5000)
+    channel = enum(ReferralChannel)
+    external_reference = Text(max_length=100)
+    satisfaction = fields.Integer(strict=True, validate=validate.Range(1, 5))
+    comment = Text(max_length=2000)
+    risk_grade = enum(RiskGrade)
+    people_involved = fields.Integer(strict=True, validate=validate.Range(0, 100_000))
+
+
+class EventSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    from_status = enum(Status, allow_none=True, required=True)
+    to_status = enum(Status, allow_none=True, required=True)
+    from_owner_unit_id = fields.Integer(allow_none=True, required=True)
+    to_owner_unit_id = fields.Integer(allow_none=True, required=True)
+    reason = fields.String(allow_none=True, required=True)
+    details = fields.Dict(required=True)
+
+
+class TimelineSchema(ma.Schema):
+    items = fields.List(fields.Nested(EventSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class InboxArgs(ma.Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+
+
+# What each action needs and accepts, as data: the view checks the body against it.
+ACTION_FIELDS = {
+    "accept": (set(), {"note"}),
+    "assign": ({"assignee_id"}, {"note"}),
+    "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
+    "resolve": (set(), {"note"}),
+    "escalate": ({"reason"}, {"note", "risk_grade", "people_involved"}),
+    "delegate": ({"unit_id"}, {"note"}),
+    "refer": ({"channel"}, {"external_reference", "note"}),
+    "return_from_referral": ({"outcome"}, {"note"}),
+    "suspend": ({"reason"}, set()),
+    "resume": (set(), {"reason"}),
+    "close": (set(), {"note"}),
+    "reopen": ({"reason"}, set()),
+    "follow_up": ({"satisfaction"}, {"comment"}),
+    "reject": ({"reason"}, {"note"}),
+}
+CHOICES = {
+    ("escalate", "reason"): [reason.value for reason in EscalationReason],
+    ("reject", "reason"): ["duplicate", "out_of_scope", "invalid"],
+    ("record_attempt", "outcome"): [outcome.value for outcome in Outcome],
+}

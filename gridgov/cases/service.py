@@ -1,0 +1,622 @@
+"""Logging cases and acting on them. Every change writes its event in the same transaction."""
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gridgov.auth import pii
+from gridgov.auth.models import Principal
+from gridgov.auth.permissions import ACTION_PERMISSIONS, ROLE_PERMISSIONS, Role
+from gridgov.auth.scope import UNSCOPED, current_scope
+from gridgov.cases import clock, policy as policy_module
+from gridgov.cases.enums import (
+    CLOCK_RUNNING,
+    HANDLING_ORDER,
+    EscalationReason,
+    HandlingLevel,
+    Outcome,
+    Status,
+)
+from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
+from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
+from gridgov.db import utcnow
+from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from gridgov.tree import paths
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+SYSTEM_ACTOR = "system:sweep"
+
+
+def current_policy() -> policy_module.Policy:
+    cached = current_app.extensions.get("gridgov.case_policy")
+    if cached is None:
+        cached = policy_module.from_config(current_app.config.get("CASE_POLICY"))
+        current_app.extensions["gridgov.case_policy"] = cached
+    return cached
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def get_case(session: Session, *, case_id: int) -> Case:
+    case = session.scalar(sa.select(Case).where(Case.id == case_id))
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    return case
+
+
+def events(session: Session, *, case: Case) -> list[CaseEvent]:
+    return list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+def attempts(session: Session, *, case: Case) -> list[MediationAttempt]:
+    return list(session.scalars(
+        sa.select(MediationAttempt).where(MediationAttempt.case_id == case.id).order_by(MediationAttempt.id)
+    ))
+
+
+def may_read_pii(principal: Principal | None, case: Case) -> bool:
+    """District command and auditors see personal data; so do the specialists of a case."""
+    if principal is None:
+        return True  # the command line
+    if "pii:read" in ROLE_PERMISSIONS[principal.role]:
+        return True
+    return principal.role is Role.SPECIALIST and case.assignee_id == principal.id
+
+
+# --- units a case moves between -----------------------------------------------------------------
+
+
+def handling_unit(session: Session, *, unit: Unit, level: HandlingLevel) -> Unit:
+    """The ancestor-or-self of ``unit`` at ``level`` (unscoped: a case may go above its logger)."""
+    if unit.level.rank < level.tree_level.rank:
+        raise RuleViolation(f"{unit.name} lies above the {level} level.")
+    wanted = unit.path[: (level.tree_level.rank + 1) * (paths.SEGMENT_WIDTH + 1)]
+    return session.scalar(sa.select(Unit).where(Unit.path == wanted).execution_options(**UNSCOPED))
+
+
+def own_level(unit: Unit) -> HandlingLevel:
+    """The level that handles what happens in ``unit``: a micro-grid's matters go to its grid."""
+    return HandlingLevel.GRID if unit.level is Level.MICROGRID else HandlingLevel(unit.level.value)
+
+
+def _unit_unscoped(session: Session, unit_id: int) -> Unit:
+    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id).execution_options(**UNSCOPED))
+    if unit is None:
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return unit
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def create_case(
+    session: Session,
+    *,
+    actor: Principal | None,
+    title: str,
+    category,
+    risk_grade,
+    source,
+    origin_unit_id: int,
+    description: str = "",
+    people_involved: int = 1,
+    amount_in_dispute: Decimal | None = None,
+    parties: list[dict] = (),
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> tuple[Case, bool]:
+    """The new case, owned as policy says, and whether it was created now (False: an
+    ``idempotency_key`` already used for the same request answered the first case)."""
+    now = now or utcnow()
+    fields = dict(
+        title=title, category=category, risk_grade=risk_grade, source=source, origin_unit_id=origin_unit_id,
+        description=description, people_involved=people_involved, amount_in_dispute=amount_in_dispute,
+        parties=list(parties),
+    )
+    if idempotency_key is not None:
+        earlier = _replayed(session, actor=actor, key=idempotency_key, fields=fields)
+        if earlier is not None:
+            return earlier, False
+
+    origin = tree_service.get_unit(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
+    policy = current_policy()
+    required = policy.required_level(category=category, risk_grade=risk_grade, people_involved=people_involved)
+    level = max(own_level(origin), required, key=lambda lvl: lvl.rank)
+    owner = handling_unit(session, unit=origin, level=level)
+
+    case = Case(
+        reference=_next_reference(session, district_id=origin.district_id, year=now.year),
+        district_id=origin.district_id,
+        title=title,
+        description=description or "",
+        category=category,
+        risk_grade=risk_grade,
+        people_involved=people_involved,
+        amount_in_dispute=amount_in_dispute,
+        source=source,
+        origin_unit_id=origin.id,
+        origin_path=origin.path,
+        owner_unit_id=owner.id,
+        owner_path=owner.path,
+        owner_level=level,
+        highest_level=level,
+        arrived_at=now,
+        status=Status.REPORTED,
+        created_by_id=actor.id if actor else None,
+        created_at=now,
+        updated_at=now,
+    )
+    for party in parties:
+        case.parties.append(_party(session, **party))
+    clock.start(case, now=now, policy=policy)
+    session.add(case)
+    session.flush()
+    _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
+           from_owner=None, reason=None)
+    if idempotency_key is not None:
+        session.add(IdempotencyRecord(
+            principal_id=actor.id, key=idempotency_key, request_hash=_fingerprint(fields), case_id=case.id,
+        ))
+        session.flush()
+    return case, True
+
+
+def _party(session: Session, *, role, name, phone=None, id_number=None, home_unit_id=None) -> Party:
+    if home_unit_id is not None:
+        _unit_unscoped(session, home_unit_id)  # a party may live outside the logger's scope
+    return Party(
+        role=role,
+        name=name,
+        phone=phone,
+        id_number_hash=pii.keyed_hash(id_number, purpose="id_number") if id_number else None,
+        id_number_last4=pii.last_four(id_number) if id_number else None,
+        home_unit_id=home_unit_id,
+    )
+
+
+def _fingerprint(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replayed(session: Session, *, actor, key: str, fields: dict) -> Case | None:
+    if actor is None:
+        raise RuleViolation("An Idempotency-Key needs a signed-in principal.")
+    record = session.scalar(
+        sa.select(IdempotencyRecord).where(IdempotencyRecord.principal_id == actor.id, IdempotencyRecord.key == key)
+    )
+    if record is None:
+        return None
+    if record.request_hash != _fingerprint(fields):
+        raise Conflict("This Idempotency-Key was used for a different request.")
+    return session.get(Case, record.case_id)
+
+
+def _next_reference(session: Session, *, district_id: int, year: int) -> str:
+    """``NX-2026-000123``: a per-district, per-year sequence, allocated under a row lock."""
+    stmt = (
+        sa.select(CaseSequence)
+        .where(CaseSequence.district_id == district_id, CaseSequence.year == year)
+        .with_for_update()
+    )
+    sequence = session.scalar(stmt)
+    if sequence is None:
+        try:
+            with session.begin_nested():
+                sequence = CaseSequence(district_id=district_id, year=year, last_number=0)
+                session.add(sequence)
+        except sa.exc.IntegrityError:  # another transaction made it first
+            sequence = session.scalar(stmt)
+    sequence.last_number += 1
+    session.flush()
+    district = session.scalar(sa.select(Unit).where(Unit.id == district_id).execution_options(**UNSCOPED))
+    prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(district.code, district.code)
+    return f"{prefix}-{year}-{sequence.last_number:06d}"
+
+
+# --- acting -------------------------------------------------------------------------------------
+
+
+def act(
+    session: Session,
+    *,
+    case: Case,
+    action: str,
+    actor: Principal | None,
+    version: int | None,
+    params: dict,
+    now: datetime | None = None,
+) -> Case:
+    """Apply ``action`` to ``case`` if its status, the actor's role and scope, and the domain's
+    rules allow it; write the event; refuse with a problem otherwise."""
+    now = now or utcnow()
+    if version is not None and version != case.version:
+        raise Conflict(
+            f"Case {case.reference} has changed since version {version}; it is at {case.version}.",
+            current_version=case.version,
+        )
+    _check_actor(session, case=case, action=action, actor=actor)
+    reason = params.get("reason")
+    if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
+        raise Conflict(
+            f"{action} is not allowed for a {case.status} case; allowed: {', '.join(allowed_from(case.status)) or 'nothing'}.",
+            allowed_actions=allowed_from(case.status),
+        )
+    before = _snapshot(case)
+    from_status, from_owner = case.status, case.owner_unit_id
+    note = HANDLERS[action](session, case, actor=actor, now=now, **params)
+    target = TRANSITIONS[action].target
+    if target is not None:
+        case.status = target
+    case.updated_at = now
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(f"Case {case.reference} was changed by someone else just now; reload it.") from None
+    _event(session, case, actor=actor, action=action, now=now, before=before, from_status=from_status,
+           from_owner=from_owner, reason=note)
+    return case
+
+
+def _check_actor(session: Session, *, case: Case, action: str, actor: Principal | None) -> None:
+    if actor is None:
+        return  # the sweep, the command line
+    permission = ACTION_PERMISSIONS[action]
+    if permission not in ROLE_PERMISSIONS[actor.role]:
+        raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).")
+    if action == "record_attempt" and actor.role is Role.GRID_WORKER and case.assignee_id != actor.id:
+        raise Forbidden("A grid worker records attempts only on the cases assigned to them.")
+    scope = current_scope()
+    if permission == "cases:handle" and scope is not None and not case.owner_path.startswith(scope.path):
+        raise Forbidden("The case is handled by a unit outside your scope now.")
+
+
+def _fail_locally(message: str) -> RuleViolation:
+    """A refused escalation: it says what must be tried where the case is first."""
+    return RuleViolation(message, must_try_locally=True)
+
+
+def _accept(session, case, *, actor, now, note=None):
+    return note
+
+
+def _assign(session, case, *, actor, now, assignee_id, note=None):
+    assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id))
+    if assignee is None or not assignee.active:
+        raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")
+    case.assignee_id = assignee.id
+    return note or f"assigned to {assignee.display_name}"
+
+
+def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by=None, notes=""):
+    attempted_at = attempted_at or now
+    if attempted_at > now + timedelta(minutes=5):
+        raise RuleViolation("A mediation attempt cannot lie in the future.")
+    session.add(MediationAttempt(
+        case_id=case.id,
+        attempted_at=attempted_at,
+        recorded_at=now,
+        by_principal_id=actor.id if actor and by is None else None,
+        by_name=by or (actor.display_name if actor else "system"),
+        outcome=outcome,
+        notes=notes or "",
+        owner_unit_id=case.owner_unit_id,
+        owner_level=case.owner_level,
+    ))
+    return f"attempt: {outcome}"
+
+
+def _resolve(session, case, *, actor, now, note=None):
+    succeeded = session.scalar(
+        sa.select(MediationAttempt.id)
+        .where(MediationAttempt.case_id == case.id, MediationAttempt.outcome == Outcome.SUCCESS)
+        .limit(1)
+    )
+    if succeeded is None and not note:
+        raise RuleViolation("Resolving needs a successful mediation attempt or a resolution note.")
+    case.resolved_level = case.owner_level
+    case.resolved_at = now
+    case.resolved_by_id = actor.id if actor else None
+    case.resolution_note = note
+    return note
+
+
+def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, people_involved=None):
+    policy = current_policy()
+    reason = EscalationReason(reason)
+    if case.owner_level is HandlingLevel.DISTRICT:
+        raise RuleViolation("The district cannot escalate: it refers the case or closes it.")
+    if risk_grade is not None:
+        case.risk_grade = risk_grade
+    if people_involved is not None:
+        case.people_involved = people_involved
+    next_level = HANDLING_ORDER[case.owner_level.rank + 1]
+    owner = session.scalar(sa.select(Unit).where(Unit.id == case.owner_unit_id).execution_options(**UNSCOPED))
+
+    if reason is EscalationReason.MEDIATION_FAILED:
+        failed = session.scalar(
+            sa.select(MediationAttempt.id).where(
+                MediationAttempt.case_id == case.id,
+                MediationAttempt.owner_unit_id == case.owner_unit_id,
+                MediationAttempt.outcome == Outcome.FAILURE,
+                MediationAttempt.recorded_at >= case.arrived_at,
+            ).limit(1)
+        )
+        if failed is None:
+            raise _fail_locally(f"Record a failed mediation attempt at {owner.name} before escalating.")
+        target = handling_unit(session, unit=owner, level=next_level)
+    elif reason is EscalationReason.DEADLINE_EXCEEDED:
+        if case.deadline_at is None or now < case.deadline_at:
+            raise _fail_locally(f"{owner.name}'s deadline has not passed; try to settle it there first.")
+        target = handling_unit(session, unit=owner, level=next_level)
+    elif reason is EscalationReason.BEYOND_AUTHORITY:
+        required = policy.required_level(
+            category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
+        )
+        if required.rank <= case.owner_level.rank:
+            raise _fail_locally(f"As graded, the case is within {owner.name}'s authority ({case.owner_level}).")
+        target = handling_unit(session, unit=owner, level=required)
+    else:
+        homes = [party.home_unit_id for party in case.parties if party.home_unit_id is not None]
+        units = [_unit_unscoped(session, unit_id) for unit_id in homes]
+        outside = [unit for unit in units if not unit.path.startswith(owner.path)]
+        if not outside:
+            raise _fail_locally(f"Every party lives within {owner.name}; handle it there.")
+        common = paths.common_ancestor([case.origin_path, *[unit.path for unit in units]])
+        if common is None:
+            raise RuleViolation("The parties live in different districts; refer the case.")
+        lca = session.scalar(sa.select(Unit).where(Unit.path == common).execution_options(**UNSCOPED))
+        target = lca if lca.level is not Level.MICROGRID else handling_unit(session, unit=lca, level=HandlingLevel.GRID)
+
+    _hand_over(case, target=target, now=now, policy=policy)
+    return f"{reason.value}: {note}" if note else reason.value
+
+
+def _delegate(session, case, *, actor, now, unit_id, note=None):
+    target = tree_service.get_unit(session, unit_id=unit_id)
+    if target.level is Level.MICROGRID:
+        raise RuleViolation("Micro-grids report matters; delegate to a grid or above.")
+    if not target.path.startswith(case.owner_path) or target.path == case.owner_path:
+        raise RuleViolation("A case is delegated down, to a unit below its owner.")
+    required = current_policy().required_level(
+        category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
+    )
+    if own_level(target).rank < required.rank:
+        raise RuleViolation(f"Policy keeps this case at the {required} level or above.")
+    _hand_over(case, target=target, now=now, policy=current_policy())
+    return note
+
+
+def _hand_over(case: Case, *, target: Unit, now: datetime, policy) -> None:
+    case.owner_unit_id = target.id
+    case.owner_path = target.path
+    case.owner_level = own_level(target)
+    case.arrived_at = now
+    case.assignee_id = None
+    if case.owner_level.rank > case.highest_level.rank:
+        case.highest_level = case.owner_level
+    clock.start(case, now=now, policy=policy)
+
+
+def _refer(session, case, *, actor, now, channel, external_reference=None, note=None):
+    case.referral_channel = channel
+    case.referral_reference = external_reference
+    clock.stop(case, now=now)
+    return note or f"referred to {channel}"
+
+
+def _return_from_referral(session, case, *, actor, now, outcome, note=None):
+    clock.restart(case, now=now, policy=current_policy())
+    return f"{outcome}: {note}" if note else outcome
+
+
+def _suspend(session, case, *, actor, now, reason):
+    case.suspended_from = case.status
+    clock.stop(case, now=now)
+    return reason
+
+
+def _resume(session, case, *, actor, now, reason=None):
+    case.status = case.suspended_from or Status.IN_PROGRESS
+    case.suspended_from = None
+    clock.restart(case, now=now, policy=current_policy())
+    return reason
+
+
+def _close(session, case, *, actor, now, note=None):
+    if actor is not None and case.resolved_by_id == actor.id:
+        raise RuleViolation("The verifier may not be the principal who resolved the case.")
+    case.closed_at = now
+    case.closed_by_id = actor.id if actor else None
+    case.closed_on_time = case.deadline_at is None or now <= case.deadline_at
+    case.deadline_at = case.yellow_at = None
+    return note
+
+
+def _reopen(session, case, *, actor, now, reason):
+    days = current_policy().reopen_days
+    if now > case.closed_at + timedelta(days=days):
+        raise RuleViolation(f"A case may be reopened within {days} days of closing.")
+    case.closed_at = case.closed_by_id = case.closed_on_time = None
+    case.resolved_at = case.resolved_by_id = case.resolved_level = case.resolution_note = None
+    case.arrived_at = now
+    clock.start(case, now=now, policy=current_policy())
+    return reason
+
+
+def _follow_up(session, case, *, actor, now, satisfaction, comment=None):
+    case.satisfaction = satisfaction
+    return f"satisfaction {satisfaction}" + (f": {comment}" if comment else "")
+
+
+def _reject(session, case, *, actor, now, reason, note=None):
+    case.rejection_reason = f"{reason}: {note}" if note else reason
+    clock.stop(case, now=now)
+    case.deadline_remaining_seconds = None
+    return case.rejection_reason
+
+
+HANDLERS = {
+    "accept": _accept,
+    "assign": _assign,
+    "record_attempt": _record_attempt,
+    "resolve": _resolve,
+    "escalate": _escalate,
+    "delegate": _delegate,
+    "refer": _refer,
+    "return_from_referral": _return_from_referral,
+    "suspend": _suspend,
+    "resume": _resume,
+    "close": _close,
+    "reopen": _reopen,
+    "follow_up": _follow_up,
+    "reject": _reject,
+}
+assert set(HANDLERS) == set(TRANSITIONS)
+
+
+# --- the event log ------------------------------------------------------------------------------
+
+REPLAYED_FIELDS = [
+    column.key for column in Case.__table__.columns if column.key not in ("id", "version", "updated_at")
+]
+
+
+def _plain(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def _snapshot(case: Case) -> dict:
+    return {name: _plain(getattr(case, name)) for name in REPLAYED_FIELDS}
+
+
+def _event(session, case, *, actor, action, now, before, from_status, from_owner, reason) -> CaseEvent:
+    after = _snapshot(case)
+    changes = {name: value for name, value in after.items() if not before or before[name] != value}
+    event = CaseEvent(
+        case_id=case.id,
+        at=now,
+        actor_id=actor.id if actor else None,
+        actor=actor.username if actor else SYSTEM_ACTOR,
+        action=action,
+        from_status=from_status,
+        to_status=case.status,
+        from_owner_unit_id=from_owner,
+        to_owner_unit_id=case.owner_unit_id,
+        reason=(reason or None) and str(reason)[:500],
+        details={"changes": changes},
+    )
+    session.add(event)
+    return event
+
+
+def replay(case_events: list[CaseEvent]) -> dict:
+    """The case's fields as its events tell them: what a test compares with the row."""
+    state: dict = {}
+    for event in case_events:
+        state.update(event.details["changes"])
+    return state
+
+
+def snapshot(case: Case) -> dict:
+    return _snapshot(case)
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+def colour_filter(colour, *, now: datetime):
+    running = Case.status.in_(CLOCK_RUNNING)
+    if colour == "red":
+        return sa.and_(running, Case.deadline_at <= now)
+    if colour == "yellow":
+        return sa.and_(running, Case.yellow_at <= now, Case.deadline_at > now)
+    return sa.and_(running, Case.yellow_at > now)
+
+
+def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int, now: datetime | None = None):
+    now = now or utcnow()
+    stmt = sa.select(Case)
+    for key, value in filters.items():
+        if value is None or value == []:
+            continue
+        if key == "origin_unit_id":
+            stmt = stmt.where(in_subtree(Case.origin_path, tree_service.get_unit(session, unit_id=value).path))
+        elif key == "owner_unit_id":
+            stmt = stmt.where(in_subtree(Case.owner_path, tree_service.get_unit(session, unit_id=value).path))
+        elif key == "status":
+            stmt = stmt.where(Case.status.in_(value))
+        elif key in ("category", "risk_grade", "owner_level", "assignee_id"):
+            stmt = stmt.where(getattr(Case, key) == value)
+        elif key == "deadline_colour":
+            stmt = stmt.where(colour_filter(value, now=now))
+        elif key == "created_from":
+            stmt = stmt.where(Case.created_at >= value)
+        elif key == "created_to":
+            stmt = stmt.where(Case.created_at < value)
+        elif key == "closed_from":
+            stmt = stmt.where(Case.closed_at >= value)
+        elif key == "closed_to":
+            stmt = stmt.where(Case.closed_at < value)
+    column, descending = {
+        "-created_at": (Case.created_at, True),
+        "created_at": (Case.created_at, False),
+        "deadline_at": (Case.deadline_at, False),
+    }[sort]
+    if sort == "deadline_at":
+        stmt = stmt.where(Case.deadline_at.is_not(None))
+    if after is not None:
+        try:
+            value, last_id = datetime.fromisoformat(after[0]), after[1]
+        except ValueError:
+            raise InvalidInput("The cursor is not one this service issued.") from None
+        if descending:
+            stmt = stmt.where(sa.or_(column < value, sa.and_(column == value, Case.id < last_id)))
+        else:
+            stmt = stmt.where(sa.or_(column > value, sa.and_(column == value, Case.id > last_id)))
+    order = (column.desc(), Case.id.desc()) if descending else (column.asc(), Case.id.asc())
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    return rows, (lambda case: [getattr(case, column.key).isoformat(), case.id])
+
+
+def inbox(session: Session, *, scope_path: str, limit: int, now: datetime | None = None) -> list[Case]:
+    """What waits for the caller's units: arrivals not yet accepted, and accepted cases near or
+    past their deadline; the most urgent first."""
+    now = now or utcnow()
+    waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
+    pressing = sa.and_(Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS]), Case.yellow_at <= now)
+    stmt = (
+        sa.select(Case)
+        .where(in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing))
+        .order_by(Case.deadline_at.asc(), Case.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def _cases_of_unit(session: Session, unit) -> str | None:
+    """A unit that cases happened in or are handled by stays: the record must not lose it."""
+    used = session.scalar(
+        sa.select(Case.id)
+        .where(sa.or_(Case.origin_unit_id == unit.id, Case.owner_unit_id == unit.id))
+        .limit(1)
+        .execution_options(**UNSCOPED)
+    )
+    return f"Cases happened in or are handled by unit {unit.code}; deactivate it instead." if used else None
+
+
+tree_service.DELETE_GUARDS.append(_cases_of_unit)

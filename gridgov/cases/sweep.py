@@ -1,0 +1,88 @@
+"""The sweep: overdue cases are escalated where policy says so, otherwise marked red.
+
+Run it every few minutes (``flask --app gridgov cases sweep``, from cron or a systemd timer).
+It is idempotent — a marked case is not marked again, an escalated one has a new deadline — and
+safe in two processes at once: on PostgreSQL each batch is taken with ``FOR UPDATE SKIP LOCKED``,
+so no case is handled by both; SQLite lets one writer in at a time.
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gridgov.cases import service
+from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel, Status
+from gridgov.cases.models import Case, CaseEvent
+from gridgov.db import utcnow
+
+ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
+
+
+def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
+    """Handle every case overdue at ``now``; commits batch by batch. Returns the counts."""
+    now = now or utcnow()
+    policy = service.current_policy()
+    escalating_levels = [level for level in policy.sweep_escalates_from if level is not HandlingLevel.DISTRICT]
+    overdue = sa.and_(
+        Case.status.in_(CLOCK_RUNNING), Case.deadline_at <= now, Case.overdue_marked_at.is_(None)
+    )
+    escalate_here = sa.and_(Case.owner_level.in_(escalating_levels), Case.status.in_(ESCALATABLE))
+    counts = {"escalated": 0, "marked": 0}
+    progress = progress or (lambda _n: None)
+
+    while True:
+        ids = _take(session, sa.and_(overdue, escalate_here), batch_size)
+        if not ids:
+            break
+        for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
+            service.act(
+                session, case=case, action="escalate", actor=None, version=None,
+                params={"reason": EscalationReason.DEADLINE_EXCEEDED, "note": "overdue (sweep)"}, now=now,
+            )
+        session.commit()
+        counts["escalated"] += len(ids)
+        progress(len(ids))
+
+    while True:
+        ids = _take(session, sa.and_(overdue, sa.not_(escalate_here)), batch_size)
+        if not ids:
+            break
+        _mark_red(session, ids=ids, now=now)
+        session.commit()
+        counts["marked"] += len(ids)
+        progress(len(ids))
+    return counts
+
+
+def _take(session: Session, condition, batch_size: int) -> list[int]:
+    """Ids of up to ``batch_size`` cases, locked for this transaction; others' locks skipped."""
+    stmt = sa.select(Case.id).where(condition).order_by(Case.deadline_at, Case.id).limit(batch_size)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def _mark_red(session: Session, *, ids: list[int], now: datetime) -> None:
+    """One UPDATE and one multi-row INSERT of events for the whole batch."""
+    rows = session.execute(
+        sa.update(Case)
+        .where(Case.id.in_(ids), Case.overdue_marked_at.is_(None))
+        .values(overdue_marked_at=now, version=Case.version + 1, updated_at=now)
+        .returning(Case.id, Case.status, Case.owner_unit_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        session.execute(
+            sa.insert(CaseEvent),
+            [
+                {
+                    "case_id": case_id, "at": now, "actor_id": None, "actor": service.SYSTEM_ACTOR,
+                    "action": "mark_overdue", "from_status": status, "to_status": status,
+                    "from_owner_unit_id": owner, "to_owner_unit_id": owner, "reason": "overdue",
+                    "details": {"changes": {"overdue_marked_at": now.isoformat()}},
+                }
+                for case_id, status, owner in rows
+            ],
+        )
+    session.expire_all()

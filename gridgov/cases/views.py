@@ -1,0 +1,165 @@
+"""``/api/v1/cases`` and ``/api/v1/inbox``."""
+
+from flask import g, request
+from flask.views import MethodView
+
+from gridgov.api import Blueprint, decode_cursor, page_limit, encode_cursor
+from gridgov.auth import pii
+from gridgov.auth.scope import current_scope
+from gridgov.cases import attachments, clock, service
+from gridgov.cases.enums import EscalationReason, Outcome
+from gridgov.cases.schemas import (
+    ACTION_FIELDS,
+    CHOICES,
+    ActionSchema,
+    AttachmentSchema,
+    CaseCreateSchema,
+    CaseListArgs,
+    CasePageSchema,
+    CaseSchema,
+    InboxArgs,
+    TimelineSchema,
+)
+from gridgov.db import db, utcnow
+from gridgov.errors import RuleViolation
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases: logging, the lifecycle, escalation, deadlines and the audit trail.")
+
+
+def present(case, *, now=None):
+    """The case as this caller may see it: personal data masked without the right."""
+    unmasked = service.may_read_pii(g.get("principal"), case)
+    case.parties_view = [
+        {
+            "id": party.id,
+            "role": party.role,
+            "name": party.name if unmasked else pii.mask_name(party.name),
+            "phone": party.phone if unmasked else pii.mask_phone(party.phone),
+            "id_number_last4": party.id_number_last4,
+            "home_unit_id": party.home_unit_id,
+        }
+        for party in case.parties
+    ]
+    case.deadline_colour = clock.colour(case, now=now or utcnow())
+    return case
+
+
+@blp.route("/cases")
+class Cases(MethodView):
+    @blp.arguments(CaseListArgs, location="query")
+    @blp.response(200, CasePageSchema)
+    def get(self, args):
+        """Cases in your scope, filtered; newest first unless `sort` says otherwise."""
+        limit = page_limit(args.pop("limit"))
+        after = decode_cursor(args.pop("cursor"), kind=list)
+        sort = args.pop("sort")
+        rows, key = service.list_cases(db.session, filters=args, sort=sort, after=after, limit=limit)
+        items = [present(case) for case in rows[:limit]]
+        return {"items": items, "next_cursor": encode_cursor(key(items[-1])) if len(rows) > limit else None}
+
+    @blp.arguments(CaseCreateSchema)
+    @blp.response(201, CaseSchema)
+    @blp.doc(parameters=[{
+        "in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 200},
+        "description": "A retried request with the same key answers the first case (200) instead of creating another.",
+    }])
+    @blp.alt_response(200, schema=CaseSchema, description="An earlier request with this Idempotency-Key.")
+    def post(self, data):
+        """Log a case where it happened; it is owned at the lowest level policy allows."""
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+            raise RuleViolation("An Idempotency-Key is 1 to 200 printable characters.")
+        case, created = service.create_case(db.session, actor=g.principal, idempotency_key=key, **data)
+        db.session.commit()
+        return present(case), 201 if created else 200
+
+
+@blp.route("/cases/<id:case_id>")
+class CaseById(MethodView):
+    @blp.response(200, CaseSchema)
+    def get(self, case_id):
+        return present(service.get_case(db.session, case_id=case_id))
+
+
+@blp.route("/cases/<id:case_id>/timeline")
+class Timeline(MethodView):
+    @blp.response(200, TimelineSchema)
+    def get(self, case_id):
+        """Every event from creation on: actions, mediation attempts, owners and reasons."""
+        case = service.get_case(db.session, case_id=case_id)
+        return {"items": service.events(db.session, case=case), "next_cursor": None}
+
+
+@blp.route("/cases/<id:case_id>/actions")
+class Actions(MethodView):
+    @blp.arguments(ActionSchema)
+    @blp.response(200, CaseSchema)
+    def post(self, data, case_id):
+        """Act on a case: accept, assign, record_attempt, resolve, escalate, delegate, refer,
+        return_from_referral, suspend, resume, close, reopen, follow_up, reject.
+
+        An action the status does not allow answers 409 listing those it does; a stale
+        `version` answers 409; an escalation without a reason that holds answers 422."""
+        action, version = data.pop("action"), data.pop("version")
+        params = _action_params(action, data)
+        case = service.get_case(db.session, case_id=case_id)
+        case = service.act(db.session, case=case, action=action, actor=g.principal, version=version, params=params)
+        db.session.commit()
+        return present(case)
+
+
+def _action_params(action: str, data: dict) -> dict:
+    required, optional = ACTION_FIELDS[action]
+    errors = {}
+    for name in required - set(data):
+        errors[name] = [f"required for {action}"]
+    for name in set(data) - required - optional:
+        errors[name] = [f"not used by {action}"]
+    for (choice_action, name), choices in CHOICES.items():
+        if choice_action == action and name in data and data[name] not in choices:
+            errors[name] = [f"one of {', '.join(choices)}"]
+    if errors:
+        raise RuleViolation(f"The fields do not fit the action {action}.", errors=errors)
+    if action == "escalate":
+        data["reason"] = EscalationReason(data["reason"])
+    if action == "record_attempt":
+        data["outcome"] = Outcome(data["outcome"])
+    return data
+
+
+@blp.route("/cases/<id:case_id>/attachments")
+class Attachments(MethodView):
+    @blp.doc(requestBody={
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"],
+        }}},
+    })
+    @blp.response(201, AttachmentSchema)
+    def post(self, case_id):
+        """Attach a photo or a document (JPEG, PNG, WebP, PDF; checked by content; 10 MB at most)."""
+        case = service.get_case(db.session, case_id=case_id)
+        upload = request.files.get("file")
+        attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
+        db.session.commit()
+        return attachment
+
+
+@blp.route("/cases/<id:case_id>/attachments/<id:attachment_id>")
+class AttachmentFile(MethodView):
+    @blp.response(200, content_type="application/octet-stream", description="The file as uploaded.")
+    def get(self, case_id, attachment_id):
+        case = service.get_case(db.session, case_id=case_id)
+        return attachments.send(case=case, attachment_id=attachment_id)
+
+
+@blp.route("/inbox")
+class Inbox(MethodView):
+    @blp.arguments(InboxArgs, location="query")
+    @blp.response(200, CasePageSchema)
+    def get(self, args):
+        """待办: cases that arrived in your units and wait to be accepted, and accepted cases
+        near or past their deadline; the most urgent first."""
+        scope = current_scope()
+        rows = service.inbox(db.session, scope_path=scope.path if scope else "", limit=args["limit"])
+        return {"items": [present(case) for case in rows], "next_cursor": None}
