@@ -45,17 +45,27 @@ DEFAULTS = {
 }
 
 
+# Settings given as JSON in the environment; every other one is taken as text.
+JSON_SETTINGS = {"CASE_POLICY", "CASE_REFERENCE_PREFIXES"}
+
+
 def from_environment(environ=os.environ):
-    """The ``GRIDGOV_*`` variables of ``environ`` as settings, prefix removed."""
+    """The ``GRIDGOV_*`` variables of ``environ`` as settings, prefix removed.
+
+    A setting whose default is a number or a boolean (or that is listed in ``JSON_SETTINGS``)
+    is parsed as JSON; any other stays text — a secret key of digits is still a string.
+    """
     settings = {}
     for key, raw in environ.items():
         if not key.startswith(PREFIX):
             continue
         name = key[len(PREFIX):]
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        # A URL or a path that happens to parse as JSON (a bare number) stays as given.
-        settings[name] = value if isinstance(value, (bool, int, float)) else raw
+        default = DEFAULTS.get(name)
+        if name in JSON_SETTINGS or isinstance(default, (bool, int, float)):
+            try:
+                settings[name] = json.loads(raw)
+            except ValueError:
+                raise ValueError(f"{key} must be JSON here (got {raw!r})") from None
+        else:
+            settings[name] = raw
     return settings

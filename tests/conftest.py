@@ -18,7 +18,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from flask.testing import FlaskClient
 
 from gridgov import create_app
-from gridgov.db import db
+from gridgov.db import SESSION_OPTIONS, db
 
 
 class IsolatedClient(FlaskClient):
@@ -137,7 +137,7 @@ def rollback(app):
     transaction = connection.begin()
     original = db.session
     db.session = scoped_session(
-        sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint", **SESSION_OPTIONS),
         scopefunc=_app_ctx_id,
     )
     try:

@@ -2,6 +2,8 @@
 
 import getpass
 
+from flask import has_request_context, request
+
 from sqlalchemy.orm import Session
 
 from gridgov.auth.models import AdminEvent
@@ -9,10 +11,13 @@ from gridgov.auth.scope import current_principal
 
 
 def actor_label() -> tuple[int | None, str]:
-    """Who is acting: the signed-in principal, or the operating-system user of a command."""
+    """Who is acting: the signed-in principal, someone not (yet) signed in on the web, or the
+    operating-system user of a command."""
     principal = current_principal()
     if principal is not None:
         return principal.id, principal.username
+    if has_request_context():
+        return None, f"web:{request.remote_addr or 'unknown'}"
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -71,5 +71,10 @@ def sign_in(principal: Principal) -> None:
     session[SESSION_KEY] = {"id": principal.id, "generation": principal.session_generation}
 
 
-def sign_out() -> None:
+def sign_out(principal: Principal | None) -> None:
+    """End this session, and every other of the same person: a copied cookie must not outlive
+    the sign-out."""
+    if principal is not None:
+        principal.session_generation += 1
+        db.session.commit()
     session.clear()

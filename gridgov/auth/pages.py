@@ -60,6 +60,6 @@ def logout():
     if request.method == "POST":
         if not form.validate_on_submit():
             return render_template("logout.html", form=form, message="表单已过期，请重试。"), 400
-        guard.sign_out()
+        guard.sign_out(g.get("principal"))
         return redirect("login")
     return render_template("logout.html", form=form, principal=g.get("principal"), message=None)

@@ -63,11 +63,13 @@ def _restrict_to_scope(state: ORMExecuteState) -> None:
     scope = current_scope()
     if scope is None:
         return
-    criteria = [(cls, criterion(cls, scope)) for cls, criterion in SCOPED.items()]
-    state.statement = state.statement.options(
-        *(
-            with_loader_criteria(cls, clause, include_aliases=True)
-            for cls, clause in criteria
-            if clause is not None  # None: nothing to restrict (a scope over every district)
-        )
-    )
+    # Only the classes this statement reads: building every criterion for every query would
+    # cost more than most of the queries themselves.
+    present = {mapper.class_ for mapper in state.all_mappers}
+    options = []
+    for cls in present & SCOPED.keys():
+        clause = SCOPED[cls](cls, scope)
+        if clause is not None:  # None: nothing to restrict (a scope over every district)
+            options.append(with_loader_criteria(cls, clause, include_aliases=True))
+    if options:
+        state.statement = state.statement.options(*options)

@@ -157,26 +157,33 @@ def deactivate(session: Session, *, principal: Principal) -> Principal:
         principal.active = False
         principal.session_generation += 1
         principal.version += 1
-        session.execute(
-            sa.update(ApiToken)
-            .where(ApiToken.principal_id == principal.id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        _revoke_all_tokens(session, principal)
         session.flush()
         audit.record_principal(session, action="principal.deactivate", principal=principal)
     return principal
 
 
 def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
+    """A new password: the lock-out ends, and so do the sessions and the tokens of the old one
+    (a reset usually means the old password is known to someone else)."""
     principal.password_hash = password_hasher().hash(password)
     principal.failed_logins = 0
     principal.locked_until = None
     principal.session_generation += 1
     principal.version += 1
+    _revoke_all_tokens(session, principal)
     session.flush()
     audit.record_principal(session, action="principal.password_reset", principal=principal)
     return principal
+
+
+def _revoke_all_tokens(session: Session, principal: Principal) -> None:
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.principal_id == principal.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def unlock(session: Session, *, principal: Principal) -> Principal:
@@ -202,9 +209,15 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     """
     config = current_app.config
     principal = session.scalar(
-        sa.select(Principal).where(Principal.username == username).execution_options(**UNSCOPED)
+        sa.select(Principal)
+        .where(Principal.username == username)
+        # Locked, so that parallel guesses count one after another, not over each other.
+        .with_for_update(of=Principal)
+        .execution_options(**UNSCOPED)
     )
     now = utcnow()
+    if principal is not None and principal.locked_until is not None and principal.locked_until <= now:
+        principal.failed_logins, principal.locked_until = 0, None  # a lock that ran out starts afresh
     if principal is not None and principal.locked_until is not None and principal.locked_until > now:
         raise Locked(
             "Too many failed sign-ins; the account is locked for now.",

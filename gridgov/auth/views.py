@@ -39,6 +39,7 @@ class Token(MethodView):
 
         Repeated failures lock the account for a while (429 with `Retry-After`)."""
         principal = service.authenticate(db.session, **data)
+        g.principal = principal  # from here on the request acts as them (the audit log says so)
         hours = current_app.config["SIGN_IN_TOKEN_HOURS"]
         token, text = service.issue_token(
             db.session, principal=principal, name="sign-in", expires_in=timedelta(hours=hours)
@@ -50,6 +51,13 @@ class Token(MethodView):
 def _issued(token, text):
     token.token = text  # shown in this answer only; never stored
     return token
+
+
+@blp.after_request
+def _no_store(response):
+    # Answers may carry a token or personal data: no cache in between may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blp.route("/me")
