@@ -177,19 +177,11 @@ def bulk_cases(app, count: int, overdue: int) -> None:
             table = Case.__table__
             for start in range(0, count, 20_000):
                 chunk = [dict(zip(columns, row(i))) for i in range(start, min(start + 20_000, count))]
-                connection.execute(table.insert(), _sqlite_values(chunk))
+                connection.execute(table.insert(), chunk)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as autocommit:
                 autocommit.exec_driver_sql("VACUUM ANALYZE cases")
-
-
-def _sqlite_values(chunk):
-    for values in chunk:
-        for key in ("deadline_at", "yellow_at", "arrived_at", "created_at", "updated_at"):
-            if values[key] is not None:
-                values[key] = values[key].replace(tzinfo=None)
-    return chunk
 
 
 def sweep_bench(label: str, app, overdue: int) -> None:

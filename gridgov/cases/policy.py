@@ -82,8 +82,10 @@ def from_config(overrides: dict | None) -> Policy:
 
 def _convert(name: str, value):
     level = HandlingLevel
+    # Maps keyed by every level or grade are merged into the defaults (a deployment names only
+    # what it changes); the rule maps replace theirs, so that a rule can also be dropped.
     if name == "deadline_days":
-        return {level(k): float(v) for k, v in value.items()}
+        return {**DEFAULT.deadline_days, **{level(k): float(v) for k, v in value.items()}}
     if name == "category_deadline_days":
         return {Category(c): {level(k): float(v) for k, v in per.items()} for c, per in value.items()}
     if name == "minimum_level":
@@ -95,5 +97,5 @@ def _convert(name: str, value):
     if name == "sweep_escalates_from":
         return frozenset(level(v) for v in value)
     if name == "risk_weights":
-        return {RiskGrade(k): float(v) for k, v in value.items()}
+        return {**DEFAULT.risk_weights, **{RiskGrade(k): float(v) for k, v in value.items()}}
     return value

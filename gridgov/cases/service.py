@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from gridgov.auth.models import Principal
 from gridgov.auth.permissions import ACTION_PERMISSIONS, ROLE_PERMISSIONS, Role
 from gridgov.auth.scope import UNSCOPED, current_scope
 from gridgov.cases import clock, policy as policy_module
+from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import (
     CLOCK_RUNNING,
     HANDLING_ORDER,
@@ -122,8 +123,9 @@ def create_case(
         description=description, people_involved=people_involved, amount_in_dispute=amount_in_dispute,
         parties=list(parties),
     )
+    record = None
     if idempotency_key is not None:
-        earlier = _replayed(session, actor=actor, key=idempotency_key, fields=fields)
+        earlier, record = _reserve_key(session, actor=actor, key=idempotency_key, fields=fields)
         if earlier is not None:
             return earlier, False
 
@@ -134,7 +136,7 @@ def create_case(
     owner = handling_unit(session, unit=origin, level=level)
 
     case = Case(
-        reference=_next_reference(session, district_id=origin.district_id, year=now.year),
+        reference=_next_reference(session, district_id=origin.district_id, year=now.astimezone(TIMEZONE).year),
         district_id=origin.district_id,
         title=title,
         description=description or "",
@@ -155,6 +157,7 @@ def create_case(
         created_at=now,
         updated_at=now,
     )
+    case.attachments = []  # a new case has none: no query to find that out after the commit
     for party in parties:
         case.parties.append(_party(session, **party))
     clock.start(case, now=now, policy=policy)
@@ -162,10 +165,8 @@ def create_case(
     session.flush()
     _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
            from_owner=None, reason=None)
-    if idempotency_key is not None:
-        session.add(IdempotencyRecord(
-            principal_id=actor.id, key=idempotency_key, request_hash=_fingerprint(fields), case_id=case.id,
-        ))
+    if record is not None:
+        record.case_id = case.id
         session.flush()
     return case, True
 
@@ -187,17 +188,30 @@ def _fingerprint(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _replayed(session: Session, *, actor, key: str, fields: dict) -> Case | None:
+def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Case | None, IdempotencyRecord | None]:
+    """The case an earlier request with this key made, or a new reservation of the key.
+
+    The key is reserved before the case is made: a retry racing the first request waits on
+    the unique index (PostgreSQL) or the database lock (SQLite), then finds its case.
+    """
     if actor is None:
         raise RuleViolation("An Idempotency-Key needs a signed-in principal.")
-    record = session.scalar(
-        sa.select(IdempotencyRecord).where(IdempotencyRecord.principal_id == actor.id, IdempotencyRecord.key == key)
-    )
+    fingerprint = _fingerprint(fields)
+    lookup = sa.select(IdempotencyRecord).where(IdempotencyRecord.principal_id == actor.id, IdempotencyRecord.key == key)
+    record = session.scalar(lookup)
     if record is None:
-        return None
-    if record.request_hash != _fingerprint(fields):
+        try:
+            with session.begin_nested():
+                record = IdempotencyRecord(principal_id=actor.id, key=key, request_hash=fingerprint)
+                session.add(record)
+            return None, record
+        except sa.exc.IntegrityError:
+            record = session.scalar(lookup)
+    if record.request_hash != fingerprint:
         raise Conflict("This Idempotency-Key was used for a different request.")
-    return session.get(Case, record.case_id)
+    if record.case_id is None:
+        raise Conflict("A request with this Idempotency-Key is still being handled; retry in a moment.")
+    return session.scalar(sa.select(Case).where(Case.id == record.case_id)), None
 
 
 def _next_reference(session: Session, *, district_id: int, year: int) -> str:
@@ -217,8 +231,8 @@ def _next_reference(session: Session, *, district_id: int, year: int) -> str:
             sequence = session.scalar(stmt)
     sequence.last_number += 1
     session.flush()
-    district = session.scalar(sa.select(Unit).where(Unit.id == district_id).execution_options(**UNSCOPED))
-    prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(district.code, district.code)
+    code = session.scalar(sa.select(Unit.code).where(Unit.id == district_id).execution_options(**UNSCOPED))
+    prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(code, code)
     return f"{prefix}-{year}-{sequence.last_number:06d}"
 
 
@@ -251,18 +265,23 @@ def act(
             allowed_actions=allowed_from(case.status),
         )
     before = _snapshot(case)
-    from_status, from_owner = case.status, case.owner_unit_id
-    note = HANDLERS[action](session, case, actor=actor, now=now, **params)
-    target = TRANSITIONS[action].target
-    if target is not None:
-        case.status = target
-    case.updated_at = now
+    reference, from_status, from_owner = case.reference, case.status, case.owner_unit_id
     try:
+        # No flush half-way: the handlers' queries must not write the row before it is complete
+        # (that would also count two versions for one action).
+        with session.no_autoflush:
+            result = HANDLERS[action](session, case, actor=actor, now=now, **params)
+            target = TRANSITIONS[action].target
+            if target is not None:
+                case.status = target
+            case.updated_at = now
         session.flush()
     except StaleDataError:
-        raise Conflict(f"Case {case.reference} was changed by someone else just now; reload it.") from None
+        # UPDATE … WHERE version = :seen found no row: someone else acted first.
+        raise Conflict(f"Case {reference} was changed by someone else just now; reload it.") from None
+    note, details = result if isinstance(result, tuple) else (result, {})
     _event(session, case, actor=actor, action=action, now=now, before=before, from_status=from_status,
-           from_owner=from_owner, reason=note)
+           from_owner=from_owner, reason=note, details=details)
     return case
 
 
@@ -275,7 +294,8 @@ def _check_actor(session: Session, *, case: Case, action: str, actor: Principal 
     if action == "record_attempt" and actor.role is Role.GRID_WORKER and case.assignee_id != actor.id:
         raise Forbidden("A grid worker records attempts only on the cases assigned to them.")
     scope = current_scope()
-    if permission == "cases:handle" and scope is not None and not case.owner_path.startswith(scope.path):
+    if scope is not None and actor.role is not Role.SPECIALIST and not case.owner_path.startswith(scope.path):
+        # Visible (it happened here) but handled elsewhere now: reading is all that is left.
         raise Forbidden("The case is handled by a unit outside your scope now.")
 
 
@@ -300,7 +320,7 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
     attempted_at = attempted_at or now
     if attempted_at > now + timedelta(minutes=5):
         raise RuleViolation("A mediation attempt cannot lie in the future.")
-    session.add(MediationAttempt(
+    attempt = MediationAttempt(
         case_id=case.id,
         attempted_at=attempted_at,
         recorded_at=now,
@@ -310,8 +330,12 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
         notes=notes or "",
         owner_unit_id=case.owner_unit_id,
         owner_level=case.owner_level,
-    ))
-    return f"attempt: {outcome}"
+    )
+    session.add(attempt)
+    return f"attempt: {outcome}", {"attempt": {
+        "attempted_at": _plain(attempted_at), "by": attempt.by_name, "outcome": outcome.value,
+        "notes": attempt.notes, "level": case.owner_level.value, "owner_unit_id": case.owner_unit_id,
+    }}
 
 
 def _resolve(session, case, *, actor, now, note=None):
@@ -370,7 +394,8 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
         outside = [unit for unit in units if not unit.path.startswith(owner.path)]
         if not outside:
             raise _fail_locally(f"Every party lives within {owner.name}; handle it there.")
-        common = paths.common_ancestor([case.origin_path, *[unit.path for unit in units]])
+        # Above the owner too: the lowest unit whose subtree holds the owner and every party.
+        common = paths.common_ancestor([case.owner_path, case.origin_path, *[unit.path for unit in units]])
         if common is None:
             raise RuleViolation("The parties live in different districts; refer the case.")
         lca = session.scalar(sa.select(Unit).where(Unit.path == common).execution_options(**UNSCOPED))
@@ -485,16 +510,19 @@ assert set(HANDLERS) == set(TRANSITIONS)
 
 # --- the event log ------------------------------------------------------------------------------
 
-REPLAYED_FIELDS = [
-    column.key for column in Case.__table__.columns if column.key not in ("id", "version", "updated_at")
-]
+# Paths and the district are copies of the tree's (a unit move rewrites them for every case
+# below it); the events record what happened to the case itself.
+DERIVED_FIELDS = ("id", "version", "updated_at", "origin_path", "owner_path", "district_id")
+REPLAYED_FIELDS = [column.key for column in Case.__table__.columns if column.key not in DERIVED_FIELDS]
 
 
 def _plain(value):
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()  # as the row reads back
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return f"{value:.2f}"  # as Numeric(14, 2) stores it
     if hasattr(value, "value"):
         return value.value
     return value
@@ -504,7 +532,7 @@ def _snapshot(case: Case) -> dict:
     return {name: _plain(getattr(case, name)) for name in REPLAYED_FIELDS}
 
 
-def _event(session, case, *, actor, action, now, before, from_status, from_owner, reason) -> CaseEvent:
+def _event(session, case, *, actor, action, now, before, from_status, from_owner, reason, details=None) -> CaseEvent:
     after = _snapshot(case)
     changes = {name: value for name, value in after.items() if not before or before[name] != value}
     event = CaseEvent(
@@ -518,7 +546,7 @@ def _event(session, case, *, actor, action, now, before, from_status, from_owner
         from_owner_unit_id=from_owner,
         to_owner_unit_id=case.owner_unit_id,
         reason=(reason or None) and str(reason)[:500],
-        details={"changes": changes},
+        details={"changes": changes, **(details or {})},
     )
     session.add(event)
     return event
@@ -578,7 +606,7 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
         "deadline_at": (Case.deadline_at, False),
     }[sort]
     if sort == "deadline_at":
-        stmt = stmt.where(Case.deadline_at.is_not(None))
+        stmt = stmt.where(Case.status.in_(CLOCK_RUNNING), Case.deadline_at.is_not(None))
     if after is not None:
         try:
             value, last_id = datetime.fromisoformat(after[0]), after[1]

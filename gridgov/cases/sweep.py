@@ -52,6 +52,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         session.commit()
         counts["marked"] += len(ids)
         progress(len(ids))
+    session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
     return counts
 
 

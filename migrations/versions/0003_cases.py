@@ -153,7 +153,7 @@ def upgrade():
     sa.Column('principal_id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('created_at', gridgov.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_idempotency_records_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['principal_id'], ['principals.id'], name=op.f('fk_idempotency_records_principal_id_principals'), ondelete='CASCADE'),

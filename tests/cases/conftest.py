@@ -1,0 +1,84 @@
+"""Fixtures of the case tests: unit ids by code, and signed-in principals at each level."""
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+
+from tests.cases.support import D, G11, T1, V1, V3
+from tests.conftest import bearer_client
+
+
+@pytest.fixture
+def ids(small_tree) -> dict[str, int]:
+    return {code: unit.id for code, unit in small_tree.items()}
+
+
+@dataclass
+class Actor:
+    id: int
+    client: object
+
+
+@pytest.fixture
+def actors(app, make_principal, small_tree):
+    """grid worker (G11), two village stations (V1), a village station of another town (V3), the
+    town centre (T1) and district command (D)."""
+
+    def make(role, code):
+        principal_id, token = make_principal(role, code)
+        return Actor(principal_id, bearer_client(app, token))
+
+    return SimpleNamespace(
+        grid=make("grid_worker", G11),
+        village=make("village_station", V1),
+        village2=make("village_station", V1),
+        far_village=make("village_station", V3),
+        town=make("town_centre", T1),
+        district=make("district_command", D),
+    )
+
+
+@pytest.fixture
+def scratch_district(app, committed):
+    """A committed district → town → village → grid → micro-grid of its own, for tests that need
+    real commits on several connections (threads); everything made under it is deleted after.
+
+    PostgreSQL serialises writers on row locks; SQLite on its database lock (``BEGIN IMMEDIATE``).
+    """
+    import sqlalchemy as sa
+
+    from gridgov.auth.models import AdminEvent, ApiToken, Principal
+    from gridgov.cases.models import (
+        Attachment, Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party,
+    )
+    from gridgov.tree import service as tree_service
+    from gridgov.tree.levels import Level
+    from gridgov.tree.models import Unit, in_subtree
+
+    units = {}
+    parent = None
+    for level, code in [(Level.DISTRICT, "990003"), (Level.TOWN, "990003001"), (Level.VILLAGE, "990003001001"),
+                        (Level.GRID, "990003001001001"), (Level.MICROGRID, "990003001001001001")]:
+        parent = tree_service.create_unit(committed, name=f"并发{level.value}", level=level, code=code,
+                                          parent_id=parent.id if parent else None)
+        units[level.value] = parent
+    committed.commit()
+    made = SimpleNamespace(**{name: unit.id for name, unit in units.items()}, path=units["district"].path)
+    committed.close()  # reading those ids opened a transaction; SQLite would hold its lock
+    yield made
+
+    committed.rollback()
+    district_id, path = made.district, made.path
+    case_ids = sa.select(Case.id).where(Case.district_id == district_id).scalar_subquery()
+    for model in (CaseEvent, MediationAttempt, Party, Attachment, IdempotencyRecord):
+        committed.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
+    committed.execute(sa.delete(Case).where(Case.district_id == district_id))
+    committed.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == district_id))
+    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, path)).scalar_subquery()
+    committed.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
+    committed.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, path)))
+    committed.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, path)))
+    for depth in range(4, -1, -1):
+        committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, path), Unit.depth == depth))
+    committed.commit()

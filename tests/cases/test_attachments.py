@@ -1,0 +1,151 @@
+"""Photos and documents on a case: judged by their content, 10 MB at most, given back unchanged."""
+
+import hashlib
+import io
+import struct
+import zlib
+
+import pytest
+
+from gridgov.cases import attachments
+from tests.cases.support import CASES, M111, assert_problem, get, log, timeline
+
+
+def tiny_png() -> bytes:
+    """A real 1×1 red PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def tiny_pdf() -> bytes:
+    """A one-page PDF (调解协议书)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def upload(client, case_id, data: bytes, filename: str):
+    return client.post(
+        f"{CASES}/{case_id}/attachments",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.fixture(autouse=True)
+def attachment_dir(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "ATTACHMENT_DIR", str(tmp_path / "files"))
+    return tmp_path / "files"
+
+
+@pytest.fixture
+def case(actors, ids):
+    return log(actors.grid.client, ids[M111])
+
+
+def test_a_photo_and_a_signed_agreement_are_kept_and_listed(actors, case, attachment_dir):
+    png, pdf = tiny_png(), tiny_pdf()
+    photo = upload(actors.grid.client, case["id"], png, "现场照片.png")
+    agreement = upload(actors.village.client, case["id"], pdf, "调解协议书.pdf")
+    assert photo.status_code == 201, photo.get_data(as_text=True)
+    assert agreement.status_code == 201, agreement.get_data(as_text=True)
+    photo, agreement = photo.get_json(), agreement.get_json()
+    assert (photo["filename"], photo["content_type"], photo["size"]) == ("现场照片.png", "image/png", len(png))
+    assert photo["sha256"] == hashlib.sha256(png).hexdigest()
+    assert (agreement["filename"], agreement["content_type"]) == ("调解协议书.pdf", "application/pdf")
+
+    listed = get(actors.village.client, case["id"])["attachments"]
+    assert [item["id"] for item in listed] == [photo["id"], agreement["id"]]
+    events = [event for event in timeline(actors.village.client, case["id"]) if event["action"] == "attach"]
+    assert [(event["reason"], event["details"]["attachment_id"]) for event in events] == [
+        ("现场照片.png", photo["id"]), ("调解协议书.pdf", agreement["id"]),
+    ]
+    assert len(list(attachment_dir.iterdir())) == 2
+
+
+def test_a_download_gives_back_the_same_bytes(actors, case):
+    png, pdf = tiny_png(), tiny_pdf()
+    photo = upload(actors.grid.client, case["id"], png, "photo.png").get_json()
+    agreement = upload(actors.grid.client, case["id"], pdf, "agreement.pdf").get_json()
+
+    response = actors.village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}")
+    assert response.status_code == 200
+    assert response.data == png
+    assert response.mimetype == "image/png"
+
+    response = actors.district.client.get(f"{CASES}/{case['id']}/attachments/{agreement['id']}")
+    assert response.status_code == 200
+    assert response.data == pdf
+    assert response.mimetype == "application/pdf"
+    assert "attachment" in response.headers["Content-Disposition"]
+
+
+def test_an_attachment_is_found_only_through_its_own_case(actors, ids, case):
+    photo = upload(actors.grid.client, case["id"], tiny_png(), "photo.png").get_json()
+    other = log(actors.grid.client, ids[M111])
+    assert_problem(actors.grid.client.get(f"{CASES}/{other['id']}/attachments/{photo['id']}"), 404)
+    assert_problem(actors.far_village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}"), 404)
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (b"this is only text, whatever its name says\n", "photo.jpg"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "drawing.png"),
+        (b"PK\x03\x04" + b"\x00" * 100, "agreement.pdf"),  # a zip
+        (b"MZ\x90\x00" + b"\x00" * 100, "photo.jpeg"),  # a Windows program
+    ],
+)
+def test_a_file_that_is_not_an_image_or_pdf_by_content_is_refused(actors, case, data, filename, attachment_dir):
+    problem = assert_problem(upload(actors.grid.client, case["id"], data, filename), 422)
+    assert "file" in problem["errors"]
+    assert get(actors.grid.client, case["id"])["attachments"] == []
+    assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
+
+
+def test_an_empty_file_and_a_missing_one_are_refused(actors, case):
+    assert_problem(upload(actors.grid.client, case["id"], b"", "empty.png"), 422)
+    problem = assert_problem(actors.grid.client.post(f"{CASES}/{case['id']}/attachments", data={},
+                                                     content_type="multipart/form-data"), 400)
+    assert "file" in problem["errors"]
+    assert get(actors.grid.client, case["id"])["attachments"] == []
+
+
+def test_more_than_10_mb_is_refused(app, actors, case):
+    assert app.config["MAX_CONTENT_LENGTH"] == 16 * 1024 * 1024  # the body limit lets 10 MB + 1 through
+    big = tiny_png() + b"\x00" * (attachments.MAX_BYTES + 1 - len(tiny_png()))
+    problem = assert_problem(upload(actors.grid.client, case["id"], big, "huge.png"), 422)
+    assert "10 MB" in problem["detail"]
+    exactly = tiny_png() + b"\x00" * (attachments.MAX_BYTES - len(tiny_png()))
+    assert upload(actors.grid.client, case["id"], exactly, "just-fits.png").status_code == 201
+
+
+def test_a_body_over_the_request_limit_is_413(actors, case):
+    huge = tiny_png() + b"\x00" * (16 * 1024 * 1024)
+    assert_problem(upload(actors.grid.client, case["id"], huge, "huge.png"), 413)
+
+
+def test_who_may_attach(client, actors, case):
+    # attaching needs cases:attempt: the handlers and the grid worker may; an admin may not
+    assert upload(actors.town.client, case["id"], tiny_png(), "p.png").status_code == 201
+    assert_problem(upload(client, case["id"], tiny_png(), "p.png"), 403)
+    assert_problem(upload(actors.far_village.client, case["id"], tiny_png(), "p.png"), 404)

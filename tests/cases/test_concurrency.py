@@ -1,0 +1,238 @@
+"""People acting on one case at once, on real commits: exactly one wins per version, the others get
+a conflict, and the audit log still rebuilds the case.
+
+Each thread has its own application context and so its own session and connection. PostgreSQL
+lets them all read the same version; the losers' ``UPDATE … WHERE version = :seen`` then finds no
+row (``StaleDataError``, answered as ``Conflict``). SQLite lets one writer in at a time, so the
+losers see the new version and are refused by the version check.
+"""
+
+import threading
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov.auth import service as auth_service
+from gridgov.auth.models import Principal
+from gridgov.auth.permissions import Role
+from gridgov.cases import service
+from gridgov.cases.enums import Outcome, ReferralChannel, Status
+from gridgov.cases.models import Case, CaseEvent
+from gridgov.cases.transitions import TRANSITIONS, allowed_from
+from gridgov.db import db
+from gridgov.errors import Conflict
+
+THREADS = 8
+PARAMS = {
+    "accept": {},
+    "suspend": {"reason": "当事人外出"},
+    "resume": {},
+    "reject": {"reason": "duplicate"},
+    "record_attempt": {"outcome": Outcome.FAILURE},
+    "resolve": {"note": "双方和解"},
+    "refer": {"channel": ReferralChannel.LABOUR_ARBITRATION},
+    "return_from_referral": {"outcome": "award"},
+    "close": {},
+    "reopen": {"reason": "异议"},
+    "follow_up": {"satisfaction": 3},
+}
+
+
+def normalised(state: dict) -> dict:
+    return {
+        key: datetime.fromisoformat(value) if isinstance(value, str) and key.endswith("_at")
+        else Decimal(value) if key == "amount_in_dispute" and value is not None else value
+        for key, value in state.items()
+    }
+
+
+def run_threads(work, arguments) -> None:
+    threads = [threading.Thread(target=work, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district, dialect, request):
+    read_first = dialect == "postgresql"
+    with app.app_context():
+        case, _ = service.create_case(db.session, actor=None, title="并发处置", category="family_neighbour",
+                                      risk_grade="blue", source="hotline", origin_unit_id=scratch_district.microgrid)
+        db.session.commit()
+        case_id, version, status = case.id, case.version, case.status
+
+    winners, suspended_from = [], None
+    for _round in range(5):
+        # every action allowed now but the final reject (so that the case lives on for more rounds)
+        choices = [action for action in allowed_from(status) if action in PARAMS and action != "reject"]
+        if not choices:
+            break
+        # several times over, all claiming the version they saw
+        actions = [choices[n % len(choices)] for n in range(THREADS)]
+        start = threading.Barrier(THREADS)
+        won, conflicts, failures = [], [], []
+
+        def work(action):
+            with app.app_context():
+                if not read_first:
+                    start.wait()  # SQLite: the read takes the write lock, so meet before it
+                try:
+                    row = service.get_case(db.session, case_id=case_id)
+                    if read_first:
+                        start.wait()
+                    service.act(db.session, case=row, action=action, actor=None, version=version,
+                                params=dict(PARAMS[action]))
+                    db.session.commit()
+                    won.append(action)
+                except Conflict:
+                    db.session.rollback()
+                    conflicts.append(action)
+                except Exception as error:  # noqa: BLE001 — reported below
+                    failures.append(error)
+
+        run_threads(work, actions)
+
+        assert failures == []
+        assert len(won) == 1, won
+        assert len(conflicts) == THREADS - 1
+        winners.append(won[0])
+        with app.app_context():
+            row = db.session.get(Case, case_id)
+            expected = TRANSITIONS[won[0]].target or (suspended_from if won[0] == "resume" else status)
+            assert row.status is expected
+            suspended_from = status if won[0] == "suspend" else suspended_from
+            assert row.version > version
+            version, status = row.version, row.status
+
+    assert len(winners) == 5  # the case did move on, round after round
+    with app.app_context():
+        row = db.session.get(Case, case_id)
+        events = service.events(db.session, case=row)
+        assert [event.action for event in events] == ["create", *winners]
+        assert events[-1].to_status is row.status
+        assert normalised(service.replay(events)) == normalised(service.snapshot(row))
+
+
+def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, dialect, monkeypatch, request):
+    """Phones on bad networks retry: the same Idempotency-Key arriving twice at once."""
+    with app.app_context():
+        principal = auth_service.create_principal(
+            db.session, username="race.grid", display_name="并发网格员", role=Role.GRID_WORKER,
+            scope_unit_id=scratch_district.grid,
+        )
+        db.session.commit()
+        principal_id = principal.id
+    workers = 4
+
+    if dialect == "postgresql":
+        # Let every request reach the reservation of the key before any of them goes on: the
+        # interleaving two retries arriving together can have. (SQLite serialises them anyway.)
+        arrived = threading.Barrier(workers)
+        original = service._reserve_key
+
+        def wait_then_reserve(*args, **kwargs):
+            arrived.wait(timeout=10)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
+
+    start = threading.Barrier(workers)
+    results, failures = [], []
+
+    def work(_n):
+        with app.app_context():
+            start.wait()
+            try:
+                actor = db.session.get(Principal, principal_id)
+                case, created = service.create_case(
+                    db.session, actor=actor, idempotency_key="retry-0001", title="重复提交", category="other",
+                    risk_grade="blue", source="grid_patrol", origin_unit_id=scratch_district.microgrid,
+                )
+                db.session.commit()
+                results.append((case.id, created))
+            except Exception as error:  # noqa: BLE001 — reported below
+                db.session.rollback()
+                failures.append(repr(error))
+
+    run_threads(work, range(workers))
+
+    assert failures == []
+    assert len({case_id for case_id, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+    with app.app_context():
+        logged = db.session.scalars(sa.select(Case).where(Case.district_id == scratch_district.district)).all()
+        assert len(logged) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == logged[0].id)) == 1
+
+
+def _read_then_lose(app, case_id, action, params):
+    """A request that read the case at version 1, then lost the race: by the time it writes, another
+    request has accepted the case and committed (under PostgreSQL's READ COMMITTED nothing holds the
+    row between a request's read and its write; the interleaving is forced here, so it runs the same
+    on SQLite)."""
+    with app.app_context():
+        seen = service.get_case(db.session, case_id=case_id)
+        db.session.commit()  # the read holds no lock; the row stays loaded at version 1
+        with app.app_context():  # another request, another session
+            other = service.get_case(db.session, case_id=case_id)
+            service.act(db.session, case=other, action="accept", actor=None, version=1, params={})
+            db.session.commit()
+        try:
+            service.act(db.session, case=seen, action=action, actor=None, version=1, params=params)
+        finally:
+            db.session.rollback()
+
+
+def _logged(app, scratch_district) -> int:
+    with app.app_context():
+        case, _ = service.create_case(db.session, actor=None, title="竞争", category="family_neighbour",
+                                      risk_grade="blue", source="hotline", origin_unit_id=scratch_district.microgrid)
+        db.session.commit()
+        return case.id
+
+
+def test_a_write_that_lost_the_race_is_a_conflict(app, scratch_district):
+    case_id = _logged(app, scratch_district)
+    with pytest.raises(Conflict):
+        _read_then_lose(app, case_id, "reject", {"reason": "duplicate"})
+    with app.app_context():
+        row = db.session.get(Case, case_id)
+        assert (row.status, row.version) == (Status.ACCEPTED, 2)
+        assert [event.action for event in service.events(db.session, case=row)] == ["create", "accept"]
+
+
+def test_an_escalation_with_a_regrade_that_lost_the_race_is_a_conflict(app, scratch_district):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    case_id = _logged(app, scratch_district)
+    with app.app_context():
+        row = service.get_case(db.session, case_id=case_id)
+        service.act(db.session, case=row, action="accept", actor=None, version=1, params={})
+        db.session.commit()
+        version = row.version
+    with app.app_context():
+        seen = service.get_case(db.session, case_id=case_id)
+        db.session.commit()  # the read holds no lock; the row stays loaded at this version
+        with app.app_context():  # another request records an attempt and commits first
+            other = service.get_case(db.session, case_id=case_id)
+            service.act(db.session, case=other, action="record_attempt", actor=None, version=version,
+                        params={"outcome": Outcome.PARTIAL})
+            db.session.commit()
+        try:
+            service.act(db.session, case=seen, action="escalate", actor=None, version=version,
+                        params={"reason": "beyond_authority", "risk_grade": "red"})
+        except Conflict:
+            pass
+        except StaleDataError as error:
+            raise AssertionError(f"answered as a server error: {error!r}") from None
+        else:
+            raise AssertionError("the stale escalation was applied")
+        finally:
+            db.session.rollback()
+    with app.app_context():
+        row = db.session.get(Case, case_id)
+        assert (row.status, row.risk_grade, row.owner_level) == (Status.IN_PROGRESS, "blue", "grid")

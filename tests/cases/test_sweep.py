@@ -1,0 +1,148 @@
+"""The sweep: overdue grid and village cases go up a level, town and district ones are marked red."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov.cases import calendar, service
+from gridgov.cases.enums import HandlingLevel, Status
+from gridgov.cases.models import CaseEvent
+from gridgov.cases.policy import DEFAULT
+from gridgov.cases.sweep import sweep
+from gridgov.db import utcnow
+from tests.cases.support import D, G11, M111, M112, M121, T1, V1, at, case_in, fresh, set_clock
+
+START = at(2026, 3, 2, 9)  # Monday
+# Friday 20 March: the grid (1 day), village (2), town (labour: 5) and district (10) deadlines have all passed.
+LATER = at(2026, 3, 20, 12)
+
+
+def events_of(session, case_id) -> list[CaseEvent]:
+    return list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
+
+
+def count_events(session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(CaseEvent))
+
+
+@pytest.fixture
+def overdue(session, ids):
+    """Cases at every level, most of them overdue at LATER, some that the sweep must leave alone."""
+    made = {
+        "grid": case_in(session, "reported", ids[M111], now=START),
+        "village": case_in(session, "accepted", ids[V1], now=START),
+        "village_busy": case_in(session, "in_progress", ids[M121], now=START, category="traffic_injury"),
+        "town": case_in(session, "accepted", ids[M111], now=START, category="labour"),
+        "district": case_in(session, "reported", ids[M112], now=START, people_involved=150),
+        "reopened": case_in(session, "reopened", ids[M111], now=START),  # overdue, but cannot go up
+        "fresh": case_in(session, "reported", ids[M111], now=LATER - timedelta(hours=2)),
+        "suspended": case_in(session, "suspended", ids[M111], now=START),
+        "resolved": case_in(session, "resolved", ids[M112], now=START),
+        "rejected": case_in(session, "rejected", ids[M112], now=START),
+    }
+    assert made["town"].owner_level is HandlingLevel.TOWN
+    assert made["district"].owner_level is HandlingLevel.DISTRICT
+    assert made["village_busy"].owner_level is HandlingLevel.VILLAGE
+    return {name: case.id for name, case in made.items()}
+
+
+def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(session, ids, overdue):
+    before = {name: fresh(session, case_id).version for name, case_id in overdue.items()}
+
+    assert sweep(session, now=LATER) == {"escalated": 3, "marked": 3}
+
+    grid = fresh(session, overdue["grid"])
+    assert (grid.owner_unit_id, grid.owner_level, grid.status) == (ids[V1], HandlingLevel.VILLAGE, Status.REPORTED)
+    assert grid.arrived_at == LATER
+    assert grid.deadline_at == calendar.add_working_days(LATER, 2)[0]
+    assert grid.overdue_marked_at is None
+    last = events_of(session, grid.id)[-1]
+    assert (last.action, last.actor, last.actor_id) == ("escalate", service.SYSTEM_ACTOR, None)
+    assert last.reason.startswith("deadline_exceeded")
+    assert (last.from_owner_unit_id, last.to_owner_unit_id) == (ids[G11], ids[V1])
+
+    for name in ("village", "village_busy"):
+        case = fresh(session, overdue[name])
+        assert (case.owner_unit_id, case.owner_level, case.status) == (ids[T1], HandlingLevel.TOWN, Status.REPORTED)
+        assert case.highest_level is HandlingLevel.TOWN
+
+    for name, status, owner in [("town", Status.ACCEPTED, T1), ("district", Status.REPORTED, D),
+                                ("reopened", Status.REOPENED, G11)]:
+        case = fresh(session, overdue[name])
+        assert (case.status, case.owner_unit_id) == (status, ids[owner]), name
+        assert case.overdue_marked_at == LATER
+        assert case.version == before[name] + 1
+        last = events_of(session, case.id)[-1]
+        assert (last.action, last.from_status, last.to_status) == ("mark_overdue", status, status)
+        assert last.actor == service.SYSTEM_ACTOR
+
+    for name in ("fresh", "suspended", "resolved", "rejected"):
+        case = fresh(session, overdue[name])
+        assert case.version == before[name], name
+        assert case.overdue_marked_at is None
+        assert events_of(session, case.id)[-1].action != "mark_overdue"
+
+
+def test_a_second_sweep_changes_nothing(session, overdue):
+    sweep(session, now=LATER)
+    events = count_events(session)
+    versions = {case_id: fresh(session, case_id).version for case_id in overdue.values()}
+
+    assert sweep(session, now=LATER) == {"escalated": 0, "marked": 0}
+    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"escalated": 0, "marked": 0}
+    assert count_events(session) == events
+    assert {case_id: fresh(session, case_id).version for case_id in overdue.values()} == versions
+
+
+def test_an_escalated_case_goes_up_again_when_its_new_deadline_passes(session, ids, overdue):
+    sweep(session, now=LATER)
+    # Two working days later the village's deadline has passed too (and the grid's of the case that
+    # was fresh at LATER); the marked ones stay as they are.
+    again = LATER + timedelta(days=4)  # Tuesday
+    assert sweep(session, now=again) == {"escalated": 2, "marked": 0}
+    grid = fresh(session, overdue["grid"])
+    assert (grid.owner_unit_id, grid.highest_level) == (ids[T1], HandlingLevel.TOWN)
+    assert [event.action for event in events_of(session, grid.id)] == ["create", "escalate", "escalate"]
+    # the three cases escalated to the town are overdue there later: marked, not escalated
+    assert sweep(session, now=again + timedelta(days=14)) == {"escalated": 1, "marked": 3}
+    assert fresh(session, overdue["fresh"]).owner_unit_id == ids[T1]
+
+
+def test_the_sweep_escalates_only_from_the_levels_policy_names(app, session, overdue, monkeypatch):
+    grid_only = replace(DEFAULT, sweep_escalates_from=frozenset({HandlingLevel.GRID}))
+    monkeypatch.setitem(app.extensions, "gridgov.case_policy", grid_only)
+    assert sweep(session, now=LATER) == {"escalated": 1, "marked": 5}
+    assert fresh(session, overdue["village"]).overdue_marked_at == LATER
+
+
+def test_small_batches_handle_every_case_once(session, overdue):
+    assert sweep(session, now=LATER, batch_size=1) == {"escalated": 3, "marked": 3}
+
+
+def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):
+    now = utcnow()
+    grid = case_in(session, "reported", ids[M111])
+    town = case_in(session, "reported", ids[M111], category="labour")
+    waiting = case_in(session, "reported", ids[M112])  # not overdue
+    for case in (grid, town):
+        set_clock(session, case.id, deadline_at=now - timedelta(minutes=1), yellow_at=now - timedelta(hours=1))
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["cases", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "1 escalated, 1 marked red" in result.output
+    assert fresh(session, grid.id).owner_unit_id == ids[V1]
+    assert fresh(session, town.id).overdue_marked_at is not None
+    assert fresh(session, waiting.id).version == 1
+
+    result = runner.invoke(args=["cases", "sweep", "--batch-size", "10"])
+    assert result.exit_code == 0, result.output
+    assert "0 escalated, 0 marked red" in result.output
+
+
+def test_the_cli_refuses_a_batch_size_of_zero(app, session):
+    result = app.test_cli_runner().invoke(args=["cases", "sweep", "--batch-size", "0"])
+    assert result.exit_code != 0
+    assert "batch-size" in result.output
