@@ -50,10 +50,11 @@ def _pick(rng: random.Random, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def seed(session, *, district_code: str, actors: dict[str, Principal], now: datetime | None = None) -> int:
-    """Generate the cases unless the district has some already. Returns how many were made."""
+def seed(session, *, district_code: str, actors: dict[str, Principal], count: int = COUNT,
+         now: datetime | None = None) -> int:
+    """Generate ``count`` cases unless the district has some already. Returns how many were made."""
     district = session.scalar(sa.select(Unit).where(Unit.code == district_code))
-    if session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.district_id == district.id)):
+    if not count or session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.district_id == district.id)):
         return 0
     rng = random.Random(RANDOM_SEED)
     now = (now or utcnow()).replace(microsecond=0)
@@ -63,7 +64,7 @@ def seed(session, *, district_code: str, actors: dict[str, Principal], now: date
         .order_by(Unit.id)
     ).all()
     weights = [households or 1 for _id, households in micro]
-    starts = sorted(now - timedelta(minutes=rng.randint(0, DAYS_OF_HISTORY * 24 * 60)) for _ in range(COUNT))
+    starts = sorted(now - timedelta(minutes=rng.randint(0, DAYS_OF_HISTORY * 24 * 60)) for _ in range(count))
     for number, start in enumerate(starts):
         origin_id = rng.choices(micro, weights=weights)[0][0]
         _one_case(session, rng=rng, origin_id=origin_id, start=start, now=now, actors=actors)
@@ -71,7 +72,7 @@ def seed(session, *, district_code: str, actors: dict[str, Principal], now: date
             session.commit()
     session.commit()
     sweep.sweep(session, now=now)  # what the clock says today: overdue ones go up or turn red
-    return COUNT
+    return count
 
 
 def _one_case(session, *, rng, origin_id, start, now, actors):

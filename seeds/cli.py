@@ -26,15 +26,18 @@ def seed():
 
 
 @seed.command("naxi")
-def seed_naxi():
-    """纳溪区: 13 towns/streets, 156 villages/communities, 202 grids, 3,286 micro-grids."""
+@click.option("--cases", "case_count", type=click.IntRange(0, 100_000), default=case_seed.COUNT, show_default=True,
+              help="Generated cases (only when the district has none yet).")
+def seed_naxi(case_count: int):
+    """纳溪区: 13 towns/streets, 156 villages/communities, 202 grids, 3,286 micro-grids, an
+    account per role, and generated cases."""
     rows = naxi.rows()
     with click.progressbar(length=len(rows), label="纳溪区 units", file=sys.stderr) as bar:
         counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
     db.session.commit()
     click.echo(f"纳溪区 ({naxi.CODE}): " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     accounts = _demo_accounts()
-    made = case_seed.seed(db.session, district_code=naxi.CODE, actors={
+    made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count, actors={
         "grid": accounts["naxi.grid"], "village": accounts["naxi.village"], "town": accounts["naxi.town"],
         "district": accounts["naxi.command"], "verifier": accounts["naxi.command"],
     })

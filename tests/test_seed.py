@@ -50,7 +50,7 @@ def snapshot(session):
 
 @pytest.fixture
 def naxi_seeded(app, session):
-    return run(app, "naxi")
+    return run(app, "naxi", "--cases", "0")  # the tree and the accounts; cases have their own test
 
 
 def test_naxi_has_the_real_district_shape(session, naxi_seeded):
@@ -76,7 +76,7 @@ def test_naxi_every_village_has_grids_and_every_grid_micro_grids(session, naxi_s
 def test_seeding_naxi_twice_changes_nothing(app, session, naxi_seeded):
     before = snapshot(session)
 
-    again = run(app, "naxi")
+    again = run(app, "naxi", "--cases", "0")
 
     assert f"0 created, 0 updated, 0 moved, {NAXI_UNITS} unchanged" in again.stdout
     assert snapshot(session) == before
@@ -125,3 +125,41 @@ def test_synthetic_needs_at_least_one_district(app, session):
 
     assert result.exit_code == 2
     assert session.scalar(sa.select(Unit.id).where(Unit.code.startswith("9"))) is None
+
+
+def test_naxi_cases_are_real_cases_in_every_status_mostly_settled_locally(app, session):
+    """About 2,000 cases made through the case services: every status, real events, and the
+    district's rule in the numbers — at least 70% of what was resolved, resolved at the grid or
+    the village; few at the district."""
+    from gridgov.cases import service as case_service
+    from gridgov.cases.enums import Status
+    from gridgov.cases.models import Case, CaseEvent
+
+    result = run(app, "naxi")
+    assert "2000 generated cases" in result.stdout
+
+    by_status = dict(session.execute(sa.select(Case.status, sa.func.count()).group_by(Case.status)).all())
+    assert sum(by_status.values()) == 2000
+    assert set(by_status) >= {
+        Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS, Status.CLOSED,
+        Status.SUSPENDED, Status.REFERRED, Status.REJECTED, Status.REOPENED,
+    }
+    resolved_at = dict(session.execute(
+        sa.select(Case.resolved_level, sa.func.count()).where(Case.resolved_level.is_not(None)).group_by(Case.resolved_level)
+    ).all())
+    resolved = sum(resolved_at.values())
+    local = sum(count for level, count in resolved_at.items() if level.value in ("grid", "village"))
+    assert local / resolved >= 0.7
+    assert resolved_at.get(next(level for level in resolved_at if level.value == "district"), 0) / resolved < 0.1
+    # Every case began with a real "create" event, and its events rebuild it.
+    firsts = session.execute(
+        sa.select(CaseEvent.action).where(CaseEvent.id.in_(
+            sa.select(sa.func.min(CaseEvent.id)).group_by(CaseEvent.case_id)
+        ))
+    ).scalars().all()
+    assert len(firsts) == 2000 and set(firsts) == {"create"}
+    for case in session.scalars(sa.select(Case).order_by(Case.id).limit(200)):
+        assert case_service.replay(case_service.events(session, case=case)) == case_service.snapshot(case)
+
+    again = run(app, "naxi")
+    assert "none added" in again.stdout

@@ -143,7 +143,7 @@ def create_case(
         category=category,
         risk_grade=risk_grade,
         people_involved=people_involved,
-        amount_in_dispute=amount_in_dispute,
+        amount_in_dispute=Decimal(amount_in_dispute).quantize(Decimal("0.01")) if amount_in_dispute is not None else None,
         source=source,
         origin_unit_id=origin.id,
         origin_path=origin.path,

@@ -6,7 +6,7 @@ safe in two processes at once: on PostgreSQL each batch is taken with ``FOR UPDA
 so no case is handled by both; SQLite lets one writer in at a time.
 """
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gridgov.cases import service
 from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
-from gridgov.db import utcnow
+from gridgov.db import UTCDateTime, utcnow
 
 ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
 
@@ -65,25 +65,24 @@ def _take(session: Session, condition, batch_size: int) -> list[int]:
 
 
 def _mark_red(session: Session, *, ids: list[int], now: datetime) -> None:
-    """One UPDATE and one multi-row INSERT of events for the whole batch."""
-    rows = session.execute(
+    """One UPDATE and one INSERT … SELECT of their events for the whole batch: the rows never
+    travel to Python and back."""
+    session.execute(
         sa.update(Case)
         .where(Case.id.in_(ids), Case.overdue_marked_at.is_(None))
         .values(overdue_marked_at=now, version=Case.version + 1, updated_at=now)
-        .returning(Case.id, Case.status, Case.owner_unit_id)
         .execution_options(synchronize_session=False)
-    ).all()
-    if rows:
-        session.execute(
-            sa.insert(CaseEvent),
-            [
-                {
-                    "case_id": case_id, "at": now, "actor_id": None, "actor": service.SYSTEM_ACTOR,
-                    "action": "mark_overdue", "from_status": status, "to_status": status,
-                    "from_owner_unit_id": owner, "to_owner_unit_id": owner, "reason": "overdue",
-                    "details": {"changes": {"overdue_marked_at": now.isoformat()}},
-                }
-                for case_id, status, owner in rows
-            ],
+    )
+    details = {"changes": {"overdue_marked_at": now.astimezone(timezone.utc).isoformat()}}
+    session.execute(
+        sa.insert(CaseEvent).from_select(
+            ["case_id", "at", "actor", "action", "from_status", "to_status",
+             "from_owner_unit_id", "to_owner_unit_id", "reason", "details"],
+            sa.select(
+                Case.id, sa.literal(now, UTCDateTime), sa.literal(service.SYSTEM_ACTOR), sa.literal("mark_overdue"),
+                Case.status, Case.status, Case.owner_unit_id, Case.owner_unit_id, sa.literal("overdue"),
+                sa.literal(details, sa.JSON),
+            ).where(Case.id.in_(ids), Case.overdue_marked_at == now),
         )
+    )
     session.expire_all()
