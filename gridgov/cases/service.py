@@ -215,25 +215,26 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
 
 
 def _next_reference(session: Session, *, district_id: int, year: int) -> str:
-    """``NX-2026-000123``: a per-district, per-year sequence, allocated under a row lock."""
-    stmt = (
-        sa.select(CaseSequence)
+    """``NX-2026-000123``: a per-district, per-year sequence. The increment is one UPDATE …
+    RETURNING, which takes the row lock itself: concurrent cases queue for it, never share it."""
+    bump = (
+        sa.update(CaseSequence)
         .where(CaseSequence.district_id == district_id, CaseSequence.year == year)
-        .with_for_update()
+        .values(last_number=CaseSequence.last_number + 1)
+        .returning(CaseSequence.last_number)
+        .execution_options(synchronize_session=False)
     )
-    sequence = session.scalar(stmt)
-    if sequence is None:
+    number = session.scalar(bump)
+    if number is None:  # the year's first case in the district
         try:
             with session.begin_nested():
-                sequence = CaseSequence(district_id=district_id, year=year, last_number=0)
-                session.add(sequence)
-        except sa.exc.IntegrityError:  # another transaction made it first
-            sequence = session.scalar(stmt)
-    sequence.last_number += 1
-    session.flush()
+                session.execute(sa.insert(CaseSequence).values(district_id=district_id, year=year, last_number=1))
+            number = 1
+        except sa.exc.IntegrityError:  # another transaction made the row first
+            number = session.scalar(bump)
     code = session.scalar(sa.select(Unit.code).where(Unit.id == district_id).execution_options(**UNSCOPED))
     prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(code, code)
-    return f"{prefix}-{year}-{sequence.last_number:06d}"
+    return f"{prefix}-{year}-{number:06d}"
 
 
 # --- acting -------------------------------------------------------------------------------------
