@@ -56,6 +56,19 @@ class UTCDateTime(sa.TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def enum_type(enum_class, name: str, length: int = 32) -> sa.Enum:
+    """An enum column stored as its lowercase value (``"town"``), with a CHECK on every database."""
+    return sa.Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
 def binary_string(length: int) -> sa.types.TypeEngine:
     """A string compared byte by byte on every database.
 

@@ -7,20 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.auth import scope
 from gridgov.auth.permissions import Role
-from gridgov.db import UTCDateTime, binary_string, db, utcnow
+from gridgov.db import UTCDateTime, binary_string, db, enum_type, utcnow
 from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy, subtree_criterion
-
-
-def role_type() -> sa.Enum:
-    return sa.Enum(
-        Role,
-        name="principal_role",
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda roles: [role.value for role in roles],
-        validate_strings=True,
-    )
 
 
 class Principal(db.Model):
@@ -33,7 +21,7 @@ class Principal(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(100))
-    role: Mapped[Role] = mapped_column(role_type())
+    role: Mapped[Role] = mapped_column(enum_type(Role, "principal_role"))
     # None: the whole installation, every district (a city's or province's operator).
     scope_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id", ondelete="RESTRICT"), index=True)
     # A copy of the scope unit's path ("" for the whole installation, the range of every path):

@@ -17,21 +17,8 @@ from gridgov.cases.enums import (
     Source,
     Status,
 )
-from gridgov.db import UTCDateTime, binary_string, db, utcnow
+from gridgov.db import UTCDateTime, binary_string, db, enum_type, utcnow
 from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy
-
-
-def enum_type(enum_class, name: str, length: int = 32) -> sa.Enum:
-    """Stored as the lowercase value, checked on every database."""
-    return sa.Enum(
-        enum_class,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=length,
-        values_callable=lambda members: [member.value for member in members],
-        validate_strings=True,
-    )
 
 
 class Case(db.Model):

@@ -6,25 +6,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.auth import scope
-from gridgov.db import UTCDateTime, binary_string, db, utcnow
+from gridgov.db import UTCDateTime, binary_string, db, enum_type, utcnow
 from gridgov.tree import paths
 from gridgov.tree.levels import Level
 
 PATH_LENGTH = 64
 CODE_LENGTH = 32
-
-
-def level_type(name: str) -> sa.Enum:
-    """A level column, stored as its lowercase value (``"town"``), checked on every database."""
-    return sa.Enum(
-        Level,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda levels: [level.value for level in levels],
-        validate_strings=True,
-    )
 
 
 class Unit(db.Model):
@@ -42,7 +29,7 @@ class Unit(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(binary_string(CODE_LENGTH))
     name: Mapped[str] = mapped_column(sa.String(100))
-    level: Mapped[Level] = mapped_column(level_type("unit_level"))
+    level: Mapped[Level] = mapped_column(enum_type(Level, "unit_level", 16))
     parent_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("units.id", ondelete="RESTRICT"), index=True
     )
