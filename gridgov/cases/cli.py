@@ -24,4 +24,5 @@ def sweep_command(batch_size):
     """
     counts = sweep_module.sweep(db.session, batch_size=batch_size,
                                 progress=lambda n: click.echo(f"  {n} handled", err=True) if n else None)
-    click.echo(f"{counts['escalated']} escalated, {counts['marked']} marked red", file=sys.stdout)
+    click.echo(f"{counts['escalated']} escalated, {counts['marked']} marked red, "
+               f"{counts['recounted']} provisional deadlines recounted", file=sys.stdout)

@@ -34,13 +34,31 @@ def restart(case, *, now: datetime, policy: Policy) -> None:
 
 
 def _run(case, *, now: datetime, remaining: timedelta, policy: Policy) -> None:
-    budget = timedelta(seconds=case.deadline_budget_seconds)
-    case.deadline_at, provisional = calendar.add_working_time(now, remaining)
-    to_yellow = budget * policy.yellow_after - (budget - remaining)
-    case.yellow_at = now if to_yellow <= timedelta(0) else calendar.add_working_time(now, to_yellow)[0]
-    case.deadline_provisional = provisional
+    case.clock_started_at = now
+    case.clock_left_seconds = int(remaining.total_seconds())
+    _count(case, policy=policy)
     case.deadline_remaining_seconds = None
     case.overdue_marked_at = None
+
+
+def _count(case, *, policy: Policy) -> None:
+    """Deadline and yellow point from the clock's last start and the time it had then."""
+    start, remaining = case.clock_started_at, timedelta(seconds=case.clock_left_seconds)
+    budget = timedelta(seconds=case.deadline_budget_seconds)
+    case.deadline_at, provisional = calendar.add_working_time(start, remaining)
+    to_yellow = budget * policy.yellow_after - (budget - remaining)
+    case.yellow_at = start if to_yellow <= timedelta(0) else calendar.add_working_time(start, to_yellow)[0]
+    case.deadline_provisional = provisional
+
+
+def recount(case, *, policy: Policy) -> bool:
+    """Count a provisional deadline again (the holiday data may reach further now). True when
+    the deadline or its provisional mark changed."""
+    if not case.deadline_provisional or case.deadline_at is None or case.clock_started_at is None:
+        return False
+    before = case.deadline_at, case.yellow_at, case.deadline_provisional
+    _count(case, policy=policy)
+    return (case.deadline_at, case.yellow_at, case.deadline_provisional) != before
 
 
 def colour(case, *, now: datetime) -> DeadlineColour | None:

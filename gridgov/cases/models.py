@@ -64,6 +64,10 @@ class Case(db.Model):
     deadline_budget_seconds: Mapped[int | None]
     # Working time left when the clock was stopped (suspension, referral).
     deadline_remaining_seconds: Mapped[int | None]
+    # When the clock last (re)started and how much working time it had then: enough to count
+    # the deadline again once a provisional one can be counted on the official calendar.
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clock_left_seconds: Mapped[int | None]
     deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Set once by the sweep when it finds the case overdue (red); cleared with a new deadline.
     overdue_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

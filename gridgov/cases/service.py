@@ -509,6 +509,21 @@ HANDLERS = {
 assert set(HANDLERS) == set(TRANSITIONS)
 
 
+def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
+    """Count a provisional deadline again on the calendar as installed now; write the event if
+    it changed. True when it did."""
+    before = _snapshot(case)
+    if not clock.recount(case, policy=current_policy()):
+        return False
+    case.updated_at = now
+    session.flush()
+    _event(session, case, actor=None, action="recount_deadline", now=now, before=before,
+           from_status=case.status, from_owner=case.owner_unit_id,
+           reason="provisional deadline recounted" if case.deadline_provisional
+           else "deadline counted on the official holiday calendar")
+    return True
+
+
 # --- the event log ------------------------------------------------------------------------------
 
 # Paths and the district are copies of the tree's (a unit move rewrites them for every case

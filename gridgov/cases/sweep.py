@@ -1,4 +1,5 @@
-"""The sweep: overdue cases are escalated where policy says so, otherwise marked red.
+"""The sweep: overdue cases are escalated where policy says so, otherwise marked red; and
+provisional deadlines are counted again on the holiday calendar as installed now.
 
 Run it every few minutes (``flask --app gridgov cases sweep``, from cron or a systemd timer).
 It is idempotent — a marked case is not marked again, an escalated one has a new deadline — and
@@ -28,8 +29,21 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         Case.status.in_(CLOCK_RUNNING), Case.deadline_at <= now, Case.overdue_marked_at.is_(None)
     )
     escalate_here = sa.and_(Case.owner_level.in_(escalating_levels), Case.status.in_(ESCALATABLE))
-    counts = {"escalated": 0, "marked": 0}
+    counts = {"recounted": 0, "escalated": 0, "marked": 0}
     progress = progress or (lambda _n: None)
+
+    # Deadlines counted Monday to Friday past the holiday data: count them again, in case newer
+    # data has been installed since (the package is updated when the State Council publishes).
+    last_id = 0
+    while True:
+        ids = _take(session, sa.and_(Case.deadline_provisional, Case.status.in_(CLOCK_RUNNING),
+                                     Case.id > last_id), batch_size, order=Case.id)
+        if not ids:
+            break
+        for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
+            counts["recounted"] += service.recount_deadline(session, case=case, now=now)
+        session.commit()
+        last_id = ids[-1]
 
     while True:
         ids = _take(session, sa.and_(overdue, escalate_here), batch_size)
@@ -56,9 +70,10 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     return counts
 
 
-def _take(session: Session, condition, batch_size: int) -> list[int]:
+def _take(session: Session, condition, batch_size: int, order=None) -> list[int]:
     """Ids of up to ``batch_size`` cases, locked for this transaction; others' locks skipped."""
-    stmt = sa.select(Case.id).where(condition).order_by(Case.deadline_at, Case.id).limit(batch_size)
+    ordering = (order,) if order is not None else (Case.deadline_at, Case.id)
+    stmt = sa.select(Case.id).where(condition).order_by(*ordering).limit(batch_size)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))

@@ -50,6 +50,8 @@ def upgrade():
     sa.Column('yellow_at', gridgov.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deadline_budget_seconds', sa.Integer(), nullable=True),
     sa.Column('deadline_remaining_seconds', sa.Integer(), nullable=True),
+    sa.Column('clock_started_at', gridgov.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('clock_left_seconds', sa.Integer(), nullable=True),
     sa.Column('deadline_provisional', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('overdue_marked_at', gridgov.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_level', sa.Enum('grid', 'village', 'town', 'district', name='case_resolved_level', native_enum=False, create_constraint=True, length=16), nullable=True),

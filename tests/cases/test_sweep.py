@@ -51,7 +51,7 @@ def overdue(session, ids):
 def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(session, ids, overdue):
     before = {name: fresh(session, case_id).version for name, case_id in overdue.items()}
 
-    assert sweep(session, now=LATER) == {"escalated": 3, "marked": 3}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 3, "marked": 3}
 
     grid = fresh(session, overdue["grid"])
     assert (grid.owner_unit_id, grid.owner_level, grid.status) == (ids[V1], HandlingLevel.VILLAGE, Status.REPORTED)
@@ -90,8 +90,8 @@ def test_a_second_sweep_changes_nothing(session, overdue):
     events = count_events(session)
     versions = {case_id: fresh(session, case_id).version for case_id in overdue.values()}
 
-    assert sweep(session, now=LATER) == {"escalated": 0, "marked": 0}
-    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"escalated": 0, "marked": 0}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 0, "marked": 0}
+    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"recounted": 0, "escalated": 0, "marked": 0}
     assert count_events(session) == events
     assert {case_id: fresh(session, case_id).version for case_id in overdue.values()} == versions
 
@@ -101,24 +101,24 @@ def test_an_escalated_case_goes_up_again_when_its_new_deadline_passes(session, i
     # Two working days later the village's deadline has passed too (and the grid's of the case that
     # was fresh at LATER); the marked ones stay as they are.
     again = LATER + timedelta(days=4)  # Tuesday
-    assert sweep(session, now=again) == {"escalated": 2, "marked": 0}
+    assert sweep(session, now=again) == {"recounted": 0, "escalated": 2, "marked": 0}
     grid = fresh(session, overdue["grid"])
     assert (grid.owner_unit_id, grid.highest_level) == (ids[T1], HandlingLevel.TOWN)
     assert [event.action for event in events_of(session, grid.id)] == ["create", "escalate", "escalate"]
     # the three cases escalated to the town are overdue there later: marked, not escalated
-    assert sweep(session, now=again + timedelta(days=14)) == {"escalated": 1, "marked": 3}
+    assert sweep(session, now=again + timedelta(days=14)) == {"recounted": 0, "escalated": 1, "marked": 3}
     assert fresh(session, overdue["fresh"]).owner_unit_id == ids[T1]
 
 
 def test_the_sweep_escalates_only_from_the_levels_policy_names(app, session, overdue, monkeypatch):
     grid_only = replace(DEFAULT, sweep_escalates_from=frozenset({HandlingLevel.GRID}))
     monkeypatch.setitem(app.extensions, "gridgov.case_policy", grid_only)
-    assert sweep(session, now=LATER) == {"escalated": 1, "marked": 5}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 1, "marked": 5}
     assert fresh(session, overdue["village"]).overdue_marked_at == LATER
 
 
 def test_small_batches_handle_every_case_once(session, overdue):
-    assert sweep(session, now=LATER, batch_size=1) == {"escalated": 3, "marked": 3}
+    assert sweep(session, now=LATER, batch_size=1) == {"recounted": 0, "escalated": 3, "marked": 3}
 
 
 def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):
@@ -132,14 +132,14 @@ def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["cases", "sweep"])
     assert result.exit_code == 0, result.output
-    assert "1 escalated, 1 marked red" in result.output
+    assert "1 escalated, 1 marked red, 0 provisional deadlines recounted" in result.output
     assert fresh(session, grid.id).owner_unit_id == ids[V1]
     assert fresh(session, town.id).overdue_marked_at is not None
     assert fresh(session, waiting.id).version == 1
 
     result = runner.invoke(args=["cases", "sweep", "--batch-size", "10"])
     assert result.exit_code == 0, result.output
-    assert "0 escalated, 0 marked red" in result.output
+    assert "0 escalated, 0 marked red, 0 provisional deadlines recounted" in result.output
 
 
 def test_the_cli_refuses_a_batch_size_of_zero(app, session):
