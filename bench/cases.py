@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import flask_migrate
 import sqlalchemy as sa

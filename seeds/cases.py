@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gridgov.auth.models import Principal
 from gridgov.cases import service, sweep
-from gridgov.cases.enums import Category, EscalationReason, Outcome, ReferralChannel, RiskGrade, Source, Status
+from gridgov.cases.enums import Category, EscalationReason, Outcome, ReferralChannel, RiskGrade, Source
 from gridgov.cases.models import Case
 from gridgov.db import utcnow
 from gridgov.tree.levels import Level
