@@ -1,0 +1,169 @@
+"""Who covers what: a min-cost flow over duties and workers (networkx), pure — plain values in,
+a plan out, no database.
+
+For each duty slot (a unit that needs one more person for a duty) flow goes
+``source → slot → eligible worker → worker's k-th assignment → sink``:
+
+* source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first;
+  existing extra assignments of an "at least" duty are optional slots, kept when capacity allows;
+* slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
+  few people);
+* the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
+  evenly within capacities (the sum of squares of counts, weighted by the typical load);
+* a worker's capacity is the number of their k-arcs.
+
+Eligibility never crosses a village (workers are based in the unit, its grid or its village), so
+each village is planned on its own: time grows linearly with the tree.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import mean, median
+
+import networkx as nx
+
+from gridgov.people.duties import DUTIES, GRID, SELF, VILLAGE, Duty
+from gridgov.tree.levels import Level
+
+SCALE = 100  # loads are floats; the flow wants integer costs
+REQUIRED = 10**9
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    id: int
+    level: Level
+    village_id: int | None  # the village it lies in (itself, for a village)
+    grid_id: int | None  # the grid it lies in (itself, for a grid)
+    load: float  # households ÷ 100 + open cases
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: int
+    role: str
+    home_unit_id: int
+    capacity: int
+
+
+@dataclass
+class Plan:
+    assignments: set  # {(duty, unit_id, worker_id)}
+    kept: set
+    added: set
+    ended: set
+    uncovered: list  # [{"unit_id", "duty", "reason"}]
+    loads: dict  # worker_id → load
+
+    @property
+    def feasible(self) -> bool:
+        return not self.uncovered
+
+    def load_stats(self) -> dict:
+        values = list(self.loads.values()) or [0.0]
+        return {"min": min(values), "median": median(values), "max": max(values)}
+
+
+def eligible(duty: Duty, unit: UnitInfo, worker: WorkerInfo, units: dict[int, UnitInfo]) -> bool:
+    if worker.role not in duty.roles or worker.capacity < 1:
+        return False
+    bases = {SELF: unit.id, GRID: unit.grid_id, VILLAGE: unit.village_id}
+    return worker.home_unit_id in {bases[where] for where in duty.based_in if bases[where] is not None}
+
+
+def plan(
+    *,
+    units: dict[int, UnitInfo],
+    workers: dict[int, WorkerInfo],
+    current: set,
+    duties: tuple[Duty, ...] = DUTIES,
+    change_cost: float | None = None,
+) -> Plan:
+    """The plan for every duty of ``units``, given the ``current`` assignments
+    ``{(duty name, unit id, worker id)}``."""
+    if change_cost is None:
+        micro = [unit.load for unit in units.values() if unit.level is Level.MICROGRID]
+        change_cost = mean(micro) if micro else 1.0
+    typical = mean([unit.load for unit in units.values()] or [1.0]) or 1.0
+    home_village = {worker.id: units[worker.home_unit_id].village_id if worker.home_unit_id in units else None
+                    for worker in workers.values()}
+    by_village_units = defaultdict(list)
+    for unit in units.values():
+        by_village_units[unit.village_id].append(unit)
+    by_village_workers = defaultdict(list)
+    for worker in workers.values():
+        by_village_workers[home_village[worker.id]].append(worker)
+
+    assignments, uncovered = set(), []
+    for village_id in sorted(by_village_units, key=lambda v: (v is None, v)):
+        chosen, missing = _plan_village(
+            units=units,
+            members=sorted(by_village_units[village_id], key=lambda unit: unit.id),
+            workers=sorted(by_village_workers.get(village_id, []), key=lambda worker: worker.id),
+            current=current,
+            duties=duties,
+            change_cost=change_cost,
+            typical=typical,
+        )
+        assignments |= chosen
+        uncovered += missing
+
+    in_scope = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current if unit_id in units}
+    loads = {worker_id: 0.0 for worker_id in workers}
+    for _duty, unit_id, worker_id in assignments:
+        loads[worker_id] += units[unit_id].load
+    return Plan(
+        assignments=assignments,
+        kept=assignments & in_scope,
+        added=assignments - in_scope,
+        ended=in_scope - assignments,
+        uncovered=uncovered,
+        loads=loads,
+    )
+
+
+def _plan_village(*, units, members, workers, current, duties, change_cost, typical):
+    graph = nx.DiGraph()
+    graph.add_node("source")
+    graph.add_node("sink")
+    change = round(change_cost * SCALE)
+    step = round(typical * SCALE) or 1
+    needs = []  # (duty, unit, candidates)
+    for unit in members:
+        for duty in duties:
+            if duty.level is not unit.level:
+                continue
+            candidates = [worker for worker in workers if eligible(duty, unit, worker, units)]
+            needs.append((duty, unit, candidates))
+            required, optional = ("required", duty.name, unit.id), ("optional", duty.name, unit.id)
+            graph.add_edge("source", required, capacity=duty.count, weight=-REQUIRED)
+            # Beyond the minimum of an "at least" duty, people covering the unit now stay if they can.
+            extra = [] if duty.exact else sorted(
+                w for d, u, w in current if d == duty.name and u == unit.id
+            )
+            keepers = {worker.id for worker in candidates} & set(extra)
+            if len(keepers) > duty.count:
+                graph.add_edge("source", optional, capacity=len(keepers) - duty.count, weight=0)
+            for worker in candidates:
+                cover = ("cover", duty.name, unit.id, worker.id)  # at most once per worker
+                now = (duty.name, unit.id, worker.id) in current
+                graph.add_edge(required, cover, capacity=1, weight=0 if now else change)
+                if worker.id in keepers and len(keepers) > duty.count:
+                    graph.add_edge(optional, cover, capacity=1, weight=0)
+                graph.add_edge(cover, ("worker", worker.id), capacity=1, weight=0)
+    for worker in workers:
+        for k in range(1, worker.capacity + 1):
+            graph.add_edge(("worker", worker.id), ("load", worker.id, k), capacity=1, weight=(2 * k - 1) * step)
+            graph.add_edge(("load", worker.id, k), "sink", capacity=1, weight=0)
+
+    flow = nx.max_flow_min_cost(graph, "source", "sink") if needs else {}
+    chosen, missing = set(), []
+    for duty, unit, candidates in needs:
+        for worker in candidates:
+            if flow.get(("cover", duty.name, unit.id, worker.id), {}).get(("worker", worker.id), 0) > 0:
+                chosen.add((duty.name, unit.id, worker.id))
+        covered = flow["source"].get(("required", duty.name, unit.id), 0)
+        for _ in range(duty.count - covered):
+            reason = "capacity exhausted" if candidates else "no one eligible"
+            missing.append({"unit_id": unit.id, "duty": duty.name, "reason": reason})
+    return chosen, missing

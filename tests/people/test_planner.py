@@ -1,0 +1,131 @@
+"""The assignment planner on plain values: coverage, capacities, stability, minimal churn."""
+
+from collections import Counter
+
+import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridgov.people.duties import DUTIES
+from gridgov.people.planner import UnitInfo, WorkerInfo, eligible, plan
+from gridgov.tree.levels import Level
+
+ROLES = ["grid_worker", "grid_officer", "mediator", "auxiliary_police", "counsellor"]
+
+
+@st.composite
+def worlds(draw):
+    """Villages → grids → micro-grids, and workers based in them."""
+    units, next_id = {}, iter(range(1, 10_000))
+    for _ in range(draw(st.integers(1, 3))):
+        village = next(next_id)
+        units[village] = UnitInfo(village, Level.VILLAGE, village, None, draw(st.floats(0, 20)))
+        for _ in range(draw(st.integers(1, 3))):
+            grid = next(next_id)
+            units[grid] = UnitInfo(grid, Level.GRID, village, grid, draw(st.floats(0, 10)))
+            for _ in range(draw(st.integers(1, 5))):
+                micro = next(next_id)
+                units[micro] = UnitInfo(micro, Level.MICROGRID, village, grid, draw(st.floats(0.3, 1.0)))
+    homes = sorted(unit.id for unit in units.values() if unit.level is not Level.MICROGRID)
+    workers = {}
+    for _ in range(draw(st.integers(0, 12))):
+        worker = next(next_id)
+        workers[worker] = WorkerInfo(worker, draw(st.sampled_from(ROLES)), draw(st.sampled_from(homes)),
+                                     draw(st.integers(0, 6)))
+    return units, workers
+
+
+def coverable(units, workers) -> bool:
+    """Can every duty be covered at all? A plain max flow, without costs: an independent check."""
+    graph, needed = nx.DiGraph(), 0
+    for unit in units.values():
+        for duty in DUTIES:
+            if duty.level is unit.level:
+                needed += duty.count
+                graph.add_edge("s", (duty.name, unit.id), capacity=duty.count)
+                for worker in workers.values():
+                    if eligible(duty, unit, worker, units):
+                        graph.add_edge((duty.name, unit.id), ("w", worker.id), capacity=1)
+    for worker in workers.values():
+        graph.add_edge(("w", worker.id), "t", capacity=worker.capacity)
+    if "t" not in graph:
+        return needed == 0
+    return nx.maximum_flow_value(graph, "s", "t") == needed
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds())
+def test_every_duty_is_covered_whenever_that_is_feasible(world):
+    units, workers = world
+    result = plan(units=units, workers=workers, current=set())
+    assert result.feasible == coverable(units, workers)
+    covered = Counter((duty, unit) for duty, unit, _worker in result.assignments)
+    for unit in units.values():
+        for duty in DUTIES:
+            if duty.level is unit.level and result.feasible:
+                assert covered[(duty.name, unit.id)] >= duty.count
+                if duty.exact:
+                    assert covered[(duty.name, unit.id)] == duty.count
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds())
+def test_no_capacity_is_exceeded_and_every_assignment_is_eligible(world):
+    units, workers = world
+    result = plan(units=units, workers=workers, current=set())
+    per_worker = Counter(worker for _duty, _unit, worker in result.assignments)
+    assert all(per_worker[worker.id] <= worker.capacity for worker in workers.values())
+    duties = {duty.name: duty for duty in DUTIES}
+    assert all(eligible(duties[d], units[u], workers[w], units) for d, u, w in result.assignments)
+
+
+@settings(max_examples=100, deadline=None)
+@given(worlds())
+def test_a_plan_is_stable_when_nothing_changed(world):
+    units, workers = world
+    first = plan(units=units, workers=workers, current=set())
+    again = plan(units=units, workers=workers, current=first.assignments)
+    assert again.assignments == first.assignments
+    assert again.added == set() and again.ended == set()
+
+
+def small_village():
+    units = {1: UnitInfo(1, Level.VILLAGE, 1, None, 5.0), 2: UnitInfo(2, Level.GRID, 1, 2, 4.0)}
+    units.update({m: UnitInfo(m, Level.MICROGRID, 1, 2, 0.6) for m in range(3, 11)})
+    workers = {
+        100: WorkerInfo(100, "mediator", 1, 4),
+        101: WorkerInfo(101, "grid_worker", 2, 5),
+        102: WorkerInfo(102, "auxiliary_police", 1, 5),
+        103: WorkerInfo(103, "grid_officer", 2, 2),
+    }
+    return units, workers
+
+
+def test_deactivating_a_worker_moves_only_what_they_covered():
+    units, workers = small_village()
+    before = plan(units=units, workers=workers, current=set())
+    gone = 101
+    del workers[gone]
+    after = plan(units=units, workers=workers, current=before.assignments)
+    theirs = {item for item in before.assignments if item[2] == gone}
+    assert after.ended == theirs
+    assert {(d, u) for d, u, _w in after.added} == {(d, u) for d, u, _w in theirs}
+    assert after.kept == before.assignments - theirs
+
+
+def test_load_is_spread_within_capacities():
+    units, workers = small_village()
+    result = plan(units=units, workers=workers, current=set())
+    micro = Counter(w for d, _u, w in result.assignments if d == "microgrid_responsible")
+    # 8 micro-grids over three eligible people with room: nobody takes them all.
+    assert max(micro.values()) <= 4 and len(micro) == 3
+
+
+def test_an_infeasible_scope_lists_every_uncovered_duty_and_why():
+    units, workers = small_village()
+    workers = {103: WorkerInfo(103, "grid_officer", 2, 2), 101: WorkerInfo(101, "grid_worker", 2, 3)}
+    result = plan(units=units, workers=workers, current=set())
+    assert not result.feasible
+    reasons = Counter((item["duty"], item["reason"]) for item in result.uncovered)
+    assert reasons[("village_mediator", "no one eligible")] == 1
+    assert reasons[("microgrid_responsible", "capacity exhausted")] == 8 - 3
