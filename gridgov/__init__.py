@@ -70,6 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.auth import views as auth_views
     from gridgov.cases import cli as cases_cli
     from gridgov.cases import views as cases_views
+    from gridgov.people import views as people_views
     from gridgov.tree import cli as tree_cli
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
@@ -80,6 +81,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(tree_views.blp)
     api.register_blueprint(auth_views.blp)
     api.register_blueprint(cases_views.blp)
+    api.register_blueprint(people_views.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(auth_pages.bp)
     auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table

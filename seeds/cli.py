@@ -2,7 +2,7 @@
 real use."""
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 import sqlalchemy as sa
@@ -11,10 +11,12 @@ from flask.cli import AppGroup
 from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
+from gridgov.cases.calendar import TIMEZONE
 from gridgov.db import db
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from seeds import cases as case_seed
+from seeds import people as people_seed
 from seeds import naxi, synthetic
 
 DEMO_TOKEN_DAYS = 30
@@ -36,12 +38,18 @@ def seed_naxi(case_count: int):
         counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
     db.session.commit()
     click.echo(f"纳溪区 ({naxi.CODE}): " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    planned = people_seed.seed(db.session, district_code=naxi.CODE, today=datetime.now(TIMEZONE).date())
+    db.session.commit()
+    if planned:
+        click.echo(f"roster: {len(planned['added'])} assignments planned; load per worker "
+                   f"min {planned['load']['min']}, median {planned['load']['median']}, max {planned['load']['max']}")
     accounts = _demo_accounts()
     made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count, actors={
         "grid": accounts["naxi.grid"], "village": accounts["naxi.village"], "town": accounts["naxi.town"],
         "district": accounts["naxi.command"], "verifier": accounts["naxi.command"],
     })
-    click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
+    if case_count:
+        click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
 
 
 def _demo_accounts() -> dict[str, Principal]:

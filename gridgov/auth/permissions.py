@@ -54,19 +54,22 @@ PERMISSIONS = {
     "cases:attempt": "record mediation attempts (a grid worker: on the cases assigned to them)",
     "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen and "
                     "reject the cases owned in the scope",
+    "people:read": "read the roster, studios, assignments and coverage of the scope",
+    "people:write": "add and change workers and studios of the scope",
+    "people:plan": "plan (and apply) who covers which unit",
 }
 
-HANDLER = frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "cases:handle"})
+HANDLER = frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "cases:handle", "people:read"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.GRID_WORKER: frozenset({"units:read", "cases:read", "cases:log", "cases:attempt"}),
     Role.VILLAGE_STATION: HANDLER,
     Role.TOWN_CENTRE: HANDLER,
-    Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read"},
+    Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read", "people:write", "people:plan"},
     Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read"}),
     # Sees only the cases given to them (see cases.models), with their personal data.
     Role.SPECIALIST: frozenset({"units:read", "cases:read", "cases:attempt"}),
-    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read"}),
+    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read", "people:read"}),
     Role.ADMIN: frozenset({"units:read", "units:write", "principals:manage", "tokens:manage", "audit:read"}),
     # An outside system files reports (Open311) and does nothing else.
     Role.INTEGRATION: frozenset(),
@@ -122,6 +125,19 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("cases.Attachments", "POST"): "cases:attempt",
     ("cases.AttachmentFile", "GET"): "cases:read",
     ("cases.Inbox", "GET"): "cases:read",
+    # people
+    ("people.Workers", "GET"): "people:read",
+    ("people.Workers", "POST"): "people:write",
+    ("people.WorkerById", "GET"): "people:read",
+    ("people.WorkerById", "PATCH"): "people:write",
+    ("people.WorkerAssignments", "GET"): "people:read",
+    ("people.UnitAssignments", "GET"): "people:read",
+    ("people.Coverage", "GET"): "people:read",
+    ("people.Plan", "POST"): "people:plan",
+    ("people.Studios", "GET"): "people:read",
+    ("people.Studios", "POST"): "people:write",
+    ("people.StudioById", "GET"): "people:read",
+    ("people.StudioById", "PATCH"): "people:write",
 }
 
 # The permission each case action needs, beyond reading the case.

@@ -53,6 +53,8 @@ class Case(db.Model):
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
     highest_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "case_highest_level", 16))
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"), index=True)
+    # The mediation studio or expert team it was given to (assign or refer with studio_id).
+    studio_id: Mapped[int | None] = mapped_column(sa.ForeignKey("studios.id", ondelete="SET NULL"), index=True)
 
     status: Mapped[Status] = mapped_column(enum_type(Status, "case_status"))
     # The status a suspension interrupted, to return to on resume.
@@ -204,7 +206,15 @@ def _case_criterion(cls, principal_scope):
         clauses.append(sa.or_(in_subtree(cls.origin_path, principal_scope.path),
                               in_subtree(cls.owner_path, principal_scope.path)))
     if principal_scope.role == "specialist":
-        clauses.append(cls.assignee_id == principal_scope.principal_id)
+        # Theirs: assigned to them, or given to a studio they are a member of (as a worker).
+        from gridgov.people.models import Worker, studio_members
+
+        their_studios = (
+            sa.select(studio_members.c.studio_id)
+            .join(Worker, Worker.id == studio_members.c.worker_id)
+            .where(Worker.principal_id == principal_scope.principal_id)
+        )
+        clauses.append(sa.or_(cls.assignee_id == principal_scope.principal_id, cls.studio_id.in_(their_studios)))
     return sa.and_(*clauses) if clauses else None
 
 

@@ -86,6 +86,7 @@ class CaseSchema(ma.Schema):
     highest_level = enum(HandlingLevel, required=True)
     resolved_level = enum(HandlingLevel, allow_none=True, required=True)
     assignee_id = fields.Integer(allow_none=True, required=True)
+    studio_id = fields.Integer(allow_none=True, required=True)
     status = enum(Status, required=True)
     arrived_at = fields.AwareDateTime(required=True)
     deadline_at = fields.AwareDateTime(allow_none=True, required=True)
@@ -138,6 +139,7 @@ class ActionSchema(ma.Schema):
                                             "beyond_authority | cross_boundary; reject: duplicate | out_of_scope | invalid; "
                                             "suspend, reopen: free text."})
     assignee_id = Id()
+    studio_id = Id(metadata={"description": "assign, refer: the mediation studio or expert team."})
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
     outcome = Text(max_length=100, metadata={"description": "record_attempt: success | failure | partial; "
                                              "return_from_referral: what came back (e.g. judgment)."})
@@ -177,12 +179,12 @@ class InboxArgs(ma.Schema):
 # What each action needs and accepts, as data: the view checks the body against it.
 ACTION_FIELDS = {
     "accept": (set(), {"note"}),
-    "assign": ({"assignee_id"}, {"note"}),
+    "assign": (set(), {"assignee_id", "studio_id", "note"}),
     "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
     "resolve": (set(), {"note"}),
     "escalate": ({"reason"}, {"note", "risk_grade", "people_involved"}),
     "delegate": ({"unit_id"}, {"note"}),
-    "refer": ({"channel"}, {"external_reference", "note"}),
+    "refer": ({"channel"}, {"external_reference", "studio_id", "note"}),
     "return_from_referral": ({"outcome"}, {"note"}),
     "suspend": ({"reason"}, set()),
     "resume": (set(), {"reason"}),
@@ -191,6 +193,8 @@ ACTION_FIELDS = {
     "follow_up": ({"satisfaction"}, {"comment"}),
     "reject": ({"reason"}, {"note"}),
 }
+# Actions that need at least one of several fields.
+ONE_OF = {"assign": ("assignee_id", "studio_id")}
 CHOICES = {
     ("escalate", "reason"): [reason.value for reason in EscalationReason],
     ("reject", "reason"): ["duplicate", "out_of_scope", "invalid"],

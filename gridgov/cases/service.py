@@ -309,12 +309,30 @@ def _accept(session, case, *, actor, now, note=None):
     return note
 
 
-def _assign(session, case, *, actor, now, assignee_id, note=None):
-    assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id))
-    if assignee is None or not assignee.active:
-        raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")
-    case.assignee_id = assignee.id
-    return note or f"assigned to {assignee.display_name}"
+def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note=None):
+    if assignee_id is None and studio_id is None:
+        raise RuleViolation("Assign to a principal (assignee_id) or a studio (studio_id).",
+                            errors={"assignee_id": ["or studio_id"]})
+    names = []
+    if assignee_id is not None:
+        assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id))
+        if assignee is None or not assignee.active:
+            raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")
+        case.assignee_id = assignee.id
+        names.append(assignee.display_name)
+    if studio_id is not None:
+        names.append(_give_to_studio(session, case, studio_id))
+    return note or f"assigned to {', '.join(names)}"
+
+
+def _give_to_studio(session, case, studio_id: int) -> str:
+    from gridgov.people.models import Studio
+
+    studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id))
+    if studio is None:
+        raise NotFound(f"Studio {studio_id} does not exist here.")
+    case.studio_id = studio.id
+    return studio.name
 
 
 def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by=None, notes=""):
@@ -432,9 +450,11 @@ def _hand_over(case: Case, *, target: Unit, now: datetime, policy) -> None:
     clock.start(case, now=now, policy=policy)
 
 
-def _refer(session, case, *, actor, now, channel, external_reference=None, note=None):
+def _refer(session, case, *, actor, now, channel, external_reference=None, studio_id=None, note=None):
     case.referral_channel = channel
     case.referral_reference = external_reference
+    if studio_id is not None:
+        _give_to_studio(session, case, studio_id)
     clock.stop(case, now=now)
     return note or f"referred to {channel}"
 

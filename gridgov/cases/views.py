@@ -11,6 +11,7 @@ from gridgov.cases.enums import EscalationReason, Outcome
 from gridgov.cases.schemas import (
     ACTION_FIELDS,
     CHOICES,
+    ONE_OF,
     ActionSchema,
     AttachmentSchema,
     CaseCreateSchema,
@@ -115,6 +116,9 @@ def _action_params(action: str, data: dict) -> dict:
         errors[name] = [f"required for {action}"]
     for name in set(data) - required - optional:
         errors[name] = [f"not used by {action}"]
+    if action in ONE_OF and not set(ONE_OF[action]) & set(data):
+        for name in ONE_OF[action]:
+            errors[name] = [f"{action} needs one of {', '.join(ONE_OF[action])}"]
     for (choice_action, name), choices in CHOICES.items():
         if choice_action == action and name in data and data[name] not in choices:
             errors[name] = [f"one of {', '.join(choices)}"]

@@ -5,7 +5,8 @@ For each duty slot (a unit that needs one more person for a duty) flow goes
 ``source → slot → eligible worker → worker's k-th assignment → sink``:
 
 * source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first;
-  existing extra assignments of an "at least" duty are optional slots, kept when capacity allows;
+  beyond the minimum of an "at least" duty, its current holders and the eligible workers based
+  in the unit itself get optional slots, filled when capacity allows;
 * slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
   few people);
 * the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
@@ -109,9 +110,10 @@ def plan(
         uncovered += missing
 
     in_scope = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current if unit_id in units}
-    loads = {worker_id: 0.0 for worker_id in workers}
+    # Per worker who can cover anything at all (experts and chiefs with no capacity do not count).
+    loads = {worker_id: 0.0 for worker_id, worker in workers.items() if worker.capacity > 0}
     for _duty, unit_id, worker_id in assignments:
-        loads[worker_id] += units[unit_id].load
+        loads[worker_id] = loads.get(worker_id, 0.0) + units[unit_id].load
     return Plan(
         assignments=assignments,
         kept=assignments & in_scope,
@@ -141,7 +143,10 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
             extra = [] if duty.exact else sorted(
                 w for d, u, w in current if d == duty.name and u == unit.id
             )
-            keepers = {worker.id for worker in candidates} & set(extra)
+            # … and so do those based in the unit itself (two officers stationed in one grid).
+            keepers = ({worker.id for worker in candidates} & set(extra)) | (
+                set() if duty.exact else {worker.id for worker in candidates if worker.home_unit_id == unit.id}
+            )
             if len(keepers) > duty.count:
                 graph.add_edge("source", optional, capacity=len(keepers) - duty.count, weight=0)
             for worker in candidates:

@@ -1,0 +1,372 @@
+"""The roster, studios, assignments and planning who covers what."""
+
+from collections import Counter, defaultdict
+from datetime import date
+from statistics import median
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gridgov.auth.scope import UNSCOPED
+from gridgov.cases.enums import OPEN_STATUSES
+from gridgov.cases.models import Case
+from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.people import planner
+from gridgov.people.duties import DUTIES
+from gridgov.people.models import Assignment, Studio, Worker
+from gridgov.tree import paths
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+OVERLOADED, UNDERLOADED = 1.2, 0.5  # of the scope's median load
+WORKER_FIELDS = ("name", "phone", "capacity", "active")
+
+
+# --- the roster ---------------------------------------------------------------------------------
+
+
+def get_worker(session: Session, *, worker_id: int) -> Worker:
+    worker = session.scalar(sa.select(Worker).where(Worker.id == worker_id))
+    if worker is None:
+        raise NotFound(f"Worker {worker_id} does not exist.")
+    return worker
+
+
+def list_workers(session: Session, *, role=None, home_unit_id=None, active=None, after_id=None, limit: int):
+    stmt = sa.select(Worker).order_by(Worker.id).limit(limit + 1)
+    if role is not None:
+        stmt = stmt.where(Worker.role == role)
+    if home_unit_id is not None:
+        stmt = stmt.where(in_subtree(Worker.home_path, tree_service.get_unit(session, unit_id=home_unit_id).path))
+    if active is not None:
+        stmt = stmt.where(Worker.active == active)
+    if after_id is not None:
+        stmt = stmt.where(Worker.id > after_id)
+    return list(session.scalars(stmt))
+
+
+def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, phone=None, principal_id=None) -> Worker:
+    home = tree_service.get_unit(session, unit_id=home_unit_id)
+    worker = Worker(
+        name=name, role=role, phone=phone, home_unit_id=home.id, home_path=home.path,
+        district_id=home.district_id, capacity=capacity, principal_id=principal_id,
+    )
+    session.add(worker)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict("That principal is linked to another worker already.") from None
+    return worker
+
+
+def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
+    if version is not None and version != worker.version:
+        raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
+    if changes.pop("active", True) is False and worker.active:
+        deactivate_worker(session, worker=worker, today=today)
+    if "capacity" in changes and changes["capacity"] < worker.capacity:
+        covering = _current_count(session, worker.id)
+        if changes["capacity"] < covering:
+            raise RuleViolation(
+                f"{worker.name} covers {covering} units now; plan them away before lowering the capacity."
+            )
+    changed = False
+    for key, value in changes.items():
+        if getattr(worker, key) != value:
+            setattr(worker, key, value)
+            changed = True
+    if changed:
+        worker.version += 1
+    session.flush()
+    return worker
+
+
+def _current_count(session: Session, worker_id: int) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(Assignment)
+        .where(Assignment.worker_id == worker_id, Assignment.ends_on.is_(None))
+        .execution_options(**UNSCOPED)
+    )
+
+
+# --- studios ------------------------------------------------------------------------------------
+
+
+def get_studio(session: Session, *, studio_id: int) -> Studio:
+    studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id))
+    if studio is None:
+        raise NotFound(f"Studio {studio_id} does not exist.")
+    return studio
+
+
+def list_studios(session: Session) -> list[Studio]:
+    return list(session.scalars(sa.select(Studio).order_by(Studio.id)))
+
+
+def create_studio(session: Session, *, name, unit_id, specialties=(), member_ids=()) -> Studio:
+    unit = tree_service.get_unit(session, unit_id=unit_id)
+    studio = Studio(
+        name=name, unit_id=unit.id, path=unit.path, district_id=unit.district_id,
+        specialties=sorted({str(category) for category in specialties}),
+    )
+    studio.members = _workers(session, member_ids)
+    session.add(studio)
+    session.flush()
+    return studio
+
+
+def update_studio(session: Session, *, studio: Studio, name=None, specialties=None, member_ids=None) -> Studio:
+    if name is not None:
+        studio.name = name
+    if specialties is not None:
+        studio.specialties = sorted({str(category) for category in specialties})
+    if member_ids is not None:
+        studio.members = _workers(session, member_ids)
+    session.flush()
+    return studio
+
+
+def _workers(session: Session, ids) -> list[Worker]:
+    ids = set(ids)
+    found = list(session.scalars(sa.select(Worker).where(Worker.id.in_(ids)))) if ids else []
+    if len(found) != len(ids):
+        raise NotFound(f"Workers {sorted(ids - {worker.id for worker in found})} do not exist.")
+    return sorted(found, key=lambda worker: worker.id)
+
+
+# --- assignments --------------------------------------------------------------------------------
+
+
+def assignments(session: Session, *, unit: Unit | None = None, worker: Worker | None = None, history: bool = False):
+    stmt = sa.select(Assignment).order_by(Assignment.starts_on.desc(), Assignment.id.desc())
+    if unit is not None:
+        stmt = stmt.where(Assignment.unit_id == unit.id)
+    if worker is not None:
+        stmt = stmt.where(Assignment.worker_id == worker.id)
+    if not history:
+        stmt = stmt.where(Assignment.ends_on.is_(None))
+    return list(session.scalars(stmt))
+
+
+def _assignment_guard(session: Session, unit) -> str | None:
+    current = session.scalar(
+        sa.select(Assignment.id).where(Assignment.unit_id == unit.id, Assignment.ends_on.is_(None))
+        .limit(1).execution_options(**UNSCOPED)
+    )
+    return f"Unit {unit.code} has current assignments; end them (re-plan) first." if current else None
+
+
+tree_service.DELETE_GUARDS.append(_assignment_guard)
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def _villages_of(session: Session, scope: Unit) -> list[Unit]:
+    """The villages whose units and workers a plan over ``scope`` involves."""
+    if scope.level.rank <= Level.VILLAGE.rank:
+        return list(session.scalars(
+            sa.select(Unit).where(in_subtree(Unit.path, scope.path), Unit.level == Level.VILLAGE)
+            .order_by(Unit.path).execution_options(**UNSCOPED)
+        ))
+    village_path = scope.path[: (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)]
+    return list(session.scalars(sa.select(Unit).where(Unit.path == village_path).execution_options(**UNSCOPED)))
+
+
+def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
+    """Plain values for the planner: the units of ``scope`` that have duties, the active workers
+    who may cover them, and the current assignments; capacity already used outside the scope is
+    taken off."""
+    villages = _villages_of(session, scope)
+    if not villages:
+        return {}, {}, set()
+    village_paths = [village.path for village in villages]
+    in_villages = sa.or_(*[in_subtree(Unit.path, path) for path in village_paths])
+    rows = session.execute(
+        sa.select(Unit.id, Unit.level, Unit.path, Unit.parent_id, Unit.households)
+        .where(in_villages).execution_options(**UNSCOPED)
+    ).all()
+    by_id = {row.id: row for row in rows}
+    open_cases = Counter(dict(session.execute(
+        sa.select(Case.origin_unit_id, sa.func.count())
+        .where(Case.status.in_(OPEN_STATUSES), Case.origin_unit_id.in_(list(by_id)))
+        .group_by(Case.origin_unit_id).execution_options(**UNSCOPED)
+    ).all()))
+    # Open cases count for the unit they happened in and every unit above it in the village.
+    case_load = Counter()
+    for unit_id, count in open_cases.items():
+        current = by_id.get(unit_id)
+        while current is not None:
+            case_load[current.id] += count
+            current = by_id.get(current.parent_id)
+
+    def village_and_grid(row):
+        village = next((by_id[i] for i in _chain(row, by_id) if by_id[i].level is Level.VILLAGE), None)
+        grid = next((by_id[i] for i in _chain(row, by_id) if by_id[i].level is Level.GRID), None)
+        return (village.id if village else None), (grid.id if grid else None)
+
+    units = {}
+    for row in rows:
+        if row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not row.path.startswith(scope.path):
+            continue  # no duty here, or outside the scope (the village of a grid scope)
+        village_id, grid_id = village_and_grid(row)
+        load = (row.households or 0) / 100 + case_load[row.id]
+        units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load)
+
+    workers_rows = list(session.scalars(
+        sa.select(Worker).where(
+            Worker.active, sa.or_(*[in_subtree(Worker.home_path, path) for path in village_paths])
+        ).execution_options(**UNSCOPED)
+    ))
+    current_rows = session.execute(
+        sa.select(Assignment.duty, Assignment.unit_id, Assignment.worker_id)
+        .where(Assignment.ends_on.is_(None), Assignment.worker_id.in_([w.id for w in workers_rows] or [0]))
+        .execution_options(**UNSCOPED)
+    ).all()
+    used_elsewhere = Counter(worker_id for _duty, unit_id, worker_id in current_rows if unit_id not in units)
+    workers = {
+        worker.id: planner.WorkerInfo(
+            worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id])
+        )
+        for worker in workers_rows
+        if worker.id != exclude_worker
+    }
+    current = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current_rows
+               if unit_id in units and worker_id in workers}
+    return units, workers, current
+
+
+def _chain(row, by_id):
+    current = row
+    while current is not None:
+        yield current.id
+        current = by_id.get(current.parent_id)
+
+
+def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date, change_cost: float | None = None) -> dict:
+    """Plan every duty in the subtree; with ``apply`` make it so. Infeasible → 422 listing every
+    uncovered duty, and nothing is changed."""
+    scope = tree_service.get_unit(session, unit_id=scope_unit_id)
+    units, workers, current = _world(session, scope=scope)
+    result = planner.plan(units=units, workers=workers, current=current, change_cost=change_cost)
+    if not result.feasible:
+        raise RuleViolation(
+            f"Not every duty in {scope.name} can be covered; nothing was changed.",
+            uncovered=_describe(session, result.uncovered),
+        )
+    if apply:
+        _apply(session, ended=result.ended, added=result.added, today=today)
+    return _answer(session, result, units)
+
+
+def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
+    """Take the worker off the roster; only the units they covered change hands, or nothing
+    happens and 422 lists the units that would be left uncovered."""
+    theirs = assignments(session, worker=worker)
+    worker.active = False
+    if theirs:
+        units = set()
+        world_units, world_workers, current = {}, {}, set()
+        for assignment in theirs:
+            unit = session.scalar(sa.select(Unit).where(Unit.id == assignment.unit_id).execution_options(**UNSCOPED))
+            village_units, village_workers, village_current = _world(session, scope=unit, exclude_worker=worker.id)
+            world_units.update(village_units)
+            world_workers.update(village_workers)
+            current |= village_current
+            units.add(unit.id)
+        # Everyone else stays where they are: plan only the units the worker leaves, with what
+        # capacity the others have left.
+        pinned = Counter(worker_id for _d, unit_id, worker_id in current if unit_id not in units)
+        free = {
+            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id, max(0, info.capacity - pinned[worker_id]))
+            for worker_id, info in world_workers.items()
+        }
+        keep = {item for item in current if item[1] in units}
+        leaving = {(a.duty, a.unit_id, a.worker_id) for a in theirs}
+        only = {unit_id: world_units[unit_id] for unit_id in units if unit_id in world_units}
+        result = planner.plan(units=only, workers=free, current=keep,
+                              duties=tuple(d for d in DUTIES if any(a.duty == d.name for a in theirs)))
+        if not result.feasible:
+            worker.active = True
+            raise RuleViolation(
+                f"{worker.name} cannot leave: these would be uncovered.",
+                uncovered=_describe(session, result.uncovered),
+            )
+        _apply(session, ended=leaving, added=result.assignments - keep, today=today)
+    worker.version += 1
+    session.flush()
+
+
+def _apply(session: Session, *, ended, added, today: date) -> None:
+    for duty, unit_id, worker_id in sorted(ended):
+        session.execute(
+            sa.update(Assignment)
+            .where(Assignment.duty == duty, Assignment.unit_id == unit_id, Assignment.worker_id == worker_id,
+                   Assignment.ends_on.is_(None))
+            .values(ends_on=today)
+            .execution_options(synchronize_session=False)
+        )
+    if added:
+        paths = dict(session.execute(
+            sa.select(Unit.id, Unit.path).where(Unit.id.in_({unit_id for _d, unit_id, _w in added}))
+            .execution_options(**UNSCOPED)
+        ).all())
+        districts = dict(session.execute(
+            sa.select(Unit.id, Unit.district_id).where(Unit.id.in_(paths)).execution_options(**UNSCOPED)
+        ).all())
+        session.execute(sa.insert(Assignment), [
+            {"worker_id": worker_id, "unit_id": unit_id, "unit_path": paths[unit_id],
+             "district_id": districts[unit_id], "duty": duty, "starts_on": today}
+            for duty, unit_id, worker_id in sorted(added)
+        ])
+    session.expire_all()
+
+
+def _describe(session: Session, uncovered: list[dict]) -> list[dict]:
+    """The uncovered duties with their units' codes and names, for people to read."""
+    if not uncovered:
+        return []
+    named = {row.id: row for row in session.execute(
+        sa.select(Unit.id, Unit.code, Unit.name)
+        .where(Unit.id.in_({item["unit_id"] for item in uncovered})).execution_options(**UNSCOPED)
+    )}
+    return [{**item, "unit_code": named[item["unit_id"]].code, "unit_name": named[item["unit_id"]].name}
+            for item in uncovered]
+
+
+def _answer(session: Session, result: planner.Plan, units: dict) -> dict:
+    def rows(items):
+        return [{"duty": duty, "unit_id": unit_id, "worker_id": worker_id} for duty, unit_id, worker_id in sorted(items)]
+
+    stats = result.load_stats()
+    duties = sum(duty.count for unit in units.values() for duty in DUTIES if duty.level is unit.level)
+    return {
+        "kept": rows(result.kept),
+        "added": rows(result.added),
+        "ended": rows(result.ended),
+        "load": {key: round(value, 2) for key, value in stats.items()},
+        "coverage": {"duties": duties, "covered": duties - len(result.uncovered), "uncovered": []},
+    }
+
+
+def coverage(session: Session, *, unit: Unit) -> dict:
+    """The subtree as it is assigned now: uncovered duties, and workers far from the median load."""
+    units, workers, current = _world(session, scope=unit)
+    covered = Counter((duty, unit_id) for duty, unit_id, _worker in current)
+    uncovered = []
+    for info in units.values():
+        for duty in DUTIES:
+            if duty.level is info.level and covered[(duty.name, info.id)] < duty.count:
+                has_candidates = any(planner.eligible(duty, info, w, units) for w in workers.values())
+                uncovered.append({"unit_id": info.id, "duty": duty.name,
+                                  "reason": "not assigned" if has_candidates else "no one eligible"})
+    loads = defaultdict(float)
+    for _duty, unit_id, worker_id in current:
+        loads[worker_id] += units[unit_id].load
+    middle = median(loads.values()) if loads else 0
+    over = [{"worker_id": w, "load": round(v, 2)} for w, v in sorted(loads.items()) if middle and v > OVERLOADED * middle]
+    under = [{"worker_id": w, "load": round(v, 2)} for w, v in sorted(loads.items()) if middle and v < UNDERLOADED * middle]
+    return {"uncovered": _describe(session, uncovered), "overloaded": over, "underloaded": under,
+            "median_load": round(middle, 2)}
