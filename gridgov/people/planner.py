@@ -4,9 +4,8 @@ a plan out, no database.
 For each duty slot (a unit that needs one more person for a duty) flow goes
 ``source → slot → eligible worker → worker's k-th assignment → sink``:
 
-* source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first;
-  beyond the minimum of an "at least" duty, its current holders and the eligible workers based
-  in the unit itself get optional slots, filled when capacity allows;
+* source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first; an
+  "at least" duty has optional room for as many as are based in the unit itself;
 * slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
   few people);
 * the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
@@ -139,22 +138,20 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
             needs.append((duty, unit, candidates))
             required, optional = ("required", duty.name, unit.id), ("optional", duty.name, unit.id)
             graph.add_edge("source", required, capacity=duty.count, weight=-REQUIRED)
-            # Beyond the minimum of an "at least" duty, people covering the unit now stay if they can.
-            extra = [] if duty.exact else sorted(
-                w for d, u, w in current if d == duty.name and u == unit.id
-            )
-            # … and so do those based in the unit itself (two officers stationed in one grid).
-            keepers = ({worker.id for worker in candidates} & set(extra)) | (
-                set() if duty.exact else {worker.id for worker in candidates if worker.home_unit_id == unit.id}
-            )
-            if len(keepers) > duty.count:
-                graph.add_edge("source", optional, capacity=len(keepers) - duty.count, weight=0)
+            # An "at least" duty takes more than its minimum when more eligible people are based
+            # in the unit itself (two officers stationed in one grid both cover it). The extra
+            # room depends on the roster only, not on the current plan, so re-planning an
+            # unchanged world finds the same flow.
+            based_here = 0 if duty.exact else sum(worker.home_unit_id == unit.id for worker in candidates)
+            extra = max(0, based_here - duty.count)
+            if extra:
+                graph.add_edge("source", optional, capacity=extra, weight=0)
             for worker in candidates:
                 cover = ("cover", duty.name, unit.id, worker.id)  # at most once per worker
                 now = (duty.name, unit.id, worker.id) in current
                 graph.add_edge(required, cover, capacity=1, weight=0 if now else change)
-                if worker.id in keepers and len(keepers) > duty.count:
-                    graph.add_edge(optional, cover, capacity=1, weight=0)
+                if extra:
+                    graph.add_edge(optional, cover, capacity=1, weight=0 if now else change)
                 graph.add_edge(cover, ("worker", worker.id), capacity=1, weight=0)
     for worker in workers:
         for k in range(1, worker.capacity + 1):
