@@ -36,8 +36,8 @@ STUDIOS = [
 ]
 
 
-def seed(session, *, district_code: str, today: date) -> dict | None:
-    """The roster, studios and a first plan, unless the district has workers already."""
+def seed(session, *, district_code: str, today: date, plan: bool = True) -> dict | None:
+    """The roster, studios and (with ``plan``) a first plan, unless the district has workers."""
     district = session.scalar(sa.select(Unit).where(Unit.code == district_code))
     if session.scalar(sa.select(sa.func.count()).select_from(Worker).where(Worker.district_id == district.id)):
         return None
@@ -81,4 +81,6 @@ def seed(session, *, district_code: str, today: date) -> dict | None:
             ids += experts[role][start:start + count]
             taken[role] = start + count
         service.create_studio(session, name=name, unit_id=district.id, specialties=specialties, member_ids=ids)
+    if not plan:
+        return {}
     return service.plan_scope(session, scope_unit_id=district.id, apply=True, today=today)

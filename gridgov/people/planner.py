@@ -5,7 +5,8 @@ For each duty slot (a unit that needs one more person for a duty) flow goes
 ``source → slot → eligible worker → worker's k-th assignment → sink``:
 
 * source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first; an
-  "at least" duty has optional room for as many as are based in the unit itself;
+  "at least" duty has optional room for as many as are based in the unit itself (a smaller
+  reward); what nobody can take flows straight from source to sink;
 * slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
   few people);
 * the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
@@ -26,7 +27,10 @@ from gridgov.people.duties import DUTIES, GRID, SELF, VILLAGE, Duty
 from gridgov.tree.levels import Level
 
 SCALE = 100  # loads are floats; the flow wants integer costs
-REQUIRED = 10**9
+# Rewards for covering: a required slot outweighs everything, an optional one any cost of load
+# or change (so room that can be filled is filled, as a maximum flow would).
+REQUIRED = 10**12
+OPTIONAL = 10**9
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
             based_here = 0 if duty.exact else sum(worker.home_unit_id == unit.id for worker in candidates)
             extra = max(0, based_here - duty.count)
             if extra:
-                graph.add_edge("source", optional, capacity=extra, weight=0)
+                graph.add_edge("source", optional, capacity=extra, weight=-OPTIONAL)
             for worker in candidates:
                 cover = ("cover", duty.name, unit.id, worker.id)  # at most once per worker
                 now = (duty.name, unit.id, worker.id) in current
@@ -158,7 +162,13 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
             graph.add_edge(("worker", worker.id), ("load", worker.id, k), capacity=1, weight=(2 * k - 1) * step)
             graph.add_edge(("load", worker.id, k), "sink", capacity=1, weight=0)
 
-    flow = nx.max_flow_min_cost(graph, "source", "sink") if needs else {}
+    # Everything the source offers must arrive: what no worker can take goes straight to the
+    # sink, at no reward. One network-simplex run, no separate max-flow pass.
+    offered = sum(data["capacity"] for _source, _slot, data in graph.out_edges("source", data=True))
+    graph.add_edge("source", "sink", capacity=offered, weight=0)
+    graph.nodes["source"]["demand"] = -offered
+    graph.nodes["sink"]["demand"] = offered
+    flow = nx.min_cost_flow(graph) if needs else {}
     chosen, missing = set(), []
     for duty, unit, candidates in needs:
         for worker in candidates:

@@ -23,6 +23,13 @@ the caller's scope (not at M111: the matrix deletes M111, and a unit with cases 
 deleted); "out" happened at M311 and is owned by G31, outside it. Both are ``reported`` and
 assigned to nobody.
 
+The roster (issue 5), made through ``gridgov.people.service``: inside the caller's scope a
+mediator based in V1 (capacity 10: the village's mediator duty and micro-grids), a grid officer
+based in V1 (capacity 2: both grids of V1) and a grid worker based in G11, so that every duty of
+V1's subtree can be covered and planning it answers 200; outside it a mediator based in V3. A
+studio sits in V1 ("in", the in-scope mediator its member) and one in V3 ("out"). Nothing is
+planned with ``apply``: M111 has no current assignment, so the matrix may still delete it.
+
 The world is built in app contexts of its own, not with the ``small_tree`` fixture: that fixture
 keeps one app context (and so one ``g`` and one SQLAlchemy session) open for the whole test, and
 the test client then runs every request inside it. ``session.get`` would answer from that
@@ -46,6 +53,7 @@ from gridgov.auth.permissions import ACTION_PERMISSIONS, ENDPOINTS, PUBLIC, Role
 from gridgov.cases import attachments, service as case_service
 from gridgov.cases.enums import Category, RiskGrade, Source, Status
 from gridgov.db import db, utcnow
+from gridgov.people import service as people_service
 from gridgov.tree import transfer
 from gridgov.tree.models import Unit
 from tests.conftest import SMALL_TREE_CSV, bearer_client
@@ -54,6 +62,8 @@ API = "/api/v1"
 U = f"{API}/units"
 P = f"{API}/principals"
 C = f"{API}/cases"
+W = f"{API}/workers"
+S = f"{API}/studios"
 
 V1 = "510503001001"  # 永安社区: the scope of every caller under test
 G11, G12 = "510503001001001", "510503001001002"
@@ -84,6 +94,10 @@ class World:
     out_case: int  # happened at M311, owned by G31: outside it
     out_case_version: int
     out_attachment: int
+    in_worker: int  # a mediator based in V1, inside the caller's scope
+    out_worker: int  # a mediator based in V3, outside it
+    in_studio: int  # sits in V1; the in-scope mediator is its member
+    out_studio: int  # sits in V3; the out-of-scope mediator is its member
 
 
 def case_body(origin_unit_id: int, title: str) -> dict:
@@ -131,9 +145,32 @@ def world(app, rollback, make_principal) -> World:
         in_case, in_version, in_attachment = make_case(unit, M121, G12, "永安社区邻里纠纷")
         out_case, out_version, out_attachment = make_case(unit, M311, G31, "金龙村邻里纠纷")
         db.session.commit()
+    with app.app_context():
+        in_worker, out_worker, in_studio, out_studio = make_roster(unit)
+        db.session.commit()
     return World(unit=unit, inner=inner, inner_token=token_of[inner], outer=outer, outer_token=token_of[outer],
                  in_case=in_case, in_case_version=in_version, in_attachment=in_attachment,
-                 out_case=out_case, out_case_version=out_version, out_attachment=out_attachment)
+                 out_case=out_case, out_case_version=out_version, out_attachment=out_attachment,
+                 in_worker=in_worker, out_worker=out_worker, in_studio=in_studio, out_studio=out_studio)
+
+
+def make_roster(unit: dict[str, int]) -> tuple[int, int, int, int]:
+    """Workers who can cover every duty of V1's subtree, one worker outside, a studio on each side:
+    (in worker, out worker, in studio, out studio). Needs an app context; no principal acts."""
+    mediator = people_service.create_worker(db.session, name="永安调解员", role="mediator", home_unit_id=unit[V1],
+                                            capacity=10, phone="13800001001")
+    # V1's two grids each need a grid officer based in the grid or its village.
+    people_service.create_worker(db.session, name="永安驻格干警", role="grid_officer", home_unit_id=unit[V1],
+                                 capacity=2, phone="13800001002")
+    people_service.create_worker(db.session, name="永安网格员", role="grid_worker", home_unit_id=unit[G11],
+                                 capacity=5, phone="13800001003")
+    outsider = people_service.create_worker(db.session, name="金龙调解员", role="mediator",
+                                            home_unit_id=unit[V3], capacity=10, phone="13800003001")
+    in_studio = people_service.create_studio(db.session, name="永安家事邻里调解室", unit_id=unit[V1],
+                                             specialties=["family_neighbour"], member_ids=[mediator.id])
+    out_studio = people_service.create_studio(db.session, name="金龙家事邻里调解室", unit_id=unit[V3],
+                                              specialties=["family_neighbour"], member_ids=[outsider.id])
+    return mediator.id, outsider.id, in_studio.id, out_studio.id
 
 
 # --- the requests -------------------------------------------------------------------------------
@@ -319,6 +356,60 @@ REQUESTS: dict[tuple[str, str], Spec] = {
         unassigned_case=True,
     ),
     ("cases.Inbox", "GET"): spec(200, lambda w: Req(f"{API}/inbox")),
+    # people (issue 5): a worker is in scope where they are based, a studio where it sits.
+    ("people.Workers", "GET"): spec(200, lambda w: Req(W)),
+    ("people.Workers", "POST"): spec(
+        201,
+        lambda w: Req(W, json={"name": "新网格员", "role": "grid_worker", "home_unit_id": w.unit[G12],
+                               "capacity": 3, "phone": "13800002001"}),
+        out=lambda w: Req(W, json={"name": "新网格员", "role": "grid_worker", "home_unit_id": w.unit[G31],
+                                   "capacity": 3, "phone": "13800002001"}),
+    ),
+    ("people.WorkerById", "GET"): spec(
+        200, lambda w: Req(f"{W}/{w.in_worker}"), out=lambda w: Req(f"{W}/{w.out_worker}")
+    ),
+    ("people.WorkerById", "PATCH"): spec(
+        200,
+        lambda w: Req(f"{W}/{w.in_worker}", json={"name": "永安调解员（改）", "capacity": 12}),
+        out=lambda w: Req(f"{W}/{w.out_worker}", json={"name": "金龙调解员（改）", "capacity": 12}),
+    ),
+    ("people.WorkerAssignments", "GET"): spec(
+        200,
+        lambda w: Req(f"{W}/{w.in_worker}/assignments?history=true"),
+        out=lambda w: Req(f"{W}/{w.out_worker}/assignments?history=true"),
+    ),
+    ("people.UnitAssignments", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[M111]}/assignments"), out=lambda w: Req(f"{U}/{w.unit[M311]}/assignments")
+    ),
+    ("people.Coverage", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[V1]}/coverage"), out=lambda w: Req(f"{U}/{w.unit[V3]}/coverage")
+    ),
+    # The world's workers can cover every duty of V1's subtree, so planning it (without applying)
+    # succeeds; V3 does not exist for the caller.
+    ("people.Plan", "POST"): spec(
+        200,
+        lambda w: Req(f"{API}/assignments/plan", json={"scope_unit_id": w.unit[V1], "apply": False}),
+        out=lambda w: Req(f"{API}/assignments/plan", json={"scope_unit_id": w.unit[V3], "apply": False}),
+    ),
+    ("people.Studios", "GET"): spec(200, lambda w: Req(S)),
+    ("people.Studios", "POST"): spec(
+        201,
+        lambda w: Req(S, json={"name": "永安劳动争议调解室", "unit_id": w.unit[V1], "specialties": ["labour"],
+                               "member_ids": [w.in_worker]}),
+        out=lambda w: Req(S, json={"name": "金龙劳动争议调解室", "unit_id": w.unit[V3], "specialties": ["labour"]}),
+        # a studio in scope whose member is a worker outside it: that worker does not exist here
+        out_member=lambda w: Req(S, json={"name": "永安劳动争议调解室", "unit_id": w.unit[V1],
+                                          "member_ids": [w.out_worker]}),
+    ),
+    ("people.StudioById", "GET"): spec(
+        200, lambda w: Req(f"{S}/{w.in_studio}"), out=lambda w: Req(f"{S}/{w.out_studio}")
+    ),
+    ("people.StudioById", "PATCH"): spec(
+        200,
+        lambda w: Req(f"{S}/{w.in_studio}", json={"name": "永安调解室（改）", "member_ids": [w.in_worker]}),
+        out=lambda w: Req(f"{S}/{w.out_studio}", json={"name": "金龙调解室（改）"}),
+        out_member=lambda w: Req(f"{S}/{w.in_studio}", json={"member_ids": [w.in_worker, w.out_worker]}),
+    ),
 }
 
 
@@ -409,6 +500,24 @@ def test_case_lists_hold_only_what_is_in_scope(app, world, make_principal):
         assert response.status_code == 200, response.get_data(as_text=True)
         ids = {case["id"] for case in response.json["items"]}
         assert world.in_case in ids and world.out_case not in ids, url
+
+
+def test_people_lists_hold_only_what_is_in_scope(app, world, make_principal):
+    """The roster and the studios (no target, so "in" only in the matrix) leave out the worker
+    and the studio outside; a plan of the caller's village involves only its own workers."""
+    _id, token = make_principal(Role.DISTRICT_COMMAND, CALLER_SCOPE)
+    client = bearer_client(app, token)
+    workers = client.get(f"{W}?limit=500")
+    assert workers.status_code == 200, workers.get_data(as_text=True)
+    ids = {worker["id"] for worker in workers.json["items"]}
+    assert world.in_worker in ids and world.out_worker not in ids
+    studios = client.get(S)
+    assert studios.status_code == 200, studios.get_data(as_text=True)
+    assert [studio["id"] for studio in studios.json["items"]] == [world.in_studio]
+    plan = client.post(f"{API}/assignments/plan", json={"scope_unit_id": world.unit[V1], "apply": False})
+    assert plan.status_code == 200, plan.get_data(as_text=True)
+    assert world.out_worker not in {item["worker_id"] for item in plan.json["added"]}
+    assert plan.json["coverage"]["covered"] == plan.json["coverage"]["duties"] == 1 + 2 + 3
 
 
 def test_a_specialist_sees_the_cases_assigned_to_them(app, world, make_principal):

@@ -1,0 +1,491 @@
+"""The people API (issue 5) over HTTP: the roster, studios, planning who covers what, coverage,
+deactivation with minimal churn, and cases given to a studio.
+
+On ``conftest.SMALL_TREE_CSV``::
+
+    510503 纳溪区                         ← "command", a district_command, is scoped here
+    ├── 510503001 安富街道
+    │   ├── 510503001001 永安社区 (V1)      ← "station", a village_station, is scoped here
+    │   │   ├── G11 (M111, M112)
+    │   │   └── G12 (M121)
+    │   └── 510503001002 新民社区 (V2)
+    │       └── G21 (M211)
+    └── 510503100 大渡口镇
+        └── 510503100201 金龙村 (V3)
+            └── G31 (M311)
+
+Duties there: 3 villages (a mediator each), 4 grids (a grid officer each), 5 micro-grids (exactly
+one responsible worker each): 12 in all.
+"""
+
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from gridgov.cases.calendar import TIMEZONE
+from tests.conftest import bearer_client
+
+API = "/api/v1"
+W = f"{API}/workers"
+S = f"{API}/studios"
+PLAN = f"{API}/assignments/plan"
+
+DISTRICT = "510503"
+V1, V2, V3 = "510503001001", "510503001002", "510503100201"
+G11, G12, G21, G31 = "510503001001001", "510503001001002", "510503001002001", "510503100201001"
+M111, M112, M121 = "510503001001001001", "510503001001001002", "510503001001002001"
+M211, M311 = "510503001002001001", "510503100201001001"
+VILLAGES, GRIDS, MICROGRIDS = (V1, V2, V3), (G11, G12, G21, G31), (M111, M112, M121, M211, M311)
+DUTY_OF_LEVEL = {"village": "village_mediator", "grid": "grid_officer", "microgrid": "microgrid_responsible"}
+ALL_DUTIES = {(DUTY_OF_LEVEL["village"], code) for code in VILLAGES} | {
+    (DUTY_OF_LEVEL["grid"], code) for code in GRIDS} | {(DUTY_OF_LEVEL["microgrid"], code) for code in MICROGRIDS}
+
+
+def today():
+    return datetime.now(TIMEZONE).date().isoformat()
+
+
+def ok(response, status=200):
+    assert response.status_code == status, response.get_data(as_text=True)[:2000]
+    return response.get_json()
+
+
+def problem(response, status):
+    assert response.status_code == status, response.get_data(as_text=True)[:2000]
+    assert response.mimetype == "application/problem+json"
+    return response.get_json()
+
+
+class People:
+    """The district command's client, and helpers that speak the API."""
+
+    def __init__(self, client, units):
+        self.client = client
+        self.units = units  # code → Unit
+        self.code_of = {unit.id: code for code, unit in units.items()}
+
+    def id(self, code):
+        return self.units[code].id
+
+    def worker(self, role, home, *, capacity=1, name=None, phone="13812345678", **extra):
+        body = {"name": name or f"{role}@{home}", "role": role, "home_unit_id": self.id(home),
+                "capacity": capacity, "phone": phone, **extra}
+        return ok(self.client.post(W, json=body), 201)
+
+    def plan(self, scope=DISTRICT, *, apply=False, status=200, **extra):
+        response = self.client.post(PLAN, json={"scope_unit_id": self.id(scope), "apply": apply, **extra})
+        return ok(response, status) if status < 400 else problem(response, status)
+
+    def unit_assignments(self, code, *, history=False):
+        url = f"{API}/units/{self.id(code)}/assignments" + ("?history=true" if history else "")
+        return ok(self.client.get(url))["items"]
+
+    def worker_assignments(self, worker_id, *, history=False):
+        url = f"{W}/{worker_id}/assignments" + ("?history=true" if history else "")
+        return ok(self.client.get(url))["items"]
+
+    def current(self):
+        """Every current assignment in the district as {(duty, unit code, worker id): row}."""
+        rows = {}
+        for code in VILLAGES + GRIDS + MICROGRIDS:
+            for row in self.unit_assignments(code):
+                assert row["ends_on"] is None
+                rows[(row["duty"], code, row["worker_id"])] = row
+        return rows
+
+    def history(self):
+        return [row | {"code": code} for code in VILLAGES + GRIDS + MICROGRIDS
+                for row in self.unit_assignments(code, history=True)]
+
+    def coverage(self, code=DISTRICT):
+        return ok(self.client.get(f"{API}/units/{self.id(code)}/coverage"))
+
+    def triples(self, items):
+        return {(item["duty"], self.code_of[item["unit_id"]], item["worker_id"]) for item in items}
+
+
+@pytest.fixture
+def command(app, small_tree, make_principal):
+    _id, token = make_principal("district_command", DISTRICT)
+    return People(bearer_client(app, token), small_tree)
+
+
+@pytest.fixture
+def station(app, small_tree, make_principal):
+    _id, token = make_principal("village_station", V1)
+    return People(bearer_client(app, token), small_tree)
+
+
+def full_roster(people: People) -> dict[str, int]:
+    """Enough people to cover every duty of the district, by name → id."""
+    return {
+        "v1_mediator": people.worker("mediator", V1, capacity=10)["id"],
+        "v1_officer": people.worker("grid_officer", V1, capacity=2)["id"],
+        "v2_mediator": people.worker("mediator", V2, capacity=5)["id"],
+        "g21_officer": people.worker("grid_officer", G21, capacity=1)["id"],
+        "v3_mediator": people.worker("mediator", V3, capacity=5)["id"],
+        "g31_officer": people.worker("grid_officer", G31, capacity=1)["id"],
+    }
+
+
+# --- the roster ---------------------------------------------------------------------------------
+
+
+def test_a_worker_is_created_and_read_back(command):
+    created = command.worker("mediator", V1, capacity=4, name="王调解", phone="13812345678")
+    assert created["name"] == "王调解" and created["role"] == "mediator" and created["capacity"] == 4
+    assert created["home_unit_id"] == command.id(V1)
+    assert created["active"] is True and created["version"] == 1 and created["principal_id"] is None
+    assert created["phone"] == "13812345678"  # the district command has pii:read
+
+    again = ok(command.client.get(f"{W}/{created['id']}"))
+    assert again == created
+    listed = ok(command.client.get(f"{W}?role=mediator&home_unit_id={command.id(V1)}"))["items"]
+    assert [worker["id"] for worker in listed] == [created["id"]]
+
+
+def test_a_workers_phone_is_masked_without_pii_read(command, station):
+    created = command.worker("grid_worker", G11, phone="13812345678")
+
+    seen = ok(station.client.get(f"{W}/{created['id']}"))
+    assert seen["phone"] == "138****5678"
+    assert [worker["phone"] for worker in ok(station.client.get(W))["items"]] == ["138****5678"]
+    assert ok(command.client.get(f"{W}/{created['id']}"))["phone"] == "13812345678"
+
+
+def test_a_worker_at_an_unknown_unit_is_not_found(command):
+    response = command.client.post(W, json={"name": "无处", "role": "mediator", "home_unit_id": 987654321})
+    problem(response, 404)
+
+
+def test_a_worker_outside_the_callers_scope_is_not_found(app, command, station, make_principal):
+    # The village station may not add workers at all; a command scoped at V1 finds no V3.
+    problem(station.client.post(W, json={"name": "甲", "role": "mediator", "home_unit_id": command.id(V1)}), 403)
+    _id, token = make_principal("district_command", V1)
+    village_command = bearer_client(app, token)
+    problem(village_command.post(W, json={"name": "乙", "role": "mediator", "home_unit_id": command.id(V3)}), 404)
+    ok(village_command.post(W, json={"name": "丙", "role": "mediator", "home_unit_id": command.id(V1)}), 201)
+    # Nor does the station see a worker based outside its village.
+    outside = command.worker("mediator", V3)
+    problem(station.client.get(f"{W}/{outside['id']}"), 404)
+    problem(station.client.get(f"{W}/{outside['id']}/assignments"), 404)
+
+
+def test_a_worker_is_patched_with_versions(command):
+    worker = command.worker("mediator", V1, capacity=2)
+    changed = ok(command.client.patch(f"{W}/{worker['id']}", json={"name": "改名", "capacity": 3, "version": 1}))
+    assert changed["name"] == "改名" and changed["capacity"] == 3 and changed["version"] == 2
+    problem(command.client.patch(f"{W}/{worker['id']}", json={"name": "再改", "version": 1}), 409)
+
+
+def test_capacity_cannot_fall_below_what_the_worker_covers_now(command):
+    roster = full_roster(command)
+    command.plan(apply=True)
+    covering = len(command.worker_assignments(roster["v1_mediator"]))
+    assert covering == 4  # V1 and its three micro-grids: nobody else may cover them
+
+    body = problem(command.client.patch(f"{W}/{roster['v1_mediator']}", json={"capacity": covering - 1}), 422)
+    assert "covers 4" in body["detail"]
+    assert ok(command.client.get(f"{W}/{roster['v1_mediator']}"))["capacity"] == 10
+    assert ok(command.client.patch(f"{W}/{roster['v1_mediator']}", json={"capacity": covering}))["capacity"] == 4
+
+
+# --- studios ------------------------------------------------------------------------------------
+
+
+def test_a_studio_is_created_and_its_members_changed(command, station):
+    a = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]
+    b = command.worker("counsellor", DISTRICT, capacity=0)["id"]
+    c = command.worker("legal_expert", DISTRICT, capacity=0)["id"]
+    studio = ok(command.client.post(S, json={"name": "家事邻里调解室", "unit_id": command.id(DISTRICT),
+                                             "specialties": ["family_neighbour", "labour"], "member_ids": [b, a]}), 201)
+    assert studio["member_ids"] == sorted([a, b])
+    assert studio["specialties"] == ["family_neighbour", "labour"] and studio["unit_id"] == command.id(DISTRICT)
+
+    patched = ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": [c, a], "name": "家事调解室"}))
+    assert patched["member_ids"] == sorted([a, c]) and patched["name"] == "家事调解室"
+    assert ok(command.client.get(f"{S}/{studio['id']}"))["member_ids"] == sorted([a, c])
+    assert ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": []}))["member_ids"] == []
+
+    problem(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": [a, 987654321]}), 404)
+    problem(command.client.post(S, json={"name": "无", "unit_id": command.id(DISTRICT), "member_ids": [987654321]}),
+            404)
+    problem(command.client.post(S, json={"name": "无", "unit_id": command.id(DISTRICT), "specialties": ["gossip"]}),
+            422)
+    # It sits at the district: outside the village station's scope.
+    problem(station.client.get(f"{S}/{studio['id']}"), 404)
+    assert ok(station.client.get(S))["items"] == []
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def test_planning_without_workers_lists_every_uncovered_duty(command):
+    body = command.plan(status=422)
+    uncovered = body["uncovered"]
+    assert {(item["duty"], item["unit_code"]) for item in uncovered} == ALL_DUTIES
+    assert len(uncovered) == len(ALL_DUTIES) == 12
+    for item in uncovered:
+        assert item["reason"] == "no one eligible"
+        assert item["unit_id"] == command.id(item["unit_code"])
+    assert command.history() == []
+
+
+def test_planning_lists_only_what_cannot_be_covered_and_changes_nothing(command):
+    roster = full_roster(command)
+    ok(command.client.patch(f"{W}/{roster['v3_mediator']}", json={"capacity": 1}))  # V3 and M311 need two
+    body = command.plan(apply=True, status=422)
+    assert [(item["duty"], item["unit_code"], item["reason"]) for item in body["uncovered"]] == [
+        ("microgrid_responsible", M311, "capacity exhausted")
+    ] or [(item["duty"], item["unit_code"], item["reason"]) for item in body["uncovered"]] == [
+        ("village_mediator", V3, "capacity exhausted")
+    ]
+    assert command.history() == []  # never a silent partial plan
+
+
+def test_a_feasible_plan_answers_the_diff_and_the_load(command):
+    roster = full_roster(command)
+    body = command.plan()
+    assert body["kept"] == [] and body["ended"] == []
+    assert {(duty, code) for duty, code, _worker in command.triples(body["added"])} == ALL_DUTIES
+    assert len(body["added"]) == 12
+    assert set(body["load"]) == {"min", "median", "max"}
+    assert body["load"]["min"] <= body["load"]["median"] <= body["load"]["max"]
+    assert body["coverage"]["duties"] == body["coverage"]["covered"] == 12
+    assert body["coverage"]["uncovered"] == []
+    # V1 (12 households ÷ 100 … ) and its micro-grids all fall to the one mediator there.
+    mine = {(duty, code) for duty, code, worker in command.triples(body["added"]) if worker == roster["v1_mediator"]}
+    assert mine == {("village_mediator", V1), ("microgrid_responsible", M111), ("microgrid_responsible", M112),
+                    ("microgrid_responsible", M121)}
+    # Without apply nothing is written.
+    assert command.history() == []
+
+
+def test_applying_a_plan_writes_assignments(command, station):
+    roster = full_roster(command)
+    plan = command.plan(apply=True)
+    current = command.current()
+    assert set(current) == command.triples(plan["added"])
+    for row in current.values():
+        assert row["starts_on"] == today() and row["ends_on"] is None
+        assert row["worker_name"]
+    micro = command.unit_assignments(M111)
+    assert [(row["duty"], row["worker_id"]) for row in micro] == [("microgrid_responsible", roster["v1_mediator"])]
+    theirs = command.worker_assignments(roster["v1_officer"])
+    assert {(row["duty"], command.code_of[row["unit_id"]]) for row in theirs} == {("grid_officer", G11),
+                                                                                 ("grid_officer", G12)}
+    assert command.worker_assignments(roster["v1_officer"], history=True) == theirs  # nothing ended yet
+    # The village station reads its village's assignments, not the others'.
+    assert len(station.unit_assignments(V1)) == 1
+    problem(station.client.get(f"{API}/units/{command.id(V3)}/assignments"), 404)
+    problem(station.client.post(PLAN, json={"scope_unit_id": command.id(V1)}), 403)
+
+
+def test_planning_again_with_nothing_changed_changes_nothing(command):
+    full_roster(command)
+    first = command.plan(apply=True)
+    before = command.current()
+
+    again = command.plan(apply=True)
+    assert again["added"] == [] and again["ended"] == []
+    assert command.triples(again["kept"]) == command.triples(first["added"])
+    after = command.current()
+    assert {key: row["id"] for key, row in after.items()} == {key: row["id"] for key, row in before.items()}
+    assert len(command.history()) == 12
+
+
+def test_planning_a_village_leaves_the_rest_alone(command):
+    roster = full_roster(command)
+    body = command.plan(V2, apply=True)
+    assert {code for _duty, code, _worker in command.triples(body["added"])} == {V2, G21, M211}
+    assert {code for _duty, code, _worker in command.current()} == {V2, G21, M211}
+    # The other villages can still be planned, and then the district is covered as it is.
+    command.plan(apply=True)
+    assert command.coverage()["uncovered"] == []
+    assert roster  # (the roster is the one full_roster made)
+
+
+def test_capacities_are_respected(command):
+    """V1 needs 1 mediator, 2 officers and 3 micro-grid responsibles; with little room each the
+    plan must spread them (and give nobody more than their capacity)."""
+    mediator = command.worker("mediator", V1, capacity=2)["id"]
+    helper = command.worker("grid_worker", G11, capacity=1)["id"]
+    police = command.worker("auxiliary_police", V1, capacity=1)["id"]
+    officer_1 = command.worker("grid_officer", G11, capacity=1)["id"]
+    officer_2 = command.worker("grid_officer", V1, capacity=1)["id"]
+    capacity = {mediator: 2, helper: 1, police: 1, officer_1: 1, officer_2: 1}
+
+    body = command.plan(V1, apply=True)
+    per_worker = Counter(worker for _duty, _code, worker in command.triples(body["added"]))
+    assert per_worker == capacity  # exactly full: 6 duties, 6 places
+    assert Counter(worker for _d, _c, worker in command.current()) == capacity
+    assert ("grid_officer", G11, officer_1) in command.current()
+
+    # Everyone is full, so the auxiliary police may not leave; with room for one more, the
+    # mediator takes their micro-grid.
+    problem(command.client.patch(f"{W}/{police}", json={"active": False}), 422)
+    ok(command.client.patch(f"{W}/{mediator}", json={"capacity": 3}))
+    ok(command.client.patch(f"{W}/{police}", json={"active": False}))
+    capacity[mediator], capacity[police] = 3, 0
+    per_worker = Counter(worker for _d, _c, worker in command.current())
+    assert per_worker == +Counter(capacity)
+
+
+def test_capacity_exhausted_is_reported(command):
+    command.worker("mediator", V1, capacity=2)
+    command.worker("grid_officer", V1, capacity=2)
+    body = command.plan(V1, status=422)
+    # Four places wanted of a mediator with room for two: two of them are left over.
+    assert len(body["uncovered"]) == 2
+    assert {item["reason"] for item in body["uncovered"]} == {"capacity exhausted"}
+    assert {item["unit_code"] for item in body["uncovered"]} <= {V1, M111, M112, M121}
+
+
+# --- deactivation -------------------------------------------------------------------------------
+
+
+def churn_roster(command: People) -> dict[str, int]:
+    """The full roster plus two grid workers in G11: the plan gives one micro-grid of G11 to each."""
+    roster = full_roster(command)
+    roster["g11_worker_a"] = command.worker("grid_worker", G11, capacity=5)["id"]
+    roster["g11_worker_b"] = command.worker("grid_worker", G11, capacity=5)["id"]
+    return roster
+
+
+def test_deactivating_a_worker_re_plans_only_their_units(command):
+    roster = churn_roster(command)
+    command.plan(apply=True)
+    before = command.current()
+    leaver = next(worker for worker in (roster["g11_worker_a"], roster["g11_worker_b"])
+                  if any(key[2] == worker for key in before))
+    theirs = {key for key in before if key[2] == leaver}
+    assert theirs
+
+    worker = ok(command.client.patch(f"{W}/{leaver}", json={"active": False}))
+    assert worker["active"] is False and worker["version"] == 2
+
+    after = command.current()
+    assert not any(key[2] == leaver for key in after)
+    # The others keep their rows (the same rows, not new ones) …
+    for key, row in before.items():
+        if key not in theirs:
+            assert after[key]["id"] == row["id"], key
+    # … the leaver's rows end today and stay in the history …
+    ended = [row for row in command.worker_assignments(leaver, history=True)]
+    assert {(row["duty"], command.code_of[row["unit_id"]], row["worker_id"]) for row in ended} == theirs
+    assert all(row["ends_on"] == today() for row in ended)
+    assert command.worker_assignments(leaver) == []
+    # … and new rows appear only for the leaver's units, which are covered again.
+    new = set(after) - set(before)
+    assert {(duty, code) for duty, code, _worker in new} == {(duty, code) for duty, code, _worker in theirs}
+    assert command.coverage()["uncovered"] == []
+    for code in {code for _duty, code, _worker in theirs}:
+        assert len(command.unit_assignments(code, history=True)) == 2
+
+
+def test_deactivating_a_worker_without_assignments_just_deactivates(command):
+    idle = command.worker("counsellor", DISTRICT, capacity=0)
+    worker = ok(command.client.patch(f"{W}/{idle['id']}", json={"active": False}))
+    assert worker["active"] is False
+    assert [w["id"] for w in ok(command.client.get(f"{W}?active=false"))["items"]] == [idle["id"]]
+
+
+def test_deactivating_the_only_eligible_worker_is_refused_and_changes_nothing(command):
+    roster = full_roster(command)
+    command.plan(apply=True)
+    before = command.current()
+
+    body = problem(command.client.patch(f"{W}/{roster['v1_mediator']}", json={"active": False}), 422)
+    assert {(item["duty"], item["unit_code"]) for item in body["uncovered"]} == {
+        ("village_mediator", V1), ("microgrid_responsible", M111), ("microgrid_responsible", M112),
+        ("microgrid_responsible", M121),
+    }
+    assert all(item["reason"] == "no one eligible" for item in body["uncovered"])
+    worker = ok(command.client.get(f"{W}/{roster['v1_mediator']}"))
+    assert worker["active"] is True and worker["version"] == 1
+    assert {key: row["id"] for key, row in command.current().items()} == {key: row["id"] for key, row in before.items()}
+    assert len(command.history()) == len(before)
+
+
+def test_deactivation_refused_when_the_others_have_no_room(command):
+    roster = full_roster(command)
+    helper = command.worker("grid_worker", G11, capacity=1)["id"]
+    command.plan(apply=True)
+    covered_by_helper = [key for key in command.current() if key[2] == helper]
+    assert len(covered_by_helper) == 1
+    # The mediator has room for one more micro-grid only … no: lower it to exactly what it covers now.
+    mediator_now = len(command.worker_assignments(roster["v1_mediator"]))
+    ok(command.client.patch(f"{W}/{roster['v1_mediator']}", json={"capacity": mediator_now}))
+
+    body = problem(command.client.patch(f"{W}/{helper}", json={"active": False}), 422)
+    assert [(item["duty"], item["unit_code"], item["reason"]) for item in body["uncovered"]] == [
+        (covered_by_helper[0][0], covered_by_helper[0][1], "capacity exhausted")
+    ]
+    assert ok(command.client.get(f"{W}/{helper}"))["active"] is True
+    assert [key for key in command.current() if key[2] == helper] == covered_by_helper
+
+
+# --- units with assignments, coverage -----------------------------------------------------------
+
+
+def test_a_unit_with_current_assignments_cannot_be_deleted(command):
+    full_roster(command)
+    command.plan(apply=True)
+    problem(command.client.delete(f"{API}/units/{command.id(M111)}"), 409)
+    assert ok(command.client.get(f"{API}/units/{command.id(M111)}"))["code"] == M111
+
+
+def test_coverage_lists_uncovered_duties_before_planning_and_none_after(command, station):
+    bare = command.coverage()
+    assert {(item["duty"], item["unit_code"]) for item in bare["uncovered"]} == ALL_DUTIES
+    assert {item["reason"] for item in bare["uncovered"]} == {"no one eligible"}
+
+    full_roster(command)
+    before = command.coverage()
+    assert {(item["duty"], item["unit_code"]) for item in before["uncovered"]} == ALL_DUTIES
+    assert {item["reason"] for item in before["uncovered"]} == {"not assigned"}
+    village = station.coverage(V1)
+    assert {item["unit_code"] for item in village["uncovered"]} == {V1, G11, G12, M111, M112, M121}
+
+    command.plan(apply=True)
+    after = command.coverage()
+    assert after["uncovered"] == []
+    assert set(after) >= {"uncovered", "overloaded", "underloaded"}
+    assert station.coverage(V1)["uncovered"] == []
+    problem(station.client.get(f"{API}/units/{command.id(V3)}/coverage"), 404)
+
+
+# --- cases given to a studio --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("specialist_scope", [DISTRICT, V1])
+def test_a_case_given_to_a_studio_is_seen_by_its_members(app, command, make_principal, specialist_scope):
+    member_principal, member_token = make_principal("specialist", specialist_scope)
+    other_principal, other_token = make_principal("specialist", specialist_scope)
+    member = command.worker("gold_mediator", DISTRICT, capacity=0, principal_id=member_principal)
+    command.worker("gold_mediator", DISTRICT, capacity=0, principal_id=other_principal)  # in no studio
+    assert member["principal_id"] == member_principal
+    studio = ok(command.client.post(S, json={"name": "家事邻里调解室", "unit_id": command.id(DISTRICT),
+                                             "specialties": ["family_neighbour"], "member_ids": [member["id"]]}), 201)
+    case = ok(command.client.post(f"{API}/cases", json={
+        "title": "永安社区邻里纠纷", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": command.id(M121)}), 201)
+    member_client, other_client = bearer_client(app, member_token), bearer_client(app, other_token)
+    problem(member_client.get(f"{API}/cases/{case['id']}"), 404)
+
+    case = ok(command.client.post(f"{API}/cases/{case['id']}/actions",
+                                  json={"action": "accept", "version": case["version"]}))
+    case = ok(command.client.post(f"{API}/cases/{case['id']}/actions",
+                                  json={"action": "assign", "version": case["version"], "studio_id": studio["id"]}))
+    assert case["studio_id"] == studio["id"] and case["assignee_id"] is None
+
+    seen = ok(member_client.get(f"{API}/cases/{case['id']}"))
+    assert seen["studio_id"] == studio["id"]
+    assert [item["id"] for item in ok(member_client.get(f"{API}/cases"))["items"]] == [case["id"]]
+    problem(other_client.get(f"{API}/cases/{case['id']}"), 404)
+    assert ok(other_client.get(f"{API}/cases"))["items"] == []
+
+    # Taken out of the studio, the member no longer sees it.
+    ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": []}))
+    problem(member_client.get(f"{API}/cases/{case['id']}"), 404)
