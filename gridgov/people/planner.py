@@ -48,6 +48,8 @@ class WorkerInfo:
     role: str
     home_unit_id: int
     capacity: int
+    # The village the worker is based in; None: look it up from ``units`` (when it is there).
+    village_id: int | None = None
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Plan:
 
 
 def eligible(duty: Duty, unit: UnitInfo, worker: WorkerInfo, units: dict[int, UnitInfo]) -> bool:
-    if worker.role not in duty.roles or worker.capacity < 1:
+    # Capacity is not eligibility: someone eligible but full makes a duty "capacity exhausted".
+    if worker.role not in duty.roles:
         return False
     bases = {SELF: unit.id, GRID: unit.grid_id, VILLAGE: unit.village_id}
     return worker.home_unit_id in {bases[where] for where in duty.based_in if bases[where] is not None}
@@ -89,8 +92,11 @@ def plan(
         micro = [unit.load for unit in units.values() if unit.level is Level.MICROGRID]
         change_cost = mean(micro) if micro else 1.0
     typical = mean([unit.load for unit in units.values()] or [1.0]) or 1.0
-    home_village = {worker.id: units[worker.home_unit_id].village_id if worker.home_unit_id in units else None
-                    for worker in workers.values()}
+    home_village = {
+        worker.id: worker.village_id if worker.village_id is not None
+        else units[worker.home_unit_id].village_id if worker.home_unit_id in units else None
+        for worker in workers.values()
+    }
     by_village_units = defaultdict(list)
     for unit in units.values():
         by_village_units[unit.village_id].append(unit)

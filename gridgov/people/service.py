@@ -64,8 +64,11 @@ def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, pho
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
-    if changes.pop("active", True) is False and worker.active:
+    active = changes.pop("active", None)
+    if active is False and worker.active:
         deactivate_worker(session, worker=worker, today=today)
+    elif active is True and not worker.active:
+        worker.active = True  # back on the roster; the next plan may give them units
     if "capacity" in changes and changes["capacity"] < worker.capacity:
         covering = _current_count(session, worker.id)
         if changes["capacity"] < covering:
@@ -226,9 +229,12 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         .execution_options(**UNSCOPED)
     ).all()
     used_elsewhere = Counter(worker_id for _duty, unit_id, worker_id in current_rows if unit_id not in units)
+    village_of_path = {village.path: village.id for village in villages}
+    village_depth = (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)
     workers = {
         worker.id: planner.WorkerInfo(
-            worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id])
+            worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id]),
+            village_id=village_of_path.get(worker.home_path[:village_depth]),
         )
         for worker in workers_rows
         if worker.id != exclude_worker
@@ -267,27 +273,32 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
     theirs = assignments(session, worker=worker)
     worker.active = False
     if theirs:
-        units = set()
-        world_units, world_workers, current = {}, {}, set()
+        leaving = {(a.duty, a.unit_id, a.worker_id) for a in theirs}
+        their_units = {a.unit_id for a in theirs}
+        units, workers, current = {}, {}, set()
+        village_ids = set()
         for assignment in theirs:
             unit = session.scalar(sa.select(Unit).where(Unit.id == assignment.unit_id).execution_options(**UNSCOPED))
-            village_units, village_workers, village_current = _world(session, scope=unit, exclude_worker=worker.id)
-            world_units.update(village_units)
-            world_workers.update(village_workers)
-            current |= village_current
-            units.add(unit.id)
-        # Everyone else stays where they are: plan only the units the worker leaves, with what
-        # capacity the others have left.
-        pinned = Counter(worker_id for _d, unit_id, worker_id in current if unit_id not in units)
+            for village in _villages_of(session, unit) or [unit]:
+                if village.id in village_ids:
+                    continue
+                village_ids.add(village.id)
+                village_units, village_workers, village_current = _world(session, scope=village, exclude_worker=worker.id)
+                units.update(village_units)
+                workers.update(village_workers)
+                current |= village_current
+        # Everyone else keeps what they cover: plan only the leaver's units, with the capacity the
+        # others have left after their other units in these villages.
+        pinned = Counter(worker_id for _d, unit_id, worker_id in current if unit_id not in their_units)
         free = {
-            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id, max(0, info.capacity - pinned[worker_id]))
-            for worker_id, info in world_workers.items()
+            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
+                                          max(0, info.capacity - pinned[worker_id]), village_id=info.village_id)
+            for worker_id, info in workers.items()
         }
-        keep = {item for item in current if item[1] in units}
-        leaving = {(a.duty, a.unit_id, a.worker_id) for a in theirs}
-        only = {unit_id: world_units[unit_id] for unit_id in units if unit_id in world_units}
-        result = planner.plan(units=only, workers=free, current=keep,
-                              duties=tuple(d for d in DUTIES if any(a.duty == d.name for a in theirs)))
+        keep = {item for item in current if item[1] in their_units}
+        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}
+        duties = tuple(duty for duty in DUTIES if any(a.duty == duty.name for a in theirs))
+        result = planner.plan(units=only, workers=free, current=keep, duties=duties)
         if not result.feasible:
             worker.active = True
             raise RuleViolation(
