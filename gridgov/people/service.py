@@ -185,16 +185,16 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
     villages = _villages_of(session, scope)
     if not villages:
         return {}, {}, set()
-    village_paths = [village.path for village in villages]
-    in_villages = sa.or_(*[in_subtree(Unit.path, path) for path in village_paths])
+    # One range holds them all: the scope itself, or for a grid or micro-grid its village.
+    region = scope.path if scope.level.rank <= Level.VILLAGE.rank else villages[0].path
     rows = session.execute(
         sa.select(Unit.id, Unit.level, Unit.path, Unit.parent_id, Unit.households)
-        .where(in_villages).execution_options(**UNSCOPED)
+        .where(in_subtree(Unit.path, region)).execution_options(**UNSCOPED)
     ).all()
     by_id = {row.id: row for row in rows}
     open_cases = Counter(dict(session.execute(
         sa.select(Case.origin_unit_id, sa.func.count())
-        .where(Case.status.in_(OPEN_STATUSES), Case.origin_unit_id.in_(list(by_id)))
+        .where(in_subtree(Case.origin_path, region), Case.status.in_(OPEN_STATUSES))
         .group_by(Case.origin_unit_id).execution_options(**UNSCOPED)
     ).all()))
     # Open cases count for the unit they happened in and every unit above it in the village.
@@ -211,6 +211,7 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         return (village.id if village else None), (grid.id if grid else None)
 
     units = {}
+    village_depth = (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)
     for row in rows:
         if row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not row.path.startswith(scope.path):
             continue  # no duty here, or outside the scope (the village of a grid scope)
@@ -218,19 +219,22 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         load = (row.households or 0) / 100 + case_load[row.id]
         units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load)
 
-    workers_rows = list(session.scalars(
-        sa.select(Worker).where(
-            Worker.active, sa.or_(*[in_subtree(Worker.home_path, path) for path in village_paths])
-        ).execution_options(**UNSCOPED)
-    ))
+    # Workers are based at a village or below (duties never reach further), so the region's range
+    # finds them; a worker based above the villages (the expert team) covers no duty.
+    workers_rows = [
+        worker for worker in session.scalars(
+            sa.select(Worker).where(Worker.active, in_subtree(Worker.home_path, region)).execution_options(**UNSCOPED)
+        )
+        if len(worker.home_path) >= village_depth
+    ]
     current_rows = session.execute(
         sa.select(Assignment.duty, Assignment.unit_id, Assignment.worker_id)
-        .where(Assignment.ends_on.is_(None), Assignment.worker_id.in_([w.id for w in workers_rows] or [0]))
+        .join(Worker, Worker.id == Assignment.worker_id)
+        .where(Assignment.ends_on.is_(None), Worker.active, in_subtree(Worker.home_path, region))
         .execution_options(**UNSCOPED)
     ).all()
     used_elsewhere = Counter(worker_id for _duty, unit_id, worker_id in current_rows if unit_id not in units)
     village_of_path = {village.path: village.id for village in villages}
-    village_depth = (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)
     workers = {
         worker.id: planner.WorkerInfo(
             worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id]),
