@@ -58,12 +58,6 @@ def events(session: Session, *, case: Case) -> list[CaseEvent]:
     return list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
 
 
-def attempts(session: Session, *, case: Case) -> list[MediationAttempt]:
-    return list(session.scalars(
-        sa.select(MediationAttempt).where(MediationAttempt.case_id == case.id).order_by(MediationAttempt.id)
-    ))
-
-
 def may_read_pii(principal: Principal | None, case: Case) -> bool:
     """District command and auditors see personal data; so do the specialists of a case."""
     if principal is None:
@@ -80,20 +74,12 @@ def handling_unit(session: Session, *, unit: Unit, level: HandlingLevel) -> Unit
     """The ancestor-or-self of ``unit`` at ``level`` (unscoped: a case may go above its logger)."""
     if unit.level.rank < level.tree_level.rank:
         raise RuleViolation(f"{unit.name} lies above the {level} level.")
-    wanted = unit.path[: (level.tree_level.rank + 1) * (paths.SEGMENT_WIDTH + 1)]
-    return session.scalar(sa.select(Unit).where(Unit.path == wanted).execution_options(**UNSCOPED))
+    return tree_service.get_unit_at_path(session, path=paths.ancestor_at(unit.path, level.tree_level.rank))
 
 
 def own_level(unit: Unit) -> HandlingLevel:
     """The level that handles what happens in ``unit``: a micro-grid's matters go to its grid."""
     return HandlingLevel.GRID if unit.level is Level.MICROGRID else HandlingLevel(unit.level.value)
-
-
-def _unit_unscoped(session: Session, unit_id: int) -> Unit:
-    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id).execution_options(**UNSCOPED))
-    if unit is None:
-        raise NotFound(f"Unit {unit_id} does not exist.")
-    return unit
 
 
 # --- logging ------------------------------------------------------------------------------------
@@ -173,7 +159,7 @@ def create_case(
 
 def _party(session: Session, *, role, name, phone=None, id_number=None, home_unit_id=None) -> Party:
     if home_unit_id is not None:
-        _unit_unscoped(session, home_unit_id)  # a party may live outside the logger's scope
+        tree_service.get_unit_unscoped(session, unit_id=home_unit_id)  # a party may live outside the logger's scope
     return Party(
         role=role,
         name=name,
@@ -295,7 +281,7 @@ def _check_actor(session: Session, *, case: Case, action: str, actor: Principal 
     if action == "record_attempt" and actor.role is Role.GRID_WORKER and case.assignee_id != actor.id:
         raise Forbidden("A grid worker records attempts only on the cases assigned to them.")
     scope = current_scope()
-    if scope is not None and actor.role is not Role.SPECIALIST and not case.owner_path.startswith(scope.path):
+    if scope is not None and actor.role is not Role.SPECIALIST and not paths.is_descendant_or_self(case.owner_path, scope.path):
         # Visible (it happened here) but handled elsewhere now: reading is all that is left.
         raise Forbidden("The case is handled by a unit outside your scope now.")
 
@@ -382,7 +368,7 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
     if people_involved is not None:
         case.people_involved = people_involved
     next_level = HANDLING_ORDER[case.owner_level.rank + 1]
-    owner = session.scalar(sa.select(Unit).where(Unit.id == case.owner_unit_id).execution_options(**UNSCOPED))
+    owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
 
     if reason is EscalationReason.MEDIATION_FAILED:
         failed = session.scalar(
@@ -409,15 +395,15 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
         target = handling_unit(session, unit=owner, level=required)
     else:
         homes = [party.home_unit_id for party in case.parties if party.home_unit_id is not None]
-        units = [_unit_unscoped(session, unit_id) for unit_id in homes]
-        outside = [unit for unit in units if not unit.path.startswith(owner.path)]
+        units = [tree_service.get_unit_unscoped(session, unit_id=unit_id) for unit_id in homes]
+        outside = [unit for unit in units if not paths.is_descendant_or_self(unit.path, owner.path)]
         if not outside:
             raise _fail_locally(f"Every party lives within {owner.name}; handle it there.")
         # Above the owner too: the lowest unit whose subtree holds the owner and every party.
         common = paths.common_ancestor([case.owner_path, case.origin_path, *[unit.path for unit in units]])
         if common is None:
             raise RuleViolation("The parties live in different districts; refer the case.")
-        lca = session.scalar(sa.select(Unit).where(Unit.path == common).execution_options(**UNSCOPED))
+        lca = tree_service.get_unit_at_path(session, path=common)
         target = lca if lca.level is not Level.MICROGRID else handling_unit(session, unit=lca, level=HandlingLevel.GRID)
 
     _hand_over(case, target=target, now=now, policy=policy)
@@ -428,14 +414,15 @@ def _delegate(session, case, *, actor, now, unit_id, note=None):
     target = tree_service.get_unit(session, unit_id=unit_id)
     if target.level is Level.MICROGRID:
         raise RuleViolation("Micro-grids report matters; delegate to a grid or above.")
-    if not target.path.startswith(case.owner_path) or target.path == case.owner_path:
+    if not paths.is_descendant_or_self(target.path, case.owner_path) or target.path == case.owner_path:
         raise RuleViolation("A case is delegated down, to a unit below its owner.")
-    required = current_policy().required_level(
+    policy = current_policy()
+    required = policy.required_level(
         category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
     )
     if own_level(target).rank < required.rank:
         raise RuleViolation(f"Policy keeps this case at the {required} level or above.")
-    _hand_over(case, target=target, now=now, policy=current_policy())
+    _hand_over(case, target=target, now=now, policy=policy)
     return note
 
 

@@ -174,8 +174,7 @@ def _villages_of(session: Session, scope: Unit) -> list[Unit]:
             sa.select(Unit).where(in_subtree(Unit.path, scope.path), Unit.level == Level.VILLAGE)
             .order_by(Unit.path).execution_options(**UNSCOPED)
         ))
-    village_path = scope.path[: (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)]
-    return list(session.scalars(sa.select(Unit).where(Unit.path == village_path).execution_options(**UNSCOPED)))
+    return [tree_service.get_unit_at_path(session, path=paths.ancestor_at(scope.path, Level.VILLAGE.rank))]
 
 
 def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
@@ -205,17 +204,17 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
             case_load[current.id] += count
             current = by_id.get(current.parent_id)
 
-    def village_and_grid(row):
-        village = next((by_id[i] for i in _chain(row, by_id) if by_id[i].level is Level.VILLAGE), None)
-        grid = next((by_id[i] for i in _chain(row, by_id) if by_id[i].level is Level.GRID), None)
-        return (village.id if village else None), (grid.id if grid else None)
+    id_at_path = {row.path: row.id for row in rows}
+
+    def id_at_level(path: str, level: Level) -> int | None:
+        """The unit of ``level`` above (or at) ``path``, read off the path itself."""
+        return id_at_path.get(paths.ancestor_at(path, level.rank)) if paths.depth(path) >= level.rank else None
 
     units = {}
-    village_depth = (Level.VILLAGE.rank + 1) * (paths.SEGMENT_WIDTH + 1)
     for row in rows:
-        if row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not row.path.startswith(scope.path):
+        if row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not paths.is_descendant_or_self(row.path, scope.path):
             continue  # no duty here, or outside the scope (the village of a grid scope)
-        village_id, grid_id = village_and_grid(row)
+        village_id, grid_id = id_at_level(row.path, Level.VILLAGE), id_at_level(row.path, Level.GRID)
         load = (row.households or 0) / 100 + case_load[row.id]
         units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load)
 
@@ -225,7 +224,7 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         worker for worker in session.scalars(
             sa.select(Worker).where(Worker.active, in_subtree(Worker.home_path, region)).execution_options(**UNSCOPED)
         )
-        if len(worker.home_path) >= village_depth
+        if paths.depth(worker.home_path) >= Level.VILLAGE.rank
     ]
     current_rows = session.execute(
         sa.select(Assignment.duty, Assignment.unit_id, Assignment.worker_id)
@@ -234,11 +233,10 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         .execution_options(**UNSCOPED)
     ).all()
     used_elsewhere = Counter(worker_id for _duty, unit_id, worker_id in current_rows if unit_id not in units)
-    village_of_path = {village.path: village.id for village in villages}
     workers = {
         worker.id: planner.WorkerInfo(
             worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id]),
-            village_id=village_of_path.get(worker.home_path[:village_depth]),
+            village_id=id_at_level(worker.home_path, Level.VILLAGE),
         )
         for worker in workers_rows
         if worker.id != exclude_worker
@@ -246,13 +244,6 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
     current = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current_rows
                if unit_id in units and worker_id in workers}
     return units, workers, current
-
-
-def _chain(row, by_id):
-    current = row
-    while current is not None:
-        yield current.id
-        current = by_id.get(current.parent_id)
 
 
 def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date, change_cost: float | None = None) -> dict:
@@ -282,7 +273,7 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         units, workers, current = {}, {}, set()
         village_ids = set()
         for assignment in theirs:
-            unit = session.scalar(sa.select(Unit).where(Unit.id == assignment.unit_id).execution_options(**UNSCOPED))
+            unit = tree_service.get_unit_unscoped(session, unit_id=assignment.unit_id)
             for village in _villages_of(session, unit) or [unit]:
                 if village.id in village_ids:
                     continue

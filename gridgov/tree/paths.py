@@ -61,6 +61,13 @@ def ancestor_paths(path: str) -> list[str]:
     return [path[:end] for end in range(step, len(path), step)]
 
 
+def ancestor_at(path: str, at_depth: int) -> str:
+    """The path of the ancestor-or-self at ``at_depth`` (0: the root)."""
+    if not 0 <= at_depth <= depth(path):
+        raise ValueError(f"{path!r} has no ancestor at depth {at_depth}")
+    return path[: (at_depth + 1) * (SEGMENT_WIDTH + 1)]
+
+
 def parent_path(path: str) -> str | None:
     ancestors = ancestor_paths(path)
     return ancestors[-1] if ancestors else None

@@ -33,6 +33,20 @@ def get_unit(session: Session, *, unit_id: int) -> Unit:
     return unit
 
 
+def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
+    """A unit wherever it lies: for what a case or a plan reaches beyond the caller's subtree
+    (an escalation's target, a party's home), never for answering the caller."""
+    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id).execution_options(**UNSCOPED))
+    if unit is None:
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return unit
+
+
+def get_unit_at_path(session: Session, *, path: str) -> Unit | None:
+    """The unit with this path, wherever it lies (unscoped, like ``get_unit_unscoped``)."""
+    return session.scalar(sa.select(Unit).where(Unit.path == path).execution_options(**UNSCOPED))
+
+
 def get_unit_by_code(session: Session, *, code: str) -> Unit:
     unit = session.scalar(sa.select(Unit).where(Unit.code == code))
     if unit is None:
@@ -79,10 +93,6 @@ def descendants(session: Session, *, unit: Unit, level=None, after_path=None, li
     if level is not None:
         stmt = stmt.where(Unit.level == level)
     return list(session.scalars(stmt))
-
-
-def count_subtree(session: Session, *, path: str) -> int:
-    return session.scalar(sa.select(sa.func.count()).select_from(Unit).where(in_subtree(Unit.path, path)))
 
 
 def ancestors(session: Session, *, unit: Unit) -> list[Unit]:

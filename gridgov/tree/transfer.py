@@ -230,7 +230,7 @@ def import_units(
                 continue
             outside = [
                 code for code in (row.code, row.parent_code)
-                if code in existing and not existing[code].unit.path.startswith(scope_path)
+                if code in existing and not paths.is_descendant_or_self(existing[code].unit.path, scope_path)
             ]
             if outside:
                 errors.add(row.line, f"unit {outside[0]} lies outside your scope")
@@ -295,7 +295,7 @@ def _record(session: Session, *, rows: list[Row], counts: Counter) -> None:
             sa.select(Unit.path).where(Unit.code.in_(codes)).execution_options(**UNSCOPED)
         ))
     common = paths.common_ancestor(touched) if touched else None
-    top = session.scalar(sa.select(Unit).where(Unit.path == common).execution_options(**UNSCOPED)) if common else None
+    top = service.get_unit_at_path(session, path=common) if common else None
     audit.record(
         session,
         action="unit.import",

@@ -273,3 +273,10 @@ def test_code_of_the_right_length_is_accepted(level, code):
 def test_code_of_wrong_length_or_characters_is_refused(level, code):
     problem = code_problem(code, level)
     assert problem == f"a {level} code is {CODE_LENGTH[level]} digits"
+
+
+def test_ancestor_at_a_depth_is_that_prefix_of_the_path():
+    microgrid = "0001.0002.0003.0004.0005."
+    assert [paths.ancestor_at(microgrid, d) for d in range(5)] == [*paths.ancestor_paths(microgrid), microgrid]
+    with pytest.raises(ValueError):
+        paths.ancestor_at("0001.0002.", 2)
