@@ -204,6 +204,15 @@ def page(rows: list, limit: int, key) -> dict:
     return {"items": items, "next_cursor": next_cursor}
 
 
+def page_by_id(args: dict, fetch) -> dict:
+    """A page of rows in id order from query ``args`` (``limit``, ``cursor`` and filters):
+    ``fetch(after_id=…, limit=…, **filters)`` returns up to ``limit + 1`` rows."""
+    filters = dict(args)
+    limit = page_limit(filters.pop("limit"))
+    after_id = decode_cursor(filters.pop("cursor"), kind=int)
+    return page(fetch(after_id=after_id, limit=limit, **filters), limit, key=lambda row: row.id)
+
+
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     return ma.Schema.from_dict(
         {

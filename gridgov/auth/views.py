@@ -1,11 +1,12 @@
 """``/api/v1/auth/token``, ``/me``, ``/permissions``, ``/principals``, ``/tokens``, ``/audit``."""
 
 from datetime import timedelta
+from functools import partial
 
 from flask import current_app, g
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, decode_cursor, page, page_limit
+from gridgov.api import Blueprint, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import service
 from gridgov.auth.permissions import ENDPOINTS, PERMISSIONS, ROLE_PERMISSIONS
 from gridgov.auth.schemas import (
@@ -89,10 +90,7 @@ class Principals(MethodView):
     @blp.response(200, PrincipalPageSchema)
     def get(self, args):
         """Accounts whose scope lies in yours."""
-        limit = page_limit(args.pop("limit"))
-        after_id = decode_cursor(args.pop("cursor"), kind=int)
-        rows = service.list_principals(db.session, after_id=after_id, limit=limit, **args)
-        return page(rows, limit, key=lambda principal: principal.id)
+        return page_by_id(args, partial(service.list_principals, db.session))
 
     @blp.arguments(PrincipalCreateSchema)
     @blp.response(201, PrincipalSchema)
@@ -157,10 +155,7 @@ class Tokens(MethodView):
     @blp.response(200, TokenPageSchema)
     def get(self, args):
         """Tokens of the accounts in your scope (never the tokens themselves)."""
-        limit = page_limit(args["limit"])
-        after_id = decode_cursor(args["cursor"], kind=int)
-        rows = service.list_tokens(db.session, principal_id=args.get("principal_id"), after_id=after_id, limit=limit)
-        return page(rows, limit, key=lambda token: token.id)
+        return page_by_id(args, partial(service.list_tokens, db.session))
 
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, IssuedTokenSchema)

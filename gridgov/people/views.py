@@ -1,11 +1,12 @@
 """``/api/v1/workers``, ``/studios``, assignments, the planner and coverage."""
 
 from datetime import datetime
+from functools import partial
 
 from flask import g
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, decode_cursor, page, page_limit
+from gridgov.api import Blueprint, page_by_id
 from gridgov.auth import pii
 from gridgov.auth.permissions import ROLE_PERMISSIONS
 from gridgov.cases.calendar import TIMEZONE
@@ -52,10 +53,7 @@ class Workers(MethodView):
     @blp.response(200, WorkerPageSchema)
     def get(self, args):
         """The roster of your scope (workers based in your subtree)."""
-        limit = page_limit(args.pop("limit"))
-        after_id = decode_cursor(args.pop("cursor"), kind=int)
-        rows = service.list_workers(db.session, after_id=after_id, limit=limit, **args)
-        answer = page(rows, limit, key=lambda worker: worker.id)
+        answer = page_by_id(args, partial(service.list_workers, db.session))
         answer["items"] = [present(worker) for worker in answer["items"]]
         return answer
 

@@ -1,12 +1,13 @@
 """``/api/v1/units``: the unit tree over HTTP."""
 
 import json
+from functools import partial
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from gridgov.auth.scope import current_scope_path
-from gridgov.api import Blueprint, decode_cursor, page, page_limit
+from gridgov.api import Blueprint, decode_cursor, page, page_by_id, page_limit
 from gridgov.db import db
 from gridgov.errors import UnsupportedMediaType
 from gridgov.tree import service, transfer
@@ -32,10 +33,7 @@ class Units(MethodView):
     @blp.response(200, UnitPageSchema)
     def get(self, args):
         """List units by id; filter by level, parent, or `q` (part of a name, start of a code)."""
-        limit = page_limit(args.pop("limit"))
-        after_id = decode_cursor(args.pop("cursor"), kind=int)
-        rows = service.list_units(db.session, after_id=after_id, limit=limit, **args)
-        return page(rows, limit, key=lambda unit: unit.id)
+        return page_by_id(args, partial(service.list_units, db.session))
 
     @blp.arguments(UnitCreateSchema)
     @blp.response(201, UnitSchema)
