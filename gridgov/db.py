@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+from gridgov.errors import NotFound
+
 # Stable constraint names, so that Alembic can drop and alter what it created on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -24,6 +26,18 @@ class Base(DeclarativeBase):
 # re-reading every row for that would double the queries of each request.
 SESSION_OPTIONS = {"expire_on_commit": False}
 db = SQLAlchemy(model_class=Base, session_options=dict(SESSION_OPTIONS))  # it adds its own keys
+
+
+def one_by_id(session, model, row_id: int, *, label: str, **execution_options):
+    """The row with this id, or ``NotFound``.
+
+    A SELECT, never ``session.get()``: the identity map would hand back a row loaded earlier
+    without the scope criterion that ``gridgov.auth.scope`` adds to every select.
+    """
+    row = session.scalar(sa.select(model).where(model.id == row_id).execution_options(**execution_options))
+    if row is None:
+        raise NotFound(f"{label} {row_id} does not exist.")
+    return row
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,7 @@ from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
 from gridgov.auth.permissions import Role
 from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
-from gridgov.db import utcnow
+from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
 from gridgov.tree import service as tree_service
 
@@ -45,10 +45,7 @@ def token_hash(token: str) -> str:
 
 
 def get_principal(session: Session, *, principal_id: int) -> Principal:
-    principal = session.scalar(sa.select(Principal).where(Principal.id == principal_id))
-    if principal is None:
-        raise NotFound(f"Principal {principal_id} does not exist.")
-    return principal
+    return one_by_id(session, Principal, principal_id, label="Principal")
 
 
 def get_principal_by_username(session: Session, *, username: str) -> Principal:
@@ -302,10 +299,7 @@ def principal_for_token(session: Session, *, text: str) -> tuple[Principal | Non
 
 
 def get_token(session: Session, *, token_id: int) -> ApiToken:
-    token = session.scalar(sa.select(ApiToken).where(ApiToken.id == token_id))
-    if token is None:
-        raise NotFound(f"Token {token_id} does not exist.")
-    return token
+    return one_by_id(session, ApiToken, token_id, label="Token")
 
 
 def list_tokens(session: Session, *, principal_id=None, after_id=None, limit: int):

@@ -26,7 +26,7 @@ from gridgov.cases.enums import (
 )
 from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
-from gridgov.db import utcnow
+from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
@@ -48,10 +48,7 @@ def current_policy() -> policy_module.Policy:
 
 
 def get_case(session: Session, *, case_id: int) -> Case:
-    case = session.scalar(sa.select(Case).where(Case.id == case_id))
-    if case is None:
-        raise NotFound(f"Case {case_id} does not exist.")
-    return case
+    return one_by_id(session, Case, case_id, label="Case")
 
 
 def events(session: Session, *, case: Case) -> list[CaseEvent]:

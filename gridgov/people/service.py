@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.enums import OPEN_STATUSES
 from gridgov.cases.models import Case
+from gridgov.db import one_by_id
 from gridgov.errors import Conflict, NotFound, RuleViolation
 from gridgov.people import planner
 from gridgov.people.duties import DUTIES
@@ -27,10 +28,7 @@ WORKER_FIELDS = ("name", "phone", "capacity", "active")
 
 
 def get_worker(session: Session, *, worker_id: int) -> Worker:
-    worker = session.scalar(sa.select(Worker).where(Worker.id == worker_id))
-    if worker is None:
-        raise NotFound(f"Worker {worker_id} does not exist.")
-    return worker
+    return one_by_id(session, Worker, worker_id, label="Worker")
 
 
 def list_workers(session: Session, *, role=None, home_unit_id=None, active=None, after_id=None, limit: int):
@@ -98,10 +96,7 @@ def _current_count(session: Session, worker_id: int) -> int:
 
 
 def get_studio(session: Session, *, studio_id: int) -> Studio:
-    studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id))
-    if studio is None:
-        raise NotFound(f"Studio {studio_id} does not exist.")
-    return studio
+    return one_by_id(session, Studio, studio_id, label="Studio")
 
 
 def list_studios(session: Session) -> list[Studio]:

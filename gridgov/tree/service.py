@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED, current_scope_path
-from gridgov.db import utcnow
+from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
 from gridgov.tree import paths
 from gridgov.tree.levels import (
@@ -25,21 +25,13 @@ PATH_ALLOCATION_ATTEMPTS = 5
 
 
 def get_unit(session: Session, *, unit_id: int) -> Unit:
-    # A SELECT, not session.get(): the identity map would hand back a row loaded earlier
-    # without the scope criterion.
-    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id))
-    if unit is None:
-        raise NotFound(f"Unit {unit_id} does not exist.")
-    return unit
+    return one_by_id(session, Unit, unit_id, label="Unit")
 
 
 def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
     """A unit wherever it lies: for what a case or a plan reaches beyond the caller's subtree
     (an escalation's target, a party's home), never for answering the caller."""
-    unit = session.scalar(sa.select(Unit).where(Unit.id == unit_id).execution_options(**UNSCOPED))
-    if unit is None:
-        raise NotFound(f"Unit {unit_id} does not exist.")
-    return unit
+    return one_by_id(session, Unit, unit_id, label="Unit", **UNSCOPED)
 
 
 def get_unit_at_path(session: Session, *, path: str) -> Unit | None:
