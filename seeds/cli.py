@@ -2,7 +2,7 @@
 real use."""
 
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
-from gridgov.cases.calendar import TIMEZONE
+from gridgov.cases import calendar
 from gridgov.db import db
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
@@ -38,7 +38,7 @@ def seed_naxi(case_count: int):
         counts = transfer.import_units(db.session, rows=rows, progress=bar.update)
     db.session.commit()
     click.echo(f"纳溪区 ({naxi.CODE}): " + ", ".join(f"{n} {what}" for what, n in counts.items()))
-    planned = people_seed.seed(db.session, district_code=naxi.CODE, today=datetime.now(TIMEZONE).date())
+    planned = people_seed.seed(db.session, district_code=naxi.CODE, today=calendar.today())
     db.session.commit()
     if planned:
         click.echo(f"roster: {len(planned['added'])} assignments planned; load per worker "

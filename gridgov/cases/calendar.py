@@ -68,6 +68,11 @@ def working_days_between(start: datetime, end: datetime) -> float:
     return working_time_between(start, end) / DAY
 
 
+def today() -> date:
+    """Today's date in Asia/Shanghai (assignments start and end on local dates)."""
+    return datetime.now(TIMEZONE).date()
+
+
 def last_known_day() -> date:
     """The last date the installed holiday data covers."""
     return date(max(day.year for day in chinese_calendar.holidays), 12, 31)

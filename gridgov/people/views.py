@@ -1,6 +1,5 @@
 """``/api/v1/workers``, ``/studios``, assignments, the planner and coverage."""
 
-from datetime import datetime
 from functools import partial
 
 from flask import g
@@ -9,7 +8,7 @@ from flask.views import MethodView
 from gridgov.api import Blueprint, page_by_id
 from gridgov.auth import pii
 from gridgov.auth.permissions import ROLE_PERMISSIONS
-from gridgov.cases.calendar import TIMEZONE
+from gridgov.cases.calendar import today
 from gridgov.db import db
 from gridgov.people import service
 from gridgov.people.schemas import (
@@ -31,10 +30,6 @@ from gridgov.people.schemas import (
 from gridgov.tree import service as tree_service
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1", description="The roster, studios, and who covers which unit.")
-
-
-def today():
-    return datetime.now(TIMEZONE).date()
 
 
 def present(worker):
