@@ -205,6 +205,10 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     itself fails: otherwise an attacker's guesses would roll back with their errors.
     """
     config = current_app.config
+    if not USERNAME.fullmatch(username):
+        # No account can have this name (and a NUL byte would not even reach PostgreSQL).
+        _verify_against_dummy(password)
+        raise Unauthenticated("Wrong username or password.")
     principal = session.scalar(
         sa.select(Principal)
         .where(Principal.username == username)

@@ -40,7 +40,8 @@ def get_unit_at_path(session: Session, *, path: str) -> Unit | None:
 
 
 def get_unit_by_code(session: Session, *, code: str) -> Unit:
-    unit = session.scalar(sa.select(Unit).where(Unit.code == code))
+    # A code is digits; anything else names no unit (and a NUL byte would not reach PostgreSQL).
+    unit = session.scalar(sa.select(Unit).where(Unit.code == code)) if code.isascii() and code.isdigit() else None
     if unit is None:
         raise NotFound(f"No unit has the code {code}.")
     return unit

@@ -299,3 +299,10 @@ def test_the_same_password_is_hashed_with_a_different_salt_for_each_account(app,
     second, _ = make_principal("grid_worker", password=PASSWORD)
 
     assert principal_row(app, first)["password_hash"] != principal_row(app, second)["password_hash"]
+
+
+@pytest.mark.parametrize("username", ["\x00", "zhang\x00san", "张三"])
+def test_a_username_no_account_can_have_is_refused_like_a_wrong_password(anonymous, username):
+    response = anonymous.post("/api/v1/auth/token", json={"username": username, "password": "whatever1"})
+    assert response.status_code == 401
+    assert response.json["detail"] == "Wrong username or password."

@@ -603,3 +603,8 @@ def test_unknown_field_named_with_lone_surrogate_is_422(client, small_tree):
 
 def test_method_not_allowed_is_a_problem(client, ids):
     assert_problem(client.put(f"{U}/{ids[V1]}", json={"name": "x"}), 405)
+
+
+@pytest.mark.parametrize("code", ["%00", "51%0050", "abc"])
+def test_a_code_that_is_not_digits_names_no_unit(client, small_tree, code):
+    assert_problem(client.get(f"{U}/by-code/{code}"), 404)
