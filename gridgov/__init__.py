@@ -64,13 +64,16 @@ def create_app(config: dict | None = None) -> Flask:
         configure_engine_events(database.engine)
     migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
 
-    from gridgov import auth, docs, errors
+    from gridgov import auth, docs, errors, limits
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
     from gridgov.cases import cli as cases_cli
     from gridgov.cases import views as cases_views
     from gridgov.people import views as people_views
+    from gridgov.reports import open311
+    from gridgov.reports import pages as report_pages
+    from gridgov.reports import views as report_views
     from gridgov.tree import cli as tree_cli
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
@@ -82,8 +85,12 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(auth_views.blp)
     api.register_blueprint(cases_views.blp)
     api.register_blueprint(people_views.blp)
+    api.register_blueprint(report_views.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(auth_pages.bp)
+    app.register_blueprint(report_pages.bp)
+    app.register_blueprint(open311.bp)
+    limits.init_app(app)
     auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table
     app.cli.add_command(tree_cli.units)
     app.cli.add_command(auth_cli.principals)

@@ -113,6 +113,18 @@ class Api(flask_smorest.Api):
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored as it is on every database (NUL and other control
+    characters, lone surrogates), or None. For JSON (``Text``), forms and Open311 alike."""
+    if _CONTROL.search(text):
+        return "Control characters are not allowed."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Not valid Unicode text."
+    return None
+
+
 class Text(ma.fields.String):
     """A string that every database can store: no NUL or control characters, no lone surrogates,
     surrounding whitespace stripped, and a required length."""
@@ -124,12 +136,8 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if _CONTROL.search(text):
-            raise ma.ValidationError("Control characters are not allowed.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ma.ValidationError("Not valid Unicode text.") from exc
+        if (why := unstorable(text)) is not None:
+            raise ma.ValidationError(why)
         return text
 
 

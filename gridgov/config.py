@@ -39,6 +39,20 @@ DEFAULTS = {
     "CASE_POLICY": None,
     # Where attachments are kept; None: instance/attachments.
     "ATTACHMENT_DIR": None,
+    # The address residents reach the service at, for the QR codes (https://…); None: the
+    # address the request for the code came to.
+    "PUBLIC_URL": None,
+    # Rate limits (Flask-Limiter notation). Counters in memory unless a storage URL is given
+    # (redis://127.0.0.1:6379/0), which every worker of a deployment must then share.
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URL": None,
+    # Every public endpoint, per address.
+    "RATELIMIT_PUBLIC": "300 per minute",
+    # A resident's report: per address, and per report code (one sign, many phones).
+    "RATELIMIT_REPORT": "5 per minute;30 per day",
+    "RATELIMIT_REPORT_CODE": "60 per hour",
+    # Open311 POST requests, per api_key.
+    "RATELIMIT_OPEN311_POST": "120 per minute",
     # CSRF is checked by gridgov.auth.guard for cookie-authenticated changes only.
     "WTF_CSRF_CHECK_DEFAULT": False,
     "WTF_CSRF_TIME_LIMIT": None,

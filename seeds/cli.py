@@ -17,7 +17,7 @@ from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from seeds import cases as case_seed
 from seeds import people as people_seed
-from seeds import naxi, synthetic
+from seeds import naxi, stories, synthetic
 
 DEMO_TOKEN_DAYS = 30
 
@@ -50,6 +50,10 @@ def seed_naxi(case_count: int):
     })
     if case_count:
         click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
+    told = stories.seed(db.session, district_code=naxi.CODE, accounts=accounts, today=calendar.today())
+    db.session.commit()
+    if told:
+        click.echo("the district's two stories, as cases: " + ", ".join(told))
 
 
 def _demo_accounts() -> dict[str, Principal]:

@@ -34,6 +34,7 @@ class IsolatedClient(FlaskClient):
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 POSTGRES_URL = os.environ.get("GRIDGOV_TEST_POSTGRES_URL") or None
+REDIS_URL = os.environ.get("GRIDGOV_TEST_REDIS_URL") or None
 STRICT = os.environ.get("GRIDGOV_TEST_STRICT") == "1"
 
 
@@ -108,6 +109,8 @@ def app(database_url, tmp_path_factory):
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_COST": 8,
             "ARGON2_PARALLELISM": 1,
+            # One client makes thousands of requests here; the limits have tests of their own.
+            "RATELIMIT_ENABLED": False,
         }
     )
     app.test_client_class = IsolatedClient
@@ -213,6 +216,23 @@ def committed(app):
     with app.app_context():
         yield db.session
         db.session.remove()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database for the rate limiter's counters (``GRIDGOV_TEST_REDIS_URL``), emptied
+    before the test."""
+    need(REDIS_URL is not None, "Redis: GRIDGOV_TEST_REDIS_URL is not set")
+    import redis
+
+    server = redis.Redis.from_url(REDIS_URL)
+    try:
+        server.flushdb()
+    except redis.exceptions.ConnectionError as error:
+        need(False, f"Redis at {REDIS_URL} is unreachable: {error}")
+    yield REDIS_URL
+    server.flushdb()
+    server.close()
 
 
 SMALL_TREE_CSV = """code,name,level,parent_code,households,population,latitude,longitude

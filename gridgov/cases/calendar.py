@@ -76,3 +76,16 @@ def today() -> date:
 def last_known_day() -> date:
     """The last date the installed holiday data covers."""
     return date(max(day.year for day in chinese_calendar.holidays), 12, 31)
+
+
+def end_of_working_day(moment: datetime) -> tuple[datetime, bool]:
+    """The end of ``moment``'s day if it is a working day, else of the next working day (the
+    triage desk's "same working day"), and whether that is provisional."""
+    cursor = moment.astimezone(TIMEZONE)
+    provisional = False
+    while True:
+        working, known = is_working_day(cursor.date())
+        provisional |= not known
+        if working:
+            return _start_of_next_day(cursor), provisional
+        cursor = _start_of_next_day(cursor)

@@ -7,7 +7,7 @@ change the defaults with ``GRIDGOV_CASE_POLICY``, a JSON object of the same fiel
 
 from dataclasses import dataclass, field, fields, replace
 
-from gridgov.cases.enums import Category, HandlingLevel, RiskGrade
+from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Source
 
 G, V, T, D = HandlingLevel.GRID, HandlingLevel.VILLAGE, HandlingLevel.TOWN, HandlingLevel.DISTRICT
 
@@ -34,6 +34,10 @@ class Policy:
         Category.LABOUR: T,
         Category.PETITION: T,
     })
+    # Residents' reports the triage desk dispatches: categories that go to the town (属地街道)
+    # rather than to the grid of the report's unit. Only where the case starts: the town may
+    # still delegate it down.
+    citizen_report_level: dict = field(default_factory=lambda: {Category.TRAFFIC_INJURY: T})
     # Grades that raise the minimum level, whatever the category.
     risk_minimum_level: dict = field(default_factory=lambda: {RiskGrade.ORANGE: V, RiskGrade.RED: T})
     # People involved → minimum level (the largest threshold reached applies).
@@ -50,9 +54,14 @@ class Policy:
         RiskGrade.BLUE: 1, RiskGrade.YELLOW: 2, RiskGrade.ORANGE: 4, RiskGrade.RED: 8,
     })
 
-    def required_level(self, *, category: Category, risk_grade: RiskGrade, people_involved: int) -> HandlingLevel:
-        """The lowest level this case may be handled at, as it is now graded."""
+    def required_level(
+        self, *, category: Category, risk_grade: RiskGrade, people_involved: int, source: Source | None = None,
+    ) -> HandlingLevel:
+        """The lowest level this case may be handled at, as it is now graded (``source``: when it
+        is made, see ``citizen_report_level``)."""
         levels = [self.minimum_level.get(category, G)]
+        if source is Source.CITIZEN_REPORT:
+            levels.append(self.citizen_report_level.get(category, G))
         if risk_grade in self.risk_minimum_level:
             levels.append(self.risk_minimum_level[risk_grade])
         levels += [level for threshold, level in self.size_minimum_level.items() if people_involved >= threshold]
@@ -90,6 +99,8 @@ def _convert(name: str, value):
         return {Category(c): {level(k): float(v) for k, v in per.items()} for c, per in value.items()}
     if name == "minimum_level":
         return {**DEFAULT.minimum_level, **{Category(k): level(v) for k, v in value.items()}}
+    if name == "citizen_report_level":
+        return {Category(k): level(v) for k, v in value.items()}
     if name == "risk_minimum_level":
         return {RiskGrade(k): level(v) for k, v in value.items()}
     if name == "size_minimum_level":

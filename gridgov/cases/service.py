@@ -114,7 +114,9 @@ def create_case(
 
     origin = tree_service.get_unit(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
     policy = current_policy()
-    required = policy.required_level(category=category, risk_grade=risk_grade, people_involved=people_involved)
+    required = policy.required_level(
+        category=category, risk_grade=risk_grade, people_involved=people_involved, source=source
+    )
     level = max(own_level(origin), required, key=lambda lvl: lvl.rank)
     owner = handling_unit(session, unit=origin, level=level)
 

@@ -54,6 +54,8 @@ from gridgov.cases import attachments, service as case_service
 from gridgov.cases.enums import Category, RiskGrade, Source, Status
 from gridgov.db import db, utcnow
 from gridgov.people import service as people_service
+from gridgov.reports import service as report_service
+from gridgov.reports.models import Channel
 from gridgov.tree import transfer
 from gridgov.tree.models import Unit
 from tests.conftest import SMALL_TREE_CSV, bearer_client
@@ -64,6 +66,7 @@ P = f"{API}/principals"
 C = f"{API}/cases"
 W = f"{API}/workers"
 S = f"{API}/studios"
+R = f"{API}/reports"
 
 V1 = "510503001001"  # 永安社区: the scope of every caller under test
 G11, G12 = "510503001001001", "510503001001002"
@@ -98,6 +101,8 @@ class World:
     out_worker: int  # a mediator based in V3, outside it
     in_studio: int  # sits in V1; the in-scope mediator is its member
     out_studio: int  # sits in V3; the out-of-scope mediator is its member
+    in_report: int  # a resident's pending report made at M112, inside the caller's scope
+    out_report: int  # one made at M311, outside it
 
 
 def case_body(origin_unit_id: int, title: str) -> dict:
@@ -148,10 +153,20 @@ def world(app, rollback, make_principal) -> World:
     with app.app_context():
         in_worker, out_worker, in_studio, out_studio = make_roster(unit)
         db.session.commit()
+    with app.app_context():
+        in_report, out_report = (
+            report_service.submit_report(
+                db.session, unit=db.session.get(Unit, unit[code]), channel=Channel.QR,
+                category=Category.FAMILY_NEIGHBOUR, description="楼上漏水", phone="13800004001",
+            ).id
+            for code in (M112, M311)
+        )
+        db.session.commit()
     return World(unit=unit, inner=inner, inner_token=token_of[inner], outer=outer, outer_token=token_of[outer],
                  in_case=in_case, in_case_version=in_version, in_attachment=in_attachment,
                  out_case=out_case, out_case_version=out_version, out_attachment=out_attachment,
-                 in_worker=in_worker, out_worker=out_worker, in_studio=in_studio, out_studio=out_studio)
+                 in_worker=in_worker, out_worker=out_worker, in_studio=in_studio, out_studio=out_studio,
+                 in_report=in_report, out_report=out_report)
 
 
 def make_roster(unit: dict[str, int]) -> tuple[int, int, int, int]:
@@ -410,6 +425,26 @@ REQUESTS: dict[tuple[str, str], Spec] = {
         out=lambda w: Req(f"{S}/{w.out_studio}", json={"name": "金龙调解室（改）"}),
         out_member=lambda w: Req(f"{S}/{w.in_studio}", json={"member_ids": [w.in_worker, w.out_worker]}),
     ),
+    # residents' reports (issue 6): a report is in scope where it was made
+    ("reports.Reports", "GET"): spec(200, lambda w: Req(R)),
+    ("reports.ReportById", "GET"): spec(200, lambda w: Req(f"{R}/{w.in_report}"), out=lambda w: Req(f"{R}/{w.out_report}")),
+    ("reports.Triage", "POST"): spec(
+        200,
+        lambda w: Req(f"{R}/{w.in_report}/actions", json={"action": "classify", "risk_grade": "yellow"}),
+        out=lambda w: Req(f"{R}/{w.out_report}/actions", json={"action": "classify", "risk_grade": "yellow"}),
+    ),
+    ("reports.ReportCode", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[M111]}/report-code"), out=lambda w: Req(f"{U}/{w.unit[M311]}/report-code")
+    ),
+    ("reports.RotateReportCode", "POST"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[M111]}/report-code/rotate"),
+        out=lambda w: Req(f"{U}/{w.unit[M311]}/report-code/rotate"),
+    ),
+    ("reports.QrSvg", "GET"): spec(200, lambda w: Req(f"{U}/{w.unit[M111]}/qr.svg"), out=lambda w: Req(f"{U}/{w.unit[M311]}/qr.svg")),
+    ("reports.QrPng", "GET"): spec(200, lambda w: Req(f"{U}/{w.unit[M111]}/qr.png"), out=lambda w: Req(f"{U}/{w.unit[M311]}/qr.png")),
+    ("reports.QrSheet", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[V1]}/qr-sheet"), out=lambda w: Req(f"{U}/{w.unit[V3]}/qr-sheet")
+    ),
 }
 
 
@@ -606,6 +641,19 @@ PUBLIC_REQUESTS: dict[tuple[str, str], PublicReq] = {
     # signed out already; the form's token is the session's, so the sign-in page's will do
     ("pages.logout", "POST"): PublicReq("/logout", 302, csrf_from="/login"),
     ("auth.Token", "POST"): PublicReq(f"{API}/auth/token", 401, json={"username": "nobody", "password": "wrong"}),
+    # residents' pages: a code that no unit has is not found, with or without a form
+    ("report_pages.report", "GET"): PublicReq("/r/AAAAAAAAAAAAAAAAAAAAAA", 404),
+    ("report_pages.report", "POST"): PublicReq("/r/AAAAAAAAAAAAAAAAAAAAAA", 404, form={"description": "x"}),
+    ("report_pages.track_lookup", "GET"): PublicReq("/t", 200),
+    ("report_pages.track", "GET"): PublicReq("/t/ABCDEFGHJK", 404),
+    # Open311: reading needs no key; filing without one is the specification's 400
+    ("open311.discovery", "GET"): PublicReq("/open311/v2/discovery.json", 200),
+    ("open311.services", "GET"): PublicReq("/open311/v2/services.json", 200),
+    ("open311.service_definition", "GET"): PublicReq("/open311/v2/services/labour.xml", 200),
+    ("open311.create_request", "POST"): PublicReq("/open311/v2/requests.json", 400, form={"service_code": "labour"}),
+    ("open311.list_requests", "GET"): PublicReq("/open311/v2/requests.json", 200),
+    ("open311.get_request", "GET"): PublicReq("/open311/v2/requests/NX-2026-999999.json", 404),
+    ("open311.token", "GET"): PublicReq("/open311/v2/tokens/ABCDEFGHJK.json", 404),
 }
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

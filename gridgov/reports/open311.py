@@ -1,0 +1,503 @@
+"""Open311 GeoReport v2 at ``/open311/v2``: what civic reporting apps speak.
+
+Every operation of the specification (http://wiki.open311.org/GeoReport_v2), in ``.json`` and
+``.xml``. How gridgov maps onto it:
+
+* services are the case categories; ``service_code`` is the category's API spelling;
+* ``jurisdiction_id`` is a district's code, optional: a POST then goes to the api_key's district,
+  and a GET covers every district;
+* ``POST requests`` files a pending report for the triage desk and answers its ``token`` (the
+  reporter's tracking code); once the desk dispatches it, ``tokens/{token}`` answers the
+  ``service_request_id``, which is the case's reference (``NX-2026-000123``);
+* a service request is a case made from a report; GETs show no one's personal data: the
+  description is the category and the place, the location is the unit's centroid, not the
+  reporter's point, and no photo link (it may show people).
+"""
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, json, request
+from flask_limiter.util import get_remote_address
+from sqlalchemy.orm import aliased
+from werkzeug.exceptions import HTTPException
+
+from gridgov.api import unstorable
+from gridgov.auth import service as auth_service
+from gridgov.auth.permissions import allows
+from gridgov.auth.scope import UNSCOPED
+from gridgov.cases.calendar import TIMEZONE
+from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
+from gridgov.cases.models import Case
+from gridgov.db import db, utcnow
+from gridgov.errors import DomainError
+from gridgov.limits import limiter
+from gridgov.reports import service
+from gridgov.reports.models import Channel, Report, ReportStatus
+from gridgov.tree import paths
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+FORMAT = "<any(json, xml):fmt>"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = datetime(2026, 11, 27, tzinfo=TIMEZONE)  # when these definitions last changed
+WINDOW = timedelta(days=90)  # the specification's default and widest date range
+MAX_REQUESTS = 1000  # one answer; narrow the dates for more
+BODY_LIMIT = 64 * 1024
+PHONE = re.compile(r"\+?[0-9][0-9 \-]{4,20}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}")
+# XML: the element each list's items are wrapped in.
+XML_ITEMS = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute", "values": "value"}
+KEYWORDS = {
+    Category.FAMILY_NEIGHBOUR: "家庭,邻里,婚姻,赡养",
+    Category.LABOUR: "欠薪,工资,劳动合同,工伤",
+    Category.CONSUMER: "消费,退款,商家",
+    Category.TRAFFIC_INJURY: "交通事故,人身损害,赔偿",
+    Category.PROPERTY_MANAGEMENT: "物业,小区,停车",
+    Category.LAND_HOUSING: "土地,宅基地,房屋,征收",
+    Category.PETITION: "信访,诉求",
+    Category.SAFETY_HAZARD: "安全隐患,消防,危房",
+    Category.OTHER: "其他",
+}
+
+
+class Open311Error(Exception):
+    """An error in the specification's format: ``[{"code": 400, "description": "…"}]``."""
+
+    def __init__(self, code: int, description: str):
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+# --- format ---------------------------------------------------------------------------------------
+
+
+def _format() -> str:
+    return (request.view_args or {}).get("fmt", "json")
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _datetime(value)
+    return "" if value is None else str(value)
+
+
+def _xml_element(tag: str, value) -> ET.Element:
+    element = ET.Element(tag)
+    if isinstance(value, dict):
+        for name, child in value.items():
+            element.append(_xml_element(name, child))
+    elif isinstance(value, list):
+        for child in value:
+            element.append(_xml_element(XML_ITEMS.get(tag, "item"), child))
+    else:
+        element.text = _text(value)
+    return element
+
+
+def respond(body, *, root: str, item: str | None = None, status: int = 200) -> Response:
+    """``body`` as JSON, or as XML under ``root`` (a list: each entry an ``item``)."""
+    if _format() == "xml":
+        element = ET.Element(root)
+        if isinstance(body, list):
+            for entry in body:
+                element.append(_xml_element(item, entry))
+        else:
+            for name, value in body.items():
+                element.append(_xml_element(name, value))
+        text = ET.tostring(element, encoding="unicode", xml_declaration=False)
+        return Response('<?xml version="1.0" encoding="utf-8"?>' + text, status, mimetype="text/xml")
+    return Response(json.dumps(body, default=_text), status, mimetype="application/json")
+
+
+def _error_response(code: int, description: str) -> Response:
+    response = respond([{"code": code, "description": description}], root="errors", item="error", status=code)
+    return response
+
+
+@bp.errorhandler(Open311Error)
+def _open311_error(error: Open311Error):
+    return _error_response(error.code, error.description)
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    return _error_response(error.status, error.detail)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    response = _error_response(error.code or 500, error.description or error.name)
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
+@bp.url_value_preprocessor
+def _small_bodies(endpoint, values):
+    # Before any before_request (the rate limiter reads the form for the api_key).
+    request.max_content_length = BODY_LIMIT
+
+
+# --- parameters -------------------------------------------------------------------------------------
+
+
+def param(name: str, *, max_length: int = 200) -> str | None:
+    """A query-string or form parameter; empty counts as absent (clients send ``lat=&long=``)."""
+    value = request.values.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > max_length:
+        raise Open311Error(400, f"{name} is longer than {max_length} characters.")
+    if unstorable(value) is not None:
+        raise Open311Error(400, f"{name} contains characters that cannot be stored.")
+    return value
+
+
+def _service_code(text: str) -> Category:
+    try:
+        return Category(text)
+    except ValueError:
+        raise Open311Error(400, f"service_code {text!r} is not a service here; see services.json.") from None
+
+
+def _datetime(moment: datetime) -> str:
+    return moment.astimezone(TIMEZONE).isoformat(timespec="seconds")
+
+
+def _parse_datetime(name: str) -> datetime | None:
+    text = param(name, max_length=40)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a W3C datetime such as 2026-11-01T00:00:00+08:00.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
+
+
+def _coordinate(name: str, bound: float) -> float | None:
+    text = param(name, max_length=30)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or abs(value) > bound:
+        raise Open311Error(400, f"{name} must be a number from -{bound:g} to {bound:g}.")
+    return value
+
+
+def _jurisdiction() -> Unit | None:
+    code = param("jurisdiction_id", max_length=32)
+    if code is None:
+        return None
+    district = db.session.scalar(
+        sa.select(Unit).where(Unit.code == code, Unit.level == Level.DISTRICT).execution_options(**UNSCOPED)
+    ) if code.isascii() and code.isdigit() else None
+    if district is None:
+        raise Open311Error(404, f"jurisdiction_id {code} is not a district served here.")
+    return district
+
+
+# --- discovery and services ---------------------------------------------------------------------------
+
+
+@bp.route(f"/discovery.{FORMAT}")
+def discovery(fmt):
+    base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/") + "/open311/v2"
+    return respond({
+        "changeset": CHANGESET,
+        "contact": "纳溪区社会治理中心 (the district's social governance centre)",
+        "key_service": "Ask the district's system administrator for an API token of the role integration.",
+        "endpoints": [{
+            "specification": SPECIFICATION,
+            "url": base,
+            "changeset": CHANGESET,
+            "type": "production",
+            "formats": ["text/xml", "application/json"],
+        }],
+    }, root="discovery")
+
+
+def _service(category: Category) -> dict:
+    return {
+        "service_code": category.value,
+        "service_name": CATEGORY_TITLES[category],
+        "description": f"{CATEGORY_TITLES[category]}：由区社会治理中心当日核实，分派至属地网格、村（社区）或镇（街道）调处。",
+        "metadata": True,
+        "type": "batch",  # a token first; the request id once the triage desk has dispatched it
+        "keywords": KEYWORDS[category],
+        "group": "安全隐患" if category is Category.SAFETY_HAZARD else "矛盾纠纷",
+    }
+
+
+@bp.route(f"/services.{FORMAT}")
+def services(fmt):
+    _jurisdiction()
+    return respond([_service(category) for category in Category], root="services", item="service")
+
+
+@bp.route(f"/services/<service_code>.{FORMAT}")
+def service_definition(service_code, fmt):
+    _jurisdiction()
+    try:
+        category = Category(service_code)
+    except ValueError:
+        raise Open311Error(404, f"service_code {service_code!r} is not a service here.") from None
+    return respond({
+        "service_code": category.value,
+        "attributes": [
+            {
+                "variable": True, "code": "unit_code", "datatype": "string", "required": False,
+                "datatype_description": "The 12-, 15- or 18-digit code printed under the QR code of the village, "
+                                        "grid or micro-grid.",
+                "order": 1, "description": "网格/微网格编码", "values": [],
+            },
+            {
+                "variable": True, "code": "anonymous", "datatype": "singlevaluelist", "required": False,
+                "datatype_description": "true: keep no name, phone or email of the reporter.",
+                "order": 2, "description": "匿名反映",
+                "values": [{"key": "true", "name": "是"}, {"key": "false", "name": "否"}],
+            },
+        ],
+    }, root="service_definition")
+
+
+# --- filing a request ---------------------------------------------------------------------------------
+
+
+def _api_key_limit() -> str:
+    return current_app.config["RATELIMIT_OPEN311_POST"]
+
+
+def _api_key() -> str:
+    return "api_key:" + (request.values.get("api_key") or get_remote_address())[:200]
+
+
+@bp.route(f"/requests.{FORMAT}", methods=["POST"])
+@limiter.limit(_api_key_limit, key_func=_api_key)
+def create_request(fmt):
+    """A pending report for the triage desk; the answer is its token (the tracking code)."""
+    integration = _integration()
+    district = _jurisdiction() or _home_district(integration)
+    service_code = param("service_code", max_length=40)
+    if service_code is None:
+        raise Open311Error(400, "service_code is required.")
+    category = _service_code(service_code)
+    description = param("description", max_length=4000)
+    if description is None:
+        raise Open311Error(400, "description is required: say what happened.")
+    latitude, longitude = _coordinate("lat", 90), _coordinate("long", 180)
+    if (latitude is None) != (longitude is None):
+        raise Open311Error(400, "lat and long go together.")
+    address = param("address_string", max_length=300)
+    unit = _locate(district, code=param("attribute[unit_code]", max_length=32) or param("address_id", max_length=32),
+                   latitude=latitude, longitude=longitude, address=address)
+    if not paths.is_descendant_or_self(unit.path, integration.scope_path):
+        raise Open311Error(403, f"This api_key may not file requests in {unit.name} ({unit.code}).")
+    media_url = param("media_url", max_length=500)
+    if media_url is not None and not media_url.lower().startswith(("http://", "https://")):
+        raise Open311Error(400, "media_url must be an http or https address.")
+    phone, email = param("phone", max_length=24), param("email", max_length=254)
+    if phone is not None and not PHONE.fullmatch(phone):
+        raise Open311Error(400, "phone is not a phone number.")
+    if email is not None and not EMAIL.fullmatch(email):
+        raise Open311Error(400, "email is not an email address.")
+    anonymous = (param("attribute[anonymous]", max_length=5) or "false").lower()
+    if anonymous not in ("true", "false"):
+        raise Open311Error(400, "attribute[anonymous] is true or false.")
+    name = "".join(part for part in (param("last_name", max_length=50), param("first_name", max_length=50)) if part)
+
+    report = service.submit_report(
+        db.session, unit=unit, channel=Channel.OPEN311, category=category, description=description,
+        media_url=media_url, anonymous=anonymous == "true", reporter_name=name or None, phone=phone, email=email,
+        latitude=latitude, longitude=longitude, address=address, filed_by=integration,
+    )
+    db.session.commit()
+    return respond([{
+        "token": report.tracking_code,
+        "service_notice": "区社会治理中心将在当个工作日内核实并分派；凭 token 查询受理编号。",
+        "account_id": None,
+    }], root="service_requests", item="request", status=201)
+
+
+def _integration():
+    key = param("api_key", max_length=200)
+    if key is None:
+        raise Open311Error(400, "api_key is required to file a request.")
+    principal, why_not = auth_service.principal_for_token(db.session, text=key)
+    if principal is None:
+        raise Open311Error(403, f"Invalid api_key: {why_not}")
+    if not allows(principal.role, "reports:file"):
+        raise Open311Error(403, "This api_key may not file requests (it is not an integration's key).")
+    return principal
+
+
+def _home_district(principal) -> Unit:
+    if not principal.scope_path:
+        raise Open311Error(400, "jurisdiction_id is required: this api_key serves every district.")
+    return db.session.scalar(
+        sa.select(Unit).where(Unit.path == paths.ancestor_at(principal.scope_path, 0)).execution_options(**UNSCOPED)
+    )
+
+
+def _reporting_units(district: Unit):
+    return (
+        sa.select(Unit)
+        .where(in_subtree(Unit.path, district.path), Unit.level.in_(service.REPORTING_LEVELS), Unit.active.is_(True))
+        .execution_options(**UNSCOPED)
+    )
+
+
+def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
+    """The unit a request is about: by code, else the nearest micro-grid, else by name."""
+    if code is not None:
+        unit = db.session.scalar(_reporting_units(district).where(Unit.code == code)) if code.isdigit() else None
+        if unit is None:
+            raise Open311Error(400, f"No village, grid or micro-grid of jurisdiction {district.code} has the code {code}.")
+        return unit
+    if latitude is not None:
+        rows = db.session.execute(
+            sa.select(Unit.id, Unit.latitude, Unit.longitude)
+            .where(in_subtree(Unit.path, district.path), Unit.level == Level.MICROGRID, Unit.active.is_(True),
+                   Unit.latitude.is_not(None), Unit.longitude.is_not(None))
+            .execution_options(**UNSCOPED)
+        ).all()
+        if not rows:
+            raise Open311Error(400, "No micro-grid of this jurisdiction has a location; give address_string or a code.")
+        # Equirectangular distance: exact enough across a district, and no trigonometry per row.
+        scale = math.cos(math.radians(latitude)) ** 2
+        nearest = min(rows, key=lambda r: (r.latitude - latitude) ** 2 + scale * (r.longitude - longitude) ** 2)
+        return db.session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
+    if address is not None:
+        # The longest unit name the address mentions, the deepest on a tie (a micro-grid's name
+        # usually contains its village's).
+        rows = db.session.execute(
+            sa.select(Unit.id, Unit.name, Unit.path)
+            .where(in_subtree(Unit.path, district.path), Unit.level.in_(service.REPORTING_LEVELS),
+                   Unit.active.is_(True))
+            .execution_options(**UNSCOPED)
+        ).all()
+        named = [row for row in rows if row.name in address]
+        if not named:
+            raise Open311Error(400, "address_string names no village, grid or micro-grid of this jurisdiction.")
+        best = max(named, key=lambda row: (len(row.name), len(row.path)))
+        return db.session.scalar(sa.select(Unit).where(Unit.id == best.id).execution_options(**UNSCOPED))
+    raise Open311Error(400, "Say where: lat and long, address_string, address_id or attribute[unit_code].")
+
+
+# --- reading requests -----------------------------------------------------------------------------------
+
+
+@bp.route(f"/tokens/<token>.{FORMAT}")
+def token(token, fmt):
+    report = service.find_by_tracking_code(db.session, tracking_code=token)
+    if report is None:
+        raise Open311Error(404, f"No request has the token {token}.")
+    case = service.case_of(db.session, report)
+    return respond([{"service_request_id": case.reference if case else None, "token": report.tracking_code}],
+                   root="service_requests", item="request")
+
+
+def _requests_query():
+    origin, owner = aliased(Unit), aliased(Unit)
+    return (
+        sa.select(Report, Case, origin, owner)
+        .join(Case, Case.id == Report.case_id)
+        .join(origin, origin.id == Report.unit_id)
+        .join(owner, owner.id == Case.owner_unit_id)
+        .where(Report.status == ReportStatus.DISPATCHED)
+        .execution_options(**UNSCOPED)
+    )
+
+
+@bp.route(f"/requests.{FORMAT}", methods=["GET"])
+def list_requests(fmt):
+    statement = _requests_query().order_by(Report.submitted_at.desc(), Report.id.desc()).limit(MAX_REQUESTS)
+    district = _jurisdiction()
+    if district is not None:
+        statement = statement.where(Report.district_id == district.id)
+    ids = param("service_request_id", max_length=2000)
+    if ids is not None:  # overrides every other filter, as the specification says
+        statement = statement.where(Case.reference.in_([part.strip() for part in ids.split(",") if part.strip()]))
+    else:
+        codes = param("service_code", max_length=400)
+        if codes is not None:
+            statement = statement.where(Report.category.in_([_service_code(c.strip()) for c in codes.split(",")]))
+        statuses = param("status", max_length=20)
+        if statuses is not None:
+            wanted = {part.strip() for part in statuses.split(",")}
+            if not wanted <= {"open", "closed"}:
+                raise Open311Error(400, "status is open, closed or both (comma delimited).")
+            if wanted == {"open"}:
+                statement = statement.where(Case.status.in_(OPEN_STATUSES))
+            elif wanted == {"closed"}:
+                statement = statement.where(Case.status.not_in(OPEN_STATUSES))
+        start, end = _window()
+        statement = statement.where(Report.submitted_at >= start, Report.submitted_at <= end)
+    rows = db.session.execute(statement).all()
+    return respond([_request(*row) for row in rows], root="service_requests", item="request")
+
+
+def _window() -> tuple[datetime, datetime]:
+    start, end = _parse_datetime("start_date"), _parse_datetime("end_date")
+    if start is None and end is None:
+        end = utcnow()
+    if start is None:
+        start = end - WINDOW
+    if end is None:
+        end = start + WINDOW
+    if end < start:
+        raise Open311Error(400, "end_date lies before start_date.")
+    if end - start > WINDOW:
+        raise Open311Error(400, "start_date to end_date may not span more than 90 days.")
+    return start, end
+
+
+@bp.route(f"/requests/<service_request_id>.{FORMAT}")
+def get_request(service_request_id, fmt):
+    statement = _requests_query().where(Case.reference == service_request_id)
+    district = _jurisdiction()
+    if district is not None:
+        statement = statement.where(Report.district_id == district.id)
+    row = db.session.execute(statement.limit(1)).first() if unstorable(service_request_id) is None else None
+    if row is None:
+        raise Open311Error(404, f"No request has the id {service_request_id}.")
+    return respond([_request(*row)], root="service_requests", item="request")
+
+
+def _request(report: Report, case: Case, origin: Unit, owner: Unit) -> dict:
+    """A service request as anyone may see it: no one's name, phone, words or photo."""
+    return {
+        "service_request_id": case.reference,
+        "status": "open" if case.status in OPEN_STATUSES else "closed",
+        "status_notes": service.status_words(case, owner_name=owner.name),
+        "service_name": CATEGORY_TITLES[case.category],
+        "service_code": case.category.value,
+        "description": f"{CATEGORY_TITLES[case.category]} · {origin.name}",
+        "agency_responsible": owner.name,
+        "service_notice": None,
+        "requested_datetime": report.submitted_at,
+        "updated_datetime": case.updated_at,
+        "expected_datetime": case.deadline_at if case.status is not Status.CLOSED else None,
+        "address": origin.name,
+        "address_id": origin.code,
+        "zipcode": None,
+        "lat": origin.latitude,
+        "long": origin.longitude,
+        "media_url": None,
+    }

@@ -1,0 +1,122 @@
+"""The resident's pages: ``/r/<token>`` (report, from the QR code) and ``/t/<code>`` (progress).
+
+No sign-in. Each request body is small and limited; every text is checked before it reaches the
+database and escaped on the way out (Jinja's autoescape), so HTML in a report stays text.
+"""
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import URL, InputRequired, Length, Optional, Regexp, ValidationError
+
+from gridgov.api import unstorable
+from gridgov.cases.calendar import TIMEZONE
+from gridgov.cases.enums import CATEGORY_TITLES, Category
+from gridgov.db import db
+from gridgov.errors import NotFound
+from gridgov.limits import limiter
+from gridgov.reports import service
+from gridgov.reports.models import Channel
+
+bp = Blueprint("report_pages", __name__)
+
+PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is read
+
+
+def _storable(form, field):
+    if field.data and (why := unstorable(field.data)) is not None:
+        raise ValidationError("包含无法保存的字符（如控制字符），请删除后再提交。")
+
+
+class ReportForm(FlaskForm):
+    category = SelectField("纠纷类型", choices=[(c.value, title) for c, title in CATEGORY_TITLES.items()],
+                           validators=[InputRequired("请选择纠纷类型")])
+    description = TextAreaField("发生了什么", validators=[
+        InputRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"), _storable])
+    media_url = StringField("照片链接（选填）", validators=[
+        Optional(), Length(max=500), URL(message="请填写有效的链接"), _storable])
+    phone = StringField("联系电话（选填）", validators=[
+        Optional(), Regexp(r"^\+?[0-9][0-9 \-]{4,20}$", message="请填写有效的电话号码")])
+    anonymous = BooleanField("匿名反映（不留联系方式）")
+
+    def validate_media_url(self, field):
+        if field.data and not field.data.lower().startswith(("http://", "https://")):
+            raise ValidationError("请填写以 http:// 或 https:// 开头的链接")
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment) -> str:
+    return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.before_request
+def _small_bodies():
+    request.max_content_length = PUBLIC_BODY_LIMIT
+
+
+def _report_limit() -> str:
+    return current_app.config["RATELIMIT_REPORT"]
+
+
+def _report_code_limit() -> str:
+    return current_app.config["RATELIMIT_REPORT_CODE"]
+
+
+@bp.route("/r/<token>", methods=["GET", "POST"])
+@limiter.limit(_report_limit, methods=["POST"])
+@limiter.limit(_report_code_limit, methods=["POST"], key_func=lambda: "code:" + request.view_args["token"])
+def report(token: str):
+    unit = service.unit_for_token(db.session, token=token)
+    form = ReportForm()
+    status = 200
+    if form.validate_on_submit():
+        made = service.submit_report(
+            db.session,
+            unit=unit,
+            channel=Channel.QR,
+            category=Category(form.category.data),
+            description=form.description.data,
+            media_url=(form.media_url.data or "").strip() or None,
+            phone=(form.phone.data or "").strip() or None,
+            anonymous=form.anonymous.data,
+        )
+        db.session.commit()
+        return render_template("report_done.html", report=made, unit=unit), 201
+    if request.method == "POST":
+        status = 400 if form.csrf_token.errors else 422
+    return render_template("report.html", form=form, unit=unit), status
+
+
+@bp.route("/t", methods=["GET"])
+def track_lookup():
+    """A box to type a tracking code into (from the report's receipt)."""
+    code = request.args.get("code", "").strip()
+    if code:
+        return redirect(url_for("report_pages.track", code=code))
+    return render_template("track.html", progress=None, code="")
+
+
+@bp.route("/t/<code>")
+def track(code: str):
+    try:
+        progress = service.progress(db.session, tracking_code=code)
+    except NotFound:
+        return render_template("track.html", progress=None, code=code, missing=True), 404
+    return render_template("track.html", progress=progress, code=code)
+
+
+@bp.errorhandler(429)
+def _too_many(error):
+    return render_template("message.html", title="提交过于频繁",
+                           message="您提交得太频繁了，请稍后再试。紧急情况请拨打 110。"), 429
+
+
+@bp.errorhandler(NotFound)
+def _not_found(error):
+    return render_template("message.html", title="二维码无效",
+                           message="该二维码已失效或不存在，请扫描网格内张贴的最新二维码。"), 404
+
+
+@bp.errorhandler(413)
+def _too_large(error):
+    return render_template("message.html", title="内容过长", message="提交的内容过长，请精简后再试。"), 413

@@ -1,0 +1,441 @@
+"""Residents' reports, from the QR code (or Open311) through the triage desk into a case.
+
+A report is bound to the unit whose code was scanned (or that Open311's location maps to). The
+triage clerk (信息清洗员) checks each one the same working day and does one of four things:
+classify it, merge it into another report or a case, reject it, or dispatch it, which makes a
+case owned as the case policy says. The reporter follows it at ``/t/<tracking code>``.
+"""
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app, request
+from sqlalchemy.orm import Session
+
+from gridgov.auth import audit
+from gridgov.auth.models import Principal
+from gridgov.auth.scope import UNSCOPED
+from gridgov.cases import calendar
+from gridgov.cases import service as case_service
+from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, PartyRole, ReferralChannel, Source, Status
+from gridgov.cases.models import Case, CaseEvent
+from gridgov.db import one_by_id, utcnow
+from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.reports.models import Channel, RejectionReason, Report, ReportCode, ReportStatus
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+# Units that post a QR code: where residents live and grid workers walk.
+REPORTING_LEVELS = frozenset({Level.VILLAGE, Level.GRID, Level.MICROGRID})
+TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
+TRACKING_LENGTH = 10  # 50 bits: not guessable, short enough to write down
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,43}")  # what secrets.token_urlsafe makes
+
+
+# --- report codes -------------------------------------------------------------------------------
+
+
+def report_code(session: Session, *, unit: Unit) -> ReportCode:
+    """The unit's report code, made the first time it is asked for."""
+    if unit.level not in REPORTING_LEVELS:
+        raise RuleViolation(f"Report codes are posted in villages, grids and micro-grids, not in a {unit.level}.")
+    code = session.scalar(sa.select(ReportCode).where(ReportCode.unit_id == unit.id))
+    if code is None:
+        code = ReportCode(unit_id=unit.id, token=secrets.token_urlsafe(16), created_at=utcnow())
+        try:
+            with session.begin_nested():
+                session.add(code)
+        except sa.exc.IntegrityError:  # made by a request racing this one
+            code = session.scalar(sa.select(ReportCode).where(ReportCode.unit_id == unit.id))
+    return code
+
+
+def rotate_code(session: Session, *, unit: Unit) -> ReportCode:
+    """A new token for the unit: codes printed before stop working (a defaced or misused sign)."""
+    code = report_code(session, unit=unit)
+    code.token = secrets.token_urlsafe(16)
+    code.created_at = utcnow()
+    audit.record_unit(session, action="unit.report_code.rotate", unit=unit)
+    session.flush()
+    return code
+
+
+def report_codes(session: Session, *, units: list[Unit]) -> dict[int, ReportCode]:
+    """Codes of many units at once (the printable sheet), made where missing."""
+    known = {
+        code.unit_id: code
+        for code in session.scalars(sa.select(ReportCode).where(ReportCode.unit_id.in_([u.id for u in units])))
+    }
+    for unit in units:
+        if unit.id not in known:
+            known[unit.id] = report_code(session, unit=unit)
+    return known
+
+
+def report_url(token: str) -> str:
+    """The absolute address a QR code carries: ``GRIDGOV_PUBLIC_URL`` or, unset, this host."""
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return f"{base.rstrip('/')}/r/{token}"
+
+
+def unit_for_token(session: Session, *, token: str) -> Unit:
+    """The unit behind a scanned code; unknown or rotated codes are not found."""
+    unit = None if not TOKEN_PATTERN.fullmatch(token) else session.scalar(
+        sa.select(Unit).join(ReportCode, ReportCode.unit_id == Unit.id)
+        .where(ReportCode.token == token, Unit.active.is_(True))
+        .execution_options(**UNSCOPED)
+    )
+    if unit is None:
+        raise NotFound("This report code is not valid (it may have been replaced by a new one).")
+    return unit
+
+
+# --- filing -------------------------------------------------------------------------------------
+
+
+def submit_report(
+    session: Session,
+    *,
+    unit: Unit,
+    channel: Channel,
+    category: Category,
+    description: str,
+    media_url: str | None = None,
+    anonymous: bool = False,
+    reporter_name: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    address: str | None = None,
+    filed_by: Principal | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """A pending report in ``unit``, due at the triage desk by the end of the working day."""
+    if unit.level not in REPORTING_LEVELS:
+        raise RuleViolation(f"Reports are made in a village, grid or micro-grid, not in a {unit.level}.")
+    description = description.strip()
+    if not description:
+        raise RuleViolation("Say what happened (description).", errors={"description": ["required"]})
+    now = now or utcnow()
+    due, _provisional = calendar.end_of_working_day(now)
+    report = Report(
+        tracking_code=_new_tracking_code(),
+        district_id=unit.district_id,
+        unit_id=unit.id,
+        unit_path=unit.path,
+        channel=channel,
+        filed_by_id=filed_by.id if filed_by else None,
+        category=category,
+        description=description,
+        media_url=media_url or None,
+        anonymous=anonymous,
+        # Someone who asks not to be known leaves nothing that could name them.
+        reporter_name=None if anonymous else (reporter_name or None),
+        phone=None if anonymous else (phone or None),
+        email=None if anonymous else (email or None),
+        latitude=latitude,
+        longitude=longitude,
+        address=address or None,
+        status=ReportStatus.PENDING,
+        submitted_at=now,
+        triage_due_at=due,
+        updated_at=now,
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def find_by_tracking_code(session: Session, *, tracking_code: str) -> Report | None:
+    """Unscoped: the code is the reporter's key. Case and spaces forgiven, as people type them."""
+    code = tracking_code.replace(" ", "").upper()
+    if len(code) != TRACKING_LENGTH or not set(code) <= set(TRACKING_ALPHABET):
+        return None  # nothing could have it (and a NUL byte must not reach the database)
+    return session.scalar(sa.select(Report).where(Report.tracking_code == code).execution_options(**UNSCOPED))
+
+
+def _new_tracking_code() -> str:
+    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
+
+
+# --- the triage desk ----------------------------------------------------------------------------
+
+
+def get_report(session: Session, *, report_id: int, for_update: bool = False) -> Report:
+    """In the caller's scope, or 404; ``for_update`` locks the row for an action."""
+    statement = sa.select(Report).where(Report.id == report_id)
+    if for_update:
+        statement = statement.with_for_update()
+    report = session.scalar(statement)
+    if report is None:
+        raise NotFound(f"Report {report_id} does not exist here.")
+    return report
+
+
+def list_reports(session: Session, *, after_id: int | None, limit: int, status=None, overdue=None,
+                 unit_id=None, now: datetime | None = None) -> list[Report]:
+    """Oldest first: the desk works through them in the order they came."""
+    now = now or utcnow()
+    statement = sa.select(Report).order_by(Report.id).limit(limit + 1)
+    if after_id is not None:
+        statement = statement.where(Report.id > after_id)
+    if status is not None:
+        statement = statement.where(Report.status == status)
+    if overdue is not None:
+        late = sa.and_(Report.status == ReportStatus.PENDING, Report.triage_due_at < now)
+        statement = statement.where(late if overdue else sa.not_(late))
+    if unit_id is not None:
+        unit = tree_service.get_unit(session, unit_id=unit_id)
+        statement = statement.where(in_subtree(Report.unit_path, unit.path))
+    return list(session.scalars(statement))
+
+
+def is_overdue(report: Report, *, now: datetime | None = None) -> bool:
+    """Still pending after the end of its working day."""
+    return report.status is ReportStatus.PENDING and (now or utcnow()) > report.triage_due_at
+
+
+@dataclass(frozen=True)
+class TriageAction:
+    required: frozenset[str]
+    optional: frozenset[str]
+    meaning: str
+
+
+# Every action is taken on a pending report; what each needs, in one place.
+TRIAGE_ACTIONS: dict[str, TriageAction] = {
+    "classify": TriageAction(frozenset(), frozenset({"category", "risk_grade"}),
+                             "set the category and/or risk grade; the report stays pending"),
+    "merge": TriageAction(frozenset(), frozenset({"report_id", "case_id"}),
+                          "a duplicate: follow another report (report_id) or an existing case (case_id)"),
+    "reject": TriageAction(frozenset({"reason"}), frozenset({"note"}),
+                           "spam, out of scope or nothing to act on; the reporter sees the reason"),
+    "dispatch": TriageAction(frozenset(), frozenset({"category", "risk_grade", "title", "people_involved"}),
+                             "make the case (source citizen_report), owned as the case policy says"),
+}
+
+
+def triage(session: Session, *, report_id: int, action: str, actor: Principal | None, params: dict,
+           now: datetime | None = None) -> Report:
+    """Take ``action`` on a pending report. The row is locked first: two clerks cannot both
+    dispatch one report."""
+    now = now or utcnow()
+    report = get_report(session, report_id=report_id, for_update=True)
+    if report.status is not ReportStatus.PENDING:
+        raise Conflict(f"Report {report.tracking_code} is {report.status} already; only pending reports are triaged.")
+    HANDLERS[action](session, report, actor=actor, now=now, **params)
+    report.updated_at = now
+    session.flush()
+    return report
+
+
+def _classify(session, report, *, actor, now, category=None, risk_grade=None):
+    if category is None and risk_grade is None:
+        raise RuleViolation("Give a category, a risk grade or both.", errors={"category": ["or risk_grade"]})
+    if category is not None:
+        report.category = category
+    if risk_grade is not None:
+        report.risk_grade = risk_grade
+    report.classified_at = now
+
+
+def _merge(session, report, *, actor, now, report_id=None, case_id=None):
+    if (report_id is None) == (case_id is None):
+        raise RuleViolation("Merge into one report (report_id) or one case (case_id).",
+                            errors={"report_id": ["exactly one of report_id, case_id"]})
+    if case_id is not None:
+        case = case_service.get_case(session, case_id=case_id)
+        report.case_id = case.id
+    else:
+        target = _followed(session, get_report(session, report_id=report_id))
+        if target.id == report.id:
+            raise RuleViolation("A report cannot be merged into itself.")
+        if target.status is ReportStatus.REJECTED:
+            raise RuleViolation(f"Report {target.tracking_code} was rejected; reject this one too, or dispatch it.")
+        report.merged_into_id = target.id
+    _handled(report, actor=actor, now=now, status=ReportStatus.MERGED)
+
+
+def _reject(session, report, *, actor, now, reason, note=None):
+    report.rejection_reason = reason
+    report.rejection_note = note
+    _handled(report, actor=actor, now=now, status=ReportStatus.REJECTED)
+
+
+def _dispatch(session, report, *, actor, now, category=None, risk_grade=None, title=None, people_involved=1):
+    category = category or report.category
+    risk_grade = risk_grade or report.risk_grade
+    if risk_grade is None:
+        raise RuleViolation("Grade the risk before dispatching (risk_grade).", errors={"risk_grade": ["required"]})
+    unit = tree_service.get_unit(session, unit_id=report.unit_id)
+    parties = []
+    if not report.anonymous and (report.reporter_name or report.phone):
+        parties.append({"role": PartyRole.APPLICANT, "name": report.reporter_name or "反映人", "phone": report.phone})
+    description = report.description + (f"\n\n照片：{report.media_url}" if report.media_url else "")
+    case, _created = case_service.create_case(
+        session,
+        actor=actor,
+        title=title or f"{CATEGORY_TITLES[category]}（群众反映 · {unit.name}）",
+        category=category,
+        risk_grade=risk_grade,
+        source=Source.CITIZEN_REPORT,
+        origin_unit_id=unit.id,
+        description=description,
+        people_involved=people_involved,
+        parties=parties,
+        now=now,
+    )
+    report.category, report.risk_grade = category, risk_grade
+    report.case_id = case.id
+    _handled(report, actor=actor, now=now, status=ReportStatus.DISPATCHED)
+
+
+def _handled(report: Report, *, actor, now, status: ReportStatus) -> None:
+    report.status = status
+    report.handled_at = now
+    report.handled_by_id = actor.id if actor else None
+
+
+HANDLERS = {"classify": _classify, "merge": _merge, "reject": _reject, "dispatch": _dispatch}
+assert set(HANDLERS) == set(TRIAGE_ACTIONS)
+
+
+def _followed(session: Session, report: Report) -> Report:
+    """The report a merged one follows, to the end of the chain."""
+    seen = set()
+    while report.merged_into_id is not None and report.id not in seen:
+        seen.add(report.id)
+        report = session.scalar(
+            sa.select(Report).where(Report.id == report.merged_into_id).execution_options(**UNSCOPED)
+        )
+    return report
+
+
+def case_of(session: Session, report: Report) -> Case | None:
+    """The case a report became or was merged into, following merges; unscoped (public)."""
+    report = _followed(session, report)
+    if report.case_id is None:
+        return None
+    return session.scalar(sa.select(Case).where(Case.id == report.case_id).execution_options(**UNSCOPED))
+
+
+# --- the reporter's view ------------------------------------------------------------------------
+
+REJECTION_WORDS = {
+    RejectionReason.SPAM: "经核实，该反映无有效内容",
+    RejectionReason.OUT_OF_SCOPE: "该事项不属于社会治理中心受理范围，请向相关部门反映",
+    RejectionReason.INVALID: "经核实，该反映无需处理",
+}
+STATUS_WORDS = {
+    Status.REPORTED: "已分派至{owner}，等待受理",
+    Status.ACCEPTED: "{owner}已受理",
+    Status.IN_PROGRESS: "{owner}正在调处",
+    Status.RESOLVED: "已化解，等待核查结案",
+    Status.CLOSED: "已办结",
+    Status.SUSPENDED: "暂缓办理",
+    Status.REFERRED: "已转入{channel}程序",
+    Status.REJECTED: "不予受理",
+    Status.REOPENED: "已重新办理",
+}
+EVENT_WORDS = {
+    "create": "已分派至{owner}",
+    "accept": "{owner}已受理",
+    "assign": "已安排调解人员",
+    "record_attempt": "已开展调解",
+    "escalate": "已提交{owner}办理",
+    "delegate": "已交由{owner}办理",
+    "refer": "已转入{channel}程序",
+    "return_from_referral": "{channel}程序已有结果，继续办理",
+    "suspend": "暂缓办理",
+    "resume": "恢复办理",
+    "resolve": "已化解",
+    "close": "已核查结案",
+    "reopen": "已重新办理",
+    "follow_up": "已回访",
+    "reject": "不予受理",
+}
+CHANNEL_WORDS = {
+    ReferralChannel.LEGAL_AID: "法律援助",
+    ReferralChannel.LABOUR_ARBITRATION: "劳动仲裁",
+    ReferralChannel.LITIGATION: "诉讼",
+}
+
+
+def progress(session: Session, *, tracking_code: str) -> dict:
+    """What the reporter may know, in plain words: stage and dated steps, no one's name, phone or
+    the text of anyone's notes; only units, which are public."""
+    report = find_by_tracking_code(session, tracking_code=tracking_code)
+    if report is None:
+        raise NotFound("No report has this tracking code.")
+    unit = tree_service.get_unit_unscoped(session, unit_id=report.unit_id)
+    steps = [(report.submitted_at, "已收到您的反映")]
+    case = case_of(session, report)
+    open_ = True
+    if report.status is ReportStatus.PENDING:
+        words = "已收到，工作人员将在当个工作日内核实并分派"
+    elif report.status is ReportStatus.REJECTED:
+        words = REJECTION_WORDS[report.rejection_reason]
+        steps.append((report.handled_at, words))
+        open_ = False
+    elif case is None:  # merged into a report still pending (or rejected)
+        target = _followed(session, report)
+        steps.append((report.handled_at, "与其他相同反映合并办理"))
+        words = "与其他相同反映合并办理，" + ("等待核实分派" if target.status is ReportStatus.PENDING else
+                                     REJECTION_WORDS.get(target.rejection_reason, "已处理"))
+        open_ = target.status is ReportStatus.PENDING
+    else:
+        if report.status is ReportStatus.MERGED:
+            steps.append((report.handled_at, "与其他相同反映合并办理"))
+        names = _unit_names(session, case)
+        for event in session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                     .order_by(CaseEvent.id).execution_options(**UNSCOPED)):
+            if event.at < report.submitted_at and report.status is ReportStatus.MERGED:
+                continue  # a case's history from before this report was merged into it
+            steps.append((event.at, _words(EVENT_WORDS[event.action], owner=names.get(event.to_owner_unit_id),
+                                           case=case)))
+        words = status_words(case, owner_name=names.get(case.owner_unit_id))
+        open_ = case.status in OPEN_STATUSES
+    return {
+        "tracking_code": report.tracking_code,
+        "category": CATEGORY_TITLES[report.category],
+        "unit": unit.name,
+        "submitted_at": report.submitted_at,
+        "stage": words,
+        "open": open_,
+        "case_reference": case.reference if case is not None else None,
+        "steps": steps,
+    }
+
+
+def status_words(case: Case, *, owner_name: str | None) -> str:
+    """Where the case stands, in words a resident understands."""
+    return _words(STATUS_WORDS[case.status], owner=owner_name, case=case)
+
+
+def _unit_names(session: Session, case: Case) -> dict[int, str]:
+    ids = set(session.scalars(
+        sa.select(CaseEvent.to_owner_unit_id).where(CaseEvent.case_id == case.id).execution_options(**UNSCOPED)
+    )) | {case.owner_unit_id}
+    rows = session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(ids - {None})).execution_options(**UNSCOPED))
+    return dict(rows.all())
+
+
+def _words(template: str, *, owner: str | None, case: Case) -> str:
+    channel = CHANNEL_WORDS.get(case.referral_channel, "司法") if case.referral_channel else "司法"
+    return template.format(owner=owner or "承办单位", channel=channel)
+
+
+def _reports_of_unit(session: Session, unit) -> str | None:
+    """Residents reported here: the report (and the reporter's tracking page) must keep its unit."""
+    used = session.scalar(
+        sa.select(Report.id).where(Report.unit_id == unit.id).limit(1).execution_options(**UNSCOPED)
+    )
+    return f"Residents' reports were made in unit {unit.code}; deactivate it instead." if used else None
+
+
+tree_service.DELETE_GUARDS.append(_reports_of_unit)

@@ -1,0 +1,158 @@
+"""The triage desk (``/api/v1/reports``) and the units' report codes and QR codes."""
+
+import io
+
+import segno
+from flask import Response, g, render_template
+from flask.views import MethodView
+
+from gridgov.api import Blueprint, page_by_id
+from gridgov.auth import pii
+from gridgov.auth.permissions import ROLE_PERMISSIONS
+from gridgov.db import db, utcnow
+from gridgov.errors import RuleViolation
+from gridgov.reports import service
+from gridgov.reports.schemas import ReportCodeSchema, ReportListArgs, ReportPageSchema, ReportSchema, TriageSchema
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1",
+                description="Residents' reports: the triage desk (信息清洗), report codes and QR codes (纳安解纷码).")
+
+QR_TITLE = "纳安解纷码"
+
+
+# Fields answered as stored; the rest are derived or masked in present().
+_DERIVED = {"overdue", "reporter_name", "phone"}
+_STORED = [name for name in ReportSchema().fields if name not in _DERIVED]
+
+
+def present(report, *, now=None) -> dict:
+    """Personal data masked for callers without pii:read (the triage desk works without it)."""
+    unmasked = "pii:read" in ROLE_PERMISSIONS[g.principal.role]
+    return {
+        **{name: getattr(report, name) for name in _STORED},
+        "overdue": service.is_overdue(report, now=now),
+        "reporter_name": report.reporter_name if unmasked else pii.mask_name(report.reporter_name),
+        "phone": report.phone if unmasked else pii.mask_phone(report.phone),
+    }
+
+
+@blp.route("/reports")
+class Reports(MethodView):
+    @blp.arguments(ReportListArgs, location="query")
+    @blp.response(200, ReportPageSchema)
+    def get(self, args):
+        """Reports made in your scope, oldest first (`status=pending` is the desk's queue)."""
+        now = utcnow()
+        result = page_by_id(args, lambda **kw: service.list_reports(db.session, now=now, **kw))
+        result["items"] = [present(report, now=now) for report in result["items"]]
+        return result
+
+
+@blp.route("/reports/<id:report_id>")
+class ReportById(MethodView):
+    @blp.response(200, ReportSchema)
+    def get(self, report_id):
+        return present(service.get_report(db.session, report_id=report_id))
+
+
+@blp.route("/reports/<id:report_id>/actions")
+class Triage(MethodView):
+    @blp.arguments(TriageSchema)
+    @blp.response(200, ReportSchema)
+    def post(self, data, report_id):
+        """Triage a pending report: classify, merge, reject or dispatch (which makes the case).
+
+        A report that is not pending any more answers 409."""
+        action = data.pop("action")
+        spec = service.TRIAGE_ACTIONS[action]
+        errors = {name: [f"required for {action}"] for name in spec.required - set(data)}
+        errors |= {name: [f"not used by {action}"] for name in set(data) - spec.required - spec.optional}
+        if errors:
+            raise RuleViolation(f"The fields do not fit the action {action}.", errors=errors)
+        report = service.triage(db.session, report_id=report_id, action=action, actor=g.principal, params=data)
+        db.session.commit()
+        return present(report)
+
+
+@blp.route("/units/<id:unit_id>/report-code")
+class ReportCode(MethodView):
+    @blp.response(200, ReportCodeSchema)
+    def get(self, unit_id):
+        """The unit's report code and the address its QR code carries (made on first request)."""
+        code = _code(unit_id)
+        db.session.commit()
+        return _code_view(code)
+
+
+@blp.route("/units/<id:unit_id>/report-code/rotate")
+class RotateReportCode(MethodView):
+    @blp.response(200, ReportCodeSchema)
+    def post(self, unit_id):
+        """Replace the unit's report code: every QR code printed before stops working."""
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        code = service.rotate_code(db.session, unit=unit)
+        db.session.commit()
+        return _code_view(code)
+
+
+@blp.route("/units/<id:unit_id>/qr.svg")
+class QrSvg(MethodView):
+    @blp.response(200, content_type="image/svg+xml", description="The unit's QR code.")
+    def get(self, unit_id):
+        """The unit's QR code as SVG, for print."""
+        buffer = io.BytesIO()
+        _qr(unit_id).save(buffer, kind="svg", scale=8, border=2, title=QR_TITLE, encoding="utf-8")
+        return Response(buffer.getvalue(), mimetype="image/svg+xml")
+
+
+@blp.route("/units/<id:unit_id>/qr.png")
+class QrPng(MethodView):
+    @blp.response(200, content_type="image/png", description="The unit's QR code.")
+    def get(self, unit_id):
+        """The unit's QR code as PNG."""
+        buffer = io.BytesIO()
+        _qr(unit_id).save(buffer, kind="png", scale=10, border=2)
+        return Response(buffer.getvalue(), mimetype="image/png")
+
+
+@blp.route("/units/<id:unit_id>/qr-sheet")
+class QrSheet(MethodView):
+    @blp.response(200, content_type="text/html", description="A printable page of QR codes.")
+    def get(self, unit_id):
+        """A printable sheet of the QR codes of every micro-grid of a village (or a grid), each
+        with its unit's name and code under it."""
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        if unit.level not in (Level.VILLAGE, Level.GRID):
+            raise RuleViolation("A sheet is printed for a village or a grid.")
+        microgrids = tree_service.descendants(db.session, unit=unit, level=Level.MICROGRID, after_path=None,
+                                              limit=10_000)
+        codes = service.report_codes(db.session, units=microgrids)
+        db.session.commit()
+        items = [
+            {
+                "unit": microgrid,
+                "svg": segno.make(service.report_url(codes[microgrid.id].token), error="m")
+                .svg_inline(scale=3, border=2, title=QR_TITLE, omitsize=True),
+            }
+            for microgrid in microgrids
+        ]
+        html = render_template("qr_sheet.html", unit=unit, items=items, title=QR_TITLE)
+        return Response(html, mimetype="text/html")
+
+
+def _code(unit_id: int):
+    unit = tree_service.get_unit(db.session, unit_id=unit_id)
+    return service.report_code(db.session, unit=unit)
+
+
+def _code_view(code) -> dict:
+    return {"unit_id": code.unit_id, "token": code.token, "url": service.report_url(code.token),
+            "created_at": code.created_at}
+
+
+def _qr(unit_id: int) -> segno.QRCode:
+    code = _code(unit_id)
+    db.session.commit()
+    return segno.make(service.report_url(code.token), error="m")
