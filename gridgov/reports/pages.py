@@ -7,7 +7,8 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
-from wtforms.validators import URL, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from gridgov.api import unstorable
 from gridgov.cases.calendar import TIMEZONE
@@ -29,10 +30,10 @@ def _storable(form, field):
 
 
 class ReportForm(FlaskForm):
-    category = SelectField("纠纷类型", choices=[(c.value, title) for c, title in CATEGORY_TITLES.items()],
+    category = SelectField("纠纷类型", choices=[SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items()],
                            validators=[InputRequired("请选择纠纷类型")])
     description = TextAreaField("发生了什么", validators=[
-        InputRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"), _storable])
+        DataRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"), _storable])
     media_url = StringField("照片链接（选填）", validators=[
         Optional(), Length(max=500), URL(message="请填写有效的链接"), _storable])
     phone = StringField("联系电话（选填）", validators=[

@@ -11,7 +11,7 @@ from gridgov.reports.service import TRIAGE_ACTIONS
 class ReportListArgs(PageArgs):
     status = enum(ReportStatus)
     overdue = fields.Boolean(metadata={"description": "Pending past the end of the working day they came in."})
-    unit_id = Id(metadata={"description": "Only reports made in this unit's subtree."})
+    unit_id = Id(strict=False, metadata={"description": "Only reports made in this unit's subtree."})
 
 
 class ReportSchema(ma.Schema):

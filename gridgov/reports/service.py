@@ -396,8 +396,9 @@ def progress(session: Session, *, tracking_code: str) -> dict:
                                      .order_by(CaseEvent.id).execution_options(**UNSCOPED)):
             if event.at < report.submitted_at and report.status is ReportStatus.MERGED:
                 continue  # a case's history from before this report was merged into it
-            steps.append((event.at, _words(EVENT_WORDS[event.action], owner=names.get(event.to_owner_unit_id),
-                                           case=case)))
+            if event.action in EVENT_WORDS:  # the sweep's marks and the like are not news to the reporter
+                steps.append((event.at, _words(EVENT_WORDS[event.action], owner=names.get(event.to_owner_unit_id),
+                                               case=case)))
         words = status_words(case, owner_name=names.get(case.owner_unit_id))
         open_ = case.status in OPEN_STATUSES
     return {
