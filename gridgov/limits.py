@@ -1,17 +1,39 @@
-"""Rate limits on everything anyone may call without signing in (Flask-Limiter).
+"""Rate limits on everything anyone may call without signing in (Flask-Limiter), in one table.
 
-Every ``PUBLIC`` endpoint of the permission table gets ``RATELIMIT_PUBLIC`` per address; the
-endpoints that write (a resident's report, an Open311 request) get tighter limits of their own,
-per address and per report code or API key, declared where they are routed. Counters live in
-memory by default and in Redis when ``GRIDGOV_RATELIMIT_STORAGE_URL`` is set, which every worker
-of a deployment must share.
+Every ``PUBLIC`` endpoint of the permission table gets ``RATELIMIT_PUBLIC`` per address. The
+endpoints that write get ``ROUTE_LIMITS`` instead: each a setting and what it is counted by (the
+address, the QR code, the api_key). Counters live in memory by default and in Redis when
+``GRIDGOV_RATELIMIT_STORAGE_URL`` is set, which every worker of a deployment must then share.
+
+Each app gets a limiter of its own (``init_app``): a module-level one would carry one app's
+storage and switches into every other app of the process.
 """
 
-from flask import request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from gridgov.auth.permissions import ENDPOINTS, PUBLIC
+
+
+def by_address() -> str:
+    return get_remote_address()
+
+
+def by_report_code() -> str:
+    return "code:" + (request.view_args or {}).get("token", "")
+
+
+def by_api_key() -> str:
+    # Read before the view runs; the Open311 blueprint has capped the body size already.
+    return "api_key:" + (request.values.get("api_key") or get_remote_address())[:200]
+
+
+# (endpoint, method) → [(setting, counted by)]: every limit applies.
+ROUTE_LIMITS = {
+    ("report_pages.report", "POST"): [("RATELIMIT_REPORT", by_address), ("RATELIMIT_REPORT_CODE", by_report_code)],
+    ("open311.create_request", "POST"): [("RATELIMIT_OPEN311_POST", by_api_key), ("RATELIMIT_PUBLIC", by_address)],
+}
 
 
 def _not_public() -> bool:
@@ -19,12 +41,26 @@ def _not_public() -> bool:
     return ENDPOINTS.get((request.endpoint, method)) != PUBLIC
 
 
-limiter = Limiter(key_func=get_remote_address, default_limits_exempt_when=_not_public)
+def _setting(name: str):
+    return lambda: current_app.config[name]
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> Limiter:
+    """The app's limiter, after every blueprint is registered (it wraps their views)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("RATELIMIT_STORAGE_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_DEFAULT", app.config["RATELIMIT_PUBLIC"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "gridgov")
+    limiter = Limiter(
+        key_func=by_address,
+        default_limits=[_setting("RATELIMIT_PUBLIC")],
+        default_limits_exempt_when=_not_public,
+        enabled=app.config["RATELIMIT_ENABLED"],
+    )
     limiter.init_app(app)
+    for (endpoint, method), limits in ROUTE_LIMITS.items():
+        view = app.view_functions[endpoint]
+        for setting, key in limits:
+            view = limiter.limit(_setting(setting), key_func=key, methods=[method], per_method=True)(view)
+        app.view_functions[endpoint] = view
+    app.extensions["gridgov.limiter"] = limiter
+    return limiter

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, json, request
-from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import HTTPException
 
@@ -34,7 +33,6 @@ from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
 from gridgov.cases.models import Case
 from gridgov.db import db, utcnow
 from gridgov.errors import DomainError
-from gridgov.limits import limiter
 from gridgov.reports import service
 from gridgov.reports.models import Channel, Report, ReportStatus
 from gridgov.tree import paths
@@ -82,12 +80,20 @@ def _format() -> str:
     return (request.view_args or {}).get("fmt", "json")
 
 
+# Characters XML 1.0 cannot hold at all, even escaped (an id echoed from the URL may have them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return _datetime(value)
     return "" if value is None else str(value)
+
+
+def _xml_text(value) -> str:
+    return _NOT_XML.sub("\ufffd", _text(value))
 
 
 def _xml_element(tag: str, value) -> ET.Element:
@@ -99,7 +105,7 @@ def _xml_element(tag: str, value) -> ET.Element:
         for child in value:
             element.append(_xml_element(XML_ITEMS.get(tag, "item"), child))
     else:
-        element.text = _text(value)
+        element.text = _xml_text(value)
     return element
 
 
@@ -185,6 +191,8 @@ def _parse_datetime(name: str) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C datetime such as 2026-11-01T00:00:00+08:00.") from None
+    if not 1900 <= moment.year <= 2999:
+        raise Open311Error(400, f"{name} must lie between the years 1900 and 2999.")
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
@@ -280,16 +288,7 @@ def service_definition(service_code, fmt):
 # --- filing a request ---------------------------------------------------------------------------------
 
 
-def _api_key_limit() -> str:
-    return current_app.config["RATELIMIT_OPEN311_POST"]
-
-
-def _api_key() -> str:
-    return "api_key:" + (request.values.get("api_key") or get_remote_address())[:200]
-
-
 @bp.route(f"/requests.{FORMAT}", methods=["POST"])
-@limiter.limit(_api_key_limit, key_func=_api_key)
 def create_request(fmt):
     """A pending report for the triage desk; the answer is its token (the tracking code)."""
     integration = _integration()

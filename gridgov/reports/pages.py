@@ -4,7 +4,7 @@ No sign-in. Each request body is small and limited; every text is checked before
 database and escaped on the way out (Jinja's autoescape), so HTML in a report stays text.
 """
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -15,7 +15,6 @@ from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, Category
 from gridgov.db import db
 from gridgov.errors import NotFound
-from gridgov.limits import limiter
 from gridgov.reports import service
 from gridgov.reports.models import Channel
 
@@ -55,17 +54,7 @@ def _small_bodies():
     request.max_content_length = PUBLIC_BODY_LIMIT
 
 
-def _report_limit() -> str:
-    return current_app.config["RATELIMIT_REPORT"]
-
-
-def _report_code_limit() -> str:
-    return current_app.config["RATELIMIT_REPORT_CODE"]
-
-
 @bp.route("/r/<token>", methods=["GET", "POST"])
-@limiter.limit(_report_limit, methods=["POST"])
-@limiter.limit(_report_code_limit, methods=["POST"], key_func=lambda: "code:" + request.view_args["token"])
 def report(token: str):
     unit = service.unit_for_token(db.session, token=token)
     form = ReportForm()

@@ -392,13 +392,15 @@ def progress(session: Session, *, tracking_code: str) -> dict:
         if report.status is ReportStatus.MERGED:
             steps.append((report.handled_at, "与其他相同反映合并办理"))
         names = _unit_names(session, case)
+        channel = None  # the referral channel as it was at each event: events hold what changed
         for event in session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
                                      .order_by(CaseEvent.id).execution_options(**UNSCOPED)):
+            channel = (event.details or {}).get("changes", {}).get("referral_channel", channel)
             if event.at < report.submitted_at and report.status is ReportStatus.MERGED:
                 continue  # a case's history from before this report was merged into it
             if event.action in EVENT_WORDS:  # the sweep's marks and the like are not news to the reporter
                 steps.append((event.at, _words(EVENT_WORDS[event.action], owner=names.get(event.to_owner_unit_id),
-                                               case=case)))
+                                               channel=channel)))
         words = status_words(case, owner_name=names.get(case.owner_unit_id))
         open_ = case.status in OPEN_STATUSES
     return {
@@ -415,7 +417,7 @@ def progress(session: Session, *, tracking_code: str) -> dict:
 
 def status_words(case: Case, *, owner_name: str | None) -> str:
     """Where the case stands, in words a resident understands."""
-    return _words(STATUS_WORDS[case.status], owner=owner_name, case=case)
+    return _words(STATUS_WORDS[case.status], owner=owner_name, channel=case.referral_channel)
 
 
 def _unit_names(session: Session, case: Case) -> dict[int, str]:
@@ -426,9 +428,8 @@ def _unit_names(session: Session, case: Case) -> dict[int, str]:
     return dict(rows.all())
 
 
-def _words(template: str, *, owner: str | None, case: Case) -> str:
-    channel = CHANNEL_WORDS.get(case.referral_channel, "司法") if case.referral_channel else "司法"
-    return template.format(owner=owner or "承办单位", channel=channel)
+def _words(template: str, *, owner: str | None, channel) -> str:
+    return template.format(owner=owner or "承办单位", channel=CHANNEL_WORDS.get(channel, "司法"))
 
 
 def _reports_of_unit(session: Session, unit) -> str | None:

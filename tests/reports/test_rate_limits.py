@@ -1,0 +1,288 @@
+"""Rate limits on what anyone may call without signing in (gridgov/limits.py, the decorators in
+gridgov/reports/pages.py and open311.py, the RATELIMIT_* settings).
+
+Covered: a resident's report (/r) per address and per report code, answered by an HTML page with
+Retry-After and nothing written; Open311 POST per api_key, in the Open311 error format; the
+public limit on public GETs, per address; signed-in API calls outside the public limit; the
+counters shared through Redis by two workers (two processes) of one deployment.
+
+Each test builds its own app with limits on and small numbers, on a fresh SQLite file.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+
+from gridgov import create_app
+from gridgov.auth import service as auth_service
+from gridgov.auth.permissions import Role
+from gridgov.db import db
+from gridgov.reports import service as report_service
+from gridgov.reports.models import Report
+from gridgov.tree import service as tree_service
+from gridgov.tree import transfer
+from tests.conftest import SMALL_TREE_CSV, IsolatedClient, bearer_client
+
+ROOT = Path(__file__).resolve().parents[2]
+D = "510503"
+M111, M112 = "510503001001001001", "510503001001001002"
+REPORT = {"category": "family_neighbour", "description": "楼上每晚装修到十一点，协商无果。"}
+LIMITS = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_REPORT": "3 per minute",
+    "RATELIMIT_REPORT_CODE": "5 per hour",
+    "RATELIMIT_PUBLIC": "10 per minute",
+    "RATELIMIT_OPEN311_POST": "2 per minute",
+}
+
+
+def build_config(tmp_path: Path, name: str = "gridgov", **overrides) -> dict:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": f"sqlite:///{tmp_path / f'{name}.db'}",
+        "INSTANCE_PATH": str(tmp_path / f"instance-{name}"),
+        # The limit is what is tested here, not the form's CSRF token (tests/auth covers that).
+        "WTF_CSRF_ENABLED": False,
+        **LIMITS,
+        **overrides,
+    }
+
+
+def build_app(config: dict, *, migrate: bool = True):
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    if migrate:
+        with app.app_context():
+            flask_migrate.upgrade()
+            transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+            db.session.commit()
+    return app
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """``make_app(**settings)`` → an app with limits on, the small tree, and its own SQLite file."""
+    built = []
+
+    def make(**overrides):
+        app = build_app(build_config(tmp_path, name=f"gridgov{len(built)}", **overrides))
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def report_token(app, code: str) -> str:
+    with app.app_context():
+        unit = tree_service.get_unit_by_code(db.session, code=code)
+        token = report_service.report_code(db.session, unit=unit).token
+        db.session.commit()
+        return token
+
+
+def token_for(app, role: str, scope_code: str | None = D) -> str:
+    with app.app_context():
+        scope = tree_service.get_unit_by_code(db.session, code=scope_code) if scope_code else None
+        principal = auth_service.create_principal(
+            db.session, username=f"rl.{role}.{os.urandom(4).hex()}", display_name=f"测试 {role}",
+            role=Role(role), scope_unit_id=scope.id if scope else None, password=None,
+        )
+        _token, text = auth_service.issue_token(db.session, principal=principal, name="test", expires_in=None)
+        db.session.commit()
+        return text
+
+
+def count_reports(app, *criteria) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Report).where(*criteria))
+
+
+def from_address(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def file_report(client, token: str):
+    return client.post(f"/r/{token}", data=REPORT)
+
+
+def assert_refused_page(response, *, window: int = 60):
+    """The resident's 429: a page in plain words, and when to try again (within the limit's
+    window, in seconds)."""
+    assert response.status_code == 429
+    assert response.mimetype == "text/html"
+    assert "提交过于频繁" in response.get_data(as_text=True)
+    assert 0 < int(response.headers["Retry-After"]) <= window
+
+
+def assert_open311_error(response, code: int):
+    assert response.status_code == code
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert isinstance(body, list) and len(body) == 1
+    assert body[0]["code"] == code and body[0]["description"]
+
+
+# --- a resident's report ---------------------------------------------------------------------------
+
+
+def test_fourth_report_from_one_address_within_a_minute_is_refused_and_not_written(make_app):
+    # Per code generous: only the per-address limit is in play.
+    app = make_app(RATELIMIT_REPORT_CODE="100 per hour")
+    token = report_token(app, M111)
+    phone = from_address(app, "203.0.113.7")
+
+    assert [file_report(phone, token).status_code for _ in range(3)] == [201, 201, 201]
+    refused = file_report(phone, token)
+
+    assert_refused_page(refused)
+    assert count_reports(app) == 3
+
+
+def test_another_address_still_reports_when_one_is_refused(make_app):
+    app = make_app(RATELIMIT_REPORT_CODE="100 per hour")
+    token = report_token(app, M111)
+    busy = from_address(app, "203.0.113.7")
+    for _ in range(3):
+        assert file_report(busy, token).status_code == 201
+    assert file_report(busy, token).status_code == 429
+
+    neighbour = file_report(from_address(app, "203.0.113.8"), token)
+
+    assert neighbour.status_code == 201
+    assert count_reports(app) == 4
+
+
+def test_report_code_limit_stops_many_addresses_reporting_through_one_code(make_app):
+    app = make_app()  # 5 per hour per code, 3 per minute per address
+    token, other_token = report_token(app, M111), report_token(app, M112)
+    statuses = [file_report(from_address(app, f"198.51.100.{n}"), token).status_code for n in range(1, 6)]
+    assert statuses == [201] * 5
+
+    sixth = file_report(from_address(app, "198.51.100.6"), token)
+
+    assert_refused_page(sixth, window=3600)
+    assert count_reports(app) == 5
+    # The limit is the code's, not the whole service's: another micro-grid's sign still works.
+    assert file_report(from_address(app, "198.51.100.7"), other_token).status_code == 201
+
+
+# --- Open311 -----------------------------------------------------------------------------------------
+
+
+def open311_post(client, api_key: str):
+    return client.post("/open311/v2/requests.json", data={
+        "api_key": api_key, "service_code": "family_neighbour", "description": "邻里噪音纠纷",
+        "attribute[unit_code]": M111,
+    })
+
+
+def test_open311_post_is_limited_per_api_key_in_the_open311_error_format(make_app):
+    app = make_app()  # 2 per minute per api_key
+    first_key, second_key = token_for(app, "integration"), token_for(app, "integration")
+    client = app.test_client()  # one address for both keys: the key is what counts
+    assert [open311_post(client, first_key).status_code for _ in range(2)] == [201, 201]
+
+    refused = open311_post(client, first_key)
+
+    assert_open311_error(refused, 429)
+    assert "Retry-After" in refused.headers
+    assert count_reports(app) == 2
+    assert open311_post(client, second_key).status_code == 201
+    assert count_reports(app) == 3
+
+
+# --- public GETs and the signed-in API -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, answer", [
+    ("/open311/v2/services.json", "open311"),
+    ("/t", "html"),
+])
+def test_public_get_is_limited_per_address_by_the_public_limit(make_app, url, answer):
+    app = make_app()  # 10 per minute per address
+    visitor = from_address(app, "192.0.2.10")
+    assert [visitor.get(url).status_code for _ in range(10)] == [200] * 10
+
+    refused = visitor.get(url)
+
+    if answer == "open311":
+        assert_open311_error(refused, 429)
+    else:
+        assert refused.status_code == 429 and refused.mimetype == "text/html"
+    assert "Retry-After" in refused.headers
+    assert from_address(app, "192.0.2.11").get(url).status_code == 200
+
+
+def test_signed_in_api_is_not_held_to_the_public_limit(make_app):
+    app = make_app()  # public: 10 per minute
+    client = bearer_client(app, token_for(app, "district_command"))
+
+    statuses = [client.get("/api/v1/units").status_code for _ in range(15)]
+
+    assert statuses == [200] * 15
+
+
+def test_limits_of_one_app_do_not_reach_another_app_of_the_process(make_app):
+    unlimited = make_app(RATELIMIT_ENABLED=False)
+    make_app()  # limits on, 3 reports per minute per address
+    token = report_token(unlimited, M111)
+    client = unlimited.test_client()
+
+    statuses = [file_report(client, token).status_code for _ in range(8)]
+
+    assert statuses == [201] * 8
+
+
+# --- Redis: one count for every worker ------------------------------------------------------------------
+
+# A second worker: its own process (so nothing of the first app is shared but the database file and
+# Redis), its own app, the same report code.
+WORKER = """
+import json, logging, sys
+logging.disable(logging.CRITICAL)
+from gridgov import create_app
+config, token, count = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+client = create_app(config).test_client()
+report = json.loads(sys.argv[4])
+print(json.dumps([client.post("/r/" + token, data=report).status_code for _ in range(count)]))
+"""
+
+
+def run_worker(config: dict, token: str, count: int) -> list[int]:
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(config), token, str(count), json.dumps(REPORT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_workers_sharing_redis_share_the_count(tmp_path, redis_url):
+    import redis
+
+    config = build_config(tmp_path, RATELIMIT_STORAGE_URL=redis_url, RATELIMIT_REPORT_CODE="100 per hour")
+    worker_a = build_app(config)
+    token = report_token(worker_a, M111)
+    try:
+        # Both workers see the same address (behind one proxy, one resident's phone).
+        assert [file_report(worker_a.test_client(), token).status_code for _ in range(2)] == [201, 201]
+
+        assert run_worker({**config, "INSTANCE_PATH": str(tmp_path / "instance-b")}, token, 2) == [201, 429]
+
+        assert count_reports(worker_a) == 3
+        keys = redis.Redis.from_url(redis_url).keys()
+        assert keys and any(b"gridgov" in key for key in keys)
+    finally:
+        with worker_a.app_context():
+            db.engine.dispose()
