@@ -74,6 +74,9 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.reports import open311
     from gridgov.reports import pages as report_pages
     from gridgov.reports import views as report_views
+    from gridgov.rollups import cli as rollup_cli
+    from gridgov.rollups import pages as command_pages
+    from gridgov.rollups import views as rollup_views
     from gridgov.tree import cli as tree_cli
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
@@ -86,9 +89,11 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(cases_views.blp)
     api.register_blueprint(people_views.blp)
     api.register_blueprint(report_views.blp)
+    api.register_blueprint(rollup_views.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(auth_pages.bp)
     app.register_blueprint(report_pages.bp)
+    app.register_blueprint(command_pages.bp)
     app.register_blueprint(open311.bp)
     limits.init_app(app)
     auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table
@@ -96,6 +101,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.cli.add_command(auth_cli.principals)
     app.cli.add_command(auth_cli.tokens)
     app.cli.add_command(cases_cli.cases)
+    app.cli.add_command(rollup_cli.rollups)
     app.cli.add_command(seed_cli.seed)
     return app
 

@@ -89,6 +89,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("pages.login", "POST"): PUBLIC,
     ("pages.logout", "GET"): PUBLIC,
     ("pages.logout", "POST"): PUBLIC,
+    # The page holds no data (its API calls are guarded); it sends anyone not signed in to /login.
+    ("command_pages.command", "GET"): PUBLIC,
     ("report_pages.report", "GET"): PUBLIC,
     ("report_pages.report", "POST"): PUBLIC,
     ("report_pages.track_lookup", "GET"): PUBLIC,
@@ -132,6 +134,12 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("cases.Attachments", "POST"): "cases:attempt",
     ("cases.AttachmentFile", "GET"): "cases:read",
     ("cases.Inbox", "GET"): "cases:read",
+    # rollups (district command's figures): a unit in scope and its children
+    ("rollups.Rollup", "GET"): "cases:read",
+    ("rollups.RollupCsv", "GET"): "cases:read",
+    ("rollups.Trend", "GET"): "cases:read",
+    ("rollups.RiskMap", "GET"): "cases:read",
+    ("rollups.CasesCsv", "GET"): "cases:read",
     # residents' reports, report codes and QR codes
     ("reports.Reports", "GET"): "reports:triage",
     ("reports.ReportById", "GET"): "reports:triage",

@@ -8,6 +8,7 @@ as the State Council has announced; beyond it Monday to Friday are counted and t
 marked provisional, to be recomputed once the data is there.
 """
 
+import functools
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -89,3 +90,36 @@ def end_of_working_day(moment: datetime) -> tuple[datetime, bool]:
         if working:
             return _start_of_next_day(cursor), provisional
         cursor = _start_of_next_day(cursor)
+
+
+INDEX_EPOCH = date(2000, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _working_days_in_year(year: int) -> int:
+    day, count = date(year, 1, 1), 0
+    while day.year == year:
+        count += is_working_day(day)[0]
+        day += DAY
+    return count
+
+
+@functools.lru_cache(maxsize=4096)
+def _working_days_before(day: date) -> int:
+    count = sum(_working_days_in_year(year) for year in range(INDEX_EPOCH.year, day.year))
+    cursor = date(day.year, 1, 1)
+    while cursor < day:
+        count += is_working_day(cursor)[0]
+        cursor += DAY
+    return count
+
+
+def working_day_index(moment: datetime) -> float:
+    """Working days from 2000-01-01 to ``moment``: ``working_days_between(a, b)`` is
+    ``working_day_index(b) - working_day_index(a)``, so sums of ages can be kept as sums of
+    indices (the rollups' risk score)."""
+    local = moment.astimezone(TIMEZONE)
+    index = _working_days_before(local.date())
+    if is_working_day(local.date())[0]:
+        index += (local - datetime.combine(local.date(), time(), tzinfo=TIMEZONE)) / DAY
+    return index

@@ -27,6 +27,8 @@ class Case(db.Model):
         sa.Index("ix_cases_origin_path", "origin_path"),
         sa.Index("ix_cases_owner_path", "owner_path"),
         sa.Index("ix_cases_status_deadline", "status", "deadline_at"),
+        # The rollups count today's yellow marks from here (see rollups.service).
+        sa.Index("ix_cases_status_yellow", "status", "yellow_at"),
         sa.CheckConstraint("people_involved >= 0", name="people_non_negative"),
         sa.CheckConstraint("amount_in_dispute >= 0", name="amount_non_negative"),
         sa.CheckConstraint("satisfaction BETWEEN 1 AND 5", name="satisfaction_range"),

@@ -28,6 +28,7 @@ from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecor
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from gridgov.rollups import counters
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
@@ -150,6 +151,7 @@ def create_case(
     session.flush()
     _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
            from_owner=None, reason=None)
+    counters.track(session, case, before=None, policy=policy)
     if record is not None:
         record.case_id = case.id
         session.flush()
@@ -251,6 +253,7 @@ def act(
             allowed_actions=allowed_from(case.status),
         )
     before = _snapshot(case)
+    counted = counters.state(case, current_policy())
     reference, from_status, from_owner = case.reference, case.status, case.owner_unit_id
     try:
         # No flush half-way: the handlers' queries must not write the row before it is complete
@@ -268,6 +271,8 @@ def act(
     note, details = result if isinstance(result, tuple) else (result, {})
     _event(session, case, actor=actor, action=action, now=now, before=before, from_status=from_status,
            from_owner=from_owner, reason=note, details=details)
+    escalated = counters.escalation(case.owner_level, now) if action == "escalate" else None
+    counters.track(session, case, before=counted, policy=current_policy(), extra=escalated)
     return case
 
 
@@ -519,10 +524,12 @@ def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     """Count a provisional deadline again on the calendar as installed now; write the event if
     it changed. True when it did."""
     before = _snapshot(case)
+    counted = counters.state(case, current_policy())
     if not clock.recount(case, policy=current_policy()):
         return False
     case.updated_at = now
     session.flush()
+    counters.track(session, case, before=counted, policy=current_policy())
     _event(session, case, actor=None, action="recount_deadline", now=now, before=before,
            from_status=case.status, from_owner=case.owner_unit_id,
            reason="provisional deadline recounted" if case.deadline_provisional

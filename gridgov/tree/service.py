@@ -266,6 +266,8 @@ def delete_unit(session: Session, *, unit: Unit) -> None:
 
 # Checks other domains add: each returns why a unit may not be deleted (cases, assignments …).
 DELETE_GUARDS: list = []
+# What other domains do when a subtree moves, after its paths are rewritten (the rollup counters).
+MOVE_HOOKS: list = []
 
 
 def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
@@ -302,6 +304,8 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
                 .values({district_column.key: new_parent.district_id})
                 .execution_options(synchronize_session=False)
             )
+    for hook in MOVE_HOOKS:
+        hook(session, unit_id=unit.id, old_path=old_path, new_path=new_path)
     old_parent_id = unit.parent_id
     session.expire_all()
     moved = session.get(Unit, unit.id)

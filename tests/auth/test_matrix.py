@@ -425,6 +425,16 @@ REQUESTS: dict[tuple[str, str], Spec] = {
         out=lambda w: Req(f"{S}/{w.out_studio}", json={"name": "金龙调解室（改）"}),
         out_member=lambda w: Req(f"{S}/{w.in_studio}", json={"member_ids": [w.in_worker, w.out_worker]}),
     ),
+    # rollups (issue 7): a unit in scope and its children
+    ("rollups.Rollup", "GET"): spec(200, lambda w: Req(f"{U}/{w.unit[V1]}/rollup"), out=lambda w: Req(f"{U}/{w.unit[V3]}/rollup")),
+    ("rollups.RollupCsv", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[V1]}/rollup.csv"), out=lambda w: Req(f"{U}/{w.unit[V3]}/rollup.csv")
+    ),
+    ("rollups.Trend", "GET"): spec(200, lambda w: Req(f"{U}/{w.unit[G12]}/trend"), out=lambda w: Req(f"{U}/{w.unit[G31]}/trend")),
+    ("rollups.RiskMap", "GET"): spec(
+        200, lambda w: Req(f"{U}/{w.unit[V1]}/riskmap.geojson"), out=lambda w: Req(f"{U}/{w.unit[V3]}/riskmap.geojson")
+    ),
+    ("rollups.CasesCsv", "GET"): spec(200, lambda w: Req(f"{API}/cases.csv")),
     # residents' reports (issue 6): a report is in scope where it was made
     ("reports.Reports", "GET"): spec(200, lambda w: Req(R)),
     ("reports.ReportById", "GET"): spec(200, lambda w: Req(f"{R}/{w.in_report}"), out=lambda w: Req(f"{R}/{w.out_report}")),
@@ -641,6 +651,8 @@ PUBLIC_REQUESTS: dict[tuple[str, str], PublicReq] = {
     # signed out already; the form's token is the session's, so the sign-in page's will do
     ("pages.logout", "POST"): PublicReq("/logout", 302, csrf_from="/login"),
     ("auth.Token", "POST"): PublicReq(f"{API}/auth/token", 401, json={"username": "nobody", "password": "wrong"}),
+    # district command's page sends anyone not signed in to sign in
+    ("command_pages.command", "GET"): PublicReq("/command", 302),
     # residents' pages: a code that no unit has is not found, with or without a form
     ("report_pages.report", "GET"): PublicReq("/r/AAAAAAAAAAAAAAAAAAAAAA", 404),
     ("report_pages.report", "POST"): PublicReq("/r/AAAAAAAAAAAAAAAAAAAAAA", 404, form={"description": "x"}),

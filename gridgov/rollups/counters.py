@@ -1,0 +1,238 @@
+"""Keeping the counters: every case change adds its difference to its origin's and each
+ancestor's rows in the same transaction; a unit move shifts the subtree's sums from the old
+ancestors to the new; ``rebuild`` computes them all from the cases.
+
+Micro-grids keep totals but no day rows: a micro-grid's own cases are few, and its windowed
+figures are counted from them (``service``). Day rows at that level would be about one per case,
+the largest table in the database for the least-asked question.
+"""
+
+from collections import defaultdict
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gridgov.auth.scope import UNSCOPED
+from gridgov.cases.enums import HandlingLevel
+from gridgov.cases.models import Case, CaseEvent
+from gridgov.rollups import measures
+from gridgov.rollups.models import unit_days, unit_totals
+from gridgov.tree import paths
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+Totals = dict[str, float]
+Days = dict[date, dict[str, float]]
+
+# The levels that keep day rows (see the module's docstring).
+DAY_LEVELS = frozenset(Level) - {Level.MICROGRID}
+
+
+def state(case, policy) -> tuple[Totals, Days]:
+    """What ``case`` counts for now: take it before a change, pass it to ``track`` after."""
+    return measures.contribution(case, weights=policy.risk_weights)
+
+
+def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy, extra=None) -> None:
+    """Add what the change of ``case`` made to the counters (``before`` None: a new case);
+    ``extra``: flows that are not state, such as an escalation."""
+    after_totals, after_days = state(case, policy)
+    before_totals, before_days = before or ({}, {})
+    totals = _difference(after_totals, before_totals)
+    days = {day: _difference(after_days.get(day, {}), before_days.get(day, {}))
+            for day in after_days.keys() | before_days.keys()}
+    if extra is not None:
+        extra_totals, extra_days = extra
+        totals = _add(totals, extra_totals)
+        for day, row in extra_days.items():
+            days[day] = _add(days.get(day, {}), row)
+    apply(session, origin_path=case.origin_path, totals=totals, days=days)
+
+
+def apply(session: Session, *, origin_path: str, totals: Totals, days: Days) -> None:
+    """Add ``totals`` and ``days`` to the rows of the unit at ``origin_path`` and its ancestors."""
+    totals = {column: value for column, value in totals.items() if value}
+    days = {day: nonzero for day, row in days.items() if (nonzero := {c: v for c, v in row.items() if v})}
+    if not totals and not days:
+        return
+    lineage = session.execute(
+        sa.select(Unit.id, Unit.level)
+        .where(Unit.path.in_([*paths.ancestor_paths(origin_path), origin_path]))
+        .order_by(Unit.id)  # one order for every transaction: no deadlock between two changes
+        .execution_options(**UNSCOPED)
+    ).all()
+    add_rows(session, totals={unit_id: totals for unit_id, _level in lineage},
+             days={(unit_id, day): row for unit_id, level in lineage if level in DAY_LEVELS
+                   for day, row in days.items()})
+
+
+def add_rows(session: Session, *, totals: dict[int, Totals], days: dict[tuple[int, date], dict]) -> None:
+    """Upsert: each value is added to what the row holds (a missing row counts as zeros)."""
+    for unit_id in sorted(totals):
+        _upsert(session, unit_totals, ["unit_id"], {"unit_id": unit_id}, totals[unit_id])
+    for unit_id, day in sorted(days):
+        _upsert(session, unit_days, ["unit_id", "day"], {"unit_id": unit_id, "day": day}, days[(unit_id, day)])
+
+
+def _upsert(session: Session, table: sa.Table, keys: list[str], key_values: dict, values: dict) -> None:
+    if not values:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values({**key_values, **values})
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={column: table.c[column] + statement.excluded[column] for column in values},
+    )
+    session.execute(statement)
+
+
+def _difference(after: dict, before: dict) -> dict:
+    return {key: after.get(key, 0) - before.get(key, 0) for key in after.keys() | before.keys()}
+
+
+def _add(first: dict, second: dict) -> dict:
+    return {key: first.get(key, 0) + second.get(key, 0) for key in first.keys() | second.keys()}
+
+
+def escalation(level: HandlingLevel, at) -> tuple[Totals, Days]:
+    return measures.escalation(level=level, at=at)
+
+
+# --- unit moves ----------------------------------------------------------------------------------
+
+
+def shift(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
+    """After a move: the subtree's sums leave the old ancestors and join the new ones. The
+    subtree's own rows stay as they are (its cases moved with it)."""
+    total_row = session.execute(sa.select(unit_totals).where(unit_totals.c.unit_id == unit_id)).mappings().first()
+    day_rows = session.execute(sa.select(unit_days).where(unit_days.c.unit_id == unit_id)).mappings().all()
+    if total_row is None and not day_rows:
+        return
+    old = _units_at(session, paths.ancestor_paths(old_path))
+    new = _units_at(session, paths.ancestor_paths(new_path))
+    totals, days = {}, {}
+    for ancestors, sign in ((old, -1), (new, 1)):
+        for ancestor_id, level in ancestors:
+            if total_row is not None:
+                totals[ancestor_id] = _add(totals.get(ancestor_id, {}), _scaled(total_row, measures.TOTAL_COLUMNS, sign))
+            if level in DAY_LEVELS:
+                for row in day_rows:
+                    key = (ancestor_id, row["day"])
+                    days[key] = _add(days.get(key, {}), _scaled(row, measures.DAY_COLUMNS, sign))
+    add_rows(session, totals={k: _nonzero(v) for k, v in totals.items()},
+             days={k: nonzero for k, v in days.items() if (nonzero := _nonzero(v))})
+
+
+def _units_at(session: Session, unit_paths: list[str]) -> list[tuple[int, Level]]:
+    return session.execute(
+        sa.select(Unit.id, Unit.level).where(Unit.path.in_(unit_paths)).execution_options(**UNSCOPED)
+    ).all()
+
+
+def _scaled(row, columns, sign: int) -> dict:
+    return {column: sign * row[column] for column in columns if row[column]}
+
+
+def _nonzero(values: dict) -> dict:
+    return {key: value for key, value in values.items() if value}
+
+
+# --- rebuilding ----------------------------------------------------------------------------------
+
+# The columns a contribution reads: the rebuild streams these, not whole ORM objects.
+CASE_COLUMNS = [
+    Case.id, Case.origin_unit_id, Case.status, Case.category, Case.risk_grade, Case.owner_level,
+    Case.created_at, Case.resolved_at, Case.resolved_level, Case.closed_at, Case.closed_on_time,
+    Case.satisfaction, Case.deadline_at, Case.yellow_at,
+]
+
+
+def rebuild(session: Session, *, policy, district_id: int | None = None, progress=None) -> int:
+    """Recount every counter (of one district, or all) from the cases and their escalation
+    events. Returns the number of cases counted. District by district, so that memory holds one
+    district's sums at a time."""
+    districts = [district_id] if district_id is not None else list(session.scalars(
+        sa.select(Unit.id).where(Unit.parent_id.is_(None)).order_by(Unit.id).execution_options(**UNSCOPED)
+    ))
+    counted = 0
+    for district in districts:
+        counted += _rebuild_district(session, district_id=district, policy=policy)
+        if progress is not None:
+            progress(1)
+    return counted
+
+
+def _rebuild_district(session: Session, *, district_id: int, policy) -> int:
+    units = {row.id: row for row in session.execute(
+        sa.select(Unit.id, Unit.path, Unit.level).where(Unit.district_id == district_id).execution_options(**UNSCOPED)
+    )}
+    by_path = {row.path: row for row in units.values()}
+    unit_ids = sa.select(Unit.id).where(Unit.district_id == district_id).scalar_subquery()
+    session.execute(sa.delete(unit_totals).where(unit_totals.c.unit_id.in_(unit_ids)))
+    session.execute(sa.delete(unit_days).where(unit_days.c.unit_id.in_(unit_ids)))
+
+    # Sums per origin unit first: far fewer than cases, and then each goes up its lineage once.
+    origin_totals: dict[int, Totals] = defaultdict(dict)
+    origin_days: dict[int, Days] = defaultdict(dict)
+
+    def add(origin_id: int, contribution: tuple[Totals, Days]) -> None:
+        totals, days = contribution
+        origin_totals[origin_id] = _add(origin_totals[origin_id], totals)
+        for day, row in days.items():
+            origin_days[origin_id][day] = _add(origin_days[origin_id].get(day, {}), row)
+
+    counted = 0
+    rows = session.execute(
+        sa.select(*CASE_COLUMNS).where(Case.district_id == district_id).execution_options(**UNSCOPED, yield_per=5000)
+    )
+    for case in rows:
+        add(case.origin_unit_id, measures.contribution(case, weights=policy.risk_weights))
+        counted += 1
+    escalations = session.execute(
+        sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
+        .where(Case.district_id == district_id, CaseEvent.action == "escalate")
+        .execution_options(**UNSCOPED)
+    )
+    for origin_id, at, level in escalations:
+        add(origin_id, measures.escalation(level=HandlingLevel(level.value), at=at))
+
+    totals: dict[int, Totals] = defaultdict(dict)
+    days: dict[tuple[int, date], dict] = defaultdict(dict)
+    for origin_id in origin_totals.keys() | origin_days.keys():
+        path = units[origin_id].path
+        for lineage_path in (*paths.ancestor_paths(path), path):
+            unit = by_path[lineage_path]
+            totals[unit.id] = _add(totals[unit.id], origin_totals[origin_id])
+            if unit.level in DAY_LEVELS:
+                for day, row in origin_days[origin_id].items():
+                    days[(unit.id, day)] = _add(days[(unit.id, day)], row)
+    _insert_all(session, unit_totals, [{"unit_id": unit_id, **_nonzero(row)} for unit_id, row in totals.items()],
+                measures.TOTAL_COLUMNS)
+    _insert_all(session, unit_days, [{"unit_id": unit_id, "day": day, **_nonzero(row)}
+                                     for (unit_id, day), row in days.items()], measures.DAY_COLUMNS)
+    return counted
+
+
+def _insert_all(session: Session, table: sa.Table, rows: list[dict], columns: list[str], batch: int = 5000) -> None:
+    # executemany needs every row to name the same columns.
+    full = [{**{column: 0 for column in columns}, **row} for row in rows]
+    for start in range(0, len(full), batch):
+        session.execute(sa.insert(table), full[start:start + batch])
+
+
+def read_all(session: Session) -> tuple[dict, dict]:
+    """Every counter as {unit_id: {column: value}} and {(unit_id, day): {…}}, zeros left out:
+    what a test compares before and after a rebuild."""
+    totals = {row["unit_id"]: _nonzero({c: row[c] for c in measures.TOTAL_COLUMNS})
+              for row in session.execute(sa.select(unit_totals)).mappings()}
+    days = {(row["unit_id"], row["day"]): _nonzero({c: row[c] for c in measures.DAY_COLUMNS})
+            for row in session.execute(sa.select(unit_days)).mappings()}
+    return ({k: v for k, v in totals.items() if v}, {k: v for k, v in days.items() if v})
+
+
+tree_service.MOVE_HOOKS.append(shift)

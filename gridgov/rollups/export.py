@@ -1,0 +1,85 @@
+"""CSV for spreadsheets: UTF-8 with a byte-order mark (without it, Excel reads the Chinese text
+as the local code page), Chinese headers, one row per unit or case."""
+
+import csv
+import io
+
+import sqlalchemy as sa
+from flask import Response
+
+from gridgov.auth.scope import UNSCOPED
+from gridgov.cases import clock
+from gridgov.cases.calendar import TIMEZONE
+from gridgov.cases.enums import CATEGORY_TITLES
+from gridgov.db import utcnow
+from gridgov.tree.models import Unit
+
+MAX_ROWS = 100_000
+BOM = "\ufeff"
+
+ROLLUP_COLUMNS = [
+    ("单位编码", lambda unit, t: unit.code),
+    ("单位名称", lambda unit, t: unit.name),
+    ("层级", lambda unit, t: unit.level.value),
+    ("案件总数", lambda unit, t: t["cases"]),
+    ("在办", lambda unit, t: t["open"]),
+    ("新增", lambda unit, t: t["new"]),
+    ("化解", lambda unit, t: t["resolved"]),
+    ("结案", lambda unit, t: t["closed"]),
+    ("应结案", lambda unit, t: t["due_to_close"]),
+    ("结案率", lambda unit, t: t["closure_rate"]),
+    ("按期结案率", lambda unit, t: t["on_time_closure_rate"]),
+    ("就地化解率（网格、村）", lambda unit, t: t["local_resolution_rate"]),
+    ("镇及以下化解率", lambda unit, t: t["resolved_at_or_below_town_rate"]),
+    ("上报至村", lambda unit, t: t["escalations"]["village"]),
+    ("上报至镇", lambda unit, t: t["escalations"]["town"]),
+    ("上报至区", lambda unit, t: t["escalations"]["district"]),
+    ("化解用时中位数（工作日）", lambda unit, t: t["resolve_working_days"]["median"]),
+    ("化解用时90分位（工作日）", lambda unit, t: t["resolve_working_days"]["p90"]),
+    ("绿灯", lambda unit, t: t["deadline_colours"]["green"]),
+    ("黄灯", lambda unit, t: t["deadline_colours"]["yellow"]),
+    ("红灯（超期）", lambda unit, t: t["overdue"]),
+    ("满意度", lambda unit, t: t["satisfaction"]),
+    ("风险指数", lambda unit, t: t["risk_score"]),
+]
+
+
+def csv_response(rows, *, filename: str) -> Response:
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    csv.writer(buffer).writerows(rows)
+    response = Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def rollup_rows(result: dict) -> list[list]:
+    rows = [[title for title, _value in ROLLUP_COLUMNS]]
+    for entry in [{"unit": result["unit"], "totals": result["totals"]}, *result["children"]]:
+        rows.append([value(entry["unit"], entry["totals"]) for _title, value in ROLLUP_COLUMNS])
+    return rows
+
+
+def case_rows(session, cases) -> list[list]:
+    """No personal data: references, what, where, who handles it, and when."""
+    unit_ids = {case.origin_unit_id for case in cases} | {case.owner_unit_id for case in cases}
+    names = dict(session.execute(
+        sa.select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)).execution_options(**UNSCOPED)
+    ).all()) if unit_ids else {}
+    now = utcnow()
+
+    def local(moment):
+        return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    rows = [["案件编号", "标题", "类别", "风险等级", "状态", "发生地", "承办单位", "承办层级", "登记时间",
+             "办理期限", "期限状态", "化解时间", "结案时间"]]
+    for case in cases:
+        colour = clock.colour(case, now=now)
+        rows.append([
+            case.reference, case.title, CATEGORY_TITLES[case.category], case.risk_grade.value, case.status.value,
+            names.get(case.origin_unit_id, ""), names.get(case.owner_unit_id, ""), case.owner_level.value,
+            local(case.created_at), local(case.deadline_at), colour.value if colour else "",
+            local(case.resolved_at), local(case.closed_at),
+        ])
+    return rows

@@ -1,0 +1,21 @@
+"""``/command``: district command's page (指挥部). It holds no data itself: the browser reads the
+rollup, trend, risk map and overdue cases from the API with the signed-in session, and again
+every minute."""
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from gridgov.auth.permissions import allows
+
+bp = Blueprint("command_pages", __name__)
+REFRESH_SECONDS = 60
+
+
+@bp.route("/command")
+def command():
+    principal = g.get("principal")
+    if principal is None:
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+    if not allows(principal.role, "cases:read"):
+        return render_template("message.html", title="无权查看",
+                               message="您的账户没有查看案件统计的权限。"), 403
+    return render_template("command.html", principal=principal, refresh_seconds=REFRESH_SECONDS)

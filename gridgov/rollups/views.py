@@ -1,0 +1,80 @@
+"""``/api/v1/units/{id}/rollup`` (+ ``.csv``), ``/trend``, ``/riskmap.geojson`` and
+``/api/v1/cases.csv``."""
+
+from flask import Response, json
+from flask.views import MethodView
+
+from gridgov.api import Blueprint
+from gridgov.cases import service as case_service
+from gridgov.cases.schemas import CaseListArgs
+from gridgov.db import db
+from gridgov.rollups import export, service
+from gridgov.rollups.schemas import RollupSchema, TrendArgs, TrendSchema, WindowArgs
+from gridgov.tree import service as tree_service
+
+DEFINITIONS_DOC = "\n".join(f"* `{name}`: {meaning}" for name, meaning in service.DEFINITIONS.items())
+
+blp = Blueprint("rollups", __name__, url_prefix="/api/v1",
+                description="District command's figures: rollups, trends, the risk map, CSV exports.\n\n"
+                            + DEFINITIONS_DOC)
+
+
+def _window(args) -> service.Window:
+    return service.Window(start=args["start"], end=args["end"]).check()
+
+
+@blp.route("/units/<id:unit_id>/rollup")
+class Rollup(MethodView):
+    @blp.arguments(WindowArgs, location="query")
+    @blp.response(200, RollupSchema)
+    @blp.doc(description="The unit's figures and each child's (cases counted where they originated, so the "
+                         "children add up to the unit). Without `from`/`to` the window is all time.\n\n"
+                         + DEFINITIONS_DOC)
+    def get(self, args, unit_id):
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        return service.rollup(db.session, unit=unit, window=_window(args))
+
+
+@blp.route("/units/<id:unit_id>/rollup.csv")
+class RollupCsv(MethodView):
+    @blp.arguments(WindowArgs, location="query")
+    @blp.response(200, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    def get(self, args, unit_id):
+        """The rollup as a table: the unit's row, then one per child."""
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        result = service.rollup(db.session, unit=unit, window=_window(args))
+        return export.csv_response(export.rollup_rows(result), filename=f"rollup-{unit.code}.csv")
+
+
+@blp.route("/units/<id:unit_id>/trend")
+class Trend(MethodView):
+    @blp.arguments(TrendArgs, location="query")
+    @blp.response(200, TrendSchema)
+    def get(self, args, unit_id):
+        """New, resolved and overdue cases per week or month (default: the last 26 weeks or
+        13 months). Overdue: closed late in the period, or open past a deadline that fell in it."""
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        items = service.trend(db.session, unit=unit, interval=args["interval"], window=_window(args))
+        return {"unit_id": unit.id, "interval": args["interval"], "items": items}
+
+
+@blp.route("/units/<id:unit_id>/riskmap.geojson")
+class RiskMap(MethodView):
+    @blp.response(200, content_type="application/geo+json", description="A GeoJSON FeatureCollection.")
+    def get(self, unit_id):
+        """The children as points at their centroids, with counts and risk score (see the rollup)."""
+        unit = tree_service.get_unit(db.session, unit_id=unit_id)
+        return Response(json.dumps(service.riskmap(db.session, unit=unit)), mimetype="application/geo+json")
+
+
+@blp.route("/cases.csv")
+class CasesCsv(MethodView):
+    @blp.arguments(CaseListArgs, location="query")
+    @blp.response(200, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    def get(self, args):
+        """Every case the filters of `GET /cases` select (all pages, up to 100,000 rows), one
+        row each; personal data is not exported."""
+        args.pop("limit"), args.pop("cursor")
+        sort = args.pop("sort")
+        rows, _key = case_service.list_cases(db.session, filters=args, sort=sort, after=None, limit=export.MAX_ROWS)
+        return export.csv_response(export.case_rows(db.session, rows[:export.MAX_ROWS]), filename="cases.csv")
