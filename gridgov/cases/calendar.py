@@ -18,8 +18,11 @@ TIMEZONE = ZoneInfo("Asia/Shanghai")
 DAY = timedelta(days=1)
 
 
+@functools.lru_cache(maxsize=8192)
 def is_working_day(day: date) -> tuple[bool, bool]:
-    """(is it a working day, is that known from the official calendar)."""
+    """(is it a working day, is that known from the official calendar). Cached: the data is
+    the installed package's, fixed for the process, and the rollups ask about the same days
+    for every case."""
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:

@@ -97,6 +97,12 @@ def _add(first: dict, second: dict) -> dict:
     return {key: first.get(key, 0) + second.get(key, 0) for key in first.keys() | second.keys()}
 
 
+def _accumulate(target: dict, source: dict) -> None:
+    """``target += source``, in place: the rebuild adds millions of small dicts."""
+    for key, value in source.items():
+        target[key] = target.get(key, 0) + value
+
+
 def escalation(level: HandlingLevel, at) -> tuple[Totals, Days]:
     return measures.escalation(level=level, at=at)
 
@@ -180,9 +186,9 @@ def _rebuild_district(session: Session, *, district_id: int, policy) -> int:
 
     def add(origin_id: int, contribution: tuple[Totals, Days]) -> None:
         totals, days = contribution
-        origin_totals[origin_id] = _add(origin_totals[origin_id], totals)
+        _accumulate(origin_totals[origin_id], totals)
         for day, row in days.items():
-            origin_days[origin_id][day] = _add(origin_days[origin_id].get(day, {}), row)
+            _accumulate(origin_days[origin_id].setdefault(day, {}), row)
 
     counted = 0
     rows = session.execute(
@@ -207,10 +213,10 @@ def _rebuild_district(session: Session, *, district_id: int, policy) -> int:
         path = units[origin_id].path
         for lineage_path in (*paths.ancestor_paths(path), path):
             unit = by_path[lineage_path]
-            totals[unit.id] = _add(totals[unit.id], origin_totals[origin_id])
+            _accumulate(totals[unit.id], origin_totals[origin_id])
             if unit.level in DAY_LEVELS:
                 for day, row in origin_days[origin_id].items():
-                    days[(unit.id, day)] = _add(days[(unit.id, day)], row)
+                    _accumulate(days[(unit.id, day)], row)
     _insert_all(session, unit_totals, [{"unit_id": unit_id, **_nonzero(row)} for unit_id, row in totals.items()],
                 measures.TOTAL_COLUMNS)
     _insert_all(session, unit_days, [{"unit_id": unit_id, "day": day, **_nonzero(row)}

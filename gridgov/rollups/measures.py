@@ -11,8 +11,11 @@ Two kinds of counter:
 * ``TOTAL_COLUMNS``, one row per unit: the state now (by status, category, grade, owner level;
   open; the risk sums) and all-time sums of the dated measures;
 * ``DAY_COLUMNS``, one row per unit and Asia/Shanghai date: what happened that day (new,
-  resolved, closed …), and the open cases whose deadline (or yellow mark) falls on it, so that a
-  window's figures and the deadline colours are sums over days, not over cases.
+  resolved, closed …), so that a window's figures are sums over days, not over cases.
+
+Deadline colours are not counters: they change with the clock, not with the cases. The rollup
+reads them from the open cases whose clock runs (the working set, which grows with the day's
+work, not with the history), through a partial index (see ``service``).
 
 Escalations are not state: ``act`` adds them as they happen (``escalation``), and the rebuild
 reads them from the case events.
@@ -21,7 +24,7 @@ reads them from the case events.
 from datetime import date, datetime
 
 from gridgov.cases import calendar
-from gridgov.cases.enums import CLOCK_RUNNING, OPEN_STATUSES, Category, HandlingLevel, RiskGrade, Status
+from gridgov.cases.enums import OPEN_STATUSES, Category, HandlingLevel, RiskGrade, Status
 
 # Working days to resolve, in buckets for the percentiles: (upper bound, column). The last is
 # open-ended; a percentile is answered as its bucket's upper bound ("at most N working days").
@@ -43,15 +46,10 @@ DATED = [
     "satisfaction_count",
     *RESOLVE_COLUMNS,  # working days from logging to resolution, of the cases resolved that day
 ]
-# Open cases whose clock runs, by the day their deadline (or yellow mark) falls on: the colours
-# and "due to close" are sums of these. Not kept as all-time sums (they are open, not history).
-PENDING = ["due_open", "yellow_open"]
-
-DAY_COLUMNS = DATED + PENDING
+DAY_COLUMNS = DATED
 TOTAL_COLUMNS = [
     "cases",
     "open",
-    "running",  # open with the clock running: the cases a deadline colour applies to
     *[f"status_{status}" for status in Status],
     *[f"category_{category}" for category in Category],
     *[f"risk_{grade}" for grade in RiskGrade],
@@ -99,10 +97,6 @@ def contribution(case, *, weights: dict) -> tuple[dict[str, float], dict[date, d
         totals["open"] = 1
         totals["risk_weight"] = weight
         totals["risk_weight_age"] = weight * calendar.working_day_index(case.created_at)
-    if case.status in CLOCK_RUNNING and case.deadline_at is not None:
-        totals["running"] = 1
-        on(case.deadline_at, "due_open")
-        on(case.yellow_at or case.deadline_at, "yellow_open")
     on(case.created_at, "new")
     if case.resolved_at is not None:
         on(case.resolved_at, "resolved")

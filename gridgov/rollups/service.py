@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
-from gridgov.cases.enums import CLOCK_RUNNING, Category, HandlingLevel, RiskGrade, Status
-from gridgov.cases.models import Case, CaseEvent
+from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Status
+from gridgov.cases.models import RUNNING_SQL, Case, CaseEvent
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
 from gridgov.rollups import measures
@@ -90,108 +90,85 @@ def _weights() -> dict:
 
 
 class Figures:
-    """The counters of several units (a parent and its children), read in a few queries."""
+    """The figures of several units (a parent and its children), read in a few queries."""
 
     def __init__(self, session: Session, units: list[Unit], *, window: Window, now: datetime, policy_weights: dict):
         self.units, self.window, self.now, self.weights = units, window, now, policy_weights
-        self.today = measures.local_day(now)
         ids = [unit.id for unit in units]
         self.totals = {row["unit_id"]: row for row in session.execute(
             sa.select(unit_totals).where(unit_totals.c.unit_id.in_(ids))
         ).mappings()}
         counted = [unit for unit in units if unit.level in DAY_LEVELS]
         leaves = [unit for unit in units if unit.level not in DAY_LEVELS]
-        # Sums of day rows: the window's dated measures, and the deadlines and yellow marks that
-        # fell before today (past for sure), and those in the window's past part.
-        self.in_window = self._day_sums(session, counted, measures.DATED, self._window_days())
-        self.before_today = self._day_sums(session, counted, measures.PENDING, (None, self.today - timedelta(days=1)))
-        due_days = self._due_days()
-        self.due_in_window = self._day_sums(session, counted, ["due_open"], due_days) if due_days else {}
+        self.dated = self._day_sums(session, counted)
         if leaves:
-            self._count_leaves(session, leaves, due_days)
-        self.today_marks = self._today(session)
+            self.dated.update(self._leaf_sums(session, leaves))
+        self.present = self._running(session)
 
-    # --- reading --------------------------------------------------------------------------------
-
-    def _window_days(self) -> tuple[date | None, date | None]:
-        return self.window.start, self.window.end
-
-    def _due_days(self) -> tuple[date | None, date] | None:
-        """Days whose passed deadlines count as due in the window: up to yesterday (today's are
-        counted case by case, ``_today``), and not beyond the window's end."""
-        end = self.today - timedelta(days=1)
-        if self.window.end is not None:
-            end = min(end, self.window.end)
-        if self.window.start is not None and end < self.window.start:
-            return None
-        return self.window.start, end
-
-    def _day_sums(self, session, units, columns, days) -> dict[int, dict[str, float]]:
+    def _day_sums(self, session, units) -> dict[int, dict[str, float]]:
+        if self.window.all_time:  # the totals row holds the all-time sums
+            return {u.id: {c: (self.totals.get(u.id) or {}).get(c, 0) for c in measures.DATED} for u in units}
         if not units:
             return {}
-        start, end = days
-        if self.window.all_time and columns is measures.DATED:
-            # All time: the totals row holds these sums already.
-            return {u.id: {c: (self.totals.get(u.id) or {}).get(c, 0) for c in columns} for u in units}
         statement = (
-            sa.select(unit_days.c.unit_id, *[sa.func.sum(unit_days.c[c]).label(c) for c in columns])
+            sa.select(unit_days.c.unit_id, *[sa.func.sum(unit_days.c[c]).label(c) for c in measures.DATED])
             .where(unit_days.c.unit_id.in_([u.id for u in units]))
             .group_by(unit_days.c.unit_id)
         )
-        if start is not None:
-            statement = statement.where(unit_days.c.day >= start)
-        if end is not None:
-            statement = statement.where(unit_days.c.day <= end)
+        if self.window.start is not None:
+            statement = statement.where(unit_days.c.day >= self.window.start)
+        if self.window.end is not None:
+            statement = statement.where(unit_days.c.day <= self.window.end)
         return {row["unit_id"]: dict(row) for row in session.execute(statement).mappings()}
 
-    def _count_leaves(self, session, leaves: list[Unit], due_days) -> None:
-        """Micro-grids: the same sums, from their own cases and escalations."""
-        ids = {unit.id for unit in leaves}
-        contributions = defaultdict(lambda: defaultdict(dict))
+    def _leaf_sums(self, session, leaves: list[Unit]) -> dict[int, dict[str, float]]:
+        """Micro-grids: the window's sums from their own cases and escalations."""
+        days = defaultdict(dict)
         for case in session.execute(
-            sa.select(*_CASE_COLUMNS).where(Case.origin_unit_id.in_(ids)).execution_options(**UNSCOPED)
+            sa.select(*_CASE_COLUMNS).where(Case.origin_unit_id.in_([u.id for u in leaves])).execution_options(**UNSCOPED)
         ):
-            _totals, days = measures.contribution(case, weights=self.weights)
-            _merge_days(contributions[case.origin_unit_id], days)
-        for origin_id, at, level in session.execute(
-            sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
-            .join(Case, Case.id == CaseEvent.case_id).join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
-            .where(Case.origin_unit_id.in_(ids), CaseEvent.action == "escalate").execution_options(**UNSCOPED)
-        ):
-            _merge_days(contributions[origin_id], measures.escalation(level=HandlingLevel(level.value), at=at)[1])
-        for unit_id in ids:
-            days = contributions.get(unit_id, {})
-            self.in_window[unit_id] = _sum_days(days, measures.DATED, self._window_days())
-            self.before_today[unit_id] = _sum_days(days, measures.PENDING, (None, self.today - timedelta(days=1)))
-            self.due_in_window[unit_id] = _sum_days(days, ["due_open"], due_days) if due_days else {}
+            _merge_days(days[case.origin_unit_id], measures.contribution(case, weights=self.weights)[1])
+        for origin_id, at, level in _escalations(session, Case.origin_unit_id.in_([u.id for u in leaves])):
+            _merge_days(days[origin_id], measures.escalation(level=level, at=at)[1])
+        return {u.id: _sum_days(days.get(u.id, {}), measures.DATED, self.window) for u in leaves}
 
-    def _today(self, session) -> dict[str, dict[int, int]]:
-        """Running cases whose deadline / yellow mark is today and already past, per unit."""
-        start = datetime.combine(self.today, time(), tzinfo=calendar.TIMEZONE)
-        parent = self.units[0]
-        counts = {"due_open": defaultdict(int), "yellow_open": defaultdict(int)}
-        by_path = {unit.path: unit.id for unit in self.units}
-        for column, key in ((Case.deadline_at, "due_open"), (Case.yellow_at, "yellow_open")):
-            rows = session.scalars(
-                sa.select(Case.origin_path)
-                .where(Case.status.in_(CLOCK_RUNNING), column >= start, column <= self.now,
-                       in_subtree(Case.origin_path, parent.path))
-                .execution_options(**UNSCOPED)
+    def _running(self, session) -> dict[int, dict[str, int]]:
+        """Per unit: open cases whose clock runs, how many have passed their yellow mark and
+        their deadline, and how many deadlines passed inside the window. One grouped query over
+        the working set (the partial index ``ix_cases_running``), never over the history."""
+        parent, children = self.units[0], self.units[1:]
+        width = len(children[0].path) if children else len(parent.path)
+        child = sa.func.substr(Case.origin_path, 1, width).label("child")
+        due = Case.deadline_at <= self.now
+        if self.window.start is not None:
+            due = sa.and_(due, Case.deadline_at >= _day_start(self.window.start))
+        if self.window.end is not None:
+            due = sa.and_(due, Case.deadline_at < _day_start(self.window.end + timedelta(days=1)))
+        rows = session.execute(
+            sa.select(
+                child,
+                sa.func.count().label("running"),
+                sa.func.sum(sa.case((Case.yellow_at <= self.now, 1), else_=0)).label("yellow_reached"),
+                sa.func.sum(sa.case((Case.deadline_at <= self.now, 1), else_=0)).label("red"),
+                sa.func.sum(sa.case((due, 1), else_=0)).label("due"),
             )
-            for origin_path in rows:
-                counts[key][parent.id] += 1
-                for unit in self.units[1:]:
-                    if origin_path.startswith(unit.path):
-                        counts[key][unit.id] += 1
-                        break
-        return counts
-
-    # --- the figures ----------------------------------------------------------------------------
+            .where(RUNNING, in_subtree(Case.origin_path, parent.path))
+            .group_by(child)
+            .execution_options(**UNSCOPED)
+        ).mappings().all()
+        by_path = {unit.path: unit.id for unit in children}
+        present = defaultdict(lambda: defaultdict(int))
+        for row in rows:
+            targets = [parent.id] + ([by_path[row["child"]]] if row["child"] in by_path else [])
+            for unit_id in targets:
+                for key in ("running", "yellow_reached", "red", "due"):
+                    present[unit_id][key] += int(row[key] or 0)
+        return present
 
     def of(self, unit: Unit) -> dict:
         total = self.totals.get(unit.id) or {}
-        dated = self.in_window.get(unit.id) or {}
-        before = self.before_today.get(unit.id) or {}
+        dated = self.dated.get(unit.id) or {}
+        now = self.present.get(unit.id) or {}
 
         def t(column):
             return int(total.get(column) or 0)
@@ -199,10 +176,8 @@ class Figures:
         def d(column):
             return dated.get(column) or 0
 
-        red = (before.get("due_open") or 0) + self.today_marks["due_open"].get(unit.id, 0)
-        yellow_reached = (before.get("yellow_open") or 0) + self.today_marks["yellow_open"].get(unit.id, 0)
-        due_today = self.today_marks["due_open"].get(unit.id, 0) if self._window_has_today() else 0
-        due_to_close = d("closed") + (self.due_in_window.get(unit.id) or {}).get("due_open", 0) + due_today
+        red, yellow_reached = now.get("red", 0), now.get("yellow_reached", 0)
+        due_to_close = d("closed") + now.get("due", 0)
         resolved = d("resolved")
         local = d("resolved_grid") + d("resolved_village")
         weight = total.get("risk_weight") or 0
@@ -223,11 +198,11 @@ class Figures:
             "escalations": {level.value: int(d(f"escalated_to_{level}")) for level in list(HandlingLevel)[1:]},
             "resolve_working_days": _percentiles(dated),
             "deadline_colours": {
-                "green": max(t("running") - int(yellow_reached), 0),
-                "yellow": max(int(yellow_reached) - int(red), 0),
-                "red": int(red),
+                "green": now.get("running", 0) - yellow_reached,
+                "yellow": yellow_reached - red,
+                "red": red,
             },
-            "overdue": int(red),
+            "overdue": red,
             "satisfaction": round(d("satisfaction_sum") / d("satisfaction_count"), 2) if d("satisfaction_count") else None,
             "risk_score": round(max(risk, 0.0), 2),
             "by_status": {status.value: t(f"status_{status}") for status in Status},
@@ -236,9 +211,23 @@ class Figures:
             "by_owner_level": {level.value: t(f"owner_{level}") for level in HandlingLevel},
         }
 
-    def _window_has_today(self) -> bool:
-        return ((self.window.start is None or self.window.start <= self.today)
-                and (self.window.end is None or self.today <= self.window.end))
+
+# The open cases whose deadline clock runs, as the partial index ix_cases_running states it (a
+# literal list: SQLite uses a partial index only for the very terms of its WHERE).
+RUNNING = sa.text(RUNNING_SQL)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=calendar.TIMEZONE)
+
+
+def _escalations(session, condition):
+    rows = session.execute(
+        sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
+        .join(Case, Case.id == CaseEvent.case_id).join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
+        .where(condition, CaseEvent.action == "escalate").execution_options(**UNSCOPED)
+    )
+    return [(origin_id, at, HandlingLevel(level.value)) for origin_id, at, level in rows]
 
 
 _CASE_COLUMNS = [
@@ -255,8 +244,8 @@ def _merge_days(target: dict, days: dict) -> None:
             into[column] = into.get(column, 0) + value
 
 
-def _sum_days(days: dict, columns: list[str], bounds) -> dict[str, float]:
-    start, end = bounds
+def _sum_days(days: dict, columns: list[str], window: Window) -> dict[str, float]:
+    start, end = window.start, window.end
     sums = dict.fromkeys(columns, 0)
     for day, row in days.items():
         if (start is None or day >= start) and (end is None or day <= end):
@@ -293,24 +282,32 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
     """New, resolved and overdue per week (Monday first) or month. Overdue in a period: cases
     closed late in it, and open cases whose deadline passed in it."""
     now = now or utcnow()
-    today = measures.local_day(now)
-    end = window.end or today
+    end = window.end or measures.local_day(now)
     start = window.start or (end - timedelta(weeks=25) if interval == "week" else date(end.year - 1, end.month, 1))
     if (end - start).days > 3 * 366:
         raise RuleViolation("A trend spans three years at most.", errors={"from": ["too early"]})
-    columns = ["new", "resolved", "closed_late", "due_open"]
+    columns = ["new", "resolved", "closed_late"]
     if unit.level in DAY_LEVELS:
         rows = session.execute(
             sa.select(unit_days.c.day, *[unit_days.c[c] for c in columns])
             .where(unit_days.c.unit_id == unit.id, unit_days.c.day >= start, unit_days.c.day <= end)
         ).mappings().all()
-        days = {row["day"]: row for row in rows}
+        days = {row["day"]: dict(row) for row in rows}
     else:
         days = {}
         for case in session.execute(
             sa.select(*_CASE_COLUMNS).where(Case.origin_unit_id == unit.id).execution_options(**UNSCOPED)
         ):
             _merge_days(days, measures.contribution(case, weights=_weights())[1])
+    # Open cases past a deadline that fell in the range: from the working set, as in the rollup.
+    for deadline in session.scalars(
+        sa.select(Case.deadline_at)
+        .where(RUNNING, in_subtree(Case.origin_path, unit.path), Case.deadline_at <= now,
+               Case.deadline_at >= _day_start(start))
+        .execution_options(**UNSCOPED)
+    ):
+        row = days.setdefault(measures.local_day(deadline), {})
+        row["overdue_open"] = row.get("overdue_open", 0) + 1
     periods: dict[date, dict] = {}
     cursor = _period_start(start, interval)
     while cursor <= end:
@@ -322,7 +319,7 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
         period = periods[_period_start(day, interval)]
         period["new"] += int(row.get("new") or 0)
         period["resolved"] += int(row.get("resolved") or 0)
-        period["overdue"] += int(row.get("closed_late") or 0) + (int(row.get("due_open") or 0) if day < today else 0)
+        period["overdue"] += int(row.get("closed_late") or 0) + int(row.get("overdue_open") or 0)
     return list(periods.values())
 
 

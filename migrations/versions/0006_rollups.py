@@ -1,11 +1,12 @@
-"""Rollup counters: per unit, and per unit and day (see gridgov/rollups/measures.py).
+"""Rollup counters: per unit, and per unit and day (see gridgov/rollups/measures.py); the
+partial index of running cases the deadline colours are read from.
 
 A database that already holds cases needs `flask --app gridgov rollups rebuild` once after this
 revision: the counters start empty.
 
 Revision ID: 0006_rollups
 Revises: 0005_reports
-Create Date: 2026-11-27 06:26:22.044127
+Create Date: 2026-11-27 06:37:27.093469
 
 """
 from alembic import op
@@ -21,8 +22,6 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.create_index('ix_cases_status_yellow', ['status', 'yellow_at'], unique=False)
     op.create_table('rollup_unit_days',
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -53,8 +52,6 @@ def upgrade():
     sa.Column('resolve_wd_10', sa.Float(), server_default='0', nullable=False),
     sa.Column('resolve_wd_11', sa.Float(), server_default='0', nullable=False),
     sa.Column('resolve_wd_12', sa.Float(), server_default='0', nullable=False),
-    sa.Column('due_open', sa.Float(), server_default='0', nullable=False),
-    sa.Column('yellow_open', sa.Float(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_rollup_unit_days_unit_id_units'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('unit_id', 'day', name=op.f('pk_rollup_unit_days'))
     )
@@ -62,7 +59,6 @@ def upgrade():
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('cases', sa.Float(), server_default='0', nullable=False),
     sa.Column('open', sa.Float(), server_default='0', nullable=False),
-    sa.Column('running', sa.Float(), server_default='0', nullable=False),
     sa.Column('status_reported', sa.Float(), server_default='0', nullable=False),
     sa.Column('status_accepted', sa.Float(), server_default='0', nullable=False),
     sa.Column('status_in_progress', sa.Float(), server_default='0', nullable=False),
@@ -121,10 +117,14 @@ def upgrade():
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_rollup_unit_totals_unit_id_units'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('unit_id', name=op.f('pk_rollup_unit_totals'))
     )
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_running', ['origin_path', 'deadline_at', 'yellow_at'], unique=False, sqlite_where=sa.text("status IN ('reported', 'accepted', 'in_progress', 'reopened')"), postgresql_where=sa.text("status IN ('reported', 'accepted', 'in_progress', 'reopened')"))
+
 
 
 def downgrade():
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_index('ix_cases_status_yellow')
+        batch_op.drop_index('ix_cases_running', sqlite_where=sa.text("status IN ('reported', 'accepted', 'in_progress', 'reopened')"), postgresql_where=sa.text("status IN ('reported', 'accepted', 'in_progress', 'reopened')"))
+
     op.drop_table('rollup_unit_totals')
     op.drop_table('rollup_unit_days')

@@ -1,0 +1,323 @@
+"""``/command`` in a real browser (headless Chromium through Selenium), against the seeded 纳溪区 demo.
+
+Covered: an anonymous visit is sent to ``/login?next=/command``; signing in through the form as
+district command brings the page back with the district's tiles equal to the rollup API's figures
+(rates as the page formats them); the children table has one row per town with the API's names and
+numbers; clicking a town drills down (crumbs 纳溪区 › town, the town's tiles, its villages); a
+screenshot is saved; the browser console has no errors. Without a browser: a signed-in principal
+without ``cases:read`` gets 403 at ``/command`` and an anonymous request a 302 to ``/login``.
+
+The browser tests run once per module on an app of their own (a SQLite file, served over HTTP by
+werkzeug in a thread), not once per database: the page reads the same API on either.
+"""
+
+import re
+import shutil
+import tempfile
+import threading
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from gridgov import create_app
+from gridgov.db import db
+from tests.conftest import bearer_client, need
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+DISTRICT_CODE = "510503"
+DISTRICT_NAME = "纳溪区"
+COMMAND_USER = "naxi.command"
+DEMO_PASSWORD = "naxi-demo-2026"
+WAIT_SECONDS = 20
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+TILE_IDS = ("tile-cases", "tile-open", "tile-closure-rate", "tile-on-time", "tile-local", "tile-overdue", "tile-risk")
+
+
+# --- what the page should show, computed from the API's figures --------------------------------
+
+
+def fixed(value: float, digits: int = 1) -> str:
+    """JavaScript's ``Number.prototype.toFixed``: the exact binary value, halves rounded up
+    (Python's format rounds an exact half to even: 6.25 → "6.2" where the page shows "6.3")."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def percent(rate: float) -> str:
+    return fixed(rate * 100) + "%"
+
+
+def expected_tiles(totals: dict) -> dict[str, str]:
+    return {
+        "tile-cases": str(totals["cases"]),
+        "tile-open": str(totals["open"]),
+        "tile-closure-rate": percent(totals["closure_rate"]),
+        "tile-on-time": percent(totals["on_time_closure_rate"]),
+        "tile-local": percent(totals["local_resolution_rate"]),
+        "tile-overdue": str(totals["overdue"]),
+        "tile-risk": fixed(totals["risk_score"]),
+    }
+
+
+def expected_row(child: dict) -> list[str]:
+    """A children-table row's cells, in the table's column order."""
+    t = child["totals"]
+    colours = t["deadline_colours"]
+    return [
+        child["unit"]["name"], str(t["cases"]), str(t["open"]), percent(t["closure_rate"]),
+        percent(t["on_time_closure_rate"]), percent(t["local_resolution_rate"]),
+        str(colours["green"]), str(colours["yellow"]), str(colours["red"]), fixed(t["risk_score"]),
+    ]
+
+
+# --- the served app and the browser (once per module) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    need(Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(),
+         "Chromium: /usr/bin/chromium and /usr/bin/chromedriver are needed (Debian packages chromium, chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def live(chromium, tmp_path_factory):
+    """The demo district (150 cases) on a fresh SQLite file, served over HTTP; yields
+    (app, base URL). Checked for Chromium first, so that a skip costs no seeding."""
+    base = tmp_path_factory.mktemp("command_page")
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": f"sqlite:///{base / 'gridgov.db'}",
+        "INSTANCE_PATH": str(base / "instance"),
+        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
+    })
+    with app.app_context():
+        flask_migrate.upgrade()
+    seeded = app.test_cli_runner().invoke(args=["seed", "naxi", "--cases", "150"])
+    assert seeded.exit_code == 0, seeded.output
+    assert COMMAND_USER in seeded.output  # the demo account the browser signs in as
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api(live):
+    """A test client of the same app holding a bearer token of district command."""
+    from gridgov.auth import service as auth_service
+    from gridgov.auth.models import Principal
+
+    app, _base = live
+    with app.app_context():
+        principal = db.session.scalar(sa.select(Principal).where(Principal.username == COMMAND_USER))
+        _token, text = auth_service.issue_token(db.session, principal=principal, name="page test", expires_in=None)
+        db.session.commit()
+    return bearer_client(app, text)
+
+
+@pytest.fixture(scope="module")
+def district_id(live) -> int:
+    from gridgov.tree import service as tree_service
+
+    app, _base = live
+    with app.app_context():
+        return tree_service.get_unit_by_code(db.session, code=DISTRICT_CODE).id
+
+
+@pytest.fixture(scope="module")
+def driver(chromium):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1400,1800", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(WAIT_SECONDS)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def console(driver):
+    """Every browser console entry of the module's tests (get_log hands each entry out once)."""
+    entries = []
+
+    def collect():
+        entries.extend(driver.get_log("browser"))
+        return entries
+
+    return collect
+
+
+@pytest.fixture(scope="module")
+def signed_in(live, driver, console):
+    """The browser, sent to /login by /command and signed in there through the form as
+    district command; yields the URL /login was opened at."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _app, base = live
+    driver.get(base + "/command")
+    login_url = driver.current_url
+    driver.find_element(By.ID, "username").send_keys(COMMAND_USER)
+    driver.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, WAIT_SECONDS).until(ec.url_contains("/command"))
+    console()
+    return login_url
+
+
+# --- browser helpers ------------------------------------------------------------------------------
+
+
+def wait_loaded(driver, unit_id: int) -> None:
+    """Until the page has shown ``unit_id``'s data (it sets body[data-loaded-unit] then)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def loaded(d):
+        if d.find_element("id", "error").is_displayed():
+            raise AssertionError("the page failed to load: " + d.find_element("id", "error").text)
+        return d.find_element("tag name", "body").get_attribute("data-loaded-unit") == str(unit_id)
+
+    WebDriverWait(driver, WAIT_SECONDS).until(loaded)
+
+
+def open_command(live, driver, district_id) -> None:
+    _app, base = live
+    driver.get(base + "/command")
+    wait_loaded(driver, district_id)
+
+
+def shown_tiles(driver) -> dict[str, str]:
+    return {tile: driver.find_element("id", tile).text for tile in TILE_IDS}
+
+
+def shown_rows(driver) -> dict[int, list[str]]:
+    """The children table: unit id → the row's cell texts."""
+    rows = driver.find_elements("css selector", "#children-table tbody tr")
+    return {int(row.get_attribute("data-unit-id")): [td.text for td in row.find_elements("tag name", "td")]
+            for row in rows}
+
+
+def rollup(api, unit_id: int) -> dict:
+    response = api.get(f"/api/v1/units/{unit_id}/rollup")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+# --- the browser tests ----------------------------------------------------------------------------
+
+
+def test_an_anonymous_visit_is_sent_to_login_and_back_to_command(live, driver, signed_in, district_id):
+    login = urlsplit(signed_in)
+    assert login.path == "/login"
+    assert parse_qs(login.query)["next"] == ["/command"]
+
+    # Signing in returned the browser to the page it asked for, showing the user's own district.
+    wait_loaded(driver, district_id)
+    assert urlsplit(driver.current_url).path == "/command"
+    assert driver.find_element("id", "unit-name").text.startswith(DISTRICT_NAME)
+    assert COMMAND_USER in driver.find_element("css selector", "header .who").text
+
+
+def test_the_tiles_show_the_districts_rollup(live, driver, signed_in, api, district_id):
+    open_command(live, driver, district_id)
+    figures = rollup(api, district_id)
+
+    assert figures["totals"]["cases"] > 0  # seeded: a page of dashes would not pass either way
+    assert shown_tiles(driver) == expected_tiles(figures["totals"])
+
+
+def test_the_children_table_has_a_row_per_town_with_the_apis_figures(live, driver, signed_in, api, district_id):
+    open_command(live, driver, district_id)
+    figures = rollup(api, district_id)
+
+    towns = {child["unit"]["id"]: expected_row(child) for child in figures["children"]}
+    assert len(towns) == 13  # 纳溪区's towns and streets
+    assert {child["unit"]["level"] for child in figures["children"]} == {"town"}
+    assert shown_rows(driver) == towns
+    # The children add up to the district: the table is the tiles' breakdown.
+    assert sum(int(cells[1]) for cells in towns.values()) == figures["totals"]["cases"]
+
+
+def test_clicking_a_town_drills_down_to_its_villages(live, driver, signed_in, api, district_id, tmp_path_factory):
+    open_command(live, driver, district_id)
+    district = rollup(api, district_id)
+    # The town with the most cases, so the drilled-down figures are not all zeros.
+    town = max(district["children"], key=lambda child: child["totals"]["cases"])["unit"]
+
+    driver.find_element("css selector", f'#children-table tbody tr[data-unit-id="{town["id"]}"]').click()
+    wait_loaded(driver, town["id"])
+    figures = rollup(api, town["id"])
+
+    assert driver.find_element("id", "crumbs").text == f"{DISTRICT_NAME} › {town['name']}"
+    assert figures["totals"]["cases"] > 0
+    assert shown_tiles(driver) == expected_tiles(figures["totals"])
+    villages = {child["unit"]["id"]: expected_row(child) for child in figures["children"]}
+    assert villages and {child["unit"]["level"] for child in figures["children"]} == {"village"}
+    assert shown_rows(driver) == villages
+    assert shown_tiles(driver) != expected_tiles(district["totals"])
+
+    screenshot = tmp_path_factory.mktemp("screenshots") / "command.png"
+    assert driver.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 0
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    if ARTIFACTS.is_dir():
+        shutil.copyfile(screenshot, ARTIFACTS / "command.png")
+
+
+def test_the_browser_console_has_no_errors(live, driver, signed_in, district_id, console):
+    open_command(live, driver, district_id)
+
+    severe = [entry for entry in console() if entry["level"] == "SEVERE"]
+    assert severe == []
+
+
+# --- without a browser (per database, through the Flask test client) ---------------------------
+
+
+def test_an_anonymous_request_is_redirected_to_login(anonymous):
+    response = anonymous.get("/command")
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query)["next"] == ["/command"]
+
+
+def test_a_principal_without_cases_read_gets_403(app, make_principal):
+    password = "correct horse battery"
+    make_principal("admin", password=password, username="admin.nocases")
+    browser = app.test_client()
+    token = CSRF_FIELD.search(browser.get("/login").get_data(as_text=True)).group(1)
+    signed = browser.post("/login", data={"csrf_token": token, "username": "admin.nocases", "password": password})
+    assert signed.status_code == 302  # signed in: the 403 below is about the permission, not the session
+
+    response = browser.get("/command")
+
+    assert response.status_code == 403
+    assert "无权查看" in response.get_data(as_text=True)
