@@ -24,7 +24,7 @@ PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is
 
 
 def _storable(form, field):
-    if field.data and (why := unstorable(field.data)) is not None:
+    if field.data and unstorable(field.data) is not None:
         raise ValidationError("包含无法保存的字符（如控制字符），请删除后再提交。")
 
 

@@ -22,7 +22,7 @@ from gridgov.cases import calendar
 from gridgov.cases import service as case_service
 from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, PartyRole, ReferralChannel, Source, Status
 from gridgov.cases.models import Case, CaseEvent
-from gridgov.db import one_by_id, utcnow
+from gridgov.db import utcnow
 from gridgov.errors import Conflict, NotFound, RuleViolation
 from gridgov.reports.models import Channel, RejectionReason, Report, ReportCode, ReportStatus
 from gridgov.tree import service as tree_service

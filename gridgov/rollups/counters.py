@@ -12,6 +12,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import UNSCOPED
@@ -22,13 +23,15 @@ from gridgov.rollups.models import unit_days, unit_totals
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
-from gridgov.tree.models import Unit, in_subtree
+from gridgov.tree.models import Unit
 
 Totals = dict[str, float]
 Days = dict[date, dict[str, float]]
 
 # The levels that keep day rows (see the module's docstring).
 DAY_LEVELS = frozenset(Level) - {Level.MICROGRID}
+# session.info key of the changes not yet written (see flush_pending).
+PENDING = "gridgov.rollups.pending"
 
 
 def state(case, policy) -> tuple[Totals, Days]:
@@ -53,20 +56,55 @@ def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy,
 
 
 def apply(session: Session, *, origin_path: str, totals: Totals, days: Days) -> None:
-    """Add ``totals`` and ``days`` to the rows of the unit at ``origin_path`` and its ancestors."""
-    totals = {column: value for column, value in totals.items() if value}
-    days = {day: nonzero for day, row in days.items() if (nonzero := {c: v for c, v in row.items() if v})}
-    if not totals and not days:
+    """Add ``totals`` and ``days`` to the rows of the unit at ``origin_path`` and its ancestors,
+    when the transaction commits (``flush_pending``)."""
+    pending = session.info.setdefault(PENDING, {})
+    pending_totals, pending_days = pending.setdefault(origin_path, ({}, {}))
+    _accumulate(pending_totals, totals)
+    for day, row in days.items():
+        _accumulate(pending_days.setdefault(day, {}), row)
+
+
+def flush_pending(session: Session) -> None:
+    """Write what this transaction's changes added, all at once and in unit order.
+
+    Held back to the commit on purpose: a transaction that changes cases in two districts (a
+    sweep's batch) would otherwise lock the districts' rows in the order it met them, and two
+    such transactions could each wait for the other. Sorted, every transaction takes its locks
+    in the same order; and the sweep's thousand changes become one upsert per row they touch.
+    Reads of the counters call this first, so that a transaction sees its own changes."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
         return
-    lineage = session.execute(
-        sa.select(Unit.id, Unit.level)
-        .where(Unit.path.in_([*paths.ancestor_paths(origin_path), origin_path]))
-        .order_by(Unit.id)  # one order for every transaction: no deadlock between two changes
-        .execution_options(**UNSCOPED)
-    ).all()
-    add_rows(session, totals={unit_id: totals for unit_id, _level in lineage},
-             days={(unit_id, day): row for unit_id, level in lineage if level in DAY_LEVELS
-                   for day, row in days.items()})
+    lineage_paths = sorted({path for origin in pending for path in (*paths.ancestor_paths(origin), origin)})
+    units = {}
+    for start in range(0, len(lineage_paths), 500):
+        units.update({row.path: row for row in session.execute(
+            sa.select(Unit.id, Unit.path, Unit.level)
+            .where(Unit.path.in_(lineage_paths[start:start + 500])).execution_options(**UNSCOPED)
+        )})
+    totals: dict[int, Totals] = defaultdict(dict)
+    days: dict[tuple[int, date], dict] = defaultdict(dict)
+    for origin, (origin_totals, origin_days) in pending.items():
+        for path in (*paths.ancestor_paths(origin), origin):
+            unit = units[path]
+            _accumulate(totals[unit.id], origin_totals)
+            if unit.level in DAY_LEVELS:
+                for day, row in origin_days.items():
+                    _accumulate(days[(unit.id, day)], row)
+    add_rows(session, totals={key: nonzero for key, row in totals.items() if (nonzero := _nonzero(row))},
+             days={key: nonzero for key, row in days.items() if (nonzero := _nonzero(row))})
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    flush_pending(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(PENDING, None)
 
 
 def add_rows(session: Session, *, totals: dict[int, Totals], days: dict[tuple[int, date], dict]) -> None:
@@ -113,8 +151,17 @@ def escalation(level: HandlingLevel, at) -> tuple[Totals, Days]:
 def shift(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
     """After a move: the subtree's sums leave the old ancestors and join the new ones. The
     subtree's own rows stay as they are (its cases moved with it)."""
+    flush_pending(session)  # the lineages of what is pending are the old ones
     total_row = session.execute(sa.select(unit_totals).where(unit_totals.c.unit_id == unit_id)).mappings().first()
-    day_rows = session.execute(sa.select(unit_days).where(unit_days.c.unit_id == unit_id)).mappings().all()
+    level = session.scalar(sa.select(Unit.level).where(Unit.id == unit_id).execution_options(**UNSCOPED))
+    if level in DAY_LEVELS:
+        day_rows = session.execute(sa.select(unit_days).where(unit_days.c.unit_id == unit_id)).mappings().all()
+    else:  # a micro-grid keeps no day rows: what its ancestors hold for it comes from its cases
+        from gridgov.cases.service import current_policy
+
+        own = days_from_cases(session, origin_ids=[unit_id], weights=current_policy().risk_weights).get(unit_id, {})
+        day_rows = [{"day": day, **{column: row.get(column, 0) for column in measures.DAY_COLUMNS}}
+                    for day, row in own.items()]
     if total_row is None and not day_rows:
         return
     old = _units_at(session, paths.ancestor_paths(old_path))
@@ -130,6 +177,36 @@ def shift(session: Session, *, unit_id: int, old_path: str, new_path: str) -> No
                     days[key] = _add(days.get(key, {}), _scaled(row, measures.DAY_COLUMNS, sign))
     add_rows(session, totals={k: _nonzero(v) for k, v in totals.items()},
              days={k: nonzero for k, v in days.items() if (nonzero := _nonzero(v))})
+
+
+def days_from_cases(session: Session, *, origin_ids: list[int], weights: dict) -> dict[int, Days]:
+    """The day sums of units that keep no day rows (micro-grids), from their own cases and
+    escalations: the same contributions the counters add up."""
+    days: dict[int, Days] = defaultdict(dict)
+
+    def add(origin_id: int, contribution_days: Days) -> None:
+        for day, row in contribution_days.items():
+            _accumulate(days[origin_id].setdefault(day, {}), row)
+
+    for case in session.execute(
+        sa.select(*CASE_COLUMNS).where(Case.origin_unit_id.in_(origin_ids)).execution_options(**UNSCOPED)
+    ):
+        add(case.origin_unit_id, measures.contribution(case, weights=weights)[1])
+    for origin_id, at, level in _escalation_events(session, Case.origin_unit_id.in_(origin_ids)):
+        add(origin_id, measures.escalation(level=level, at=at)[1])
+    return days
+
+
+def _escalation_events(session: Session, condition) -> list[tuple[int, object, HandlingLevel]]:
+    """(origin unit, when, the level it went to) of every escalation of the cases ``condition`` picks."""
+    rows = session.execute(
+        sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
+        .where(condition, CaseEvent.action == "escalate")
+        .execution_options(**UNSCOPED)
+    )
+    return [(origin_id, at, HandlingLevel(level.value)) for origin_id, at, level in rows]
 
 
 def _units_at(session: Session, unit_paths: list[str]) -> list[tuple[int, Level]]:
@@ -160,6 +237,7 @@ def rebuild(session: Session, *, policy, district_id: int | None = None, progres
     """Recount every counter (of one district, or all) from the cases and their escalation
     events. Returns the number of cases counted. District by district, so that memory holds one
     district's sums at a time."""
+    flush_pending(session)  # written first, so that nothing pending lands on recounted rows later
     districts = [district_id] if district_id is not None else list(session.scalars(
         sa.select(Unit.id).where(Unit.parent_id.is_(None)).order_by(Unit.id).execution_options(**UNSCOPED)
     ))
@@ -197,15 +275,8 @@ def _rebuild_district(session: Session, *, district_id: int, policy) -> int:
     for case in rows:
         add(case.origin_unit_id, measures.contribution(case, weights=policy.risk_weights))
         counted += 1
-    escalations = session.execute(
-        sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
-        .join(Case, Case.id == CaseEvent.case_id)
-        .join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
-        .where(Case.district_id == district_id, CaseEvent.action == "escalate")
-        .execution_options(**UNSCOPED)
-    )
-    for origin_id, at, level in escalations:
-        add(origin_id, measures.escalation(level=HandlingLevel(level.value), at=at))
+    for origin_id, at, level in _escalation_events(session, Case.district_id == district_id):
+        add(origin_id, measures.escalation(level=level, at=at))
 
     totals: dict[int, Totals] = defaultdict(dict)
     days: dict[tuple[int, date], dict] = defaultdict(dict)
@@ -234,6 +305,7 @@ def _insert_all(session: Session, table: sa.Table, rows: list[dict], columns: li
 def read_all(session: Session) -> tuple[dict, dict]:
     """Every counter as {unit_id: {column: value}} and {(unit_id, day): {…}}, zeros left out:
     what a test compares before and after a rebuild."""
+    flush_pending(session)
     totals = {row["unit_id"]: _nonzero({c: row[c] for c in measures.TOTAL_COLUMNS})
               for row in session.execute(sa.select(unit_totals)).mappings()}
     days = {(row["unit_id"], row["day"]): _nonzero({c: row[c] for c in measures.DAY_COLUMNS})

@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
 from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Status
-from gridgov.cases.models import RUNNING_SQL, Case, CaseEvent
+from gridgov.cases.models import RUNNING_SQL, Case
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
 from gridgov.rollups import measures
+from gridgov.rollups import counters
 from gridgov.rollups.counters import DAY_LEVELS
 from gridgov.rollups.models import unit_days, unit_totals
 from gridgov.tree import service as tree_service
-from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
 DEFINITIONS = {
@@ -66,6 +66,9 @@ class Window:
         return self.start is None and self.end is None
 
     def check(self) -> "Window":
+        for name, day in (("from", self.start), ("to", self.end)):
+            if day is not None and not 1900 <= day.year <= 2999:
+                raise RuleViolation(f"`{name}` must lie between the years 1900 and 2999.", errors={name: ["out of range"]})
         if self.start and self.end and self.end < self.start:
             raise RuleViolation("`to` lies before `from`.", errors={"to": ["before from"]})
         return self
@@ -94,6 +97,7 @@ class Figures:
 
     def __init__(self, session: Session, units: list[Unit], *, window: Window, now: datetime, policy_weights: dict):
         self.units, self.window, self.now, self.weights = units, window, now, policy_weights
+        counters.flush_pending(session)  # this transaction's own changes, if any
         ids = [unit.id for unit in units]
         self.totals = {row["unit_id"]: row for row in session.execute(
             sa.select(unit_totals).where(unit_totals.c.unit_id.in_(ids))
@@ -123,13 +127,7 @@ class Figures:
 
     def _leaf_sums(self, session, leaves: list[Unit]) -> dict[int, dict[str, float]]:
         """Micro-grids: the window's sums from their own cases and escalations."""
-        days = defaultdict(dict)
-        for case in session.execute(
-            sa.select(*_CASE_COLUMNS).where(Case.origin_unit_id.in_([u.id for u in leaves])).execution_options(**UNSCOPED)
-        ):
-            _merge_days(days[case.origin_unit_id], measures.contribution(case, weights=self.weights)[1])
-        for origin_id, at, level in _escalations(session, Case.origin_unit_id.in_([u.id for u in leaves])):
-            _merge_days(days[origin_id], measures.escalation(level=level, at=at)[1])
+        days = counters.days_from_cases(session, origin_ids=[u.id for u in leaves], weights=self.weights)
         return {u.id: _sum_days(days.get(u.id, {}), measures.DATED, self.window) for u in leaves}
 
     def _running(self, session) -> dict[int, dict[str, int]]:
@@ -221,29 +219,6 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=calendar.TIMEZONE)
 
 
-def _escalations(session, condition):
-    rows = session.execute(
-        sa.select(Case.origin_unit_id, CaseEvent.at, Unit.level)
-        .join(Case, Case.id == CaseEvent.case_id).join(Unit, Unit.id == CaseEvent.to_owner_unit_id)
-        .where(condition, CaseEvent.action == "escalate").execution_options(**UNSCOPED)
-    )
-    return [(origin_id, at, HandlingLevel(level.value)) for origin_id, at, level in rows]
-
-
-_CASE_COLUMNS = [
-    Case.id, Case.origin_unit_id, Case.status, Case.category, Case.risk_grade, Case.owner_level,
-    Case.created_at, Case.resolved_at, Case.resolved_level, Case.closed_at, Case.closed_on_time,
-    Case.satisfaction, Case.deadline_at, Case.yellow_at,
-]
-
-
-def _merge_days(target: dict, days: dict) -> None:
-    for day, row in days.items():
-        into = target.setdefault(day, {})
-        for column, value in row.items():
-            into[column] = into.get(column, 0) + value
-
-
 def _sum_days(days: dict, columns: list[str], window: Window) -> dict[str, float]:
     start, end = window.start, window.end
     sums = dict.fromkeys(columns, 0)
@@ -287,6 +262,7 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
     if (end - start).days > 3 * 366:
         raise RuleViolation("A trend spans three years at most.", errors={"from": ["too early"]})
     columns = ["new", "resolved", "closed_late"]
+    counters.flush_pending(session)
     if unit.level in DAY_LEVELS:
         rows = session.execute(
             sa.select(unit_days.c.day, *[unit_days.c[c] for c in columns])
@@ -294,11 +270,7 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
         ).mappings().all()
         days = {row["day"]: dict(row) for row in rows}
     else:
-        days = {}
-        for case in session.execute(
-            sa.select(*_CASE_COLUMNS).where(Case.origin_unit_id == unit.id).execution_options(**UNSCOPED)
-        ):
-            _merge_days(days, measures.contribution(case, weights=_weights())[1])
+        days = counters.days_from_cases(session, origin_ids=[unit.id], weights=_weights()).get(unit.id, {})
     # Open cases past a deadline that fell in the range: from the working set, as in the rollup.
     for deadline in session.scalars(
         sa.select(Case.deadline_at)
