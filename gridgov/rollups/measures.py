@@ -69,7 +69,7 @@ def local_day(moment: datetime) -> date:
 
 def resolve_column(working_days: float) -> str:
     for bound, column in zip(RESOLVE_BUCKETS, RESOLVE_COLUMNS):
-        if bound is None or working_days < bound:
+        if bound is None or working_days <= bound:
             return column
     raise AssertionError("the last bucket is open-ended")
 
