@@ -5,8 +5,10 @@ service the machine lacks skips with the reason, or fails when ``GRIDGOV_TEST_ST
 (what CI sets: there, a skipped PostgreSQL test is a failure).
 """
 
+import contextlib
 import contextvars
 import os
+import threading
 
 import flask_migrate
 import pytest
@@ -16,6 +18,7 @@ import sqlalchemy.orm
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from gridgov import create_app
 from gridgov.db import SESSION_OPTIONS, db
@@ -36,6 +39,31 @@ class IsolatedClient(FlaskClient):
 POSTGRES_URL = os.environ.get("GRIDGOV_TEST_POSTGRES_URL") or None
 REDIS_URL = os.environ.get("GRIDGOV_TEST_REDIS_URL") or None
 STRICT = os.environ.get("GRIDGOV_TEST_STRICT") == "1"
+
+
+def fresh_app(folder, **settings):
+    """An app of its own on a new SQLite file in ``folder``, migrated: for tests whose data must
+    really be committed (a live server, the seed, other settings). Dispose of its engine after."""
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": f"sqlite:///{folder / 'gridgov.db'}",
+                      "INSTANCE_PATH": str(folder / "instance"), **settings})
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
+
+
+@contextlib.contextmanager
+def served(app):
+    """``app`` over HTTP on a free local port, in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
 
 
 def need(condition: bool, reason: str) -> None:
@@ -98,21 +126,22 @@ def database_url(request, tmp_path_factory):
     drop_database(url)
 
 
+# The settings of every app the tests build.
+TEST_SETTINGS = {
+    "TESTING": True,
+    # argon2 at its cheapest: the tests sign in often; production keeps the defaults.
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_COST": 8,
+    "ARGON2_PARALLELISM": 1,
+    # One client makes thousands of requests here; the limits have tests of their own.
+    "RATELIMIT_ENABLED": False,
+}
+
+
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
-            # argon2 at its cheapest: the tests sign in often; production keeps the defaults.
-            "ARGON2_TIME_COST": 1,
-            "ARGON2_MEMORY_COST": 8,
-            "ARGON2_PARALLELISM": 1,
-            # One client makes thousands of requests here; the limits have tests of their own.
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": database_url,
+                      "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))})
     app.test_client_class = IsolatedClient
     with app.app_context():
         flask_migrate.upgrade()

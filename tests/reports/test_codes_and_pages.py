@@ -21,12 +21,11 @@ import xml.etree.ElementTree as ET
 import zlib
 from datetime import datetime
 
-import flask_migrate
 import pytest
 import segno
 
 from gridgov.cases.calendar import TIMEZONE
-from tests.conftest import SMALL_TREE_CSV, IsolatedClient, bearer_client
+from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app
 
 API = "/api/v1"
 D, T1 = "510503", "510503001"
@@ -330,7 +329,6 @@ def test_report_code_of_a_unit_that_does_not_exist_is_not_found(client, small_tr
 
 def test_report_code_url_is_built_on_gridgov_public_url(monkeypatch, tmp_path):
     """An app of its own, configured the way a deployment is: by the environment."""
-    from gridgov import create_app
     from gridgov.auth import service as auth_service
     from gridgov.auth.permissions import Role
     from gridgov.db import db
@@ -338,17 +336,9 @@ def test_report_code_url_is_built_on_gridgov_public_url(monkeypatch, tmp_path):
     from gridgov.tree import transfer
 
     monkeypatch.setenv("GRIDGOV_PUBLIC_URL", "https://jiufen.naxi.example/")
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'public.db'}",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-        "RATELIMIT_ENABLED": False,
-    })
-    app.test_client_class = IsolatedClient
+    app = fresh_app(tmp_path)
     try:
         with app.app_context():
-            flask_migrate.upgrade()
             transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
             microgrid_id = tree_service.get_unit_by_code(db.session, code=M111).id
             admin = auth_service.create_principal(db.session, username="admin.public", display_name="管理员",

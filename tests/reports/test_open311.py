@@ -20,23 +20,19 @@ And, against a real HTTP server on a committed SQLite file, the third-party clie
 
 import json
 import re
-import threading
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-import flask_migrate
 import pytest
 import requests
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
-from gridgov import create_app
 from gridgov.cases.enums import CATEGORY_TITLES, Category
 from gridgov.db import db
 from gridgov.reports.models import Report
 from tests.cases.support import D, G12, G21, M111, M112, M121, M211, M311, T1, V1, V2, V3, act, get
-from tests.conftest import SMALL_TREE_CSV, bearer_client
+from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, served
 
 BASE = "/open311/v2"
 REPORTS = "/api/v1/reports"
@@ -743,17 +739,9 @@ def server(tmp_path_factory):
     from gridgov.tree import service as tree_service
     from gridgov.tree import transfer
 
-    folder = tmp_path_factory.mktemp("open311_server")
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{folder / 'gridgov.db'}",
-        "INSTANCE_PATH": str(folder / "instance"),
-        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-        "RATELIMIT_ENABLED": False,
-    })
+    app = fresh_app(tmp_path_factory.mktemp("open311_server"))
     tokens = {}
     with app.app_context():
-        flask_migrate.upgrade()
         transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
         db.session.commit()
         for name, role, scope in [("integration", Role.INTEGRATION, D), ("clerk", Role.TRIAGE_CLERK, D),
@@ -766,10 +754,13 @@ def server(tmp_path_factory):
         db.session.commit()
         db.session.remove()
 
-    http = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    root = f"http://127.0.0.1:{http.server_port}{BASE}"
+    with served(app) as base:
+        yield from _serve_requests(app, tokens, root=f"{base}{BASE}")
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _serve_requests(app, tokens: dict, *, root: str):
     clients = {name: bearer_client(app, token) for name, token in tokens.items()}
 
     def file_over_http(**fields) -> str:
@@ -783,11 +774,6 @@ def server(tmp_path_factory):
     file_over_http(service_code="consumer")  # pending: no service request yet
 
     yield SimpleNamespace(root=root, closed=closed["reference"], open=open_["reference"])
-
-    http.shutdown()
-    thread.join(timeout=10)
-    with app.app_context():
-        db.engine.dispose()
 
 
 def as_list(answer) -> list[dict]:

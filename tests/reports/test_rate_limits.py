@@ -15,11 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import flask_migrate
 import pytest
 import sqlalchemy as sa
 
-from gridgov import create_app
 from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import Role
 from gridgov.db import db
@@ -27,7 +25,7 @@ from gridgov.reports import service as report_service
 from gridgov.reports.models import Report
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
-from tests.conftest import SMALL_TREE_CSV, IsolatedClient, bearer_client
+from tests.conftest import SMALL_TREE_CSV, TEST_SETTINGS, bearer_client, fresh_app
 
 ROOT = Path(__file__).resolve().parents[2]
 D = "510503"
@@ -42,26 +40,13 @@ LIMITS = {
 }
 
 
-def build_config(tmp_path: Path, name: str = "gridgov", **overrides) -> dict:
-    return {
-        "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{tmp_path / f'{name}.db'}",
-        "INSTANCE_PATH": str(tmp_path / f"instance-{name}"),
-        # The limit is what is tested here, not the form's CSRF token (tests/auth covers that).
-        "WTF_CSRF_ENABLED": False,
-        **LIMITS,
-        **overrides,
-    }
-
-
-def build_app(config: dict, *, migrate: bool = True):
-    app = create_app(config)
-    app.test_client_class = IsolatedClient
-    if migrate:
-        with app.app_context():
-            flask_migrate.upgrade()
-            transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
-            db.session.commit()
+def build_app(folder: Path, **overrides):
+    """An app with limits on (``LIMITS``, then ``overrides``) and the small tree."""
+    # The limit is what is tested here, not the form's CSRF token (tests/auth covers that).
+    app = fresh_app(folder, WTF_CSRF_ENABLED=False, **{**LIMITS, **overrides})
+    with app.app_context():
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        db.session.commit()
     return app
 
 
@@ -71,7 +56,9 @@ def make_app(tmp_path):
     built = []
 
     def make(**overrides):
-        app = build_app(build_config(tmp_path, name=f"gridgov{len(built)}", **overrides))
+        folder = tmp_path / f"app{len(built)}"
+        folder.mkdir()
+        app = build_app(folder, **overrides)
         built.append(app)
         return app
 
@@ -271,14 +258,16 @@ def run_worker(config: dict, token: str, count: int) -> list[int]:
 def test_workers_sharing_redis_share_the_count(tmp_path, redis_url):
     import redis
 
-    config = build_config(tmp_path, RATELIMIT_STORAGE_URL=redis_url, RATELIMIT_REPORT_CODE="100 per hour")
-    worker_a = build_app(config)
+    shared = {**LIMITS, "RATELIMIT_STORAGE_URL": redis_url, "RATELIMIT_REPORT_CODE": "100 per hour"}
+    worker_a = build_app(tmp_path, **shared)
     token = report_token(worker_a, M111)
     try:
         # Both workers see the same address (behind one proxy, one resident's phone).
         assert [file_report(worker_a.test_client(), token).status_code for _ in range(2)] == [201, 201]
 
-        assert run_worker({**config, "INSTANCE_PATH": str(tmp_path / "instance-b")}, token, 2) == [201, 429]
+        config_b = {**TEST_SETTINGS, **shared, "WTF_CSRF_ENABLED": False,
+                    "DATABASE_URL": worker_a.config["DATABASE_URL"], "INSTANCE_PATH": str(tmp_path / "instance-b")}
+        assert run_worker(config_b, token, 2) == [201, 429]
 
         assert count_reports(worker_a) == 3
         keys = redis.Redis.from_url(redis_url).keys()

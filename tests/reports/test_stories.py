@@ -14,17 +14,15 @@ import itertools
 import re
 from datetime import datetime
 
-import flask_migrate
 import pytest
 
-from gridgov import create_app
 from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import Role
 from gridgov.cases.calendar import TIMEZONE, working_days_between
 from gridgov.db import db
 from gridgov.tree import service as tree_service
 from seeds.stories import INJURY, WAGES
-from tests.conftest import IsolatedClient, bearer_client
+from tests.conftest import bearer_client, fresh_app
 
 API = "/api/v1"
 DISTRICT, STREET = "510503", "510503001"  # 纳溪区, 安富街道
@@ -40,20 +38,7 @@ def seed_naxi(app):
 
 @pytest.fixture(scope="module")
 def naxi(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("naxi")
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{folder / 'gridgov.db'}",
-        "INSTANCE_PATH": str(folder / "instance"),
-        # The demo accounts get passwords: argon2 at its cheapest.
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_COST": 8,
-        "ARGON2_PARALLELISM": 1,
-        "RATELIMIT_ENABLED": False,
-    })
-    app.test_client_class = IsolatedClient
-    with app.app_context():
-        flask_migrate.upgrade()
+    app = fresh_app(tmp_path_factory.mktemp("naxi"))
     seed_naxi(app)
     yield app
     with app.app_context():

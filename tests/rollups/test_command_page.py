@@ -14,19 +14,15 @@ werkzeug in a thread), not once per database: the page reads the same API on eit
 import re
 import shutil
 import tempfile
-import threading
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import flask_migrate
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
-from gridgov import create_app
 from gridgov.db import db
-from tests.conftest import bearer_client, need
+from tests.conftest import bearer_client, fresh_app, need, served
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -89,30 +85,15 @@ def chromium():
 def live(chromium, tmp_path_factory):
     """The demo district (150 cases) on a fresh SQLite file, served over HTTP; yields
     (app, base URL). Checked for Chromium first, so that a skip costs no seeding."""
-    base = tmp_path_factory.mktemp("command_page")
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{base / 'gridgov.db'}",
-        "INSTANCE_PATH": str(base / "instance"),
-        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1,
-    })
-    with app.app_context():
-        flask_migrate.upgrade()
+    app = fresh_app(tmp_path_factory.mktemp("command_page"))
     seeded = app.test_cli_runner().invoke(args=["seed", "naxi", "--cases", "150"])
     assert seeded.exit_code == 0, seeded.output
     assert COMMAND_USER in seeded.output  # the demo account the browser signs in as
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with served(app) as base:
+        yield app, base
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="module")
