@@ -108,23 +108,27 @@ def _forget_on_rollback(session: Session, previous_transaction) -> None:
 
 
 def add_rows(session: Session, *, totals: dict[int, Totals], days: dict[tuple[int, date], dict]) -> None:
-    """Upsert: each value is added to what the row holds (a missing row counts as zeros)."""
-    for unit_id in sorted(totals):
-        _upsert(session, unit_totals, ["unit_id"], {"unit_id": unit_id}, totals[unit_id])
-    for unit_id, day in sorted(days):
-        _upsert(session, unit_days, ["unit_id", "day"], {"unit_id": unit_id, "day": day}, days[(unit_id, day)])
+    """Upsert: each value is added to what the row holds (a missing row counts as zeros). One
+    statement a table, rows in key order: the order every transaction takes their locks in."""
+    _upsert_many(session, unit_totals, ["unit_id"], [({"unit_id": unit_id}, totals[unit_id]) for unit_id in sorted(totals)])
+    _upsert_many(session, unit_days, ["unit_id", "day"],
+                 [({"unit_id": unit_id, "day": day}, days[(unit_id, day)]) for unit_id, day in sorted(days)])
 
 
-def _upsert(session: Session, table: sa.Table, keys: list[str], key_values: dict, values: dict) -> None:
-    if not values:
+def _upsert_many(session: Session, table: sa.Table, keys: list[str], rows: list[tuple[dict, dict]]) -> None:
+    rows = [(key, values) for key, values in rows if values]
+    if not rows:
         return
+    # One column list for every row (executemany needs it): adding 0 leaves a column as it was.
+    columns = sorted({column for _key, values in rows for column in values})
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values({**key_values, **values})
+    statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=keys,
-        set_={column: table.c[column] + statement.excluded[column] for column in values},
+        set_={column: table.c[column] + statement.excluded[column] for column in columns},
     )
-    session.execute(statement)
+    session.execute(statement, [{**key, **{column: values.get(column, 0) for column in columns}}
+                                for key, values in rows])
 
 
 def _difference(after: dict, before: dict) -> dict:
