@@ -32,6 +32,7 @@ from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
 from gridgov.cases.models import Case
 from gridgov.db import db, utcnow
+from gridgov import errors
 from gridgov.errors import DomainError
 from gridgov.reports import service
 from gridgov.reports.models import Channel, Report, ReportStatus
@@ -77,7 +78,9 @@ class Open311Error(Exception):
 
 
 def _format() -> str:
-    return (request.view_args or {}).get("fmt", "json")
+    if request.view_args and "fmt" in request.view_args:
+        return request.view_args["fmt"]
+    return "xml" if request.path.endswith(".xml") else "json"  # a path no route matched
 
 
 # Characters XML 1.0 cannot hold at all, even escaped (an id echoed from the URL may have them).
@@ -146,6 +149,16 @@ def _http_error(error: HTTPException):
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value
     return response
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(error: HTTPException):
+    """A path under /open311 that no route matches (or a method none takes) answers in the
+    specification's format too; anywhere else, the app's problem+json."""
+    if request.path.startswith(bp.url_prefix + "/"):
+        return _http_error(error)
+    return errors.handle_http_exception(error)
 
 
 @bp.url_value_preprocessor

@@ -861,3 +861,13 @@ def test_georeport_client_reads_a_single_service_request(server, fmt):
         client.get_service_request("NX-2026-999999")
     assert missing.value.response.status_code == 404
     assert missing.value.response.headers["Content-Type"].startswith("text/xml" if fmt == "xml" else "application/json")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_path_or_method_no_route_takes_answers_in_the_specifications_format(anonymous, fmt):
+    assert_error(anonymous.get(f"{BASE}/no-such-thing.{fmt}"), 404, fmt)
+    response = anonymous.delete(f"{BASE}/services.{fmt}")
+    assert_error(response, 405, fmt)
+    assert "GET" in response.headers["Allow"]
+    # Outside /open311 the API's own format still holds.
+    assert anonymous.get("/api/v1/no-such-thing").mimetype == "application/problem+json"
