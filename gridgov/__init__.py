@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gridgov import config as settings
 from gridgov.api import Api, IdConverter
@@ -56,6 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"info": {"description": _api_description()}},
     )
+    if app.config["PROXY_FIX"]:
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 

@@ -42,6 +42,9 @@ DEFAULTS = {
     # The address residents reach the service at, for the QR codes (https://…); None: the
     # address the request for the code came to.
     "PUBLIC_URL": None,
+    # Behind a reverse proxy (nginx): how many proxies set X-Forwarded-For / -Proto / -Host.
+    # 0 trusts none. Without it every resident would share the proxy's address and its limits.
+    "PROXY_FIX": 0,
     # Rate limits (Flask-Limiter notation). Counters in memory unless a storage URL is given
     # (redis://127.0.0.1:6379/0), which every worker of a deployment must then share.
     "RATELIMIT_ENABLED": True,

@@ -57,22 +57,25 @@ PERMISSIONS = {
     "people:read": "read the roster, studios, assignments and coverage of the scope",
     "people:write": "add and change workers and studios of the scope",
     "people:plan": "plan (and apply) who covers which unit",
+    "rollups:read": "read the figures of the scope's units (rollups, trends, the risk map, /command)",
     "reports:triage": "read residents' reports of the scope and triage them: classify, merge, reject, dispatch",
     "reports:file": "file residents' reports from an outside system (Open311 POST requests, by its api_key)",
 }
 
-HANDLER = frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "cases:handle", "people:read"})
+HANDLER = frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "cases:handle", "people:read",
+                     "rollups:read"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.GRID_WORKER: frozenset({"units:read", "cases:read", "cases:log", "cases:attempt"}),
+    Role.GRID_WORKER: frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "rollups:read"}),
     Role.VILLAGE_STATION: HANDLER,
     Role.TOWN_CENTRE: HANDLER,
     Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read", "people:write", "people:plan", "reports:triage"},
     # 信息清洗员: checks each resident's report the same day and dispatches it.
-    Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read", "reports:triage"}),
-    # Sees only the cases given to them (see cases.models), with their personal data.
+    Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read", "reports:triage", "rollups:read"}),
+    # Sees only the cases given to them (see cases.models), with their personal data; not the
+    # figures of the units, which count every case there.
     Role.SPECIALIST: frozenset({"units:read", "cases:read", "cases:attempt"}),
-    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read", "people:read"}),
+    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read", "people:read", "rollups:read"}),
     Role.ADMIN: frozenset({"units:read", "units:write", "principals:manage", "tokens:manage", "audit:read"}),
     # An outside system files reports (Open311) and does nothing else.
     Role.INTEGRATION: frozenset({"reports:file"}),
@@ -135,10 +138,10 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("cases.AttachmentFile", "GET"): "cases:read",
     ("cases.Inbox", "GET"): "cases:read",
     # rollups (district command's figures): a unit in scope and its children
-    ("rollups.Rollup", "GET"): "cases:read",
-    ("rollups.RollupCsv", "GET"): "cases:read",
-    ("rollups.Trend", "GET"): "cases:read",
-    ("rollups.RiskMap", "GET"): "cases:read",
+    ("rollups.Rollup", "GET"): "rollups:read",
+    ("rollups.RollupCsv", "GET"): "rollups:read",
+    ("rollups.Trend", "GET"): "rollups:read",
+    ("rollups.RiskMap", "GET"): "rollups:read",
     ("rollups.CasesCsv", "GET"): "cases:read",
     # residents' reports, report codes and QR codes
     ("reports.Reports", "GET"): "reports:triage",

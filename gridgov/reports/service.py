@@ -170,11 +170,19 @@ def get_report(session: Session, *, report_id: int, for_update: bool = False) ->
     """In the caller's scope, or 404; ``for_update`` locks the row for an action."""
     statement = sa.select(Report).where(Report.id == report_id)
     if for_update:
-        statement = statement.with_for_update()
+        # populate_existing: what the lock protects is the row as it is now, not as loaded before
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     report = session.scalar(statement)
     if report is None:
         raise NotFound(f"Report {report_id} does not exist here.")
     return report
+
+
+def _lock(session: Session, report_ids: list[int]) -> None:
+    """Lock these reports (those in scope) in id order."""
+    session.execute(
+        sa.select(Report.id).where(Report.id.in_(report_ids)).order_by(Report.id).with_for_update()
+    ).all()
 
 
 def list_reports(session: Session, *, after_id: int | None, limit: int, status=None, overdue=None,
@@ -223,8 +231,11 @@ TRIAGE_ACTIONS: dict[str, TriageAction] = {
 def triage(session: Session, *, report_id: int, action: str, actor: Principal | None, params: dict,
            now: datetime | None = None) -> Report:
     """Take ``action`` on a pending report. The row is locked first: two clerks cannot both
-    dispatch one report."""
+    dispatch one report. A merge locks its target too, both in id order: two clerks merging two
+    reports into each other then take turns, and the second finds the first's merge."""
     now = now or utcnow()
+    if action == "merge" and params.get("report_id") is not None:
+        _lock(session, [report_id, params["report_id"]])
     report = get_report(session, report_id=report_id, for_update=True)
     if report.status is not ReportStatus.PENDING:
         raise Conflict(f"Report {report.tracking_code} is {report.status} already; only pending reports are triaged.")
@@ -252,7 +263,9 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
         case = case_service.get_case(session, case_id=case_id)
         report.case_id = case.id
     else:
-        target = _followed(session, get_report(session, report_id=report_id))
+        target = _followed(session, get_report(session, report_id=report_id, for_update=True))
+        if target.id != report_id:  # further along a chain of merges: lock where it ends, too
+            target = get_report(session, report_id=target.id, for_update=True)
         if target.id == report.id:
             raise RuleViolation("A report cannot be merged into itself.")
         if target.status is ReportStatus.REJECTED:

@@ -20,7 +20,8 @@ def rollups():
 @rollups.command("rebuild")
 def rebuild():
     """Recount every unit's counters from the cases: after upgrading a database that holds cases
-    to revision 0006, or after changing the policy's risk weights."""
+    to revision 0006, after changing the policy's risk weights, and after installing newer
+    holiday data (the risk score counts working days)."""
     districts = db.session.scalar(sa.select(sa.func.count()).select_from(Unit).where(Unit.parent_id.is_(None)))
     with click.progressbar(length=districts, label="districts", file=sys.stderr) as bar:
         counted = counters.rebuild(db.session, policy=current_policy(), progress=bar.update)

@@ -7,6 +7,7 @@ figures are counted from them (``service``). Day rows at that level would be abo
 the largest table in the database for the least-asked question.
 """
 
+import copy
 from collections import defaultdict
 from datetime import date
 
@@ -32,6 +33,7 @@ Days = dict[date, dict[str, float]]
 DAY_LEVELS = frozenset(Level) - {Level.MICROGRID}
 # session.info key of the changes not yet written (see flush_pending).
 PENDING = "gridgov.rollups.pending"
+SAVED = "gridgov.rollups.saved"  # the pending changes as each open savepoint began
 
 
 def state(case, policy) -> tuple[Totals, Days]:
@@ -52,14 +54,15 @@ def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy,
         totals = _add(totals, extra_totals)
         for day, row in extra_days.items():
             days[day] = _add(days.get(day, {}), row)
-    apply(session, origin_path=case.origin_path, totals=totals, days=days)
+    apply(session, origin_unit_id=case.origin_unit_id, totals=totals, days=days)
 
 
-def apply(session: Session, *, origin_path: str, totals: Totals, days: Days) -> None:
-    """Add ``totals`` and ``days`` to the rows of the unit at ``origin_path`` and its ancestors,
-    when the transaction commits (``flush_pending``)."""
+def apply(session: Session, *, origin_unit_id: int, totals: Totals, days: Days) -> None:
+    """Add ``totals`` and ``days`` to the rows of the unit and its ancestors, when the
+    transaction commits (``flush_pending``). Kept by unit, not path: a move before the commit
+    changes the lineage, and the one written is the lineage then."""
     pending = session.info.setdefault(PENDING, {})
-    pending_totals, pending_days = pending.setdefault(origin_path, ({}, {}))
+    pending_totals, pending_days = pending.setdefault(origin_unit_id, ({}, {}))
     _accumulate(pending_totals, totals)
     for day, row in days.items():
         _accumulate(pending_days.setdefault(day, {}), row)
@@ -72,11 +75,18 @@ def flush_pending(session: Session) -> None:
     sweep's batch) would otherwise lock the districts' rows in the order it met them, and two
     such transactions could each wait for the other. Sorted, every transaction takes its locks
     in the same order; and the sweep's thousand changes become one upsert per row they touch.
-    Reads of the counters call this first, so that a transaction sees its own changes."""
+    Reads of the counters call this first, so that a transaction sees its own changes; so does
+    a unit move, before it rewrites the paths."""
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
-    lineage_paths = sorted({path for origin in pending for path in (*paths.ancestor_paths(origin), origin)})
+    origins = {}
+    ids = sorted(pending)
+    for start in range(0, len(ids), 500):
+        origins.update({row.id: row.path for row in session.execute(
+            sa.select(Unit.id, Unit.path).where(Unit.id.in_(ids[start:start + 500])).execution_options(**UNSCOPED)
+        )})
+    lineage_paths = sorted({path for origin in origins.values() for path in (*paths.ancestor_paths(origin), origin)})
     units = {}
     for start in range(0, len(lineage_paths), 500):
         units.update({row.path: row for row in session.execute(
@@ -85,7 +95,8 @@ def flush_pending(session: Session) -> None:
         )})
     totals: dict[int, Totals] = defaultdict(dict)
     days: dict[tuple[int, date], dict] = defaultdict(dict)
-    for origin, (origin_totals, origin_days) in pending.items():
+    for origin_id, (origin_totals, origin_days) in pending.items():
+        origin = origins[origin_id]
         for path in (*paths.ancestor_paths(origin), origin):
             unit = units[path]
             _accumulate(totals[unit.id], origin_totals)
@@ -96,15 +107,37 @@ def flush_pending(session: Session) -> None:
              days={key: nonzero for key, row in days.items() if (nonzero := _nonzero(row))})
 
 
+# The pending changes follow the transaction: written when the whole of it commits (not when a
+# savepoint is released), dropped when it rolls back, and put back as they were when a savepoint
+# rolls back (what was tracked inside it did not happen).
 @event.listens_for(Session, "before_commit")
 def _write_before_commit(session: Session) -> None:
-    flush_pending(session)
+    if not session.in_nested_transaction():
+        flush_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_at_savepoint(session: Session, transaction) -> None:
+    if transaction.nested:
+        saved = session.info.setdefault(SAVED, {})
+        saved[id(transaction)] = copy.deepcopy(session.info.get(PENDING, {}))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_on_rollback(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+    if previous_transaction.nested:
+        remembered = session.info.get(SAVED, {}).get(id(previous_transaction))
+        if remembered is not None:
+            session.info[PENDING] = remembered
+    elif previous_transaction.parent is None:  # the whole transaction
         session.info.pop(PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_savepoints(session: Session, transaction) -> None:
+    # Not at each savepoint's end: SQLAlchemy ends it before it reports its rollback.
+    if transaction.parent is None:
+        session.info.pop(SAVED, None)
 
 
 def add_rows(session: Session, *, totals: dict[int, Totals], days: dict[tuple[int, date], dict]) -> None:
@@ -155,7 +188,6 @@ def escalation(level: HandlingLevel, at) -> tuple[Totals, Days]:
 def shift(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
     """After a move: the subtree's sums leave the old ancestors and join the new ones. The
     subtree's own rows stay as they are (its cases moved with it)."""
-    flush_pending(session)  # the lineages of what is pending are the old ones
     total_row = session.execute(sa.select(unit_totals).where(unit_totals.c.unit_id == unit_id)).mappings().first()
     level = session.scalar(sa.select(Unit.level).where(Unit.id == unit_id).execution_options(**UNSCOPED))
     if level in DAY_LEVELS:
@@ -317,4 +349,5 @@ def read_all(session: Session) -> tuple[dict, dict]:
     return ({k: v for k, v in totals.items() if v}, {k: v for k, v in days.items() if v})
 
 
+tree_service.BEFORE_MOVE.append(flush_pending)  # pending changes land on the lineage they were made in
 tree_service.MOVE_HOOKS.append(shift)

@@ -47,11 +47,19 @@ ROLLUP_COLUMNS = [
 def csv_response(rows, *, filename: str) -> Response:
     buffer = io.StringIO()
     buffer.write(BOM)
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([[_inert(value) for value in row] for row in rows])
     response = Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _inert(value):
+    """Text a spreadsheet would run as a formula (a case title "=HYPERLINK(…)") gets a leading
+    apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection)."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def rollup_rows(result: dict) -> list[list]:

@@ -15,7 +15,7 @@ def command():
     principal = g.get("principal")
     if principal is None:
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
-    if not allows(principal.role, "cases:read"):
+    if not allows(principal.role, "rollups:read"):
         return render_template("message.html", title="无权查看",
-                               message="您的账户没有查看案件统计的权限。"), 403
+                               message="您的账户没有查看统计数据的权限。"), 403
     return render_template("command.html", principal=principal, refresh_seconds=REFRESH_SECONDS)

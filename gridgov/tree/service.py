@@ -266,7 +266,9 @@ def delete_unit(session: Session, *, unit: Unit) -> None:
 
 # Checks other domains add: each returns why a unit may not be deleted (cases, assignments …).
 DELETE_GUARDS: list = []
-# What other domains do when a subtree moves, after its paths are rewritten (the rollup counters).
+# What other domains do when a subtree moves: before its paths are rewritten, and after (the
+# rollup counters).
+BEFORE_MOVE: list = []
 MOVE_HOOKS: list = []
 
 
@@ -278,6 +280,8 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
     if unit.parent_id == new_parent.id:
         return unit
     session.flush()
+    for hook in BEFORE_MOVE:
+        hook(session)
     old_path = unit.path
     new_path = allocate_child_path(session, parent=new_parent)
     rewrite_path_prefix(session, column=Unit.path, old_prefix=old_path, new_prefix=new_path)

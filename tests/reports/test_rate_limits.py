@@ -103,6 +103,18 @@ def file_report(client, token: str):
     return client.post(f"/r/{token}", data=REPORT)
 
 
+def test_behind_a_trusted_proxy_each_resident_is_counted_by_their_own_address(make_app):
+    app = make_app(PROXY_FIX=1, RATELIMIT_REPORT_CODE="100 per hour")
+    token = report_token(app, M111)
+    proxy = from_address(app, "10.0.0.2")  # every request arrives from the proxy
+
+    def through_proxy(resident: str):
+        return proxy.post(f"/r/{token}", data=REPORT, headers={"X-Forwarded-For": resident})
+
+    assert [through_proxy("203.0.113.7").status_code for _ in range(4)] == [201, 201, 201, 429]
+    assert through_proxy("203.0.113.8").status_code == 201
+
+
 def assert_refused_page(response, *, window: int = 60):
     """The resident's 429: a page in plain words, and when to try again (within the limit's
     window, in seconds)."""

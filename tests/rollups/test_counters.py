@@ -227,7 +227,7 @@ def test_a_rebuild_repairs_counters_that_drifted_from_the_cases(session, history
     ids = history["ids"]
     kept = counters.read_all(session)
     micro_grid = tree_service.get_unit(session, unit_id=ids[M111])
-    counters.apply(session, origin_path=micro_grid.path, totals={"open": 1}, days={})
+    counters.apply(session, origin_unit_id=micro_grid.id, totals={"open": 1}, days={})
     drifted = counters.read_all(session)
     # The drift shows on the micro-grid and each of its four ancestors, and only there.
     wrong = _mismatches(drifted, kept)
@@ -315,3 +315,32 @@ def test_the_childrens_figures_add_up_to_their_parents(session, history, command
             # The risk score is a sum too (each rounded to two places).
             assert parent["risk_score"] == pytest.approx(sum(c["risk_score"] for c in children),
                                                          abs=0.01 * len(children)), (query, code)
+
+
+# --- transactions: what is counted is what committed -----------------------------------------------
+
+
+def test_a_case_logged_before_a_move_in_the_same_transaction_counts_where_its_unit_went(session, small_tree):
+    """The counters of a change are written at commit, on the lineage the unit has then."""
+    new_case(session, small_tree[M111].id, now=START)
+    tree_service.move_unit(session, unit=small_tree[G11], new_parent=small_tree[V2])
+    session.commit()
+
+    kept = counters.read_all(session)
+    assert kept[0][small_tree[V2].id]["cases"] == 1 and small_tree[V1].id not in kept[0]
+    assert _mismatches(kept, rebuilt(session)) == []
+
+
+def test_a_case_logged_in_a_savepoint_that_rolls_back_is_not_counted(session, small_tree):
+    new_case(session, small_tree[M111].id, now=START)
+    savepoint = session.begin_nested()
+    new_case(session, small_tree[M121].id, now=START)
+    savepoint.rollback()
+    with session.begin_nested():  # released: its case stays, and so do the counts before it
+        new_case(session, small_tree[M211].id, now=START)
+    session.commit()
+
+    kept = counters.read_all(session)
+    assert kept[0][small_tree[D].id]["cases"] == 2
+    assert small_tree[G12].id not in kept[0]  # M121's case never happened
+    assert _mismatches(kept, rebuilt(session)) == []

@@ -633,6 +633,15 @@ def test_the_cases_csv_follows_the_list_filters_and_holds_no_personal_data(sessi
     assert_problem(command.get(f"{API}/cases.csv?origin_unit_id=999999"), 404)
 
 
+def test_a_title_a_spreadsheet_would_run_is_exported_as_text(session, small_tree, ids, command):
+    case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9), title="=HYPERLINK(\"http://evil.example\",\"点我\")")
+    case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9), title="-楼道堆物")
+
+    rows = read_csv(command.get(f"{API}/cases.csv"))
+    titles = {row[rows[0].index("标题")] for row in rows[1:]}
+    assert titles == {"'=HYPERLINK(\"http://evil.example\",\"点我\")", "'-楼道堆物"}
+
+
 # --- scope and input ---------------------------------------------------------------------------
 
 
