@@ -732,6 +732,56 @@ def test_two_clerks_dispatching_one_report_make_one_case(app, dialect, scratch, 
         db.session.rollback()
 
 
+def test_two_clerks_merging_two_reports_into_each_other_leave_one_to_dispatch(app, dialect, scratch, monkeypatch):
+    if dialect != "postgresql":
+        pytest.skip("SQLite admits one writer at a time: the two requests cannot overlap there")
+    with app.app_context():
+        unit = db.session.get(Report, scratch.report).unit_id
+        from gridgov.tree.models import Unit
+
+        other = service.submit_report(db.session, unit=db.session.get(Unit, unit), channel=Channel.QR,
+                                      category=Category.FAMILY_NEIGHBOUR, description="同一件事，另一位邻居")
+        db.session.commit()
+        first, second = scratch.report, other.id
+    # Both reach the locks together; the first to hold them takes a while to merge.
+    arrived = threading.Barrier(2)
+    original_lock, original_merge = service._lock, service.HANDLERS["merge"]
+
+    def meet_then_lock(session, report_ids):
+        arrived.wait(timeout=10)
+        return original_lock(session, report_ids)
+
+    def slow_merge(*args, **kwargs):
+        time.sleep(0.5)
+        return original_merge(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_lock", meet_then_lock)
+    monkeypatch.setitem(service.HANDLERS, "merge", slow_merge)
+    answers, failures = [], []
+
+    def merge(token, source, target):
+        try:
+            response = act_response(bearer_client(app, token), source, "merge", report_id=target)
+            answers.append(response.status_code)
+        except Exception as error:  # noqa: BLE001 — reported below
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=merge, args=(scratch.tokens[0], first, second)),
+               threading.Thread(target=merge, args=(scratch.tokens[1], second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert failures == []
+    # The second clerk finds the first's merge: following it leads back to its own report.
+    assert sorted(answers) == [200, 422]
+    with app.app_context():
+        statuses = sorted(db.session.scalars(sa.select(Report.status).where(Report.id.in_([first, second]))))
+        assert statuses == ["merged", "pending"]
+        db.session.rollback()
+
+
 # --- the tree keeps reports with their units ----------------------------------------------------
 
 
