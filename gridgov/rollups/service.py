@@ -19,6 +19,7 @@ from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
 from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Status
 from gridgov.cases.models import RUNNING_SQL, Case
+from gridgov.cases.service import current_policy
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
 from gridgov.rollups import measures
@@ -87,8 +88,6 @@ def rollup(session: Session, *, unit: Unit, window: Window, now: datetime | None
 
 
 def _weights() -> dict:
-    from gridgov.cases.service import current_policy  # the policy lives with the cases
-
     return current_policy().risk_weights
 
 
