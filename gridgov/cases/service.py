@@ -28,7 +28,7 @@ from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecor
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from gridgov.rollups import counters
+from gridgov.rollups import counters, measures
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
@@ -271,7 +271,7 @@ def act(
     note, details = result if isinstance(result, tuple) else (result, {})
     _event(session, case, actor=actor, action=action, now=now, before=before, from_status=from_status,
            from_owner=from_owner, reason=note, details=details)
-    escalated = counters.escalation(case.owner_level, now) if action == "escalate" else None
+    escalated = measures.escalation(level=case.owner_level, at=now) if action == "escalate" else None
     counters.track(session, case, before=counted, policy=current_policy(), extra=escalated)
     return case
 

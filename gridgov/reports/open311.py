@@ -322,7 +322,7 @@ def create_request(fmt):
     if not paths.is_descendant_or_self(unit.path, integration.scope_path):
         raise Open311Error(403, f"This api_key may not file requests in {unit.name} ({unit.code}).")
     media_url = param("media_url", max_length=500)
-    if media_url is not None and not media_url.lower().startswith(("http://", "https://")):
+    if media_url is not None and not service.is_web_link(media_url):
         raise Open311Error(400, "media_url must be an http or https address.")
     phone, email = param("phone", max_length=24), param("email", max_length=254)
     if phone is not None and not PHONE.fullmatch(phone):

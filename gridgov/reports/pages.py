@@ -40,7 +40,7 @@ class ReportForm(FlaskForm):
     anonymous = BooleanField("匿名反映（不留联系方式）")
 
     def validate_media_url(self, field):
-        if field.data and not field.data.lower().startswith(("http://", "https://")):
+        if field.data and not service.is_web_link(field.data):
             raise ValidationError("请填写以 http:// 或 https:// 开头的链接")
 
 

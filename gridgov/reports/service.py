@@ -97,6 +97,11 @@ def unit_for_token(session: Session, *, token: str) -> Unit:
 # --- filing -------------------------------------------------------------------------------------
 
 
+def is_web_link(text: str) -> bool:
+    """A photo link a resident may leave: http or https, nothing a browser would run."""
+    return text.lower().startswith(("http://", "https://"))
+
+
 def submit_report(
     session: Session,
     *,
@@ -404,10 +409,11 @@ def progress(session: Session, *, tracking_code: str) -> dict:
     else:
         if report.status is ReportStatus.MERGED:
             steps.append((report.handled_at, "与其他相同反映合并办理"))
-        names = _unit_names(session, case)
+        case_events = list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                           .order_by(CaseEvent.id).execution_options(**UNSCOPED)))
+        names = _unit_names(session, {event.to_owner_unit_id for event in case_events} | {case.owner_unit_id})
         channel = None  # the referral channel as it was at each event: events hold what changed
-        for event in session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                     .order_by(CaseEvent.id).execution_options(**UNSCOPED)):
+        for event in case_events:
             channel = (event.details or {}).get("changes", {}).get("referral_channel", channel)
             if event.at < report.submitted_at and report.status is ReportStatus.MERGED:
                 continue  # a case's history from before this report was merged into it
@@ -433,10 +439,7 @@ def status_words(case: Case, *, owner_name: str | None) -> str:
     return _words(STATUS_WORDS[case.status], owner=owner_name, channel=case.referral_channel)
 
 
-def _unit_names(session: Session, case: Case) -> dict[int, str]:
-    ids = set(session.scalars(
-        sa.select(CaseEvent.to_owner_unit_id).where(CaseEvent.case_id == case.id).execution_options(**UNSCOPED)
-    )) | {case.owner_unit_id}
+def _unit_names(session: Session, ids: set[int | None]) -> dict[int, str]:
     rows = session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(ids - {None})).execution_options(**UNSCOPED))
     return dict(rows.all())
 

@@ -102,9 +102,7 @@ class QrSvg(MethodView):
     @blp.response(200, content_type="image/svg+xml", description="The unit's QR code.")
     def get(self, unit_id):
         """The unit's QR code as SVG, for print."""
-        buffer = io.BytesIO()
-        _qr(unit_id).save(buffer, kind="svg", scale=8, border=2, title=QR_TITLE, encoding="utf-8")
-        return Response(buffer.getvalue(), mimetype="image/svg+xml")
+        return _qr_image(unit_id, kind="svg", mimetype="image/svg+xml", scale=8, title=QR_TITLE, encoding="utf-8")
 
 
 @blp.route("/units/<id:unit_id>/qr.png")
@@ -112,9 +110,7 @@ class QrPng(MethodView):
     @blp.response(200, content_type="image/png", description="The unit's QR code.")
     def get(self, unit_id):
         """The unit's QR code as PNG."""
-        buffer = io.BytesIO()
-        _qr(unit_id).save(buffer, kind="png", scale=10, border=2)
-        return Response(buffer.getvalue(), mimetype="image/png")
+        return _qr_image(unit_id, kind="png", mimetype="image/png", scale=10)
 
 
 @blp.route("/units/<id:unit_id>/qr-sheet")
@@ -152,7 +148,10 @@ def _code_view(code) -> dict:
             "created_at": code.created_at}
 
 
-def _qr(unit_id: int) -> segno.QRCode:
+def _qr_image(unit_id: int, *, kind: str, mimetype: str, **options) -> Response:
+    """The unit's QR code (made with its report code on first request) as ``kind``."""
     code = _code(unit_id)
     db.session.commit()
-    return segno.make(service.report_url(code.token), error="m")
+    buffer = io.BytesIO()
+    segno.make(service.report_url(code.token), error="m").save(buffer, kind=kind, border=2, **options)
+    return Response(buffer.getvalue(), mimetype=mimetype)

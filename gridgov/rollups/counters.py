@@ -51,9 +51,9 @@ def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy,
             for day in after_days.keys() | before_days.keys()}
     if extra is not None:
         extra_totals, extra_days = extra
-        totals = _add(totals, extra_totals)
+        _accumulate(totals, extra_totals)
         for day, row in extra_days.items():
-            days[day] = _add(days.get(day, {}), row)
+            _accumulate(days.setdefault(day, {}), row)
     apply(session, origin_unit_id=case.origin_unit_id, totals=totals, days=days)
 
 
@@ -168,18 +168,10 @@ def _difference(after: dict, before: dict) -> dict:
     return {key: after.get(key, 0) - before.get(key, 0) for key in after.keys() | before.keys()}
 
 
-def _add(first: dict, second: dict) -> dict:
-    return {key: first.get(key, 0) + second.get(key, 0) for key in first.keys() | second.keys()}
-
-
 def _accumulate(target: dict, source: dict) -> None:
     """``target += source``, in place: the rebuild adds millions of small dicts."""
     for key, value in source.items():
         target[key] = target.get(key, 0) + value
-
-
-def escalation(level: HandlingLevel, at) -> tuple[Totals, Days]:
-    return measures.escalation(level=level, at=at)
 
 
 # --- unit moves ----------------------------------------------------------------------------------
@@ -206,11 +198,10 @@ def shift(session: Session, *, unit_id: int, old_path: str, new_path: str) -> No
     for ancestors, sign in ((old, -1), (new, 1)):
         for ancestor_id, level in ancestors:
             if total_row is not None:
-                totals[ancestor_id] = _add(totals.get(ancestor_id, {}), _scaled(total_row, measures.TOTAL_COLUMNS, sign))
+                _accumulate(totals.setdefault(ancestor_id, {}), _scaled(total_row, measures.TOTAL_COLUMNS, sign))
             if level in DAY_LEVELS:
                 for row in day_rows:
-                    key = (ancestor_id, row["day"])
-                    days[key] = _add(days.get(key, {}), _scaled(row, measures.DAY_COLUMNS, sign))
+                    _accumulate(days.setdefault((ancestor_id, row["day"]), {}), _scaled(row, measures.DAY_COLUMNS, sign))
     add_rows(session, totals={k: _nonzero(v) for k, v in totals.items()},
              days={k: nonzero for k, v in days.items() if (nonzero := _nonzero(v))})
 
@@ -350,4 +341,4 @@ def read_all(session: Session) -> tuple[dict, dict]:
 
 
 tree_service.BEFORE_MOVE.append(flush_pending)  # pending changes land on the lineage they were made in
-tree_service.MOVE_HOOKS.append(shift)
+tree_service.AFTER_MOVE.append(shift)

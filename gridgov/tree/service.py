@@ -269,7 +269,7 @@ DELETE_GUARDS: list = []
 # What other domains do when a subtree moves: before its paths are rewritten, and after (the
 # rollup counters).
 BEFORE_MOVE: list = []
-MOVE_HOOKS: list = []
+AFTER_MOVE: list = []
 
 
 def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
@@ -308,7 +308,7 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
                 .values({district_column.key: new_parent.district_id})
                 .execution_options(synchronize_session=False)
             )
-    for hook in MOVE_HOOKS:
+    for hook in AFTER_MOVE:
         hook(session, unit_id=unit.id, old_path=old_path, new_path=new_path)
     old_parent_id = unit.parent_id
     session.expire_all()
