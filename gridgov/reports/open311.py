@@ -128,8 +128,7 @@ def respond(body, *, root: str, item: str | None = None, status: int = 200) -> R
 
 
 def _error_response(code: int, description: str) -> Response:
-    response = respond([{"code": code, "description": description}], root="errors", item="error", status=code)
-    return response
+    return respond([{"code": code, "description": description}], root="errors", item="error", status=code)
 
 
 @bp.errorhandler(Open311Error)
