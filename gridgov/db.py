@@ -96,10 +96,14 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
     """Make SQLite behave like a real transactional database.
 
     pysqlite issues its own BEGIN lazily and breaks SAVEPOINT; SQLAlchemy's documented recipe
-    hands transaction control back to SQLAlchemy. ``BEGIN IMMEDIATE`` takes the write lock up
-    front: two deferred transactions that both read and then write would otherwise fail with
-    "database is locked" instead of waiting (gunicorn runs several workers). Foreign keys are
-    off in SQLite unless asked for.
+    hands transaction control back to SQLAlchemy. A transaction begins with ``BEGIN IMMEDIATE``
+    (the write lock, taken up front: two deferred transactions that both read and then write
+    would otherwise fail with "database is locked" instead of waiting), but only at its first
+    write, savepoint or locking read (``with_for_update``). Reads before that run on their own,
+    each seeing what is committed (as on PostgreSQL under READ COMMITTED, where a stale read is
+    caught by a row's version or lock), so that a request holds the lock for its writes, not for
+    its whole length, and never for a request that only reads. Foreign keys are off in SQLite
+    unless asked for.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -115,6 +119,15 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_writing(connection, cursor, statement, _parameters, context, _executemany):
+        if (connection.in_transaction() and not connection.connection.dbapi_connection.in_transaction
+                and _takes_write_lock(statement, context)):
+            cursor.execute("BEGIN IMMEDIATE")
+
+
+def _takes_write_lock(statement: str, context) -> bool:
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and isinstance(compiled.statement, sa.sql.Selectable):
+        return getattr(compiled.statement, "_for_update_arg", None) is not None
+    return not statement.lstrip()[:8].upper().startswith(("SELECT", "PRAGMA", "EXPLAIN"))

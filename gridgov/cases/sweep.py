@@ -4,7 +4,7 @@ provisional deadlines are counted again on the holiday calendar as installed now
 Run it every few minutes (``flask --app gridgov cases sweep``, from cron or a systemd timer).
 It is idempotent — a marked case is not marked again, an escalated one has a new deadline — and
 safe in two processes at once: on PostgreSQL each batch is taken with ``FOR UPDATE SKIP LOCKED``,
-so no case is handled by both; SQLite lets one writer in at a time.
+so no case is handled by both; SQLite lets one writer in at a time, from its first look.
 """
 
 from datetime import datetime, timezone
@@ -73,9 +73,8 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
 def _take(session: Session, condition, batch_size: int, order=None) -> list[int]:
     """Ids of up to ``batch_size`` cases, locked for this transaction; others' locks skipped."""
     ordering = (order,) if order is not None else (Case.deadline_at, Case.id)
-    stmt = sa.select(Case.id).where(condition).order_by(*ordering).limit(batch_size)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+    # SQLite has no row locks: there the locking read takes the database's write lock (db.py).
+    stmt = sa.select(Case.id).where(condition).order_by(*ordering).limit(batch_size).with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
 
 

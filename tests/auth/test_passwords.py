@@ -171,7 +171,7 @@ def committed_worker(app, committed):
         committed, username="race.worker", display_name="并发", role=Role.GRID_WORKER, scope_unit_id=None, password=PASSWORD
     )
     principal_id = principal.id
-    committed.commit()  # and no more reads here: on SQLite each transaction takes the write lock
+    committed.commit()
     try:
         yield principal_id
     finally:

@@ -65,7 +65,7 @@ def scratch_district(app, committed):
         units[level.value] = parent
     committed.commit()
     made = SimpleNamespace(**{name: unit.id for name, unit in units.items()}, path=units["district"].path)
-    committed.close()  # reading those ids opened a transaction; SQLite would hold its lock
+    committed.close()  # the threads use connections of their own
     yield made
 
     committed.rollback()

@@ -28,7 +28,7 @@ def scratch_village(app, committed):
     )
     committed.commit()
     ids = village.id, district.path
-    committed.close()  # reading those ids opened a transaction; SQLite would hold its lock
+    committed.close()  # the threads use connections of their own
     yield ids
     for depth in range(4, -1, -1):
         committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, district.path), Unit.depth == depth))

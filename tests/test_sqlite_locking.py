@@ -1,0 +1,77 @@
+"""SQLite takes its write lock at a transaction's first write, not at its first read
+(``gridgov.db.configure_engine_events``): a request that only reads never waits for a writer."""
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov.auth import service as auth_service
+from gridgov.auth.permissions import Role
+from gridgov.db import db
+from gridgov.tree import transfer
+from gridgov.tree.models import Unit
+from tests.conftest import SMALL_TREE_CSV, fresh_app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = fresh_app(tmp_path)
+    with app.app_context():
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        principal = auth_service.create_principal(db.session, username="reader", display_name="读者",
+                                                  role=Role.DISTRICT_COMMAND, scope_unit_id=None)
+        _token, app.token = auth_service.issue_token(db.session, principal=principal, name="t",
+                                                     expires_in=timedelta(days=1))
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def other_writer(app):
+    """A second connection to the same file, as another gunicorn worker would hold it."""
+    with app.app_context():
+        path = db.engine.url.database
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    yield connection
+    connection.close()
+
+
+def test_a_reader_does_not_wait_for_a_writer_and_does_not_see_its_uncommitted_rows(app, other_writer):
+    other_writer.execute("BEGIN IMMEDIATE")
+    other_writer.execute("UPDATE units SET name = '改名中' WHERE code = '510503'")
+
+    response = app.test_client().get("/api/v1/units?level=district", headers={"Authorization": f"Bearer {app.token}"})
+
+    assert response.status_code == 200, response.json
+    assert [unit["name"] for unit in response.json["items"]] == ["纳溪区"]
+    other_writer.execute("ROLLBACK")
+
+
+def test_a_writer_takes_the_lock_at_its_first_write_and_holds_it_to_the_end(app, other_writer):
+    with app.app_context():
+        db.session.scalar(sa.select(Unit).where(Unit.code == "510503"))
+        other_writer.execute("BEGIN IMMEDIATE")  # a read took no lock
+        other_writer.execute("ROLLBACK")
+
+        db.session.execute(sa.update(Unit).where(Unit.code == "510503").values(households=1))
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other_writer.execute("BEGIN IMMEDIATE")
+        db.session.commit()
+        other_writer.execute("BEGIN IMMEDIATE")  # released at the commit
+        other_writer.execute("ROLLBACK")
+
+
+def test_a_locking_read_takes_the_lock(app, other_writer):
+    """A read that decides a write (``with_for_update``, a row lock on PostgreSQL) holds the
+    write lock from that read on, so that no other writer comes between."""
+    with app.app_context():
+        db.session.scalar(sa.select(Unit).where(Unit.code == "510503").with_for_update())
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other_writer.execute("BEGIN IMMEDIATE")
+        db.session.rollback()
+        other_writer.execute("BEGIN IMMEDIATE")
+        other_writer.execute("ROLLBACK")
