@@ -68,10 +68,13 @@ def may_read_pii(principal: Principal | None, case: Case) -> bool:
 # --- units a case moves between -----------------------------------------------------------------
 
 
-def handling_unit(session: Session, *, unit: Unit, level: HandlingLevel) -> Unit:
-    """The ancestor-or-self of ``unit`` at ``level`` (unscoped: a case may go above its logger)."""
+def handling_unit(session: Session, *, unit: Unit, level: HandlingLevel, lineage: list[Unit] | None = None) -> Unit:
+    """The ancestor-or-self of ``unit`` at ``level`` (unscoped: a case may go above its logger),
+    taken from ``lineage`` (``tree_service.lineage`` of ``unit``) when it is at hand."""
     if unit.level.rank < level.tree_level.rank:
         raise RuleViolation(f"{unit.name} lies above the {level} level.")
+    if lineage is not None:
+        return lineage[level.tree_level.rank]
     return tree_service.get_unit_at_path(session, path=paths.ancestor_at(unit.path, level.tree_level.rank))
 
 
@@ -113,16 +116,16 @@ def create_case(
         if earlier is not None:
             return earlier, False
 
-    origin = tree_service.get_unit(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
+    lineage = tree_service.lineage(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
+    origin, district = lineage[-1], lineage[0]
     policy = current_policy()
     required = policy.required_level(
         category=category, risk_grade=risk_grade, people_involved=people_involved, source=source
     )
     level = max(own_level(origin), required, key=lambda lvl: lvl.rank)
-    owner = handling_unit(session, unit=origin, level=level)
+    owner = handling_unit(session, unit=origin, level=level, lineage=lineage)
 
     case = Case(
-        reference=_next_reference(session, district_id=origin.district_id, year=now.astimezone(TIMEZONE).year),
         district_id=origin.district_id,
         title=title,
         description=description or "",
@@ -144,14 +147,17 @@ def create_case(
         updated_at=now,
     )
     case.attachments = []  # a new case has none: no query to find that out after the commit
-    for party in parties:
-        case.parties.append(_party(session, **party))
+    case.parties = [_party(session, **party) for party in parties]
     clock.start(case, now=now, policy=policy)
+    counters.track(session, case, before=None, policy=policy, lineage=lineage)
+    # The first write (without an Idempotency-Key). From here to the commit, other cases of the
+    # district wait for its sequence row (on SQLite, for the database), so all that can be
+    # worked out before it is.
+    case.reference = _next_reference(session, district=district, year=now.astimezone(TIMEZONE).year)
     session.add(case)
     session.flush()
     _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
            from_owner=None, reason=None)
-    counters.track(session, case, before=None, policy=policy)
     if record is not None:
         record.case_id = case.id
         session.flush()
@@ -201,26 +207,29 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
     return session.scalar(sa.select(Case).where(Case.id == record.case_id)), None
 
 
-def _next_reference(session: Session, *, district_id: int, year: int) -> str:
+_sequences = CaseSequence.__table__
+# A Core statement, built once: the ORM's UPDATE machinery would cost more than the update.
+BUMP_SEQUENCE = (
+    sa.update(_sequences)
+    .where(_sequences.c.district_id == sa.bindparam("district"), _sequences.c.year == sa.bindparam("in_year"))
+    .values(last_number=_sequences.c.last_number + 1)
+    .returning(_sequences.c.last_number)
+)
+
+
+def _next_reference(session: Session, *, district: Unit, year: int) -> str:
     """``NX-2026-000123``: a per-district, per-year sequence. The increment is one UPDATE …
     RETURNING, which takes the row lock itself: concurrent cases queue for it, never share it."""
-    bump = (
-        sa.update(CaseSequence)
-        .where(CaseSequence.district_id == district_id, CaseSequence.year == year)
-        .values(last_number=CaseSequence.last_number + 1)
-        .returning(CaseSequence.last_number)
-        .execution_options(synchronize_session=False)
-    )
-    number = session.scalar(bump)
+    key = {"district": district.id, "in_year": year}
+    number = session.execute(BUMP_SEQUENCE, key).scalar()
     if number is None:  # the year's first case in the district
         try:
             with session.begin_nested():
-                session.execute(sa.insert(CaseSequence).values(district_id=district_id, year=year, last_number=1))
+                session.execute(sa.insert(_sequences).values(district_id=district.id, year=year, last_number=1))
             number = 1
         except sa.exc.IntegrityError:  # another transaction made the row first
-            number = session.scalar(bump)
-    code = session.scalar(sa.select(Unit.code).where(Unit.id == district_id).execution_options(**UNSCOPED))
-    prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(code, code)
+            number = session.execute(BUMP_SEQUENCE, key).scalar()
+    prefix = current_app.config["CASE_REFERENCE_PREFIXES"].get(district.code, district.code)
     return f"{prefix}-{year}-{number:06d}"
 
 
@@ -561,24 +570,23 @@ def _snapshot(case: Case) -> dict:
     return {name: _plain(getattr(case, name)) for name in REPLAYED_FIELDS}
 
 
-def _event(session, case, *, actor, action, now, before, from_status, from_owner, reason, details=None) -> CaseEvent:
+def _event(session, case, *, actor, action, now, before, from_status, from_owner, reason, details=None) -> None:
+    """Append the event of a change: one INSERT, never updated, so no unit of work."""
     after = _snapshot(case)
     changes = {name: value for name, value in after.items() if not before or before[name] != value}
-    event = CaseEvent(
-        case_id=case.id,
-        at=now,
-        actor_id=actor.id if actor else None,
-        actor=actor.username if actor else SYSTEM_ACTOR,
-        action=action,
-        from_status=from_status,
-        to_status=case.status,
-        from_owner_unit_id=from_owner,
-        to_owner_unit_id=case.owner_unit_id,
-        reason=(reason or None) and str(reason)[:500],
-        details={"changes": changes, **(details or {})},
-    )
-    session.add(event)
-    return event
+    session.execute(sa.insert(CaseEvent.__table__), {
+        "case_id": case.id,
+        "at": now,
+        "actor_id": actor.id if actor else None,
+        "actor": actor.username if actor else SYSTEM_ACTOR,
+        "action": action,
+        "from_status": from_status,
+        "to_status": case.status,
+        "from_owner_unit_id": from_owner,
+        "to_owner_unit_id": case.owner_unit_id,
+        "reason": (reason or None) and str(reason)[:500],
+        "details": {"changes": changes, **(details or {})},
+    })
 
 
 def replay(case_events: list[CaseEvent]) -> dict:

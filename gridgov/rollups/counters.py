@@ -8,13 +8,14 @@ the largest table in the database for the least-asked question.
 """
 
 import copy
+import functools
 from collections import defaultdict
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.enums import HandlingLevel
@@ -24,7 +25,7 @@ from gridgov.rollups.models import unit_days, unit_totals
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
-from gridgov.tree.models import Unit
+from gridgov.tree.models import Unit, ancestor_or_self
 
 Totals = dict[str, float]
 Days = dict[date, dict[str, float]]
@@ -34,6 +35,9 @@ DAY_LEVELS = frozenset(Level) - {Level.MICROGRID}
 # session.info key of the changes not yet written (see flush_pending).
 PENDING = "gridgov.rollups.pending"
 SAVED = "gridgov.rollups.saved"  # the pending changes as each open savepoint began
+# Origin unit → its lineage [(unit id, level)], where a caller had it at hand (see track); a move
+# writes the pending changes and forgets these first.
+LINEAGES = "gridgov.rollups.lineages"
 
 
 def state(case, policy) -> tuple[Totals, Days]:
@@ -41,9 +45,12 @@ def state(case, policy) -> tuple[Totals, Days]:
     return measures.contribution(case, weights=policy.risk_weights)
 
 
-def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy, extra=None) -> None:
+def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy, extra=None, lineage=None) -> None:
     """Add what the change of ``case`` made to the counters (``before`` None: a new case);
-    ``extra``: flows that are not state, such as an escalation."""
+    ``extra``: flows that are not state, such as an escalation; ``lineage``: the origin's
+    units, root first, when the caller has read them (it saves ``flush_pending`` the query)."""
+    if lineage is not None:
+        session.info.setdefault(LINEAGES, {})[case.origin_unit_id] = [(unit.id, unit.level) for unit in lineage]
     after_totals, after_days = state(case, policy)
     before_totals, before_days = before or ({}, {})
     totals = _difference(after_totals, before_totals)
@@ -68,6 +75,14 @@ def apply(session: Session, *, origin_unit_id: int, totals: Totals, days: Days) 
         _accumulate(pending_days.setdefault(day, {}), row)
 
 
+_origin = aliased(Unit)
+LINEAGES_OF = (
+    sa.select(_origin.id.label("origin_id"), Unit.id, Unit.level)
+    .join(_origin, ancestor_or_self(Unit.path, _origin.path))
+    .where(_origin.id.in_(sa.bindparam("origin_ids", expanding=True))).execution_options(**UNSCOPED)
+)
+
+
 def flush_pending(session: Session) -> None:
     """Write what this transaction's changes added, all at once and in unit order.
 
@@ -78,31 +93,21 @@ def flush_pending(session: Session) -> None:
     Reads of the counters call this first, so that a transaction sees its own changes; so does
     a unit move, before it rewrites the paths."""
     pending = session.info.pop(PENDING, None)
+    lineages = session.info.pop(LINEAGES, {})
     if not pending:
         return
-    origins = {}
-    ids = sorted(pending)
-    for start in range(0, len(ids), 500):
-        origins.update({row.id: row.path for row in session.execute(
-            sa.select(Unit.id, Unit.path).where(Unit.id.in_(ids[start:start + 500])).execution_options(**UNSCOPED)
-        )})
-    lineage_paths = sorted({path for origin in origins.values() for path in (*paths.ancestor_paths(origin), origin)})
-    units = {}
-    for start in range(0, len(lineage_paths), 500):
-        units.update({row.path: row for row in session.execute(
-            sa.select(Unit.id, Unit.path, Unit.level)
-            .where(Unit.path.in_(lineage_paths[start:start + 500])).execution_options(**UNSCOPED)
-        )})
+    missing = sorted(pending.keys() - lineages.keys())
+    for start in range(0, len(missing), 500):
+        for row in session.execute(LINEAGES_OF, {"origin_ids": missing[start:start + 500]}):
+            lineages.setdefault(row.origin_id, []).append((row.id, row.level))
     totals: dict[int, Totals] = defaultdict(dict)
     days: dict[tuple[int, date], dict] = defaultdict(dict)
     for origin_id, (origin_totals, origin_days) in pending.items():
-        origin = origins[origin_id]
-        for path in (*paths.ancestor_paths(origin), origin):
-            unit = units[path]
-            _accumulate(totals[unit.id], origin_totals)
-            if unit.level in DAY_LEVELS:
+        for unit_id, level in lineages[origin_id]:
+            _accumulate(totals[unit_id], origin_totals)
+            if level in DAY_LEVELS:
                 for day, row in origin_days.items():
-                    _accumulate(days[(unit.id, day)], row)
+                    _accumulate(days[(unit_id, day)], row)
     add_rows(session, totals={key: nonzero for key, row in totals.items() if (nonzero := _nonzero(row))},
              days={key: nonzero for key, row in days.items() if (nonzero := _nonzero(row))})
 
@@ -131,6 +136,7 @@ def _forget_on_rollback(session: Session, previous_transaction) -> None:
             session.info[PENDING] = remembered
     elif previous_transaction.parent is None:  # the whole transaction
         session.info.pop(PENDING, None)
+        session.info.pop(LINEAGES, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -153,15 +159,21 @@ def _upsert_many(session: Session, table: sa.Table, keys: list[str], rows: list[
     if not rows:
         return
     # One column list for every row (executemany needs it): adding 0 leaves a column as it was.
-    columns = sorted({column for _key, values in rows for column in values})
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={column: table.c[column] + statement.excluded[column] for column in columns},
-    )
+    columns = tuple(sorted({column for _key, values in rows for column in values}))
+    statement = _upsert_statement(table, tuple(keys), columns, session.get_bind().dialect.name)
     session.execute(statement, [{**key, **{column: values.get(column, 0) for column in columns}}
                                 for key, values in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...], dialect: str):
+    """Built once per column list: ``excluded`` copies every column of the table, which costs
+    more than the statement's execution."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={column: table.c[column] + statement.excluded[column] for column in columns},
+    )
 
 
 def _difference(after: dict, before: dict) -> dict:

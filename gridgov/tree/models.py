@@ -61,6 +61,14 @@ def in_subtree(path_column, path: str):
     return sa.and_(path_column >= low, path_column < high)
 
 
+def ancestor_or_self(ancestor_path_column, path_column):
+    """``ancestor_path_column`` is the path of ``path_column``'s unit or of one of its ancestors:
+    equal to one of its prefixes (one per level), so each is an index lookup, where a LIKE would
+    scan. It finds a unit's lineage in the same query as the unit."""
+    step = paths.SEGMENT_WIDTH + 1
+    return ancestor_path_column.in_([sa.func.substr(path_column, 1, step * depth) for depth in range(1, len(Level) + 1)])
+
+
 def subtree_criterion(path_column_name: str):
     """The usual scope rule: the row's copied path lies in the principal's subtree."""
 

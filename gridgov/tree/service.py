@@ -2,7 +2,7 @@
 every refusal is a ``DomainError``."""
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED, current_scope_path
@@ -17,7 +17,7 @@ from gridgov.tree.levels import (
     code_problem,
     parent_problem,
 )
-from gridgov.tree.models import PATH_COPIES, Unit, in_subtree
+from gridgov.tree.models import PATH_COPIES, Unit, ancestor_or_self, in_subtree
 
 # Fields a PATCH may change. Code and level are identities; the parent changes only by a move.
 EDITABLE_FIELDS = ("name", "city_code", "households", "population", "latitude", "longitude", "active")
@@ -94,6 +94,25 @@ def ancestors(session: Session, *, unit: Unit) -> list[Unit]:
     if not wanted:
         return []
     return list(session.scalars(sa.select(Unit).where(Unit.path.in_(wanted)).order_by(Unit.path)))
+
+
+# Built once: the prefixes and the alias cost more to build than the query takes to run.
+_below = aliased(Unit)
+LINEAGE = (
+    sa.select(Unit).join(_below, ancestor_or_self(Unit.path, _below.path))
+    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path).execution_options(**UNSCOPED)
+)
+
+
+def lineage(session: Session, *, unit_id: int) -> list[Unit]:
+    """The unit, which must be in the caller's scope (or ``NotFound``), after its ancestors
+    wherever they lie, root first: one query for what a case needs to know of where it happened
+    (its owner above, its district)."""
+    found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
+    scope_path = current_scope_path()
+    if not found or (scope_path and not paths.is_descendant_or_self(found[-1].path, scope_path)):
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return found
 
 
 def lowest_common_ancestor(session: Session, *, unit_ids: list[int]) -> Unit:

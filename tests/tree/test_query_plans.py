@@ -55,3 +55,26 @@ def test_the_path_index_compares_bytewise(session, dialect, small_tree):
             )
         )
         assert collation == "C"
+
+
+def test_a_lineage_is_one_index_lookup_per_level(session, dialect, small_tree):
+    """A unit with its ancestors (what logging a case and its counters read) comes from one
+    query: the unit by its key, then each prefix of its path through the path index."""
+    from gridgov.tree.service import LINEAGE
+
+    micro = small_tree["510503001001001001"]
+    text = plan(session, dialect, LINEAGE.params(unit_id=micro.id))
+    if dialect == "sqlite":
+        assert "ix_units_path (path=?)" in text, text
+        assert "SCAN" not in text, text
+    else:
+        assert "ix_units_path" in text and "Seq Scan" not in text, text
+
+
+def test_a_lineage_is_root_first_and_ends_with_the_unit(session, small_tree):
+    from gridgov.tree import service
+
+    micro = small_tree["510503001001001001"]
+    codes = [unit.code for unit in service.lineage(session, unit_id=micro.id)]
+    assert codes == ["510503", "510503001", "510503001001", "510503001001001", "510503001001001001"]
+    assert [unit.code for unit in service.lineage(session, unit_id=small_tree["510503"].id)] == ["510503"]
