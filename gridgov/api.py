@@ -67,6 +67,11 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, *args, **kwargs):
+        # Given a class, webargs makes a schema per request (a deep copy of every field); one
+        # made here serves them all.
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
 
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details, the body of every error answer. Problems may carry extension

@@ -284,13 +284,13 @@ def issue_token(
     return token, text
 
 
+# Every request's first query, so built once.
+TOKEN_LOOKUP = sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam("hash")).execution_options(**UNSCOPED)
+
+
 def principal_for_token(session: Session, *, text: str) -> tuple[Principal | None, str | None]:
     """The active principal a token belongs to, or ``(None, why not)``. One indexed lookup."""
-    row = session.execute(
-        sa.select(ApiToken)
-        .where(ApiToken.token_hash == token_hash(text))
-        .execution_options(**UNSCOPED)
-    ).scalar_one_or_none()
+    row = session.execute(TOKEN_LOOKUP, {"hash": token_hash(text)}).scalar_one_or_none()
     if row is None:
         return None, "The token is not valid."
     if row.revoked_at is not None:
