@@ -100,10 +100,10 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
     (the write lock, taken up front: two deferred transactions that both read and then write
     would otherwise fail with "database is locked" instead of waiting), but only at its first
     write, savepoint or locking read (``with_for_update``). Reads before that run on their own,
-    each seeing what is committed (as on PostgreSQL under READ COMMITTED, where a stale read is
-    caught by a row's version or lock), so that a request holds the lock for its writes, not for
-    its whole length, and never for a request that only reads. Foreign keys are off in SQLite
-    unless asked for.
+    each seeing what is committed, as on PostgreSQL under READ COMMITTED: a service that decides a
+    write from a read locks what it read (``with_for_update``), on both databases alike. A request
+    holds the lock for its writes, not for its whole length, and never when it only reads.
+    Foreign keys are off in SQLite unless asked for.
     """
     if engine.dialect.name != "sqlite":
         return

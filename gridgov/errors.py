@@ -8,6 +8,7 @@ messages).
 
 from http import HTTPStatus
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException
 
@@ -138,6 +139,22 @@ def handle_domain_error(error: DomainError):
     return response
 
 
+# PostgreSQL's deadlock and serialization failures: the transaction lost a race, not a bug.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+def handle_database_conflict(error: sa.exc.DBAPIError):
+    """A write the request's own checks allowed but the database refused, because another
+    request made the same change (a username, a code) or took the same rows at the same time.
+    The transaction is rolled back, so nothing of the request was written."""
+    if isinstance(error, sa.exc.OperationalError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+        raise error  # anything else is a fault: the 500 handler, and the log
+    from gridgov.db import db
+
+    db.session.rollback()
+    return problem(409, detail="Another change made at the same time conflicts with this one; nothing was written. Try again.")
+
+
 def handle_unexpected_error(error: Exception):
     # Logged by Flask; the client learns nothing about the internals.
     return problem(500, detail="An unexpected error occurred; it has been logged.")
@@ -146,5 +163,7 @@ def handle_unexpected_error(error: Exception):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sa.exc.IntegrityError, handle_database_conflict)
+    app.register_error_handler(sa.exc.OperationalError, handle_database_conflict)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected_error)

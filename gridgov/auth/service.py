@@ -66,6 +66,12 @@ def list_principals(session: Session, *, role=None, active=None, after_id=None, 
     return list(session.scalars(stmt))
 
 
+def username_taken(session: Session, username: str) -> bool:
+    """The friendly check; the unique index decides when two requests race past it together."""
+    taken = sa.select(Principal.id).where(Principal.username == username).execution_options(**UNSCOPED)
+    return session.scalar(taken) is not None
+
+
 def create_principal(
     session: Session,
     *,
@@ -80,8 +86,7 @@ def create_principal(
             "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
             errors={"username": ["letters, digits, '.', '_' or '-'"]},
         )
-    taken = sa.select(Principal.id).where(Principal.username == username).execution_options(**UNSCOPED)
-    if session.scalar(taken) is not None:
+    if username_taken(session, username):
         raise Conflict(f"The username {username} is taken.", errors={"username": ["taken"]})
     scope = _scope_unit(session, scope_unit_id)
     principal = Principal(
@@ -113,6 +118,9 @@ def _scope_unit(session: Session, scope_unit_id: int | None):
 
 
 def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
+    # Locked and read again: the version compared is the row's, not an earlier read's.
+    session.execute(sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
+                    .execution_options(populate_existing=True, **UNSCOPED))
     if version is not None and version != principal.version:
         raise Conflict(
             f"Principal {principal.username} has changed since version {version}.",
@@ -214,7 +222,7 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
         .where(Principal.username == username)
         # Locked, so that parallel guesses count one after another, not over each other.
         .with_for_update(of=Principal)
-        .execution_options(**UNSCOPED)
+        .execution_options(populate_existing=True, **UNSCOPED)
     )
     now = utcnow()
     if principal is not None and principal.locked_until is not None and principal.locked_until <= now:

@@ -116,7 +116,9 @@ def create_case(
         if earlier is not None:
             return earlier, False
 
-    lineage = tree_service.lineage(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
+    # In the logger's scope, or 404; locked, so that the case's paths and counters follow the tree
+    # as it is at the commit, even with a move under way.
+    lineage = tree_service.lineage(session, unit_id=origin_unit_id, lock=True)
     origin, district = lineage[-1], lineage[0]
     policy = current_policy()
     required = policy.required_level(
@@ -150,9 +152,7 @@ def create_case(
     case.parties = [_party(session, **party) for party in parties]
     clock.start(case, now=now, policy=policy)
     counters.track(session, case, before=None, policy=policy, lineage=lineage)
-    # The first write (without an Idempotency-Key). From here to the commit, other cases of the
-    # district wait for its sequence row (on SQLite, for the database), so all that can be
-    # worked out before it is.
+    # From here to the commit, other cases of the district wait for its sequence row.
     case.reference = _next_reference(session, district=district, year=now.astimezone(TIMEZONE).year)
     session.add(case)
     session.flush()

@@ -60,6 +60,8 @@ def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, pho
 
 
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
+    _take_turn(session, district_id=worker.district_id)
+    session.refresh(worker, with_for_update=True)  # the version compared is the row's, not an earlier read's
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
     active = changes.pop("active", None)
@@ -245,6 +247,8 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
     """Plan every duty in the subtree; with ``apply`` make it so. Infeasible → 422 listing every
     uncovered duty, and nothing is changed."""
     scope = tree_service.get_unit(session, unit_id=scope_unit_id)
+    if apply:
+        _take_turn(session, district_id=scope.district_id)
     units, workers, current = _world(session, scope=scope)
     result = planner.plan(units=units, workers=workers, current=current, change_cost=change_cost)
     if not result.feasible:
@@ -260,6 +264,7 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
 def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
     """Take the worker off the roster; only the units they covered change hands, or nothing
     happens and 422 lists the units that would be left uncovered."""
+    _take_turn(session, district_id=worker.district_id)
     theirs = assignments(session, worker=worker)
     worker.active = False
     if theirs:
@@ -298,6 +303,13 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         _apply(session, ended=leaving, added=result.assignments - keep, today=today)
     worker.version += 1
     session.flush()
+
+
+def _take_turn(session: Session, *, district_id: int) -> None:
+    """Changes to a district's assignments take turns, on the district's row: a plan reads the
+    assignments and the workers' capacities across the district, and two plans made from the same
+    reading would each add what the other added too."""
+    session.execute(sa.select(Unit.id).where(Unit.id == district_id).with_for_update().execution_options(**UNSCOPED))
 
 
 def _apply(session: Session, *, ended, added, today: date) -> None:

@@ -35,8 +35,8 @@ DAY_LEVELS = frozenset(Level) - {Level.MICROGRID}
 # session.info key of the changes not yet written (see flush_pending).
 PENDING = "gridgov.rollups.pending"
 SAVED = "gridgov.rollups.saved"  # the pending changes as each open savepoint began
-# Origin unit → its lineage [(unit id, level)], where a caller had it at hand (see track); a move
-# writes the pending changes and forgets these first.
+# Origin unit → its lineage [(unit id, level)], where a caller read it under a lock that keeps it
+# until the commit (see track); a move in this transaction, or a savepoint's rollback, forgets them.
 LINEAGES = "gridgov.rollups.lineages"
 
 
@@ -48,7 +48,8 @@ def state(case, policy) -> tuple[Totals, Days]:
 def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy, extra=None, lineage=None) -> None:
     """Add what the change of ``case`` made to the counters (``before`` None: a new case);
     ``extra``: flows that are not state, such as an escalation; ``lineage``: the origin's
-    units, root first, when the caller has read them (it saves ``flush_pending`` the query)."""
+    units, root first, when the caller has read them locked (``tree_service.lineage(lock=True)``):
+    it saves ``flush_pending`` the query."""
     if lineage is not None:
         session.info.setdefault(LINEAGES, {})[case.origin_unit_id] = [(unit.id, unit.level) for unit in lineage]
     after_totals, after_days = state(case, policy)
@@ -66,8 +67,8 @@ def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy,
 
 def apply(session: Session, *, origin_unit_id: int, totals: Totals, days: Days) -> None:
     """Add ``totals`` and ``days`` to the rows of the unit and its ancestors, when the
-    transaction commits (``flush_pending``). Kept by unit, not path: a move before the commit
-    changes the lineage, and the one written is the lineage then."""
+    transaction commits (``flush_pending``). Kept by unit, not path: a move in this transaction
+    writes them first, on the lineage they were made in."""
     pending = session.info.setdefault(PENDING, {})
     pending_totals, pending_days = pending.setdefault(origin_unit_id, ({}, {}))
     _accumulate(pending_totals, totals)
@@ -134,6 +135,7 @@ def _forget_on_rollback(session: Session, previous_transaction) -> None:
         remembered = session.info.get(SAVED, {}).get(id(previous_transaction))
         if remembered is not None:
             session.info[PENDING] = remembered
+        session.info.pop(LINEAGES, None)  # one may come from a move that did not happen
     elif previous_transaction.parent is None:  # the whole transaction
         session.info.pop(PENDING, None)
         session.info.pop(LINEAGES, None)
@@ -289,8 +291,10 @@ def rebuild(session: Session, *, policy, district_id: int | None = None, progres
 
 
 def _rebuild_district(session: Session, *, district_id: int, policy) -> int:
+    # Share-locked: a move in or out of the district waits for the recount, or is seen whole.
     units = {row.id: row for row in session.execute(
-        sa.select(Unit.id, Unit.path, Unit.level).where(Unit.district_id == district_id).execution_options(**UNSCOPED)
+        sa.select(Unit.id, Unit.path, Unit.level).where(Unit.district_id == district_id)
+        .with_for_update(read=True).execution_options(**UNSCOPED)
     )}
     by_path = {row.path: row for row in units.values()}
     unit_ids = sa.select(Unit.id).where(Unit.district_id == district_id).scalar_subquery()

@@ -100,14 +100,30 @@ def ancestors(session: Session, *, unit: Unit) -> list[Unit]:
 _below = aliased(Unit)
 LINEAGE = (
     sa.select(Unit).join(_below, ancestor_or_self(Unit.path, _below.path))
-    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path).execution_options(**UNSCOPED)
+    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
+    .execution_options(populate_existing=True, **UNSCOPED)
 )
+# A move that changes a unit's lineage rewrites the unit's own row (its path), so a share lock on
+# that row keeps the lineage as read until the commit (on SQLite: the write lock).
+SHARE_UNIT = sa.select(Unit.id).where(Unit.id == sa.bindparam("unit_id")).with_for_update(read=True)
 
 
-def lineage(session: Session, *, unit_id: int) -> list[Unit]:
+def lock_units(session: Session, *, units: list[Unit]) -> None:
+    """Lock the rows of ``units`` for this transaction (in id order, so that two transactions
+    never wait for each other) and read them again: what is decided from them from here on is
+    decided from their state as it is, not as an earlier read saw it."""
+    session.scalars(
+        sa.select(Unit).where(Unit.id.in_({unit.id for unit in units})).order_by(Unit.id).with_for_update()
+        .execution_options(populate_existing=True, **UNSCOPED)
+    ).all()
+
+
+def lineage(session: Session, *, unit_id: int, lock: bool = False) -> list[Unit]:
     """The unit, which must be in the caller's scope (or ``NotFound``), after its ancestors
     wherever they lie, root first: one query for what a case needs to know of where it happened
-    (its owner above, its district)."""
+    (its owner above, its district). ``lock``: no move may change it until the commit."""
+    if lock:
+        session.execute(SHARE_UNIT, {"unit_id": unit_id}, execution_options=UNSCOPED)
     found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
     scope_path = current_scope_path()
     if not found or (scope_path and not paths.is_descendant_or_self(found[-1].path, scope_path)):
@@ -252,6 +268,7 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
 
 
 def update_unit(session: Session, *, unit: Unit, version: int | None = None, **changes) -> Unit:
+    lock_units(session, units=[unit])  # the version compared is the row's, not an earlier read's
     if version is not None and version != unit.version:
         raise Conflict(
             f"Unit {unit.id} has changed since version {version}; it is at {unit.version}.",
@@ -293,6 +310,9 @@ AFTER_MOVE: list = []
 
 def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
     """Re-parent ``unit`` and its whole subtree, rewriting every path in this transaction."""
+    # A move decided on a stale read (a double submit, two moves at once) would rewrite paths
+    # from a place the unit has already left.
+    lock_units(session, units=[unit, new_parent])
     _check_parent(unit.level, new_parent)
     if paths.is_descendant_or_self(new_parent.path, unit.path):
         raise RuleViolation("A unit cannot move under itself or its own descendant.")

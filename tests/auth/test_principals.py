@@ -125,6 +125,25 @@ def test_a_taken_username_is_409(client, tree, make_principal):
     assert body["errors"] == {"username": ["taken"]}
 
 
+def test_a_username_taken_by_a_racing_request_is_409_and_leaves_nothing(client, tree, monkeypatch):
+    """Two admins create one username at the same moment: both pass the friendly check, the
+    database's unique index refuses the second. It answers a problem (not a 500), and neither the
+    account nor its audit entry is left half-made."""
+    from gridgov.auth import service
+
+    assert client.post(P, json=new_account(scope=tree[G11])).status_code == 201
+    monkeypatch.setattr(service, "username_taken", lambda session, username: False)
+    before = audit_events(client, action="principal.create")
+
+    body = assert_problem(client.post(P, json=new_account(scope=tree[G12], display_name="另一个赵六")), 409)
+
+    assert "try again" in body["detail"].lower()
+    assert audit_events(client, action="principal.create") == before
+    [account] = [item for item in client.get(P, query_string={"limit": 500}).get_json()["items"]
+                 if item["username"] == "zhao.liu"]
+    assert account["display_name"] == "赵六"
+
+
 def test_a_taken_username_is_409_even_when_its_account_is_outside_the_admins_scope(town_admin, make_principal, tree):
     make_principal("grid_worker", T2, username="zhao.liu")
 

@@ -2,9 +2,9 @@
 a conflict, and the audit log still rebuilds the case.
 
 Each thread has its own application context and so its own session and connection. PostgreSQL
-lets them all read the same version; the losers' ``UPDATE … WHERE version = :seen`` then finds no
-row (``StaleDataError``, answered as ``Conflict``). SQLite lets one writer in at a time, so the
-losers see the new version and are refused by the version check.
+and SQLite let them all read the same version (on SQLite a read takes no lock); the losers'
+``UPDATE … WHERE version = :seen`` then finds no row (``StaleDataError``, answered as
+``Conflict``).
 """
 
 import threading
@@ -56,7 +56,7 @@ def run_threads(work, arguments) -> None:
         thread.join()
 
 
-def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district, dialect, request):
+def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district):
     with app.app_context():
         case, _ = service.create_case(db.session, actor=None, title="并发处置", category="family_neighbour",
                                       risk_grade="blue", source="hotline", origin_unit_id=scratch_district.microgrid)
@@ -114,7 +114,7 @@ def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district, 
         assert normalised(service.replay(events)) == normalised(service.snapshot(row))
 
 
-def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, dialect, monkeypatch, request):
+def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, monkeypatch):
     """Phones on bad networks retry: the same Idempotency-Key arriving twice at once."""
     with app.app_context():
         principal = auth_service.create_principal(
@@ -125,17 +125,16 @@ def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, diale
         principal_id = principal.id
     workers = 4
 
-    if dialect == "postgresql":
-        # Let every request reach the reservation of the key before any of them goes on: the
-        # interleaving two retries arriving together can have. (SQLite serialises them anyway.)
-        arrived = threading.Barrier(workers)
-        original = service._reserve_key
+    # Let every request reach the reservation of the key before any of them goes on: the
+    # interleaving two retries arriving together can have.
+    arrived = threading.Barrier(workers)
+    original = service._reserve_key
 
-        def wait_then_reserve(*args, **kwargs):
-            arrived.wait(timeout=10)
-            return original(*args, **kwargs)
+    def wait_then_reserve(*args, **kwargs):
+        arrived.wait(timeout=10)
+        return original(*args, **kwargs)
 
-        monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
+    monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
 
     start = threading.Barrier(workers)
     results, failures = [], []

@@ -687,9 +687,7 @@ def scratch(app, committed):
     committed.commit()
 
 
-def test_two_clerks_dispatching_one_report_make_one_case(app, dialect, scratch, monkeypatch):
-    if dialect != "postgresql":
-        pytest.skip("SQLite admits one writer at a time: the two requests cannot overlap there")
+def test_two_clerks_dispatching_one_report_make_one_case(app, scratch, monkeypatch):
     # Both requests reach the locking read together; the first to lock holds the row a while,
     # so the other is waiting on the lock (not simply arriving after the commit).
     arrived = threading.Barrier(2)
@@ -732,9 +730,7 @@ def test_two_clerks_dispatching_one_report_make_one_case(app, dialect, scratch, 
         db.session.rollback()
 
 
-def test_two_clerks_merging_two_reports_into_each_other_leave_one_to_dispatch(app, dialect, scratch, monkeypatch):
-    if dialect != "postgresql":
-        pytest.skip("SQLite admits one writer at a time: the two requests cannot overlap there")
+def test_two_clerks_merging_two_reports_into_each_other_leave_one_to_dispatch(app, scratch, monkeypatch):
     with app.app_context():
         unit = db.session.get(Report, scratch.report).unit_id
         from gridgov.tree.models import Unit
