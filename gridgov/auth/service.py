@@ -119,8 +119,8 @@ def _scope_unit(session: Session, scope_unit_id: int | None):
 
 def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
     # Locked and read again: the version compared is the row's, not an earlier read's.
-    session.execute(sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
-                    .execution_options(populate_existing=True, **UNSCOPED))
+    session.scalars(sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
+                    .execution_options(populate_existing=True, **UNSCOPED)).all()
     if version is not None and version != principal.version:
         raise Conflict(
             f"Principal {principal.username} has changed since version {version}.",

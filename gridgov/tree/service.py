@@ -103,9 +103,37 @@ LINEAGE = (
     .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
     .execution_options(populate_existing=True, **UNSCOPED)
 )
-# A move that changes a unit's lineage rewrites the unit's own row (its path), so a share lock on
-# that row keeps the lineage as read until the commit (on SQLite: the write lock).
-SHARE_UNIT = sa.select(Unit.id).where(Unit.id == sa.bindparam("unit_id")).with_for_update(read=True)
+# Share locks on a unit's lineage: a move that would change it must update one of these rows
+# (paths are rewritten from the moved unit down), so it waits for the commit. All of the lineage,
+# not only the unit: a move rewriting the rows above the unit first would otherwise hold them
+# against the locker's foreign-key checks while waiting for the unit (a deadlock). On SQLite: the
+# write lock.
+SHARE_LINEAGE = (
+    sa.select(Unit.id).join(_below, ancestor_or_self(Unit.path, _below.path))
+    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
+    .with_for_update(read=True, of=Unit).execution_options(**UNSCOPED)
+)
+LOCK_ATTEMPTS = 3
+
+
+def lineage(session: Session, *, unit_id: int, lock: bool = False) -> list[Unit]:
+    """The unit, which must be in the caller's scope (or ``NotFound``), after its ancestors
+    wherever they lie, root first: one query for what a case needs to know of where it happened
+    (its owner above, its district). ``lock``: no move may change it until the commit."""
+    locked: set[int] = set()
+    for _ in range(LOCK_ATTEMPTS):
+        if lock:
+            locked.update(session.scalars(SHARE_LINEAGE, {"unit_id": unit_id}))
+        found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
+        # A move that committed while the lock waited may have changed the lineage: lock anew.
+        if not lock or {unit.id for unit in found} <= locked:
+            break
+    else:
+        raise Conflict(f"Unit {unit_id} is being moved just now; try again.")
+    scope_path = current_scope_path()
+    if not found or (scope_path and not paths.is_descendant_or_self(found[-1].path, scope_path)):
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return found
 
 
 def lock_units(session: Session, *, units: list[Unit]) -> None:
@@ -116,19 +144,6 @@ def lock_units(session: Session, *, units: list[Unit]) -> None:
         sa.select(Unit).where(Unit.id.in_({unit.id for unit in units})).order_by(Unit.id).with_for_update()
         .execution_options(populate_existing=True, **UNSCOPED)
     ).all()
-
-
-def lineage(session: Session, *, unit_id: int, lock: bool = False) -> list[Unit]:
-    """The unit, which must be in the caller's scope (or ``NotFound``), after its ancestors
-    wherever they lie, root first: one query for what a case needs to know of where it happened
-    (its owner above, its district). ``lock``: no move may change it until the commit."""
-    if lock:
-        session.execute(SHARE_UNIT, {"unit_id": unit_id}, execution_options=UNSCOPED)
-    found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
-    scope_path = current_scope_path()
-    if not found or (scope_path and not paths.is_descendant_or_self(found[-1].path, scope_path)):
-        raise NotFound(f"Unit {unit_id} does not exist.")
-    return found
 
 
 def lowest_common_ancestor(session: Session, *, unit_ids: list[int]) -> Unit:

@@ -1,0 +1,408 @@
+"""Services that read, then write, on real commits from several sessions at once.
+
+Under PostgreSQL's READ COMMITTED, and on SQLite too (a transaction takes the write lock only at
+its first write or locking read: gridgov.db.configure_engine_events), what a request read may have
+changed by the time it writes. Each service here locks what it decides from and reads it again;
+each test forces the interleaving that would go wrong without that lock (a double submit, two
+people at once, a move during a logging) and checks what a user would see.
+
+Everything is committed, in a district of its own (code 990011) that is deleted afterwards.
+"""
+
+import contextlib
+import threading
+from collections import Counter
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gridgov.auth import service as auth_service
+from gridgov.auth.models import AdminEvent, ApiToken, Principal
+from gridgov.auth.permissions import Role
+from gridgov.cases import service as cases_service
+from gridgov.cases.models import Attachment, Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
+from gridgov.db import db
+from gridgov.errors import Conflict
+from gridgov.people import service as people_service
+from gridgov.people.models import Assignment, Worker
+from gridgov.rollups import counters
+from gridgov.tree import paths
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
+
+DISTRICT_CODE = "990011"
+
+
+@pytest.fixture
+def district(app, committed):
+    """A committed district with three towns; under the first a village → grid → micro-grid.
+    Everything made under the district (cases, workers, assignments, principals, audit events,
+    counters) is deleted afterwards."""
+    made = {}
+
+    def unit(key, level, code, parent=None, **fields):
+        made[key] = tree_service.create_unit(committed, name=f"竞态{key}", level=level, code=code,
+                                             parent_id=made[parent].id if parent else None, **fields)
+
+    unit("district", Level.DISTRICT, DISTRICT_CODE)
+    for n in (1, 2, 3):
+        unit(f"town{n}", Level.TOWN, f"{DISTRICT_CODE}00{n}", "district")
+    unit("village", Level.VILLAGE, f"{DISTRICT_CODE}001001", "town1", households=300)
+    unit("grid", Level.GRID, f"{DISTRICT_CODE}001001001", "village", households=300)
+    unit("microgrid", Level.MICROGRID, f"{DISTRICT_CODE}001001001001", "grid", households=300)
+    committed.commit()
+    ids = SimpleNamespace(**{key: row.id for key, row in made.items()}, path=made["district"].path)
+    committed.close()  # the sessions of the test use connections of their own
+    yield ids
+
+    committed.rollback()
+    district_id, path = ids.district, ids.path
+    case_ids = sa.select(Case.id).where(Case.district_id == district_id).scalar_subquery()
+    for model in (CaseEvent, MediationAttempt, Party, Attachment, IdempotencyRecord):
+        committed.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
+    committed.execute(sa.delete(Case).where(Case.district_id == district_id))
+    committed.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == district_id))
+    committed.execute(sa.delete(Assignment).where(Assignment.district_id == district_id))
+    committed.execute(sa.delete(Worker).where(Worker.district_id == district_id))
+    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, path)).scalar_subquery()
+    committed.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
+    committed.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, path)))
+    committed.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, path)))
+    for depth in range(4, -1, -1):  # the counters' rows go with their units (ON DELETE CASCADE)
+        committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, path), Unit.depth == depth))
+    committed.commit()
+
+
+@contextlib.contextmanager
+def request_session(app):
+    """The session of one request: an application context of its own, so a session (and a
+    connection) of its own, even inside another request's."""
+    with app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.rollback()
+
+
+def log_case(app, origin_unit_id: int) -> int:
+    with request_session(app) as session:
+        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
+                                            risk_grade="blue", source="hotline", origin_unit_id=origin_unit_id)
+        session.commit()
+        return case.id
+
+
+def move(app, unit_id: int, new_parent_id: int) -> None:
+    with request_session(app) as session:
+        tree_service.move_unit(session, unit=tree_service.get_unit(session, unit_id=unit_id),
+                               new_parent=tree_service.get_unit(session, unit_id=new_parent_id))
+        session.commit()
+
+
+# --- what must hold afterwards ------------------------------------------------------------------
+
+
+def assert_tree_and_cases_agree(session, district) -> None:
+    """Every unit's path lies under its parent's; every case's paths are its units' paths now."""
+    units = {unit.id: unit for unit in session.scalars(sa.select(Unit).where(Unit.district_id == district.district))}
+    misplaced = [(unit.code, unit.path, units[unit.parent_id].path) for unit in units.values()
+                 if unit.parent_id is not None and paths.parent_path(unit.path) != units[unit.parent_id].path]
+    assert misplaced == [], "units whose path is not under their parent's"
+    cases = session.scalars(sa.select(Case).where(Case.district_id == district.district))
+    stale = [(case.reference, (case.origin_path, case.owner_path), now)
+             for case in cases
+             if (case.origin_path, case.owner_path) != (now := (units[case.origin_unit_id].path,
+                                                                units[case.owner_unit_id].path))]
+    assert stale == [], "cases whose paths are not their units' paths"
+
+
+def _mismatches(actual: tuple[dict, dict], expected: tuple[dict, dict]) -> list:
+    """Every (table, key, column, actual, expected) that differs beyond float noise; a missing
+    row or column is zero (read_all leaves zeros out, and +x−x may leave 1e-12 behind)."""
+    wrong = []
+    for table, got, want in (("totals", actual[0], expected[0]), ("days", actual[1], expected[1])):
+        for key in got.keys() | want.keys():
+            row_got, row_want = got.get(key, {}), want.get(key, {})
+            for column in row_got.keys() | row_want.keys():
+                a, e = row_got.get(column, 0), row_want.get(column, 0)
+                if a != pytest.approx(e, rel=1e-9, abs=1e-6):
+                    wrong.append((table, key, column, a, e))
+    return sorted(wrong, key=str)
+
+
+def assert_counters_match_a_rebuild(app, district) -> None:
+    """The district's counters, as kept case by case and move by move, are what a recount from
+    the cases gives (the recount is rolled back)."""
+    with request_session(app) as session:
+        ours = set(session.scalars(sa.select(Unit.id).where(Unit.district_id == district.district)))
+
+        def of_district(read):
+            totals, days = read
+            return ({unit_id: row for unit_id, row in totals.items() if unit_id in ours},
+                    {key: row for key, row in days.items() if key[0] in ours})
+
+        kept = of_district(counters.read_all(session))
+        assert kept[0], "the district has counters to compare"
+        counters.rebuild(session, policy=cases_service.current_policy(), district_id=district.district)
+        assert _mismatches(kept, of_district(counters.read_all(session))) == []
+
+
+# --- 1. moves decided on a stale read -----------------------------------------------------------
+
+
+def test_a_double_submitted_move_moves_the_village_once(app, district):
+    """Someone clicks "move" twice: both requests read the village under its old town; the second
+    arrives after the first has committed. The village ends up under the new town once — its
+    grids and micro-grids with it, the town's numbering advanced once, and the dashboards'
+    counters not counting its cases twice."""
+    log_case(app, district.microgrid)
+    with request_session(app) as session:
+        next_child = tree_service.get_unit(session, unit_id=district.town2).next_child
+
+    with request_session(app) as second:
+        village, town = (tree_service.get_unit(second, unit_id=district.village),
+                         tree_service.get_unit(second, unit_id=district.town2))
+        with request_session(app) as first:
+            tree_service.move_unit(first, unit=tree_service.get_unit(first, unit_id=district.village),
+                                   new_parent=tree_service.get_unit(first, unit_id=district.town2))
+            first.commit()
+        tree_service.move_unit(second, unit=village, new_parent=town)  # its objects still say town 1
+        second.commit()
+
+    with request_session(app) as session:
+        village = tree_service.get_unit(session, unit_id=district.village)
+        town = tree_service.get_unit(session, unit_id=district.town2)
+        assert village.parent_id == town.id
+        assert paths.parent_path(village.path) == town.path
+        assert town.next_child == next_child + 1
+        assert_tree_and_cases_agree(session, district)
+    assert_counters_match_a_rebuild(app, district)
+
+
+def test_two_moves_of_one_village_from_stale_reads_leave_it_where_the_last_put_it(app, district):
+    """Two people move the same village at once, to two different towns, each from the page they
+    loaded before the other saved. The village ends up under the second person's town, with a path
+    (and its grids' and micro-grids' paths) under that town's, and the counters right."""
+    log_case(app, district.microgrid)
+
+    with request_session(app) as second:
+        village, town3 = (tree_service.get_unit(second, unit_id=district.village),
+                          tree_service.get_unit(second, unit_id=district.town3))
+        with request_session(app) as first:
+            tree_service.move_unit(first, unit=tree_service.get_unit(first, unit_id=district.village),
+                                   new_parent=tree_service.get_unit(first, unit_id=district.town2))
+            first.commit()
+        tree_service.move_unit(second, unit=village, new_parent=town3)  # read while it was in town 1
+        second.commit()
+
+    with request_session(app) as session:
+        village = tree_service.get_unit(session, unit_id=district.village)
+        town3 = tree_service.get_unit(session, unit_id=district.town3)
+        assert village.parent_id == town3.id
+        assert paths.parent_path(village.path) == town3.path
+        assert_tree_and_cases_agree(session, district)
+    assert_counters_match_a_rebuild(app, district)
+
+
+# --- 2. a case logged while its village moves ---------------------------------------------------
+
+
+def test_a_case_logged_while_its_village_moves_follows_the_move(app, district, monkeypatch):
+    """A grid worker logs a case in a micro-grid just as the district moves its village to another
+    town. The case must end up with the micro-grid's and its owner's paths as they are after the
+    move (else it drops out of the new town's lists and the old town keeps counting it), and the
+    counters must be right.
+
+    The logging is held just after it has read where the micro-grid lies; the move must wait for it
+    (the logging share-locks where the micro-grid lies until it commits), then carry the new case along."""
+    original = tree_service.lineage
+    has_read, go_on = threading.Event(), threading.Event()
+
+    def lineage_then_pause(session, **kwargs):
+        found = original(session, **kwargs)
+        if threading.current_thread().name == "logger" and not has_read.is_set():
+            has_read.set()
+            go_on.wait()
+        return found
+
+    monkeypatch.setattr(tree_service, "lineage", lineage_then_pause)
+    failures, logged = [], []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as error:  # noqa: BLE001 — reported below
+                failures.append(repr(error))
+        return run
+
+    logger = threading.Thread(target=in_thread(lambda: logged.append(log_case(app, district.microgrid))),
+                              name="logger")
+    mover = threading.Thread(target=in_thread(lambda: move(app, district.village, district.town2)), name="mover")
+    logger.start()
+    try:
+        assert has_read.wait(timeout=30), "the logging never read the micro-grid's lineage"
+        mover.start()
+        mover.join(timeout=1)
+        move_waited_for_the_logging = mover.is_alive()
+    finally:
+        go_on.set()
+        logger.join()
+        if mover.ident is not None:
+            mover.join()
+
+    assert failures == []
+    with request_session(app) as session:
+        case = session.get(Case, logged[0])
+        micro_grid = tree_service.get_unit(session, unit_id=district.microgrid)
+        assert paths.ancestor_at(micro_grid.path, Level.TOWN.rank) == tree_service.get_unit(
+            session, unit_id=district.town2).path  # the move did happen
+        assert case.origin_path == micro_grid.path
+        assert case.owner_path == tree_service.get_unit(session, unit_id=case.owner_unit_id).path
+        assert_tree_and_cases_agree(session, district)
+    assert_counters_match_a_rebuild(app, district)
+    assert move_waited_for_the_logging
+
+
+# --- 3. an edit made from a stale page ----------------------------------------------------------
+
+
+def _unit(app, district):
+    """(load, update, the field update sets) for the village."""
+    def load(session):
+        return tree_service.get_unit(session, unit_id=district.village)
+
+    def update(session, row, version, name):
+        tree_service.update_unit(session, unit=row, version=version, name=name)
+
+    return load, update, "name"
+
+
+def _principal(app, district):
+    """… for an account of the village's station."""
+    with request_session(app) as session:
+        principal_id = auth_service.create_principal(session, username="race.village", display_name="竞态村站",
+                                                     role=Role.VILLAGE_STATION, scope_unit_id=district.village).id
+        session.commit()
+
+    def load(session):
+        return session.get(Principal, principal_id)
+
+    def update(session, row, version, name):
+        auth_service.update_principal(session, principal=row, version=version, display_name=name)
+
+    return load, update, "display_name"
+
+
+def _worker(app, district):
+    """… for a mediator on the village's roster."""
+    with request_session(app) as session:
+        worker_id = people_service.create_worker(session, name="竞态调解员", role="mediator",
+                                                 home_unit_id=district.village, capacity=2).id
+        session.commit()
+
+    def load(session):
+        return people_service.get_worker(session, worker_id=worker_id)
+
+    def update(session, row, version, name):
+        people_service.update_worker(session, worker=row, version=version, today=date.today(), name=name)
+
+    return load, update, "name"
+
+
+@pytest.mark.parametrize("kind", [_unit, _principal, _worker], ids=["unit", "principal", "worker"])
+def test_an_edit_from_a_page_loaded_before_another_edit_is_a_conflict(app, district, kind):
+    """Two people open the same edit page (a unit, an account, a worker) at version v; the first
+    saves. The second's save, still claiming version v, is refused as a conflict — it does not
+    silently overwrite the first person's change."""
+    load, update, field = kind(app, district)
+    with request_session(app) as second:
+        stale = load(second)
+        version = stale.version
+        with request_session(app) as first:
+            update(first, load(first), version, "第一人改的")
+            first.commit()
+        with pytest.raises(Conflict):
+            update(second, stale, version, "第二人改的")
+
+    with request_session(app) as session:
+        row = load(session)
+        assert getattr(row, field) == "第一人改的"
+        assert row.version == version + 1
+
+
+# --- 4. two plans of one village at once --------------------------------------------------------
+
+
+def test_two_plans_of_one_village_at_once_assign_each_duty_once(app, district, monkeypatch):
+    """Two coordinators press "apply plan" for the same village at the same moment. Afterwards each
+    duty of each unit has one current assignee, not two, and nobody covers more units than their
+    capacity allows.
+
+    Each plan, having read the roster and the current assignments, goes on only once the other plan
+    has read them too or is queued for its turn (has asked for a lock): without turns, both plans
+    are then made from the same reading; with them, the second waits and reads the first's plan."""
+    with request_session(app) as session:
+        for name, role, home in [("竞态调解员", "mediator", district.village),
+                                 ("竞态驻格干警", "grid_officer", district.grid),
+                                 ("竞态网格员", "grid_worker", district.grid)]:
+            people_service.create_worker(session, name=name, role=role, home_unit_id=home, capacity=1)
+        session.commit()
+
+    names = ("planner-1", "planner-2")
+    ready = {name: threading.Event() for name in names}  # has read the world, or asked for a lock
+
+    def note_locking_read(state):
+        me = threading.current_thread().name
+        if me in ready and getattr(state.statement, "_for_update_arg", None) is not None:
+            ready[me].set()
+
+    original_world = people_service._world
+
+    def world_then_wait_for_the_other(session, **kwargs):
+        found = original_world(session, **kwargs)
+        me = threading.current_thread().name
+        ready[me].set()
+        other = names[1 - names.index(me)]
+        assert ready[other].wait(timeout=30), f"{other} neither read nor asked for a lock"
+        return found
+
+    monkeypatch.setattr(people_service, "_world", world_then_wait_for_the_other)
+    sa.event.listen(Session, "do_orm_execute", note_locking_read)
+    start = threading.Barrier(2)
+    failures = []
+
+    def apply_plan():
+        with request_session(app) as session:
+            start.wait()
+            try:
+                people_service.plan_scope(session, scope_unit_id=district.village, apply=True, today=date.today())
+                session.commit()
+            except Exception as error:  # noqa: BLE001 — reported below
+                failures.append(repr(error))
+
+    planners = [threading.Thread(target=apply_plan, name=name) for name in names]
+    try:
+        for thread in planners:
+            thread.start()
+        for thread in planners:
+            thread.join()
+    finally:
+        sa.event.remove(Session, "do_orm_execute", note_locking_read)
+
+    assert failures == []
+    with request_session(app) as session:
+        current = session.scalars(sa.select(Assignment).where(Assignment.district_id == district.district,
+                                                              Assignment.ends_on.is_(None))).all()
+        assert {(a.duty, a.unit_id) for a in current} == {
+            ("village_mediator", district.village), ("grid_officer", district.grid),
+            ("microgrid_responsible", district.microgrid)}  # every duty is covered …
+        per_duty = Counter((a.duty, a.unit_id) for a in current)
+        assert [key for key, count in per_duty.items() if count > 1] == []  # … once
+        per_worker = Counter(a.worker_id for a in current)
+        workers = session.scalars(sa.select(Worker).where(Worker.district_id == district.district)).all()
+        assert [(w.name, per_worker[w.id], w.capacity) for w in workers if per_worker[w.id] > w.capacity] == []
