@@ -211,61 +211,83 @@ def test_two_moves_of_one_village_from_stale_reads_leave_it_where_the_last_put_i
 # --- 2. a case logged while its village moves ---------------------------------------------------
 
 
-def test_a_case_logged_while_its_village_moves_follows_the_move(app, district, monkeypatch):
-    """A grid worker logs a case in a micro-grid just as the district moves its village to another
-    town. The case must end up with the micro-grid's and its owner's paths as they are after the
-    move (else it drops out of the new town's lists and the old town keeps counting it), and the
-    counters must be right.
+def _log_and_move(app, district, monkeypatch, *, pause_after: str):
+    """Log a case in the micro-grid, held just after ``tree_service.<pause_after>``; meanwhile
+    move its village to town 2. Returns (the logging's outcome, whether the move had to wait
+    for the logging)."""
+    original = getattr(tree_service, pause_after)
+    reached, go_on = threading.Event(), threading.Event()
 
-    The logging is held just after it has read where the micro-grid lies; the move must wait for it
-    (the logging share-locks where the micro-grid lies until it commits), then carry the new case along."""
-    original = tree_service.lineage
-    has_read, go_on = threading.Event(), threading.Event()
-
-    def lineage_then_pause(session, **kwargs):
-        found = original(session, **kwargs)
-        if threading.current_thread().name == "logger" and not has_read.is_set():
-            has_read.set()
+    def then_pause(session, **kwargs):
+        result = original(session, **kwargs)
+        if threading.current_thread().name == "logger" and not reached.is_set():
+            reached.set()
             go_on.wait()
-        return found
+        return result
 
-    monkeypatch.setattr(tree_service, "lineage", lineage_then_pause)
-    failures, logged = [], []
+    monkeypatch.setattr(tree_service, pause_after, then_pause)
+    outcome, failures = [], []
 
-    def in_thread(work):
-        def run():
-            try:
-                work()
-            except Exception as error:  # noqa: BLE001 — reported below
-                failures.append(repr(error))
-        return run
+    def logging():
+        try:
+            outcome.append(log_case(app, district.microgrid))
+        except Conflict as refusal:
+            outcome.append(refusal)
 
-    logger = threading.Thread(target=in_thread(lambda: logged.append(log_case(app, district.microgrid))),
-                              name="logger")
-    mover = threading.Thread(target=in_thread(lambda: move(app, district.village, district.town2)), name="mover")
+    def moving():
+        try:
+            move(app, district.village, district.town2)
+        except Exception as error:  # noqa: BLE001 — reported below
+            failures.append(repr(error))
+
+    logger = threading.Thread(target=logging, name="logger")
+    mover = threading.Thread(target=moving, name="mover")
     logger.start()
     try:
-        assert has_read.wait(timeout=30), "the logging never read the micro-grid's lineage"
+        assert reached.wait(timeout=30), f"the logging never got past {pause_after}"
         mover.start()
         mover.join(timeout=1)
-        move_waited_for_the_logging = mover.is_alive()
+        waited = mover.is_alive()
     finally:
         go_on.set()
         logger.join()
         if mover.ident is not None:
             mover.join()
-
     assert failures == []
     with request_session(app) as session:
-        case = session.get(Case, logged[0])
         micro_grid = tree_service.get_unit(session, unit_id=district.microgrid)
-        assert paths.ancestor_at(micro_grid.path, Level.TOWN.rank) == tree_service.get_unit(
-            session, unit_id=district.town2).path  # the move did happen
-        assert case.origin_path == micro_grid.path
-        assert case.owner_path == tree_service.get_unit(session, unit_id=case.owner_unit_id).path
+        town2 = tree_service.get_unit(session, unit_id=district.town2)
+        assert paths.ancestor_at(micro_grid.path, Level.TOWN.rank) == town2.path  # the move did happen
+    return outcome[0], waited
+
+
+def test_a_case_logged_as_its_village_moves_away_is_refused_and_writes_nothing(app, district, monkeypatch):
+    """A grid worker logs a case in a micro-grid just as the district moves its village to another
+    town, and the move commits between the logging's look at where the micro-grid lies and its
+    write. The logging is refused with a conflict ("moved just now; try again"), not filed under
+    the old town (it would drop out of the new town's lists, and the old town would count it)."""
+    outcome, _waited = _log_and_move(app, district, monkeypatch, pause_after="lineage")
+
+    assert isinstance(outcome, Conflict) and "try again" in outcome.detail
+    with request_session(app) as session:
+        assert session.scalars(sa.select(Case.id).where(Case.district_id == district.district)).all() == []
+        ours = set(session.scalars(sa.select(Unit.id).where(Unit.district_id == district.district)))
+        totals, _days = counters.read_all(session)
+        assert ours & totals.keys() == set(), "nothing was counted"
+        assert_tree_and_cases_agree(session, district)
+
+
+def test_a_move_waits_for_a_case_being_logged_and_then_carries_it_along(app, district, monkeypatch):
+    """The same, but the logging has locked where the micro-grid lies before the move begins: the
+    move waits for the logging to commit, then takes the new case along to the new town."""
+    outcome, waited = _log_and_move(app, district, monkeypatch, pause_after="lock_lineage")
+
+    assert waited
+    with request_session(app) as session:
+        case = session.get(Case, outcome)
+        assert case.origin_path == tree_service.get_unit(session, unit_id=district.microgrid).path
         assert_tree_and_cases_agree(session, district)
     assert_counters_match_a_rebuild(app, district)
-    assert move_waited_for_the_logging
 
 
 # --- 3. an edit made from a stale page ----------------------------------------------------------

@@ -116,9 +116,7 @@ def create_case(
         if earlier is not None:
             return earlier, False
 
-    # In the logger's scope, or 404; locked, so that the case's paths and counters follow the tree
-    # as it is at the commit, even with a move under way.
-    lineage = tree_service.lineage(session, unit_id=origin_unit_id, lock=True)
+    lineage = tree_service.lineage(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
     origin, district = lineage[-1], lineage[0]
     policy = current_policy()
     required = policy.required_level(
@@ -151,8 +149,10 @@ def create_case(
     case.attachments = []  # a new case has none: no query to find that out after the commit
     case.parties = [_party(session, **party) for party in parties]
     clock.start(case, now=now, policy=policy)
+    # From here to the commit no move may change where the case happened (on SQLite, no other
+    # writer may write), so all that can be worked out comes before: the lock is held briefly.
+    tree_service.lock_lineage(session, lineage=lineage)
     counters.track(session, case, before=None, policy=policy, lineage=lineage)
-    # From here to the commit, other cases of the district wait for its sequence row.
     case.reference = _next_reference(session, district=district, year=now.astimezone(TIMEZONE).year)
     session.add(case)
     session.flush()

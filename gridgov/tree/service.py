@@ -113,27 +113,26 @@ SHARE_LINEAGE = (
     .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
     .with_for_update(read=True, of=Unit).execution_options(**UNSCOPED)
 )
-LOCK_ATTEMPTS = 3
 
 
-def lineage(session: Session, *, unit_id: int, lock: bool = False) -> list[Unit]:
+def lineage(session: Session, *, unit_id: int) -> list[Unit]:
     """The unit, which must be in the caller's scope (or ``NotFound``), after its ancestors
     wherever they lie, root first: one query for what a case needs to know of where it happened
-    (its owner above, its district). ``lock``: no move may change it until the commit."""
-    locked: set[int] = set()
-    for _ in range(LOCK_ATTEMPTS):
-        if lock:
-            locked.update(session.scalars(SHARE_LINEAGE, {"unit_id": unit_id}))
-        found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
-        # A move that committed while the lock waited may have changed the lineage: lock anew.
-        if not lock or {unit.id for unit in found} <= locked:
-            break
-    else:
-        raise Conflict(f"Unit {unit_id} is being moved just now; try again.")
+    (its owner above, its district)."""
+    found = list(session.scalars(LINEAGE, {"unit_id": unit_id}))
     scope_path = current_scope_path()
     if not found or (scope_path and not paths.is_descendant_or_self(found[-1].path, scope_path)):
         raise NotFound(f"Unit {unit_id} does not exist.")
     return found
+
+
+def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
+    """Keep ``lineage`` (as ``lineage()`` read it) as it is until the commit: no move may change
+    it. ``Conflict`` if one already has since it was read (the caller's work was for the old
+    place)."""
+    locked = list(session.scalars(SHARE_LINEAGE, {"unit_id": lineage[-1].id}))
+    if locked != [unit.id for unit in lineage]:
+        raise Conflict(f"{lineage[-1].name} was moved just now; try again.")
 
 
 def lock_units(session: Session, *, units: list[Unit]) -> None:
