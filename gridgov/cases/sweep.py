@@ -18,6 +18,9 @@ from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
 
 ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
+# Running cases whose deadline was counted past the holiday data (the partial index
+# ix_cases_provisional finds them).
+PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(CLOCK_RUNNING))
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
@@ -36,8 +39,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     # data has been installed since (the package is updated when the State Council publishes).
     last_id = 0
     while True:
-        ids = _take(session, sa.and_(Case.deadline_provisional, Case.status.in_(CLOCK_RUNNING),
-                                     Case.id > last_id), batch_size, order=Case.id)
+        ids = _take(session, sa.and_(PROVISIONAL, Case.id > last_id), batch_size, order=Case.id)
         if not ids:
             break
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
