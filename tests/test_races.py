@@ -33,6 +33,7 @@ from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
+from tests.rollups.support import counter_mismatches
 
 DISTRICT_CODE = "990011"
 
@@ -120,20 +121,6 @@ def assert_tree_and_cases_agree(session, district) -> None:
     assert stale == [], "cases whose paths are not their units' paths"
 
 
-def _mismatches(actual: tuple[dict, dict], expected: tuple[dict, dict]) -> list:
-    """Every (table, key, column, actual, expected) that differs beyond float noise; a missing
-    row or column is zero (read_all leaves zeros out, and +x−x may leave 1e-12 behind)."""
-    wrong = []
-    for table, got, want in (("totals", actual[0], expected[0]), ("days", actual[1], expected[1])):
-        for key in got.keys() | want.keys():
-            row_got, row_want = got.get(key, {}), want.get(key, {})
-            for column in row_got.keys() | row_want.keys():
-                a, e = row_got.get(column, 0), row_want.get(column, 0)
-                if a != pytest.approx(e, rel=1e-9, abs=1e-6):
-                    wrong.append((table, key, column, a, e))
-    return sorted(wrong, key=str)
-
-
 def assert_counters_match_a_rebuild(app, district) -> None:
     """The district's counters, as kept case by case and move by move, are what a recount from
     the cases gives (the recount is rolled back)."""
@@ -148,7 +135,7 @@ def assert_counters_match_a_rebuild(app, district) -> None:
         kept = of_district(counters.read_all(session))
         assert kept[0], "the district has counters to compare"
         counters.rebuild(session, policy=cases_service.current_policy(), district_id=district.district)
-        assert _mismatches(kept, of_district(counters.read_all(session))) == []
+        assert counter_mismatches(kept, of_district(counters.read_all(session))) == []
 
 
 # --- 1. moves decided on a stale read -----------------------------------------------------------

@@ -28,6 +28,7 @@ from tests.cases.support import (
     API, D, G11, G12, G21, G31, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, at, new_case,
 )
 from tests.conftest import bearer_client
+from tests.rollups.support import counter_mismatches
 
 START = at(2026, 3, 2, 8)  # a Monday
 MICRO_GRIDS = [M111, M112, M121, M211, M311]
@@ -163,20 +164,6 @@ def history(session, small_tree, principals) -> dict:
 # --- comparing counters ------------------------------------------------------------------------
 
 
-def _mismatches(actual: tuple[dict, dict], expected: tuple[dict, dict]) -> list:
-    """Every (table, key, column, actual, expected) that differs beyond float noise; a missing
-    row or column is zero (read_all leaves zeros out, and +x−x may leave 1e-12 behind)."""
-    wrong = []
-    for table, got, want in (("totals", actual[0], expected[0]), ("days", actual[1], expected[1])):
-        for key in got.keys() | want.keys():
-            row_got, row_want = got.get(key, {}), want.get(key, {})
-            for column in row_got.keys() | row_want.keys():
-                a, e = row_got.get(column, 0), row_want.get(column, 0)
-                if a != pytest.approx(e, rel=1e-9, abs=1e-6):
-                    wrong.append((table, key, column, a, e))
-    return sorted(wrong, key=str)
-
-
 def rebuilt(session) -> tuple[dict, dict]:
     counters.rebuild(session, policy=service.current_policy())
     return counters.read_all(session)
@@ -220,7 +207,7 @@ def test_the_counters_after_a_generated_history_equal_a_rebuild_from_the_cases(s
     assert len(history["statuses"]) >= 6, history["statuses"]
     assert district.get("escalated_to_village", 0) + district.get("escalated_to_town", 0) > 0
 
-    assert _mismatches(kept, rebuilt(session)) == []
+    assert counter_mismatches(kept, rebuilt(session)) == []
 
 
 def test_a_rebuild_repairs_counters_that_drifted_from_the_cases(session, history):
@@ -230,11 +217,11 @@ def test_a_rebuild_repairs_counters_that_drifted_from_the_cases(session, history
     counters.apply(session, origin_unit_id=micro_grid.id, totals={"open": 1}, days={})
     drifted = counters.read_all(session)
     # The drift shows on the micro-grid and each of its four ancestors, and only there.
-    wrong = _mismatches(drifted, kept)
+    wrong = counter_mismatches(drifted, kept)
     assert {(table, column) for table, _key, column, _a, _e in wrong} == {("totals", "open")}
     assert {key for _table, key, *_rest in wrong} == {ids[code] for code in (M111, G11, V1, T1, D)}
 
-    assert _mismatches(rebuilt(session), kept) == []
+    assert counter_mismatches(rebuilt(session), kept) == []
     open_now = sum(count for status, count in history["statuses"].items() if status in OPEN_STATUSES)
     assert kept[0][ids[D]].get("open", 0) == open_now
 
@@ -251,7 +238,7 @@ def test_moving_a_village_to_another_town_and_a_grid_to_another_village_keeps_th
     assert_move_carried(before, after, unit_id=ids[V2], old_ancestor=ids[T1], new_ancestor=ids[T2])
     # Within the district nothing changed.
     assert_same_sums(before[0][ids[D]], after[0][ids[D]], "district")
-    assert _mismatches(after, rebuilt(session)) == []
+    assert counter_mismatches(after, rebuilt(session)) == []
 
     before = counters.read_all(session)
     assert before[0][ids[G12]]["cases"] > 0
@@ -260,7 +247,7 @@ def test_moving_a_village_to_another_town_and_a_grid_to_another_village_keeps_th
     after = counters.read_all(session)
     assert_move_carried(before, after, unit_id=ids[G12], old_ancestor=ids[V1], new_ancestor=ids[V3])
     assert_move_carried(before, after, unit_id=ids[G12], old_ancestor=ids[T1], new_ancestor=ids[T2])
-    assert _mismatches(after, rebuilt(session)) == []
+    assert counter_mismatches(after, rebuilt(session)) == []
 
 
 def test_moving_a_micro_grid_to_another_village_keeps_the_counters_right(session, history, small_tree):
@@ -276,7 +263,7 @@ def test_moving_a_micro_grid_to_another_village_keeps_the_counters_right(session
     assert (old_village["new"], old_village["resolved"], old_village["closed"]) == (0, 0, 0)
     after = counters.read_all(session)
     assert_move_carried(before, after, unit_id=ids[M211], old_ancestor=ids[V2], new_ancestor=ids[V1])
-    assert _mismatches(after, rebuilt(session)) == []
+    assert counter_mismatches(after, rebuilt(session)) == []
 
 
 @pytest.fixture
@@ -328,7 +315,7 @@ def test_a_case_logged_before_a_move_in_the_same_transaction_counts_where_its_un
 
     kept = counters.read_all(session)
     assert kept[0][small_tree[V2].id]["cases"] == 1 and small_tree[V1].id not in kept[0]
-    assert _mismatches(kept, rebuilt(session)) == []
+    assert counter_mismatches(kept, rebuilt(session)) == []
 
 
 def test_a_case_logged_in_a_savepoint_that_rolls_back_is_not_counted(session, small_tree):
@@ -343,4 +330,4 @@ def test_a_case_logged_in_a_savepoint_that_rolls_back_is_not_counted(session, sm
     kept = counters.read_all(session)
     assert kept[0][small_tree[D].id]["cases"] == 2
     assert small_tree[G12].id not in kept[0]  # M121's case never happened
-    assert _mismatches(kept, rebuilt(session)) == []
+    assert counter_mismatches(kept, rebuilt(session)) == []
