@@ -306,10 +306,14 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
 
 
 def _take_turn(session: Session, *, district_id: int) -> None:
-    """Changes to a district's assignments take turns, on the district's row: a plan reads the
+    """Changes to a district's assignments take turns, on the rows of its roster: a plan reads the
     assignments and the workers' capacities across the district, and two plans made from the same
-    reading would each add what the other added too."""
-    session.execute(sa.select(Unit.id).where(Unit.id == district_id).with_for_update().execution_options(**UNSCOPED))
+    reading would each add what the other added too. (Not on the district's own row: every case
+    logged in the district share-locks that one, and a plan takes a second or so.)"""
+    session.execute(
+        sa.select(Worker.id).where(Worker.district_id == district_id).order_by(Worker.id).with_for_update()
+        .execution_options(**UNSCOPED)
+    ).all()
 
 
 def _apply(session: Session, *, ended, added, today: date) -> None:

@@ -136,9 +136,9 @@ def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
 
 
 def lock_units(session: Session, *, units: list[Unit]) -> None:
-    """Lock the rows of ``units`` for this transaction (in id order, so that two transactions
-    never wait for each other) and read them again: what is decided from them from here on is
-    decided from their state as it is, not as an earlier read saw it."""
+    """Lock the rows of ``units`` for this transaction (in id order, so that two lockers never
+    wait for each other in a circle) and read them again: what is decided from them from here on
+    is decided from their state as it is, not as an earlier read saw it."""
     session.scalars(
         sa.select(Unit).where(Unit.id.in_({unit.id for unit in units})).order_by(Unit.id).with_for_update()
         .execution_options(populate_existing=True, **UNSCOPED)
