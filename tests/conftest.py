@@ -66,6 +66,35 @@ def served(app):
         server.server_close()
 
 
+def delete_district(session, *, district_id: int, path: str) -> None:
+    """Delete a committed test district and everything made in it (reports, cases and what hangs
+    off them, the roster and its assignments, principals and their tokens, audit events; the
+    counters go with their units), and commit: for fixtures whose tests really commit."""
+    import sqlalchemy as sa
+
+    from gridgov.auth.models import AdminEvent, ApiToken, Principal
+    from gridgov.cases.models import Attachment, Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
+    from gridgov.people.models import Assignment, Worker
+    from gridgov.reports.models import Report
+    from gridgov.tree.models import Unit, in_subtree
+
+    session.execute(sa.delete(Report).where(Report.district_id == district_id))
+    case_ids = sa.select(Case.id).where(Case.district_id == district_id).scalar_subquery()
+    for model in (CaseEvent, MediationAttempt, Party, Attachment, IdempotencyRecord):
+        session.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
+    session.execute(sa.delete(Case).where(Case.district_id == district_id))
+    session.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == district_id))
+    session.execute(sa.delete(Assignment).where(Assignment.district_id == district_id))
+    session.execute(sa.delete(Worker).where(Worker.district_id == district_id))
+    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, path)).scalar_subquery()
+    session.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
+    session.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, path)))
+    session.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, path)))
+    for depth in range(4, -1, -1):  # the counters' rows go with their units (ON DELETE CASCADE)
+        session.execute(sa.delete(Unit).where(in_subtree(Unit.path, path), Unit.depth == depth))
+    session.commit()
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip (or, under GRIDGOV_TEST_STRICT=1, fail) unless ``condition`` holds."""
     if condition:

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridgov.auth import service as auth_service
-from gridgov.auth.models import AdminEvent, ApiToken, Principal
+from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.cases import service as cases_service
-from gridgov.cases.models import Attachment, Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
+from gridgov.cases.models import Case
 from gridgov.db import db
 from gridgov.errors import Conflict
 from gridgov.people import service as people_service
@@ -32,7 +32,8 @@ from gridgov.rollups import counters
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
-from gridgov.tree.models import Unit, in_subtree
+from gridgov.tree.models import Unit
+from tests.conftest import delete_district
 from tests.rollups.support import counter_mismatches
 
 DISTRICT_CODE = "990011"
@@ -61,21 +62,7 @@ def district(app, committed):
     yield ids
 
     committed.rollback()
-    district_id, path = ids.district, ids.path
-    case_ids = sa.select(Case.id).where(Case.district_id == district_id).scalar_subquery()
-    for model in (CaseEvent, MediationAttempt, Party, Attachment, IdempotencyRecord):
-        committed.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
-    committed.execute(sa.delete(Case).where(Case.district_id == district_id))
-    committed.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == district_id))
-    committed.execute(sa.delete(Assignment).where(Assignment.district_id == district_id))
-    committed.execute(sa.delete(Worker).where(Worker.district_id == district_id))
-    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, path)).scalar_subquery()
-    committed.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
-    committed.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, path)))
-    committed.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, path)))
-    for depth in range(4, -1, -1):  # the counters' rows go with their units (ON DELETE CASCADE)
-        committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, path), Unit.depth == depth))
-    committed.commit()
+    delete_district(committed, district_id=ids.district, path=ids.path)
 
 
 @contextlib.contextmanager

@@ -46,15 +46,9 @@ def scratch_district(app, committed):
 
     PostgreSQL serialises writers on row locks; SQLite on its database lock (``BEGIN IMMEDIATE``).
     """
-    import sqlalchemy as sa
-
-    from gridgov.auth.models import AdminEvent, ApiToken, Principal
-    from gridgov.cases.models import (
-        Attachment, Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party,
-    )
     from gridgov.tree import service as tree_service
     from gridgov.tree.levels import Level
-    from gridgov.tree.models import Unit, in_subtree
+    from tests.conftest import delete_district
 
     units = {}
     parent = None
@@ -69,16 +63,4 @@ def scratch_district(app, committed):
     yield made
 
     committed.rollback()
-    district_id, path = made.district, made.path
-    case_ids = sa.select(Case.id).where(Case.district_id == district_id).scalar_subquery()
-    for model in (CaseEvent, MediationAttempt, Party, Attachment, IdempotencyRecord):
-        committed.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
-    committed.execute(sa.delete(Case).where(Case.district_id == district_id))
-    committed.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == district_id))
-    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, path)).scalar_subquery()
-    committed.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
-    committed.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, path)))
-    committed.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, path)))
-    for depth in range(4, -1, -1):
-        committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, path), Unit.depth == depth))
-    committed.commit()
+    delete_district(committed, district_id=made.district, path=made.path)

@@ -29,7 +29,7 @@ from gridgov.reports import service
 from gridgov.reports.models import Channel, Report
 from tests.auth.test_matrix import CSRF_FIELD
 from tests.cases.support import D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, delete_district
 
 API = "/api/v1"
 REPORTS = f"{API}/reports"
@@ -667,24 +667,8 @@ def scratch(app, committed):
     committed.close()
     yield made
 
-    from gridgov.auth.models import AdminEvent, ApiToken, Principal
-    from gridgov.cases.models import CaseEvent, CaseSequence
-    from gridgov.tree.models import Unit, in_subtree
-
     committed.rollback()
-    case_ids = sa.select(Case.id).where(Case.district_id == made.district).scalar_subquery()
-    committed.execute(sa.delete(Report).where(Report.district_id == made.district))
-    for model in (CaseEvent, Party):
-        committed.execute(sa.delete(model).where(model.case_id.in_(case_ids)))
-    committed.execute(sa.delete(Case).where(Case.district_id == made.district))
-    committed.execute(sa.delete(CaseSequence).where(CaseSequence.district_id == made.district))
-    principal_ids = sa.select(Principal.id).where(in_subtree(Principal.scope_path, made.path)).scalar_subquery()
-    committed.execute(sa.delete(ApiToken).where(ApiToken.principal_id.in_(principal_ids)))
-    committed.execute(sa.delete(Principal).where(in_subtree(Principal.scope_path, made.path)))
-    committed.execute(sa.delete(AdminEvent).where(in_subtree(AdminEvent.path, made.path)))
-    for depth in range(4, -1, -1):
-        committed.execute(sa.delete(Unit).where(in_subtree(Unit.path, made.path), Unit.depth == depth))
-    committed.commit()
+    delete_district(committed, district_id=made.district, path=made.path)
 
 
 def test_two_clerks_dispatching_one_report_make_one_case(app, scratch, monkeypatch):
