@@ -127,7 +127,11 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
 
 
 def _takes_write_lock(statement: str, context) -> bool:
+    """Anything but a plain read: a write, a savepoint, DDL, a statement that begins with a CTE
+    (it may write), or a locking read (``with_for_update``, which SQLite's SQL does not show)."""
+    if statement.lstrip()[:7].upper().startswith(("PRAGMA", "EXPLAIN")):
+        return False
+    if not statement.lstrip()[:7].upper().startswith("SELECT"):
+        return True
     compiled = getattr(context, "compiled", None)
-    if compiled is not None and isinstance(compiled.statement, sa.sql.Selectable):
-        return getattr(compiled.statement, "_for_update_arg", None) is not None
-    return not statement.lstrip()[:8].upper().startswith(("SELECT", "PRAGMA", "EXPLAIN"))
+    return compiled is not None and getattr(compiled.statement, "_for_update_arg", None) is not None
