@@ -129,9 +129,10 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
 def _takes_write_lock(statement: str, context) -> bool:
     """Anything but a plain read: a write, a savepoint, DDL, a statement that begins with a CTE
     (it may write), or a locking read (``with_for_update``, which SQLite's SQL does not show)."""
-    if statement.lstrip()[:7].upper().startswith(("PRAGMA", "EXPLAIN")):
+    head = statement.lstrip()[:7].upper()
+    if head.startswith(("PRAGMA", "EXPLAIN")):
         return False
-    if not statement.lstrip()[:7].upper().startswith("SELECT"):
+    if not head.startswith("SELECT"):
         return True
     compiled = getattr(context, "compiled", None)
     return compiled is not None and getattr(compiled.statement, "_for_update_arg", None) is not None

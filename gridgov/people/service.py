@@ -60,7 +60,8 @@ def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, pho
 
 
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
-    _take_turn(session, district_id=worker.district_id)
+    if "active" in changes or "capacity" in changes:  # what plans read; a phone number is not
+        _take_turn(session, district_id=worker.district_id)
     session.refresh(worker, with_for_update=True)  # the version compared is the row's, not an earlier read's
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
@@ -263,8 +264,8 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
 
 def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
     """Take the worker off the roster; only the units they covered change hands, or nothing
-    happens and 422 lists the units that would be left uncovered."""
-    _take_turn(session, district_id=worker.district_id)
+    happens and 422 lists the units that would be left uncovered. The caller (``update_worker``)
+    has taken the district's turn."""
     theirs = assignments(session, worker=worker)
     worker.active = False
     if theirs:
