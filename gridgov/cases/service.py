@@ -52,8 +52,15 @@ def get_case(session: Session, *, case_id: int) -> Case:
     return one_by_id(session, Case, case_id, label="Case")
 
 
-def events(session: Session, *, case: Case) -> list[CaseEvent]:
-    return list(session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+def events(session: Session, *, case: Case, after_id: int | None = None, limit: int | None = None) -> list[CaseEvent]:
+    """The case's events in the order they happened: all of them, or ``limit + 1`` after
+    ``after_id`` (a page, and whether there is another)."""
+    stmt = sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+    if after_id is not None:
+        stmt = stmt.where(CaseEvent.id > after_id)
+    if limit is not None:
+        stmt = stmt.limit(limit + 1)
+    return list(session.scalars(stmt))
 
 
 def may_read_pii(principal: Principal | None, case: Case) -> bool:
@@ -493,6 +500,8 @@ def _reopen(session, case, *, actor, now, reason):
         raise RuleViolation(f"A case may be reopened within {days} days of closing.")
     case.closed_at = case.closed_by_id = case.closed_on_time = None
     case.resolved_at = case.resolved_by_id = case.resolved_level = case.resolution_note = None
+    # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
+    case.satisfaction = None
     case.arrived_at = now
     clock.start(case, now=now, policy=current_policy())
     return reason

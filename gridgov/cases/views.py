@@ -3,7 +3,7 @@
 from flask import g, request
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, decode_cursor, page_limit, encode_cursor
+from gridgov.api import Blueprint, PageArgs, decode_cursor, encode_cursor, page_by_id, page_limit
 from gridgov.auth import pii
 from gridgov.auth.scope import current_scope
 from gridgov.cases import attachments, clock, service
@@ -84,11 +84,12 @@ class CaseById(MethodView):
 
 @blp.route("/cases/<id:case_id>/timeline")
 class Timeline(MethodView):
+    @blp.arguments(PageArgs, location="query")
     @blp.response(200, TimelineSchema)
-    def get(self, case_id):
-        """Every event from creation on: actions, mediation attempts, owners and reasons."""
+    def get(self, args, case_id):
+        """Every event from creation on, oldest first: actions, mediation attempts, owners and reasons."""
         case = service.get_case(db.session, case_id=case_id)
-        return {"items": service.events(db.session, case=case), "next_cursor": None}
+        return page_by_id(args, lambda **page: service.events(db.session, case=case, **page))
 
 
 @blp.route("/cases/<id:case_id>/actions")

@@ -108,10 +108,18 @@ def get(client, case_id: int) -> dict:
     return response.get_json()
 
 
-def timeline(client, case_id: int) -> list[dict]:
-    response = client.get(f"{CASES}/{case_id}/timeline")
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()["items"]
+def timeline(client, case_id: int, *, limit: int | None = None) -> list[dict]:
+    """Every event of the case, page after page (``limit`` a page)."""
+    items, cursor = [], None
+    while True:
+        query = {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
+        response = client.get(f"{CASES}/{case_id}/timeline", query_string=query)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
 
 
 # --- through the service (no principal: the command line's view) ------------------------------

@@ -533,6 +533,20 @@ def test_follow_up_records_satisfaction_from_1_to_5(session, actors, ids):
     assert event["action"] == "follow_up" and "基本满意" in event["reason"]
 
 
+def test_reopening_drops_the_follow_up_of_the_closing_objected_to(session, actors, ids):
+    case = get(actors.village.client, case_in(session, "closed", ids[M111]).id)
+    case = act(actors.village.client, case, "follow_up", satisfaction=2, comment="不满意")
+    reopened = act(actors.village.client, case, "reopen", reason="申请人对结果有异议")
+    assert reopened["satisfaction"] is None
+    case = act(actors.village.client, reopened, "accept")
+    case = act(actors.village.client, case, "resolve", note="再次调解成功")
+    closed = act(actors.village2.client, case, "close")
+    assert closed["satisfaction"] is None  # the second closing waits for its own follow-up
+    # the event log still tells what the first follow-up said
+    events = timeline(actors.village.client, case["id"])
+    assert [e["details"]["changes"].get("satisfaction") for e in events if e["action"] in ("follow_up", "reopen")] == [2, None]
+
+
 def test_suspend_stops_the_clock_and_resume_restarts_it(actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     suspended = act(actors.village.client, case, "suspend", reason="当事人住院")
@@ -895,6 +909,22 @@ def test_the_timeline_shows_what_a_mediation_attempt_recorded(actors, ids):
         notes="双方就赔偿金额分歧较大")
     text = actors.village.client.get(f"{CASES}/{case['id']}/timeline").get_data(as_text=True)
     assert "金牌调解员李四" in text and "双方就赔偿金额分歧较大" in text
+
+
+def test_a_long_timeline_comes_in_pages_oldest_first(actors, ids):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    for number in range(5):
+        case = act(actors.village.client, case, "record_attempt", outcome="failure", notes=f"第{number + 1}次调解")
+    first = actors.village.client.get(f"{CASES}/{case['id']}/timeline", query_string={"limit": 3}).get_json()
+    assert [e["action"] for e in first["items"]] == ["create", "accept", "record_attempt"]
+    assert first["next_cursor"] is not None
+
+    paged = timeline(actors.village.client, case["id"], limit=3)
+    assert paged == timeline(actors.village.client, case["id"])  # one page of 50 holds all seven
+    assert [e["action"] for e in paged] == ["create", "accept"] + ["record_attempt"] * 5
+    assert [e["id"] for e in paged] == sorted({e["id"] for e in paged})
+    assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/timeline", query_string={"cursor": "nonsense"}), 400)
+    assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/timeline", query_string={"limit": 0}), 422)
 
 
 def test_sorting_by_deadline_lists_only_cases_whose_clock_runs(session, actors, ids):
