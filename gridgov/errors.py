@@ -9,7 +9,7 @@ messages).
 from http import HTTPStatus
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -152,6 +152,8 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     from gridgov.db import db
 
     db.session.rollback()
+    # A lost race and a bug that breaks a constraint look alike from here: the log tells them apart.
+    current_app.logger.warning("%s %s refused by the database: %s", request.method, request.path, error.orig)
     return problem(409, detail="Another change made at the same time conflicts with this one; nothing was written. Try again.")
 
 

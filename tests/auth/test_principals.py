@@ -125,7 +125,7 @@ def test_a_taken_username_is_409(client, tree, make_principal):
     assert body["errors"] == {"username": ["taken"]}
 
 
-def test_a_username_taken_by_a_racing_request_is_409_and_leaves_nothing(client, tree, monkeypatch):
+def test_a_username_taken_by_a_racing_request_is_409_and_leaves_nothing(client, tree, monkeypatch, caplog):
     """Two admins create one username at the same moment: both pass the friendly check, the
     database's unique index refuses the second. It answers a problem (not a 500), and neither the
     account nor its audit entry is left half-made."""
@@ -138,6 +138,9 @@ def test_a_username_taken_by_a_racing_request_is_409_and_leaves_nothing(client, 
     body = assert_problem(client.post(P, json=new_account(scope=tree[G12], display_name="另一个赵六")), 409)
 
     assert "try again" in body["detail"].lower()
+    # the operator can tell a lost race from a bug: the refusal is in the log, with the request
+    assert any(record.levelname == "WARNING" and "POST /api/v1/principals" in record.getMessage()
+               and "refused by the database" in record.getMessage() for record in caplog.records)
     assert audit_events(client, action="principal.create") == before
     [account] = [item for item in client.get(P, query_string={"limit": 500}).get_json()["items"]
                  if item["username"] == "zhao.liu"]
