@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
+    from gridgov.cases import policy as case_policy
     from gridgov.cases import cli as cases_cli
     from gridgov.cases import views as cases_views
     from gridgov.people import views as people_views
@@ -85,6 +86,8 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
 
+    # Built now, so that a case policy that does not make sense stops the start.
+    app.extensions["gridgov.case_policy"] = case_policy.from_config(app.config["CASE_POLICY"])
     errors.register_error_handlers(app)
     api = Api(app)
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})

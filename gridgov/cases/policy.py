@@ -76,17 +76,43 @@ DEFAULT = Policy()
 
 
 def from_config(overrides: dict | None) -> Policy:
-    """The default policy with a deployment's overrides (JSON: enum values as strings)."""
+    """The default policy with a deployment's overrides (JSON: enum values as strings).
+
+    ``create_app`` calls it, so that a policy that does not make sense stops the service from
+    starting, with a ``ValueError`` naming the setting, instead of failing every case request.
+    """
     if not overrides:
         return DEFAULT
+    if not isinstance(overrides, dict):
+        raise ValueError("the case policy is a JSON object of settings")
     known = {f.name for f in fields(Policy)}
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown case policy settings: {sorted(unknown)}")
     converted = {}
     for name, value in overrides.items():
-        converted[name] = _convert(name, value)
+        try:
+            converted[name] = _convert(name, value)
+            _check(name, converted[name])
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"case policy setting {name!r}: {error}") from None
     return replace(DEFAULT, **converted)
+
+
+def _check(name: str, value) -> None:
+    """What each setting must be, beyond its type: a ``ValueError`` saying what is wrong."""
+    if name in ("deadline_days", "category_deadline_days"):
+        per_level = value.values() if name == "category_deadline_days" else [value]
+        if any(days <= 0 for levels in per_level for days in levels.values()):
+            raise ValueError("deadlines are working days above 0")
+    elif name == "size_minimum_level" and any(threshold < 1 for threshold in value):
+        raise ValueError("thresholds are numbers of people, 1 or more")
+    elif name == "risk_weights" and any(weight < 0 for weight in value.values()):
+        raise ValueError("risk weights are 0 or more")
+    elif name == "yellow_after" and not (isinstance(value, (int, float)) and 0 < value < 1):
+        raise ValueError("a share of the deadline between 0 and 1, e.g. 0.8")
+    elif name == "reopen_days" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ValueError("a whole number of calendar days, 0 or more")
 
 
 def _convert(name: str, value):

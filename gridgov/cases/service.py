@@ -38,11 +38,8 @@ SYSTEM_ACTOR = "system:sweep"
 
 
 def current_policy() -> policy_module.Policy:
-    cached = current_app.extensions.get("gridgov.case_policy")
-    if cached is None:
-        cached = policy_module.from_config(current_app.config.get("CASE_POLICY"))
-        current_app.extensions["gridgov.case_policy"] = cached
-    return cached
+    """The deployment's policy, which ``create_app`` built (and checked) from ``CASE_POLICY``."""
+    return current_app.extensions["gridgov.case_policy"]
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -117,11 +117,35 @@ def test_from_config_rejects_unknown_settings():
         {"minimum_level": {"gossip": "grid"}},
         {"risk_minimum_level": {"purple": "town"}},
         {"deadline_days": {"grid": "soon"}},
+        {"deadline_days": {"grid": -1}},
+        {"category_deadline_days": {"labour": {"town": 0}}},
+        {"minimum_level": "town"},
+        {"sweep_escalates_from": "grid"},
+        {"size_minimum_level": {"0": "town"}},
+        {"risk_weights": {"red": -8}},
+        {"yellow_after": "0.8"},
+        {"yellow_after": 1.5},
+        {"reopen_days": -1},
+        {"reopen_days": 7.5},
     ],
 )
 def test_from_config_rejects_unknown_values(overrides):
-    with pytest.raises(ValueError):
+    [name] = overrides
+    with pytest.raises(ValueError, match=name):
         policy.from_config(overrides)
+
+
+def test_a_policy_that_makes_no_sense_stops_the_start_not_the_requests(tmp_path):
+    """Before, a bad ``GRIDGOV_CASE_POLICY`` let the service start and then answered 500 to
+    every case request."""
+    from gridgov import create_app
+
+    with pytest.raises(ValueError, match="yellow_after"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
+                    "CASE_POLICY": {"yellow_after": "0.8"}})
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
+                      "CASE_POLICY": {"reopen_days": 15}})
+    assert app.extensions["gridgov.case_policy"].reopen_days == 15
 
 
 def test_a_partial_deadline_override_keeps_the_other_levels():
