@@ -423,6 +423,13 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
         lca = tree_service.get_unit_at_path(session, path=common)
         target = lca if lca.level is not Level.MICROGRID else handling_unit(session, unit=lca, level=HandlingLevel.GRID)
 
+    # Whatever the reason, the case lands no lower than policy allows for it as now graded: a
+    # failed mediation that also regrades the case red goes to the town, not to the village.
+    required = policy.required_level(
+        category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
+    )
+    if own_level(target).rank < required.rank:
+        target = handling_unit(session, unit=target, level=required)
     _hand_over(case, target=target, now=now, policy=policy)
     return f"{reason.value}: {note}" if note else reason.value
 

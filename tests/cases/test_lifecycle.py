@@ -365,6 +365,21 @@ def test_beyond_authority_by_size_reaches_the_district(actors, ids):
     assert escalated["people_involved"] == 120
 
 
+def test_an_escalation_that_regrades_the_case_lands_no_lower_than_the_new_grade_needs(actors, ids):
+    """Before, mediation_failed went exactly one level up even when it also regraded the case
+    red, and the village then settled a case that policy keeps at the town."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="failure")
+    escalated = act(actors.village.client, case, "escalate", reason="mediation_failed", risk_grade="red")
+    assert (escalated["owner_unit_id"], escalated["owner_level"], escalated["risk_grade"]) == (ids[T1], "town", "red")
+    assert working_days(escalated) == pytest.approx(4)  # the town's deadline
+
+    parties = [{"role": "respondent", "name": "钱七", "home_unit_id": ids[M121]}]  # another grid, same village
+    case = act(actors.village.client, log(actors.grid.client, ids[M111], parties=parties), "accept")
+    escalated = act(actors.village.client, case, "escalate", reason="cross_boundary", people_involved=150)
+    assert (escalated["owner_unit_id"], escalated["owner_level"]) == (ids[D], "district")
+
+
 def test_cross_boundary_goes_to_the_lowest_common_ancestor(actors, ids):
     parties = [
         {"role": "applicant", "name": "王五", "home_unit_id": ids[M111]},
