@@ -361,13 +361,16 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
 
 
 def _resolve(session, case, *, actor, now, note=None):
+    # Only what was achieved since the case came to its owner (logged, handed over or
+    # reopened) counts: the success of a closing the applicant objected to does not.
     succeeded = session.scalar(
         sa.select(MediationAttempt.id)
-        .where(MediationAttempt.case_id == case.id, MediationAttempt.outcome == Outcome.SUCCESS)
+        .where(MediationAttempt.case_id == case.id, MediationAttempt.outcome == Outcome.SUCCESS,
+               MediationAttempt.recorded_at >= case.arrived_at)
         .limit(1)
     )
     if succeeded is None and not note:
-        raise RuleViolation("Resolving needs a successful mediation attempt or a resolution note.")
+        raise RuleViolation("Resolving needs a successful mediation attempt here or a resolution note.")
     case.resolved_level = case.owner_level
     case.resolved_at = now
     case.resolved_by_id = actor.id if actor else None

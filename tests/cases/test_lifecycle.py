@@ -485,6 +485,20 @@ def test_resolve_needs_a_successful_attempt_or_a_note(actors, ids):
     assert act(actors.village.client, other, "resolve", note="当事人撤回")["status"] == "resolved"
 
 
+def test_a_reopened_case_needs_a_new_success_or_a_note_to_be_resolved_again(actors, ids):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="success", notes="达成调解协议")
+    case = act(actors.village.client, case, "resolve")
+    case = act(actors.village2.client, case, "close")
+    case = act(actors.village.client, case, "reopen", reason="申请人对协议履行有异议")
+    case = act(actors.village.client, case, "accept")
+
+    problem = assert_problem(act_response(actors.village.client, case, "resolve"), 422)
+    assert "attempt" in problem["detail"]
+    case = act(actors.village.client, case, "record_attempt", outcome="success", notes="重新调解")
+    assert act(actors.village.client, case, "resolve")["status"] == "resolved"
+
+
 def test_close_needs_a_verifier_other_than_the_resolver(session, actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     case = act(actors.village.client, case, "resolve", note="双方和解")
