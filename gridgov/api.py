@@ -42,7 +42,8 @@ def _json_depth_ok(data, limit: int) -> bool:
 
 
 class Parser(FlaskParser):
-    """webargs' parser, hardened: a recursion bomb or a too-deep document is a 400, not a 500."""
+    """webargs' parser, hardened: a recursion bomb, a too-deep document or a number of
+    thousands of digits is a 400, not a 500."""
 
     DEFAULT_VALIDATION_STATUS = 422
 
@@ -56,6 +57,10 @@ class Parser(FlaskParser):
             data = webargs_core.parse_json(req.get_data(cache=True))
         except RecursionError:
             flask_smorest.abort(400, message="The JSON body is nested too deeply.")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise  # webargs answers these through _handle_invalid_json_error
+        except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+            flask_smorest.abort(400, message="The JSON body holds a number too long to read.")
         if not _json_depth_ok(data, current_app.config["MAX_JSON_DEPTH"]):
             flask_smorest.abort(400, message="The JSON body is nested too deeply.")
         return data

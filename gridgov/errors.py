@@ -158,7 +158,9 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
 
 
 def handle_unexpected_error(error: Exception):
-    # Logged by Flask; the client learns nothing about the internals.
+    # Flask logs only what no handler takes; this one does, so it logs. The client learns
+    # nothing about the internals.
+    current_app.logger.error("%s %s failed", request.method, request.path, exc_info=error)
     return problem(500, detail="An unexpected error occurred; it has been logged.")
 
 

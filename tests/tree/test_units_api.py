@@ -528,6 +528,8 @@ BAD_BODIES = {
     "deep-balanced": (b"[" * 100_000 + b"]" * 100_000, JSON, 400),
     "deep-in-field": (('{"name": ' + "[" * 40 + "]" * 40 + "}").encode(), JSON, 400),
     "truncated": (b'{"name": "x", "level": ', JSON, 400),
+    "number-of-4301-digits": (b'{"name": "x", "level": "district", "code": "510502", "households": ' + b"9" * 4301 + b"}",
+                              JSON, 400),
     "parent-id-string": (b'{"name": "x", "level": "town", "code": "510503009", "parent_id": "1"}', JSON, 422),
     "households-bool": (b'{"name": "x", "level": "district", "code": "510502", "households": true}', JSON, 422),
     "households-float": (b'{"name": "x", "level": "district", "code": "510502", "households": 1.5}', JSON, 422),

@@ -1,0 +1,26 @@
+"""What a client and an operator see when the service itself fails."""
+
+import logging
+
+from gridgov import create_app
+from gridgov.auth import guard
+from gridgov.auth.permissions import PUBLIC
+
+
+def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_traceback(tmp_path, caplog, monkeypatch):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
+                      "TESTING": False, "RATELIMIT_ENABLED": False})
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("the secret internals")
+
+    monkeypatch.setitem(guard.ENDPOINTS, ("boom", "GET"), PUBLIC)
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().get("/boom")
+
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "secret" not in response.get_data(as_text=True)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR and "GET /boom failed" in r.getMessage()]
+    assert record.exc_info and "the secret internals" in str(record.exc_info[1])
