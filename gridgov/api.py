@@ -15,6 +15,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
 from gridgov import errors
+from gridgov.db import utc_moment
 
 # Ids are 32-bit on every database; a larger number in a URL is simply an id that does not exist.
 MAX_ID = 2**31 - 1
@@ -149,6 +150,17 @@ class Text(ma.fields.String):
         if (why := unstorable(text)) is not None:
             raise ma.ValidationError(why)
         return text
+
+
+class Moment(ma.fields.AwareDateTime):
+    """An ISO 8601 moment with its offset, given back in UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return utc_moment(moment)
+        except ValueError as error:
+            raise ma.ValidationError(f"Not a moment this service can store: {error}.") from None
 
 
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:

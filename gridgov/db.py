@@ -44,6 +44,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def utc_moment(value: datetime) -> datetime:
+    """``value`` (aware) in UTC; a ``ValueError`` for a naive one or one UTC cannot hold
+    (year 1 east of Greenwich, year 9999 west of it)."""
+    if value.tzinfo is None:
+        raise ValueError("a moment needs its UTC offset")
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("the moment lies outside the years 1 to 9999 in UTC") from None
+
+
 class UTCDateTime(sa.TypeDecorator):
     """A timestamp stored in UTC and always read back timezone-aware.
 

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, PageArgs, Text
+from gridgov.api import Id, Moment, PageArgs, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -120,10 +120,10 @@ class CaseListArgs(PageArgs):
     owner_level = enum(HandlingLevel)
     assignee_id = Id(strict=False)
     deadline_colour = enum(DeadlineColour)
-    created_from = fields.AwareDateTime()
-    created_to = fields.AwareDateTime()
-    closed_from = fields.AwareDateTime()
-    closed_to = fields.AwareDateTime()
+    created_from = Moment()
+    created_to = Moment()
+    closed_from = Moment()
+    closed_to = Moment()
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),
                          metadata={"description": "`deadline_at` lists only cases whose clock runs."})
 
@@ -143,7 +143,7 @@ class ActionSchema(ma.Schema):
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
     outcome = Text(max_length=100, metadata={"description": "record_attempt: success | failure | partial; "
                                              "return_from_referral: what came back (e.g. judgment)."})
-    attempted_at = fields.AwareDateTime()
+    attempted_at = Moment()
     by = Text(max_length=100, metadata={"description": "record_attempt: who mediated (default: you)."})
     notes = Text(max_length=5000)
     channel = enum(ReferralChannel)

@@ -26,7 +26,7 @@ from gridgov.cases.enums import (
 )
 from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
-from gridgov.db import one_by_id, utcnow
+from gridgov.db import one_by_id, utc_moment, utcnow
 from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.rollups import counters, measures
 from gridgov.tree import paths
@@ -662,7 +662,7 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
         stmt = stmt.where(Case.status.in_(CLOCK_RUNNING), Case.deadline_at.is_not(None))
     if after is not None:
         try:
-            value, last_id = datetime.fromisoformat(after[0]), after[1]
+            value, last_id = utc_moment(datetime.fromisoformat(after[0])), after[1]
         except ValueError:
             raise InvalidInput("The cursor is not one this service issued.") from None
         if descending:

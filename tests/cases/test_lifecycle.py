@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from gridgov.api import encode_cursor
 from gridgov.auth import pii
 from gridgov.cases import calendar
 from gridgov.cases.enums import Status
@@ -817,6 +818,36 @@ def test_cursor_pagination_walks_every_case_once_in_a_stable_order(session, acto
 
 def test_a_forged_cursor_is_refused(actors, six_cases):
     assert_problem(actors.district.client.get(CASES, query_string={"cursor": "bm90LWEtY3Vyc29y"}), 400)
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "deadline_at"])
+@pytest.mark.parametrize("moment", ["2026-01-01", "2026-01-01T00:00:00", "0001-01-01T00:00:00+08:00",
+                                    "9999-12-31T23:59:59-08:00"])
+def test_a_cursor_with_a_moment_the_service_never_issued_is_400(actors, six_cases, sort, moment):
+    """Before, a cursor holding a date without its offset, or one UTC cannot hold, reached the
+    query and answered 500."""
+    cursor = encode_cursor([moment, 1])
+    assert_problem(actors.district.client.get(CASES, query_string={"cursor": cursor, "sort": sort}), 400)
+
+
+@pytest.mark.parametrize("field", ["created_from", "created_to", "closed_from", "closed_to"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00", "2026-01-01T00:00:00"])
+def test_a_date_filter_outside_what_utc_holds_or_without_offset_is_422(actors, six_cases, field, moment):
+    problem = assert_problem(actors.district.client.get(CASES, query_string={field: moment}), 422)
+    assert field in str(problem["errors"])
+
+
+def test_a_date_filter_at_the_edges_of_the_calendar_still_answers(actors, six_cases):
+    everything = actors.district.client.get(CASES, query_string={
+        "created_from": "0001-01-01T00:00:00Z", "created_to": "9999-12-31T23:59:59Z", "limit": 500})
+    assert everything.status_code == 200 and len(everything.get_json()["items"]) == 6
+
+
+def test_an_attempt_dated_outside_what_utc_holds_is_422(actors, ids):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    problem = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure",
+                                          attempted_at="0001-01-01T00:00:00+08:00"), 422)
+    assert "attempted_at" in problem["errors"]
 
 
 def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(session, actors, ids):
