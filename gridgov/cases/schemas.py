@@ -78,7 +78,9 @@ class CaseSchema(ma.Schema):
     category = enum(Category, required=True)
     risk_grade = enum(RiskGrade, required=True)
     people_involved = fields.Integer(required=True)
-    amount_in_dispute = fields.Decimal(places=2, as_string=True, allow_none=True, required=True)
+    amount_in_dispute = fields.Decimal(places=2, as_string=True, allow_none=True, required=True,
+                                       metadata={"type": "string", "format": "decimal", "example": "12000.00",
+                                                 "description": "Yuan, as a decimal string (exact, unlike a JSON number)."})
     source = enum(Source, required=True)
     origin_unit_id = fields.Integer(required=True)
     owner_unit_id = fields.Integer(required=True)

@@ -7,6 +7,7 @@ from statistics import median
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gridgov.auth.models import Principal
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.enums import OPEN_STATUSES
 from gridgov.cases.models import Case
@@ -46,6 +47,11 @@ def list_workers(session: Session, *, role=None, home_unit_id=None, active=None,
 
 def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, phone=None, principal_id=None) -> Worker:
     home = tree_service.get_unit(session, unit_id=home_unit_id)
+    if principal_id is not None:
+        if session.scalar(sa.select(Principal.id).where(Principal.id == principal_id)) is None:
+            raise NotFound(f"Principal {principal_id} does not exist here.")
+        if session.scalar(sa.select(Worker.id).where(Worker.principal_id == principal_id).execution_options(**UNSCOPED)):
+            raise Conflict("That principal is linked to another worker already.")
     worker = Worker(
         name=name, role=role, phone=phone, home_unit_id=home.id, home_path=home.path,
         district_id=home.district_id, capacity=capacity, principal_id=principal_id,
@@ -54,7 +60,7 @@ def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, pho
     try:
         with session.begin_nested():
             session.flush()
-    except sa.exc.IntegrityError:
+    except sa.exc.IntegrityError:  # another request linked the principal since the check above
         raise Conflict("That principal is linked to another worker already.") from None
     return worker
 

@@ -154,6 +154,19 @@ def test_a_workers_phone_is_masked_without_pii_read(command, station):
     assert ok(command.client.get(f"{W}/{created['id']}"))["phone"] == "13812345678"
 
 
+def test_a_worker_linked_to_an_unknown_or_taken_principal_is_refused_and_nothing_is_made(command, make_principal):
+    """Before, an unknown principal reached the database's foreign key: a 409 saying the
+    principal was linked already, and the test transaction poisoned."""
+    body = {"name": "李调解", "role": "mediator", "home_unit_id": command.id(V1), "principal_id": 2**31 - 1}
+    assert "Principal" in problem(command.client.post(W, json=body), 404)["detail"]
+
+    principal_id, _token = make_principal("specialist", DISTRICT)
+    first = command.worker("mediator", V1, principal_id=principal_id)
+    taken = problem(command.client.post(W, json={**body, "principal_id": principal_id}), 409)
+    assert "another worker" in taken["detail"]
+    assert [worker["id"] for worker in ok(command.client.get(W))["items"]] == [first["id"]]
+
+
 def test_a_worker_at_an_unknown_unit_is_not_found(command):
     response = command.client.post(W, json={"name": "无处", "role": "mediator", "home_unit_id": 987654321})
     problem(response, 404)
