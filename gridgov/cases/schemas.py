@@ -136,14 +136,15 @@ class ActionSchema(ma.Schema):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     version = fields.Integer(strict=True, required=True, validate=validate.Range(1, 2**31 - 1),
                              metadata={"description": "The version you saw; stale → 409."})
-    note = Text(max_length=2000)
-    reason = Text(max_length=500, metadata={"description": "escalate: mediation_failed | deadline_exceeded | "
+    note = Text(max_length=2000, metadata={"description": "delegate: why the case goes down (required)."})
+    # A reason or an outcome, when given, says something: blank is refused, not recorded.
+    reason = Text(max_length=500, min_length=1, metadata={"description": "escalate: mediation_failed | deadline_exceeded | "
                                             "beyond_authority | cross_boundary; reject: duplicate | out_of_scope | invalid; "
                                             "suspend, reopen: free text."})
     assignee_id = Id()
     studio_id = Id(metadata={"description": "assign, refer: the mediation studio or expert team."})
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
-    outcome = Text(max_length=100, metadata={"description": "record_attempt: success | failure | partial; "
+    outcome = Text(max_length=100, min_length=1, metadata={"description": "record_attempt: success | failure | partial; "
                                              "return_from_referral: what came back (e.g. judgment)."})
     attempted_at = Moment()
     by = Text(max_length=100, metadata={"description": "record_attempt: who mediated (default: you)."})
@@ -185,7 +186,7 @@ ACTION_FIELDS = {
     "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
     "resolve": (set(), {"note"}),
     "escalate": ({"reason"}, {"note", "risk_grade", "people_involved"}),
-    "delegate": ({"unit_id"}, {"note"}),
+    "delegate": ({"unit_id", "note"}, set()),  # the note says why it goes down
     "refer": ({"channel"}, {"external_reference", "studio_id", "note"}),
     "return_from_referral": ({"outcome"}, {"note"}),
     "suspend": ({"reason"}, set()),

@@ -115,6 +115,9 @@ def _action_params(action: str, data: dict) -> dict:
     errors = {}
     for name in required - set(data):
         errors[name] = [f"required for {action}"]
+    for name in required & set(data):
+        if data[name] == "":  # Text strips: blank is not an answer
+            errors[name] = [f"required for {action}; blank is not enough"]
     for name in set(data) - required - optional:
         errors[name] = [f"not used by {action}"]
     if action in ONE_OF and not set(ONE_OF[action]) & set(data):

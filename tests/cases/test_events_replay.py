@@ -55,7 +55,7 @@ def params_for(action, case, rng, ids, assignee_id):
         extra = {"risk_grade": "red"} if reason == "beyond_authority" and rng.random() < 0.7 else {}
         return {"reason": reason, **extra}
     if action == "delegate":
-        return {"unit_id": ids[rng.choice([V1, V2, V3, G11, G12, G21, G31, T1, T2, M111])]}
+        return {"unit_id": ids[rng.choice([V1, V2, V3, G11, G12, G21, G31, T1, T2, M111])], "note": "交办"}
     if action == "refer":
         return {"channel": rng.choice(list(ReferralChannel)), "external_reference": "外部编号"}
     if action == "return_from_referral":

@@ -184,7 +184,7 @@ BODIES = {
     "record_attempt": lambda ids, actors: {"outcome": "partial", "notes": "第一次调解"},
     "resolve": lambda ids, actors: {"note": "双方签订调解协议"},
     "escalate": lambda ids, actors: {"reason": "beyond_authority", "risk_grade": "red"},
-    "delegate": lambda ids, actors: {"unit_id": ids[G11]},
+    "delegate": lambda ids, actors: {"unit_id": ids[G11], "note": "属地处置"},
     "refer": lambda ids, actors: {"channel": "legal_aid", "external_reference": "法援〔2026〕12号"},
     "return_from_referral": lambda ids, actors: {"outcome": "judgment", "note": "法院判决"},
     "suspend": lambda ids, actors: {"reason": "当事人外出务工"},
@@ -446,24 +446,42 @@ def test_delegating_down_hands_the_case_to_the_unit_below(actors, ids):
     assert (event["action"], event["from_owner_unit_id"], event["to_owner_unit_id"]) == ("delegate", ids[T1], ids[V1])
 
     # and the village may pass it on to a grid
-    down = act(actors.village.client, delegated, "delegate", unit_id=ids[G12])
+    down = act(actors.village.client, delegated, "delegate", unit_id=ids[G12], note="网格员熟悉情况")
     assert (down["owner_unit_id"], down["owner_level"]) == (ids[G12], "grid")
+    assert timeline(actors.village.client, case["id"])[-1]["reason"] == "网格员熟悉情况"
+
+
+def test_delegating_needs_a_note_saying_why(actors, ids):
+    case = act(actors.town.client, log(actors.town.client, ids[T1]), "accept")
+    for body in ({}, {"note": "   "}):
+        problem = assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[V1], **body), 422)
+        assert "note" in problem["errors"]
+    assert get(actors.town.client, case["id"])["owner_unit_id"] == ids[T1]
+
+
+@pytest.mark.parametrize("action, body", [("suspend", {"reason": "  "}), ("resume", {"reason": ""}),
+                                          ("reject", {"reason": " "}), ("escalate", {"reason": ""})])
+def test_a_blank_reason_is_refused_not_recorded(actors, ids, action, body):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    problem = assert_problem(act_response(actors.village.client, case, action, **body), 422)
+    assert "reason" in problem["errors"]
+    assert get(actors.village.client, case["id"])["version"] == case["version"]
 
 
 def test_delegation_below_the_policy_minimum_is_refused(actors, ids):
     case = log(actors.grid.client, ids[M111], category="labour")
     assert case["owner_level"] == "town"
-    problem = assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[V1]), 422)
+    problem = assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[V1], note="交办"), 422)
     assert "town" in problem["detail"]
     assert get(actors.town.client, case["id"])["owner_unit_id"] == ids[T1]
 
 
 def test_delegation_only_goes_down_and_never_to_a_micro_grid(actors, ids):
     case = log(actors.town.client, ids[T1])
-    assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[M111]), 422)
-    assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[T1]), 422)
-    assert_problem(act_response(actors.district.client, case, "delegate", unit_id=ids[V3]), 422)  # another town's
-    assert_problem(act_response(actors.district.client, case, "delegate", unit_id=ids[D]), 422)  # up
+    assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[M111], note="交办"), 422)
+    assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[T1], note="交办"), 422)
+    assert_problem(act_response(actors.district.client, case, "delegate", unit_id=ids[V3], note="交办"), 422)  # another town's
+    assert_problem(act_response(actors.district.client, case, "delegate", unit_id=ids[D], note="交办"), 422)  # up
 
 
 # --- resolving, closing, reopening, following up --------------------------------------------------------
@@ -930,7 +948,7 @@ def test_a_town_case_delegated_to_another_village_escalates_up_again(actors, ids
     case = act(actors.village.client, case, "record_attempt", outcome="failure")
     case = act(actors.village.client, case, "escalate", reason="mediation_failed")
     assert case["owner_unit_id"] == ids[T1]
-    case = act(actors.town.client, case, "delegate", unit_id=ids[V2])  # V2, 新民社区
+    case = act(actors.town.client, case, "delegate", unit_id=ids[V2], note="交新民社区")  # V2, 新民社区
     case = act(actors.town.client, case, "accept")
     case = act(actors.town.client, case, "record_attempt", outcome="failure")
     up = act(actors.town.client, case, "escalate", reason="mediation_failed")
@@ -945,7 +963,7 @@ def test_cross_boundary_escalation_never_moves_a_case_down(actors, ids):
     case = act(actors.village.client, case, "accept")
     case = act(actors.village.client, case, "record_attempt", outcome="failure")
     case = act(actors.village.client, case, "escalate", reason="mediation_failed")
-    case = act(actors.town.client, case, "delegate", unit_id=ids[V2])  # V2: the party lives outside it
+    case = act(actors.town.client, case, "delegate", unit_id=ids[V2], note="交新民社区")  # V2: the party lives outside it
     case = act(actors.town.client, case, "accept")
     up = act_response(actors.town.client, case, "escalate", reason="cross_boundary")
     if up.status_code == 200:
