@@ -122,6 +122,9 @@ def create_case(
 
     lineage = tree_service.lineage(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
     origin, district = lineage[-1], lineage[0]
+    if not origin.active:
+        raise RuleViolation(f"{origin.name} is no longer in use; log the case where it happened now.",
+                            errors={"origin_unit_id": ["inactive unit"]})
     policy = current_policy()
     required = policy.required_level(
         category=category, risk_grade=risk_grade, people_involved=people_involved, source=source
@@ -439,6 +442,8 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
 
 def _delegate(session, case, *, actor, now, unit_id, note=None):
     target = tree_service.get_unit(session, unit_id=unit_id)
+    if not target.active:
+        raise RuleViolation(f"{target.name} is no longer in use; delegate to a unit that is.")
     if target.level is Level.MICROGRID:
         raise RuleViolation("Micro-grids report matters; delegate to a grid or above.")
     if not paths.is_descendant_or_self(target.path, case.owner_path) or target.path == case.owner_path:

@@ -468,6 +468,23 @@ def test_a_blank_reason_is_refused_not_recorded(actors, ids, action, body):
     assert get(actors.village.client, case["id"])["version"] == case["version"]
 
 
+def test_a_unit_no_longer_in_use_takes_no_new_cases_and_no_delegations(session, actors, ids):
+    from gridgov.tree.models import Unit
+
+    case = act(actors.town.client, log(actors.town.client, ids[T1]), "accept")
+    session.execute(sa.update(Unit).where(Unit.id.in_([ids[M112], ids[V1]])).values(active=False))
+    session.commit()
+
+    problem = assert_problem(actors.grid.client.post(CASES, json={
+        "title": "噪音", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": ids[M112]}), 422)
+    assert "origin_unit_id" in problem["errors"]
+    assert "no longer in use" in assert_problem(
+        act_response(actors.town.client, case, "delegate", unit_id=ids[V1], note="交办"), 422)["detail"]
+    assert get(actors.town.client, case["id"])["owner_unit_id"] == ids[T1]
+    assert log(actors.grid.client, ids[M111])["origin_unit_id"] == ids[M111]  # its neighbour still is
+
+
 def test_delegation_below_the_policy_minimum_is_refused(actors, ids):
     case = log(actors.grid.client, ids[M111], category="labour")
     assert case["owner_level"] == "town"
