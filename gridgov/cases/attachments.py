@@ -15,7 +15,8 @@ from gridgov.cases.models import Attachment, CaseEvent
 from gridgov.db import utcnow
 from gridgov.errors import InvalidInput, NotFound, RuleViolation
 
-ALLOWED = {"image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"}
+# HEIC: what an iPhone's camera takes by default.
+ALLOWED = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "application/pdf"}
 MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -37,12 +38,12 @@ def add(session, *, case, actor, upload) -> Attachment:
     kind = filetype.guess(data)
     if kind is None or kind.mime not in ALLOWED:
         raise RuleViolation(
-            "Only photos (JPEG, PNG, WebP, GIF) and PDF documents are accepted, judged by their content.",
+            "Only photos (JPEG, PNG, WebP, GIF, HEIC) and PDF documents are accepted, judged by their content.",
             errors={"file": [f"content is {kind.mime if kind else 'not a known type'}"]},
         )
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     (directory() / storage_name).write_bytes(data)
-    name = Path(upload.filename or f"attachment.{kind.extension}").name[:200] or storage_name
+    name = _display_name(upload.filename) or f"attachment.{kind.extension}"
     attachment = Attachment(
         case_id=case.id,
         filename=name,
@@ -62,6 +63,13 @@ def add(session, *, case, actor, upload) -> Attachment:
         reason=name, details={"changes": {}, "attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)},
     ))
     return attachment
+
+
+def _display_name(filename: str | None) -> str:
+    """The name a phone gave the file, fit to store and to send back in a header: no folders,
+    no control characters or lone surrogates, at most 200 characters."""
+    name = Path(filename or "").name
+    return "".join(char for char in name if char.isprintable()).strip()[:200]
 
 
 def send(*, case, attachment_id: int):

@@ -149,3 +149,24 @@ def test_who_may_attach(client, actors, case):
     assert upload(actors.town.client, case["id"], tiny_png(), "p.png").status_code == 201
     assert_problem(upload(client, case["id"], tiny_png(), "p.png"), 403)
     assert_problem(upload(actors.far_village.client, case["id"], tiny_png(), "p.png"), 404)
+
+
+def test_an_iphone_photo_in_heic_is_kept(actors, case):
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200
+    photo = upload(actors.grid.client, case["id"], heic, "IMG_0001.HEIC")
+    assert photo.status_code == 201, photo.get_data(as_text=True)
+    assert photo.get_json()["content_type"] == "image/heic"
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("现场\x00照片\x1b.png", "现场照片.png"),
+    ("../../etc/passwd.png", "passwd.png"),
+    ("\x07\x08", "attachment.png"),
+    ("名" * 300 + ".png", "名" * 200),
+])
+def test_a_filename_is_kept_without_folders_or_control_characters(actors, case, given, kept):
+    response = upload(actors.grid.client, case["id"], tiny_png(), given)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["filename"] == kept
+    download = actors.grid.client.get(f"{CASES}/{case['id']}/attachments/{response.get_json()['id']}")
+    assert download.status_code == 200 and download.data == tiny_png()
