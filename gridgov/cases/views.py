@@ -145,7 +145,7 @@ class Attachments(MethodView):
     })
     @blp.response(201, AttachmentSchema)
     def post(self, case_id):
-        """Attach a photo or a document (JPEG, PNG, WebP, PDF; checked by content; 10 MB at most)."""
+        """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most)."""
         case = service.get_case(db.session, case_id=case_id)
         upload = request.files.get("file")
         attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
