@@ -138,17 +138,21 @@ def unstorable(text: str) -> str | None:
 
 class Text(ma.fields.String):
     """A string that every database can store: no NUL or control characters, no lone surrogates,
-    surrounding whitespace stripped, and a required length."""
+    surrounding whitespace stripped, and a required length. ``single_line`` refuses tabs and
+    line breaks too: a name travels through CSV files and page titles."""
 
-    def __init__(self, *, max_length: int, min_length: int = 0, **kwargs):
+    def __init__(self, *, max_length: int, min_length: int = 0, single_line: bool = False, **kwargs):
         validators = list(kwargs.pop("validate", []) or [])
         validators.insert(0, ma.validate.Length(min=min_length, max=max_length))
+        self.single_line = single_line
         super().__init__(validate=validators, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if (why := unstorable(text)) is not None:
             raise ma.ValidationError(why)
+        if self.single_line and any(char in text for char in "\t\n\r"):
+            raise ma.ValidationError("One line: no tabs or line breaks.")
         return text
 
 
@@ -161,6 +165,17 @@ class Moment(ma.fields.AwareDateTime):
             return utc_moment(moment)
         except ValueError as error:
             raise ma.ValidationError(f"Not a moment this service can store: {error}.") from None
+
+
+class FullMatch(ma.validate.Regexp):
+    """A pattern the whole value must match. marshmallow's ``Regexp`` only looks for a match at
+    the start, and ``$`` also matches before a final line break: "510600\\n" passed as a code.
+    The pattern stays as written for the OpenAPI document, where clients read it."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
 
 
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:

@@ -1,11 +1,11 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, PageArgs, Text, page_schema
+from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.auth.permissions import ROLE_PERMISSIONS, Role
 from gridgov.auth.service import is_locked
 
-USERNAME = validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
+USERNAME = FullMatch(r"^[A-Za-z0-9._-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
 PASSWORD = validate.Length(min=8, max=128)
 
 

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, Moment, PageArgs, Text
+from gridgov.api import FullMatch, Id, Moment, PageArgs, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -16,8 +16,8 @@ from gridgov.cases.enums import (
 )
 from gridgov.cases.transitions import ACTIONS
 
-PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
-ID_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{6,20}$", error="Not an identity document number.")
+PHONE = FullMatch(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
+ID_NUMBER = FullMatch(r"^[0-9A-Za-z]{6,20}$", error="Not an identity document number.")
 
 
 def _amount(value) -> None:

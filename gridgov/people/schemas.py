@@ -1,11 +1,11 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, PageArgs, Text, page_schema
+from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.cases.enums import Category
 from gridgov.people.models import WorkerRole
 
-PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
+PHONE = FullMatch(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
 
 
 class WorkerSchema(ma.Schema):

@@ -36,7 +36,7 @@ class ReportForm(FlaskForm):
     media_url = StringField("照片链接（选填）", validators=[
         Optional(), Length(max=500), URL(message="请填写有效的链接"), _storable])
     phone = StringField("联系电话（选填）", validators=[
-        Optional(), Regexp(r"^\+?[0-9][0-9 \-]{4,20}$", message="请填写有效的电话号码")])
+        Optional(), Regexp(r"^\+?[0-9][0-9 \-]{4,20}\Z", message="请填写有效的电话号码")])
     anonymous = BooleanField("匿名反映（不留联系方式）")
 
     def validate_media_url(self, field):

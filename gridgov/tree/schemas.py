@@ -1,10 +1,10 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, PageArgs, Text, page_schema
+from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.tree.levels import Level
 
-CODE = validate.Regexp(r"^[0-9]{6,18}$", error="A code is 6 to 18 digits.")
+CODE = FullMatch(r"^[0-9]{6,18}$", error="A code is 6 to 18 digits.")
 
 
 class UnitSchema(ma.Schema):
@@ -39,7 +39,7 @@ class UnitFieldsMixin:
 
 
 class UnitCreateSchema(UnitFieldsMixin, ma.Schema):
-    name = Text(required=True, min_length=1, max_length=100)
+    name = Text(required=True, min_length=1, max_length=100, single_line=True)
     level = fields.Enum(Level, by_value=True, required=True)
     parent_id = Id(allow_none=True, metadata={"description": "Required for every level but district."})
     code = fields.String(
@@ -51,7 +51,7 @@ class UnitCreateSchema(UnitFieldsMixin, ma.Schema):
 
 
 class UnitPatchSchema(UnitFieldsMixin, ma.Schema):
-    name = Text(min_length=1, max_length=100)
+    name = Text(min_length=1, max_length=100, single_line=True)
     version = fields.Integer(
         strict=True,
         validate=validate.Range(1, 2**31 - 1),
