@@ -702,7 +702,18 @@ def _cases_of_unit(session: Session, unit) -> str | None:
         .limit(1)
         .execution_options(**UNSCOPED)
     )
-    return f"Cases happened in or are handled by unit {unit.code}; deactivate it instead." if used else None
+    if used:
+        return f"Cases happened in or are handled by unit {unit.code}; deactivate it instead."
+    # A unit that handled a case once (delegated to, then escalated away) is in its history:
+    # every owner a case had is some event's new owner. (No index: deleting a unit is rare, and
+    # the database's own foreign-key check reads the events the same way.)
+    handled = session.scalar(
+        sa.select(CaseEvent.id)
+        .where(CaseEvent.to_owner_unit_id == unit.id)
+        .limit(1)
+        .execution_options(**UNSCOPED)
+    )
+    return f"Unit {unit.code} handled cases (their timelines name it); deactivate it instead." if handled else None
 
 
 tree_service.DELETE_GUARDS.append(_cases_of_unit)

@@ -157,15 +157,23 @@ def assignments(session: Session, *, unit: Unit | None = None, worker: Worker | 
     return list(session.scalars(stmt))
 
 
-def _assignment_guard(session: Session, unit) -> str | None:
-    current = session.scalar(
-        sa.select(Assignment.id).where(Assignment.unit_id == unit.id, Assignment.ends_on.is_(None))
-        .limit(1).execution_options(**UNSCOPED)
-    )
-    return f"Unit {unit.code} has current assignments; end them (re-plan) first." if current else None
+def _people_guard(session: Session, unit) -> str | None:
+    """The roster keeps its places: where workers live and studios sit, and who covered what."""
+    def exists(stmt) -> bool:
+        return session.scalar(stmt.limit(1).execution_options(**UNSCOPED)) is not None
+
+    if exists(sa.select(Assignment.id).where(Assignment.unit_id == unit.id, Assignment.ends_on.is_(None))):
+        return f"Unit {unit.code} has current assignments; end them (re-plan) first."
+    if exists(sa.select(Worker.id).where(Worker.home_unit_id == unit.id)):
+        return f"Workers have unit {unit.code} as their home unit; change their home unit first."
+    if exists(sa.select(Studio.id).where(Studio.unit_id == unit.id)):
+        return f"A studio sits at unit {unit.code}; move it first."
+    if exists(sa.select(Assignment.id).where(Assignment.unit_id == unit.id)):
+        return f"Unit {unit.code} was covered by workers (the assignment history keeps it); deactivate it instead."
+    return None
 
 
-tree_service.DELETE_GUARDS.append(_assignment_guard)
+tree_service.DELETE_GUARDS.append(_people_guard)
 
 
 # --- planning -----------------------------------------------------------------------------------

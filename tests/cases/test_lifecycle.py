@@ -485,6 +485,21 @@ def test_a_unit_no_longer_in_use_takes_no_new_cases_and_no_delegations(session, 
     assert log(actors.grid.client, ids[M111])["origin_unit_id"] == ids[M111]  # its neighbour still is
 
 
+def test_a_unit_that_once_handled_a_case_cannot_be_deleted(actors, ids):
+    grid = actors.district.client.post("/api/v1/units", json={"name": "新建网格", "level": "grid", "parent_id": ids[V1]})
+    assert grid.status_code == 201, grid.get_data(as_text=True)
+    grid_id = grid.get_json()["id"]
+    case = act(actors.town.client, log(actors.town.client, ids[T1]), "accept")
+    case = act(actors.town.client, case, "delegate", unit_id=grid_id, note="交新建网格")
+    case = act(actors.village.client, case, "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="failure")
+    case = act(actors.village.client, case, "escalate", reason="mediation_failed")
+    assert case["owner_unit_id"] == ids[V1]  # the grid neither owns it nor is where it happened
+
+    problem = assert_problem(actors.district.client.delete(f"/api/v1/units/{grid_id}"), 409)
+    assert "handled cases" in problem["detail"]
+
+
 def test_delegation_below_the_policy_minimum_is_refused(actors, ids):
     case = log(actors.grid.client, ids[M111], category="labour")
     assert case["owner_level"] == "town"

@@ -511,6 +511,17 @@ def test_a_unit_with_current_assignments_cannot_be_deleted(command):
     assert ok(command.client.get(f"{API}/units/{command.id(M111)}"))["code"] == M111
 
 
+def test_a_unit_that_is_a_workers_home_or_a_studios_place_cannot_be_deleted(command):
+    """Before, the database's foreign key refused it, and the answer (409 "try again") misled:
+    trying again never helps."""
+    command.worker("grid_worker", M112)
+    ok(command.client.post(S, json={"name": "微网格调解点", "unit_id": command.id(M121)}), 201)
+
+    assert "home unit" in problem(command.client.delete(f"{API}/units/{command.id(M112)}"), 409)["detail"]
+    assert "studio" in problem(command.client.delete(f"{API}/units/{command.id(M121)}"), 409)["detail"]
+    assert command.client.delete(f"{API}/units/{command.id(M211)}").status_code == 204  # nothing there
+
+
 def test_coverage_lists_uncovered_duties_before_planning_and_none_after(command, station):
     bare = command.coverage()
     assert {(item["duty"], item["unit_code"]) for item in bare["uncovered"]} == ALL_DUTIES
