@@ -12,6 +12,7 @@ import marshmallow as ma
 from flask import current_app
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter
 
 from gridgov import errors
@@ -65,6 +66,12 @@ class Parser(FlaskParser):
         if not _json_depth_ok(data, current_app.config["MAX_JSON_DEPTH"]):
             flask_smorest.abort(400, message="The JSON body is nested too deeply.")
         return data
+
+    def load_querystring(self, req, schema):
+        # ``?level=&q=`` is what a form (or a client filling a URL template) sends for "any":
+        # an empty parameter is an absent one, not an invalid level.
+        given = MultiDict((key, value) for key, value in req.args.items(multi=True) if value != "")
+        return self._makeproxy(given, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         flask_smorest.abort(400, message="The body is not valid UTF-8 JSON.")

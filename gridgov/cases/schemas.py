@@ -175,8 +175,9 @@ class TimelineSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class InboxArgs(ma.Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+class InboxArgs(PageArgs):
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500),
+                           metadata={"description": "Items per page (default 100, at most 500)."})
 
 
 # What each action needs and accepts, as data: the view checks the body against it.

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -679,19 +680,25 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
     return rows, (lambda case: [getattr(case, column.key).isoformat(), case.id])
 
 
-def inbox(session: Session, *, scope_path: str, limit: int, now: datetime | None = None) -> list[Case]:
+def inbox(session: Session, *, scope_path: str, limit: int, after: list | None = None,
+          now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the caller's units: arrivals not yet accepted, and accepted cases near or
-    past their deadline; the most urgent first."""
+    past their deadline; the most urgent first. Up to ``limit + 1`` after the keyset ``after``
+    (``[deadline, id]``), and the key of a row."""
     now = now or utcnow()
     waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
     pressing = sa.and_(Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS]), Case.yellow_at <= now)
-    stmt = (
-        sa.select(Case)
-        .where(in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing))
-        .order_by(Case.deadline_at.asc(), Case.id)
-        .limit(limit)
+    stmt = sa.select(Case).where(
+        in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
     )
-    return list(session.scalars(stmt))
+    if after is not None:
+        try:
+            deadline, last_id = utc_moment(datetime.fromisoformat(after[0])), after[1]
+        except ValueError:
+            raise InvalidInput("The cursor is not one this service issued.") from None
+        stmt = stmt.where(sa.or_(Case.deadline_at > deadline, sa.and_(Case.deadline_at == deadline, Case.id > last_id)))
+    rows = list(session.scalars(stmt.order_by(Case.deadline_at.asc(), Case.id.asc()).limit(limit + 1)))
+    return rows, (lambda case: [case.deadline_at.isoformat(), case.id])
 
 
 def _cases_of_unit(session: Session, unit) -> str | None:

@@ -169,5 +169,8 @@ class Inbox(MethodView):
         """待办: cases that arrived in your units and wait to be accepted, and accepted cases
         near or past their deadline; the most urgent first."""
         scope = current_scope()
-        rows = service.inbox(db.session, scope_path=scope.path if scope else "", limit=args["limit"])
-        return {"items": [present(case) for case in rows], "next_cursor": None}
+        limit = args["limit"]
+        rows, key = service.inbox(db.session, scope_path=scope.path if scope else "", limit=limit,
+                                  after=decode_cursor(args["cursor"], kind=list))
+        items = [present(case) for case in rows[:limit]]
+        return {"items": items, "next_cursor": encode_cursor(key(items[-1])) if len(rows) > limit else None}

@@ -926,6 +926,27 @@ def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(sess
     assert set(town) == {a.id, b.id, c.id, d.id, f.id, g.id, r.id}
 
 
+def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
+    for origin in (M111, M112, M111, M112, M111):
+        log(actors.grid.client, ids[origin])
+    whole = actors.village.client.get(INBOX).get_json()
+    assert len(whole["items"]) == 5 and whole["next_cursor"] is None
+
+    walked, cursor = [], None
+    while True:
+        page = actors.village.client.get(INBOX, query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.get_data(as_text=True)
+        body = page.get_json()
+        assert len(body["items"]) <= 2
+        walked += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [case["id"] for case in walked] == [case["id"] for case in whole["items"]]
+    assert [case["deadline_at"] for case in walked] == sorted(case["deadline_at"] for case in walked)
+    assert_problem(actors.village.client.get(INBOX, query_string={"cursor": encode_cursor(["2026-01-01", 1])}), 400)
+
+
 # --- the timeline --------------------------------------------------------------------------------------
 
 

@@ -615,3 +615,15 @@ def test_method_not_allowed_is_a_problem(client, ids):
 @pytest.mark.parametrize("code", ["%00", "51%0050", "abc"])
 def test_a_code_that_is_not_digits_names_no_unit(client, small_tree, code):
     assert_problem(client.get(f"{U}/by-code/{code}"), 404)
+
+
+def test_empty_query_parameters_mean_any(client, ids):
+    """A form or a URL template sends ``?level=&parent_id=&q=`` for "any"; that was a 422."""
+    everything = client.get(f"{U}", query_string={"limit": 500}).get_json()["items"]
+    blank = client.get(f"{U}?level=&parent_id=&q=&cursor=&limit=500")
+    assert blank.status_code == 200, blank.get_data(as_text=True)
+    assert blank.get_json()["items"] == everything
+    below = client.get(f"{U}/{ids[V1]}/descendants?level=&limit=&cursor=")
+    assert below.status_code == 200, below.get_data(as_text=True)
+    assert below.get_json()["items"] == client.get(f"{U}/{ids[V1]}/descendants").get_json()["items"]
+    assert_problem(client.get(f"{U}?level=county"), 422)  # a value that is there is still checked
