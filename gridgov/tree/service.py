@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from gridgov.auth import audit
+from gridgov.auth.models import AdminEvent
 from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
@@ -251,6 +252,18 @@ def next_generated_code(session: Session, *, parent: Unit) -> str:
     return f"{parent.code}{sequence:0{GENERATED_SEQUENCE_WIDTH}d}"
 
 
+def last_root_sequence(session: Session) -> int:
+    """The highest root (district) sequence ever given, deleted districts included: the admin
+    log keeps their paths, and a new district on an old path would show the old one's log to
+    its auditors."""
+    last_unit = session.scalar(
+        sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)).execution_options(**UNSCOPED)
+    )
+    last_logged = session.scalar(sa.select(sa.func.max(AdminEvent.path)).execution_options(**UNSCOPED))
+    return max((paths.last_sequence(paths.ancestor_at(path, 0)) for path in (last_unit, last_logged) if path),
+               default=0)
+
+
 def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     """A fresh path under ``parent`` (or a new root path).
 
@@ -259,10 +272,7 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     Roots have no row to lock; ``UNIQUE(path)`` and the retry in the caller cover them.
     """
     if parent is None:
-        last = session.scalar(
-            sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)).execution_options(**UNSCOPED)
-        )
-        return paths.child_path("", paths.last_sequence(last) + 1 if last else 1)
+        return paths.child_path("", last_root_sequence(session) + 1)
     row = session.execute(
         sa.select(Unit.path, Unit.next_child)
         .where(Unit.id == parent.id)

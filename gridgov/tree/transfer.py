@@ -362,10 +362,7 @@ def _insert_new(session, *, rows: list[Row], existing: dict[str, _Existing], pro
                 next_child, path, unit_id, district_id,
             )
 
-    last_root = session.scalar(
-        sa.select(sa.func.max(Unit.path)).where(Unit.parent_id.is_(None)).execution_options(**UNSCOPED)
-    )
-    sequence_of[""] = paths.last_sequence(last_root) if last_root else 0
+    sequence_of[""] = service.last_root_sequence(session)
     path_of[""] = ""
 
     for level in Level:

@@ -97,6 +97,22 @@ def test_create_district_without_parent(client):
     assert by_code(client, "510502")["id"] == district["id"]
 
 
+def test_a_new_district_never_takes_a_deleted_districts_path(client, make_principal):
+    """Before, the new district took the deleted one's path, and its auditors read the old
+    district's admin log (scoped by path)."""
+    create(client, name="江阳区", level="district", code="510502")
+    gone = create(client, name="龙马潭区", level="district", code="510504").json
+    assert client.delete(f"{U}/{gone['id']}").status_code == 204
+
+    new = create(client, name="泸县", level="district", code="510521").json
+    assert new["path"] > gone["path"]
+    _id, token = make_principal("auditor", "510521")
+    log = client.get("/api/v1/audit", query_string={"limit": 500}, headers={"Authorization": f"Bearer {token}"})
+    assert log.status_code == 200, log.get_data(as_text=True)
+    labels = [event["target_label"] for event in log.get_json()["items"]]
+    assert labels and all("龙马潭区" not in label for label in labels)
+
+
 def test_create_town_under_district(client, ids):
     response = create(client, name="新镇", level="town", code="510503200", parent_id=ids[D])
     assert response.status_code == 201, response.json
