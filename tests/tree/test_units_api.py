@@ -529,9 +529,14 @@ def test_export_json(client, ids):
     }
 
 
-@pytest.mark.parametrize("fmt", ["xml", "CSV", ""])
+@pytest.mark.parametrize("fmt", ["xml", "CSV"])
 def test_export_bad_format_is_422(client, ids, fmt):
     assert_problem(client.get(f"{U}/{ids[D]}/export", query_string={"format": fmt}), 422)
+
+
+def test_export_with_an_empty_format_gives_the_default_csv(client, ids):
+    response = client.get(f"{U}/{ids[D]}/export", query_string={"format": ""})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
 
 
 # --- bad input never gives a 500 ----------------------------------------------------------------
