@@ -7,7 +7,7 @@ line number first, and nothing is written unless there are none.
 
 import csv
 import io
-import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from gridgov.api import unstorable
 from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED
 from gridgov.errors import InvalidInput, RuleViolation
@@ -92,7 +93,9 @@ def parse_csv(data: bytes) -> Table:
             "The file is not UTF-8 text.", errors={f"line {line}": ["not valid UTF-8"]}
         ) from None
     if "\x00" in text:
-        raise InvalidInput("The file contains NUL characters; it is not a CSV table.")
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InvalidInput("The file contains NUL characters; it is not a CSV table.",
+                           errors={f"line {line}": ["a NUL character"]})
 
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -115,14 +118,14 @@ def parse_csv(data: bytes) -> Table:
     first_line_of: dict[str, int] = {}
     line = 1
     while True:
+        line = reader.line_num + 1  # where the record starts: a quoted field may span lines
         try:
             record = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.add(reader.line_num, f"not CSV: {exc}")
+            errors.add(line, f"not CSV: {exc}")
             break
-        line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(header):
@@ -141,6 +144,9 @@ def parse_csv(data: bytes) -> Table:
     return Table(rows, tuple(column for column in OPTIONAL_COLUMNS if column in header), errors)
 
 
+NUMBER = {int: re.compile(r"[0-9]{1,12}", re.ASCII), float: re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,12})?", re.ASCII)}
+
+
 def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     ok = True
     try:
@@ -153,8 +159,8 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
         errors.add(line, f"code {code!r}: {problem}")
         ok = False
     name = values["name"]
-    if not 1 <= len(name) <= 100 or any(ord(ch) < 32 for ch in name):
-        errors.add(line, "name must be 1 to 100 printable characters")
+    if not 1 <= len(name) <= 100 or unstorable(name) or any(char in name for char in "\t\n\r"):
+        errors.add(line, "name must be 1 to 100 printable characters on one line")
         ok = False
     parent_code = values["parent_code"] or None
     if parent_code is not None and not (parent_code.isascii() and parent_code.isdigit() and len(parent_code) <= 32):
@@ -175,11 +181,9 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
         if not raw:
             numbers[column] = None
             continue
-        try:
-            number = kind(raw)
-        except ValueError:
-            number = None
-        if number is None or (kind is float and not math.isfinite(number)) or not low <= number <= high:
+        # Plain decimal notation only: Python's int() and float() also take "1_000" and "１０".
+        number = kind(raw) if NUMBER[kind].fullmatch(raw) else None
+        if number is None or not low <= number <= high:
             errors.add(line, f"{column} {raw!r} is not a number from {low} to {high}")
             ok = False
             continue

@@ -146,6 +146,11 @@ BAD_LINES = {
     "bad number": ("510503001004,某社区,village,510503001,many,,,", "households 'many' is not a number"),
     "negative number": ("510503001004,某社区,village,510503001,-5,,,", "households '-5' is not a number"),
     "wrong field count": ("510503001004,某社区,village,510503001", "4 fields where the header has 8"),
+    "digits with underscores": ("510503001004,某社区,village,510503001,1_000,,,", "households '1_000' is not a number"),
+    "full-width digits": ("510503001004,某社区,village,510503001,１０,,,", "households '１０' is not a number"),
+    "latitude with underscores": ("510503001004,某社区,village,510503001,,,2_8.5,", "latitude '2_8.5' is not a number"),
+    "name with DEL": ("510503001004,某\x7f社区,village,510503001,,,,", "printable characters"),
+    "name across lines": ('510503001004,"某\n社区",village,510503001,,,,', "on one line"),
 }
 
 
@@ -185,6 +190,19 @@ def test_bad_lines_of_both_kinds_are_named_together(client, small_tree):
 
     assert_problem(response, 422)
     assert set(response.json["errors"]) == {"line 5", "line 6"}
+
+
+def test_a_record_spanning_lines_is_named_by_its_first_line(client, small_tree):
+    body = GOOD_LINES + '510503001004,"某\n社区",hamlet,510503001,,,,\n'
+    response = post_csv(client, body)
+    assert_problem(response, 422)
+    assert list(response.json["errors"]) == ["line 5"]
+
+
+def test_a_nul_character_is_refused_naming_its_line(client, small_tree):
+    response = post_csv(client, GOOD_LINES + "510503001004,某\x00社区,village,510503001,,,,\n")
+    assert_problem(response, 400)
+    assert response.json["errors"] == {"line 5": ["a NUL character"]}
 
 
 def test_a_file_that_is_not_utf8_is_refused_naming_the_line(client, session):
