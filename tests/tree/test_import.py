@@ -111,6 +111,11 @@ def test_an_existing_code_updates_name_and_households(client, session, small_tre
     assert (after["id"], after["path"]) == (before["id"], before["path"])
     assert after["version"] == before["version"] + 1
     assert get_unit(client, "510503001003")["parent_id"] == small_tree["510503001"].id
+    # one entry in the admin log for the whole import, with its counts (not one per unit)
+    newest = client.get("/api/v1/audit", query_string={"limit": 1}).json["items"][0]
+    assert (newest["action"], newest["details"]) == ("unit.import", response.json)
+    log = client.get("/api/v1/audit", query_string={"limit": 500}).json["items"]
+    assert not [event for event in log if event["action"] == "unit.update"]
 
 
 def test_a_changed_parent_code_moves_the_unit_with_its_descendants(client, small_tree):
