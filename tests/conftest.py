@@ -66,6 +66,22 @@ def served(app):
         server.server_close()
 
 
+def every_page(client, url: str, **query) -> list[dict]:
+    """Every item a cursor-paginated list answers, following ``next_cursor`` to the end; each
+    page holds at most ``limit`` items when one is given."""
+    items, cursor = [], None
+    for _page in range(1000):
+        response = client.get(url, query_string={**query, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        assert "limit" not in query or len(body["items"]) <= int(query["limit"])
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError(f"{url}: the cursor never ends")
+
+
 def delete_district(session, *, district_id: int, path: str) -> None:
     """Delete a committed test district and everything made in it (reports, cases and what hangs
     off them, the roster and its assignments, principals and their tokens, audit events; the

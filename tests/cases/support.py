@@ -19,6 +19,7 @@ from gridgov.cases import service
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import Outcome, ReferralChannel, Status
 from gridgov.cases.models import Case
+from tests.conftest import every_page
 
 API = "/api/v1"
 CASES = f"{API}/cases"
@@ -110,16 +111,7 @@ def get(client, case_id: int) -> dict:
 
 def timeline(client, case_id: int, *, limit: int | None = None) -> list[dict]:
     """Every event of the case, page after page (``limit`` a page)."""
-    items, cursor = [], None
-    while True:
-        query = {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
-        response = client.get(f"{CASES}/{case_id}/timeline", query_string=query)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        body = response.get_json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items
+    return every_page(client, f"{CASES}/{case_id}/timeline", **({"limit": limit} if limit else {}))
 
 
 # --- through the service (no principal: the command line's view) ------------------------------

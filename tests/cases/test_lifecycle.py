@@ -49,6 +49,7 @@ from tests.cases.support import (
     set_clock,
     timeline,
 )
+from tests.conftest import every_page
 
 
 def working_days(case: dict) -> float:
@@ -830,21 +831,6 @@ def test_the_list_is_limited_to_the_callers_scope(actors, six_cases):
     assert seen == {six_cases[name] for name in "af"}
 
 
-def walk(client, **query) -> list[dict]:
-    items, cursor, pages = [], None, 0
-    while True:
-        response = client.get(CASES, query_string={**query, **({"cursor": cursor} if cursor else {})})
-        assert response.status_code == 200, response.get_data(as_text=True)
-        body = response.get_json()
-        assert len(body["items"]) <= query["limit"]
-        items += body["items"]
-        pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items
-        assert pages < 50
-
-
 @pytest.mark.parametrize("sort", ["-created_at", "created_at", "deadline_at"])
 def test_cursor_pagination_walks_every_case_once_in_a_stable_order(session, actors, ids, sort):
     tie = utcnow() - timedelta(hours=1)
@@ -852,7 +838,7 @@ def test_cursor_pagination_walks_every_case_once_in_a_stable_order(session, acto
     made = [new_case(session, ids[code], now=tie if n < 4 else None) for n, code in enumerate(origins)]
     session.commit()  # the first four share one created_at
 
-    items = walk(actors.district.client, limit=2, sort=sort)
+    items = every_page(actors.district.client, CASES, limit=2, sort=sort)
     got = [case["id"] for case in items]
     assert len(got) == len(set(got)) == len(made)
     assert set(got) == {case.id for case in made}
@@ -861,7 +847,7 @@ def test_cursor_pagination_walks_every_case_once_in_a_stable_order(session, acto
     assert pairs == sorted(pairs, reverse=sort.startswith("-"))
 
     # a filtered list walks the same way
-    within = walk(actors.district.client, limit=3, sort=sort, origin_unit_id=ids[V1])
+    within = every_page(actors.district.client, CASES, limit=3, sort=sort, origin_unit_id=ids[V1])
     in_v1 = {case.id for case, code in zip(made, origins) if code.startswith(V1)}
     assert [case["id"] for case in within] == [case_id for case_id in got if case_id in in_v1]
 
@@ -932,16 +918,7 @@ def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
     whole = actors.village.client.get(INBOX).get_json()
     assert len(whole["items"]) == 5 and whole["next_cursor"] is None
 
-    walked, cursor = [], None
-    while True:
-        page = actors.village.client.get(INBOX, query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
-        assert page.status_code == 200, page.get_data(as_text=True)
-        body = page.get_json()
-        assert len(body["items"]) <= 2
-        walked += body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    walked = every_page(actors.village.client, INBOX, limit=2)
     assert [case["id"] for case in walked] == [case["id"] for case in whole["items"]]
     assert [case["deadline_at"] for case in walked] == sorted(case["deadline_at"] for case in walked)
     assert_problem(actors.village.client.get(INBOX, query_string={"cursor": encode_cursor(["2026-01-01", 1])}), 400)

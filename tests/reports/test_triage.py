@@ -29,7 +29,7 @@ from gridgov.reports import service
 from gridgov.reports.models import Channel, Report
 from tests.auth.test_matrix import CSRF_FIELD
 from tests.cases.support import D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem
-from tests.conftest import bearer_client, delete_district
+from tests.conftest import bearer_client, delete_district, every_page
 
 API = "/api/v1"
 REPORTS = f"{API}/reports"
@@ -59,15 +59,7 @@ def file_report(session, unit, *, category="family_neighbour", description="æ¥¼ä
 
 def listed(client, **query) -> list[dict]:
     """Every report the list answers, following the cursor to the end."""
-    items, cursor = [], None
-    while True:
-        response = client.get(REPORTS, query_string={**query, **({"cursor": cursor} if cursor else {})})
-        assert response.status_code == 200, response.get_data(as_text=True)
-        body = response.get_json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items
+    return every_page(client, REPORTS, **query)
 
 
 def listed_ids(client, **query) -> list[int]:
