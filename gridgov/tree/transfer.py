@@ -144,7 +144,11 @@ def parse_csv(data: bytes) -> Table:
     return Table(rows, tuple(column for column in OPTIONAL_COLUMNS if column in header), errors)
 
 
-NUMBER = {int: re.compile(r"[0-9]{1,12}", re.ASCII), float: re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,12})?", re.ASCII)}
+# What the export writes (Python's repr of a float: "28.773395678901235", "1e-05") reads back.
+NUMBER = {
+    int: re.compile(r"[0-9]{1,12}", re.ASCII),
+    float: re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,20})?(?:e-?[0-9]{1,3})?", re.ASCII | re.IGNORECASE),
+}
 
 
 def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:

@@ -274,6 +274,21 @@ def test_an_exported_subtree_imports_back_unchanged(client, session, small_tree)
     assert snapshot(session) == before
 
 
+def test_coordinates_of_any_precision_export_and_import_back(client, small_tree):
+    unit = get_unit(client, "510503001001")
+    patched = client.patch(f"/api/v1/units/{unit['id']}", json={"latitude": 28.773395678901234, "longitude": 1e-05})
+    assert patched.status_code == 200, patched.json
+    exported = client.get(f"/api/v1/units/{unit['id']}/export")
+    assert b"1e-05" in exported.data
+
+    response = post_csv(client, exported.data)
+
+    assert response.status_code == 200, response.json
+    assert response.json["updated"] == 0
+    assert (get_unit(client, "510503001001")["latitude"], get_unit(client, "510503001001")["longitude"]) == (
+        28.773395678901234, 1e-05)
+
+
 def test_an_exported_district_holds_what_was_imported(client, small_tree):
     exported = client.get(f"/api/v1/units/{small_tree['510503'].id}/export").data
 
