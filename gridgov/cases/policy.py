@@ -103,12 +103,12 @@ def _check(name: str, value) -> None:
     """What each setting must be, beyond its type: a ``ValueError`` saying what is wrong."""
     if name in ("deadline_days", "category_deadline_days"):
         per_level = value.values() if name == "category_deadline_days" else [value]
-        if any(days <= 0 for levels in per_level for days in levels.values()):
-            raise ValueError("deadlines are working days above 0")
+        if not all(0 < days <= 365 for levels in per_level for days in levels.values()):  # NaN fails too
+            raise ValueError("deadlines are working days above 0, at most 365")
     elif name == "size_minimum_level" and any(threshold < 1 for threshold in value):
         raise ValueError("thresholds are numbers of people, 1 or more")
-    elif name == "risk_weights" and any(weight < 0 for weight in value.values()):
-        raise ValueError("risk weights are 0 or more")
+    elif name == "risk_weights" and not all(0 <= weight <= 1000 for weight in value.values()):
+        raise ValueError("risk weights are from 0 to 1000")
     elif name == "yellow_after" and not (isinstance(value, (int, float)) and 0 < value < 1):
         raise ValueError("a share of the deadline between 0 and 1, e.g. 0.8")
     elif name == "reopen_days" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
