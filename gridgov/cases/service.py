@@ -106,9 +106,13 @@ def create_case(
     parties: list[dict] = (),
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    allow_inactive_origin: bool = False,
 ) -> tuple[Case, bool]:
     """The new case, owned as policy says, and whether it was created now (False: an
-    ``idempotency_key`` already used for the same request answered the first case)."""
+    ``idempotency_key`` already used for the same request answered the first case).
+
+    The origin must be in use (active), unless ``allow_inactive_origin``: a resident's report
+    filed while its unit was in use still becomes a case there."""
     now = now or utcnow()
     fields = dict(
         title=title, category=category, risk_grade=risk_grade, source=source, origin_unit_id=origin_unit_id,
@@ -123,7 +127,7 @@ def create_case(
 
     lineage = tree_service.lineage(session, unit_id=origin_unit_id)  # in the logger's scope, or 404
     origin, district = lineage[-1], lineage[0]
-    if not origin.active:
+    if not origin.active and not allow_inactive_origin:
         raise RuleViolation(f"{origin.name} is no longer in use; log the case where it happened now.",
                             errors={"origin_unit_id": ["inactive unit"]})
     policy = current_policy()

@@ -307,6 +307,7 @@ def _dispatch(session, report, *, actor, now, category=None, risk_grade=None, ti
         people_involved=people_involved,
         parties=parties,
         now=now,
+        allow_inactive_origin=True,  # the report was accepted at its unit: the clerk cannot move it
     )
     report.category, report.risk_grade = category, risk_grade
     report.case_id = case.id

@@ -468,6 +468,19 @@ def test_dispatch_uses_the_classification_and_carries_the_reporter_as_applicant(
     assert [(p["role"], p["name"], p["phone"]) for p in case["parties"]] == [("applicant", NAME, PHONE)]
 
 
+def test_a_report_filed_before_its_unit_was_retired_is_still_dispatched_there(session, tree, clerk, command):
+    from gridgov.tree.models import Unit
+
+    report_id = file_report(session, tree.unit[M111], category="property_management")
+    act(clerk.client, report_id, "classify", risk_grade="yellow")
+    session.execute(sa.update(Unit).where(Unit.id == tree.unit[M111].id).values(active=False))
+    session.commit()
+
+    seen = act(clerk.client, report_id, "dispatch")
+
+    assert get_case(command.client, seen["case_id"])["origin_unit_id"] == tree.unit[M111].id
+
+
 def test_dispatch_parameters_override_the_classification(session, tree, clerk, command):
     report_id = file_report(session, tree.unit[M111], category="other")
     act(clerk.client, report_id, "classify", risk_grade="yellow")
