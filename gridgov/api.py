@@ -69,8 +69,10 @@ class Parser(FlaskParser):
 
     def load_querystring(self, req, schema):
         # ``?level=&q=`` is what a form (or a client filling a URL template) sends for "any":
-        # an empty parameter is an absent one, not an invalid level.
-        given = MultiDict((key, value) for key, value in req.args.items(multi=True) if value != "")
+        # an empty parameter is an absent one, not an invalid level. A bare flag (``?overdue``)
+        # stays, and is refused: read as "any" it would quietly answer the unfiltered list.
+        flags = {field.data_key or name for name, field in schema.fields.items() if isinstance(field, ma.fields.Boolean)}
+        given = MultiDict((key, value) for key, value in req.args.items(multi=True) if value != "" or key in flags)
         return self._makeproxy(given, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):

@@ -648,3 +648,11 @@ def test_empty_query_parameters_mean_any(client, ids):
     assert below.status_code == 200, below.get_data(as_text=True)
     assert below.get_json()["items"] == client.get(f"{U}/{ids[V1]}/descendants").get_json()["items"]
     assert_problem(client.get(f"{U}?level=county"), 422)  # a value that is there is still checked
+
+
+def test_a_bare_flag_is_refused_not_read_as_any(client, make_principal):
+    _id, token = make_principal("district_command")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert_problem(client.get("/api/v1/reports?overdue", headers=headers), 422)
+    assert_problem(client.get("/api/v1/workers?active=", headers=headers), 422)
+    assert client.get("/api/v1/reports?overdue=true", headers=headers).status_code == 200
