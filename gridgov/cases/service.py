@@ -136,6 +136,9 @@ def create_case(
     )
     level = max(own_level(origin), required, key=lambda lvl: lvl.rank)
     owner = handling_unit(session, unit=origin, level=level, lineage=lineage)
+    while not owner.active and level is not HandlingLevel.DISTRICT:  # retired: the next level up handles it
+        level = HANDLING_ORDER[level.rank + 1]
+        owner = handling_unit(session, unit=origin, level=level, lineage=lineage)
 
     case = Case(
         district_id=origin.district_id,

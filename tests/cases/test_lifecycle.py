@@ -486,6 +486,15 @@ def test_a_unit_no_longer_in_use_takes_no_new_cases_and_no_delegations(session, 
     assert log(actors.grid.client, ids[M111])["origin_unit_id"] == ids[M111]  # its neighbour still is
 
 
+def test_a_case_whose_grid_is_retired_goes_to_the_next_level_up(session, actors, ids):
+    from gridgov.tree.models import Unit
+
+    session.execute(sa.update(Unit).where(Unit.id == ids[G11]).values(active=False))
+    session.commit()
+    case = log(actors.grid.client, ids[M111])
+    assert (case["owner_unit_id"], case["owner_level"]) == (ids[V1], "village")
+
+
 def test_a_unit_that_once_handled_a_case_cannot_be_deleted(actors, ids):
     grid = actors.district.client.post("/api/v1/units", json={"name": "新建网格", "level": "grid", "parent_id": ids[V1]})
     assert grid.status_code == 201, grid.get_data(as_text=True)
