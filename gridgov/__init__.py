@@ -72,8 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
-    from gridgov.cases import policy as case_policy
     from gridgov.cases import cli as cases_cli
+    from gridgov.cases import policy as case_policy
     from gridgov.cases import views as cases_views
     from gridgov.people import views as people_views
     from gridgov.reports import open311
