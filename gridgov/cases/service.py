@@ -673,6 +673,12 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
     }[sort]
     if sort == "deadline_at":
         stmt = stmt.where(Case.status.in_(CLOCK_RUNNING), Case.deadline_at.is_not(None))
+    return _keyset_page(session, stmt, column, descending=descending, after=after, limit=limit)
+
+
+def _keyset_page(session: Session, stmt, column, *, descending: bool, after: list | None, limit: int):
+    """Up to ``limit + 1`` cases of ``stmt`` in (``column``, id) order after the cursor key
+    ``after`` (``[moment, id]``), and the function that makes a case's key."""
     if after is not None:
         try:
             value, last_id = utc_moment(datetime.fromisoformat(after[0])), after[1]
@@ -698,14 +704,7 @@ def inbox(session: Session, *, scope_path: str, limit: int, after: list | None =
     stmt = sa.select(Case).where(
         in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
     )
-    if after is not None:
-        try:
-            deadline, last_id = utc_moment(datetime.fromisoformat(after[0])), after[1]
-        except ValueError:
-            raise InvalidInput("The cursor is not one this service issued.") from None
-        stmt = stmt.where(sa.or_(Case.deadline_at > deadline, sa.and_(Case.deadline_at == deadline, Case.id > last_id)))
-    rows = list(session.scalars(stmt.order_by(Case.deadline_at.asc(), Case.id.asc()).limit(limit + 1)))
-    return rows, (lambda case: [case.deadline_at.isoformat(), case.id])
+    return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 
 
 def _cases_of_unit(session: Session, unit) -> str | None:

@@ -3,7 +3,7 @@
 from flask import g, request
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, PageArgs, decode_cursor, encode_cursor, page_by_id, page_limit
+from gridgov.api import Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import pii
 from gridgov.auth.scope import current_scope
 from gridgov.cases import attachments, clock, service
@@ -45,6 +45,13 @@ def present(case, *, now=None):
     return case
 
 
+def _present_page(rows: list, limit: int, key) -> dict:
+    """A page of cases, each as the caller may see it."""
+    body = page(rows, limit, key)
+    body["items"] = [present(case) for case in body["items"]]
+    return body
+
+
 @blp.route("/cases")
 class Cases(MethodView):
     @blp.arguments(CaseListArgs, location="query")
@@ -55,8 +62,7 @@ class Cases(MethodView):
         after = decode_cursor(args.pop("cursor"), kind=list)
         sort = args.pop("sort")
         rows, key = service.list_cases(db.session, filters=args, sort=sort, after=after, limit=limit)
-        items = [present(case) for case in rows[:limit]]
-        return {"items": items, "next_cursor": encode_cursor(key(items[-1])) if len(rows) > limit else None}
+        return _present_page(rows, limit, key)
 
     @blp.arguments(CaseCreateSchema)
     @blp.response(201, CaseSchema)
@@ -172,5 +178,4 @@ class Inbox(MethodView):
         limit = args["limit"]
         rows, key = service.inbox(db.session, scope_path=scope.path if scope else "", limit=limit,
                                   after=decode_cursor(args["cursor"], kind=list))
-        items = [present(case) for case in rows[:limit]]
-        return {"items": items, "next_cursor": encode_cursor(key(items[-1])) if len(rows) > limit else None}
+        return _present_page(rows, limit, key)
