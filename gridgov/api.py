@@ -133,11 +133,15 @@ class Api(flask_smorest.Api):
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def unstorable(text: str) -> str | None:
+def unstorable(text: str, *, single_line: bool = False) -> str | None:
     """Why ``text`` cannot be stored as it is on every database (NUL and other control
-    characters, lone surrogates), or None. For JSON (``Text``), forms and Open311 alike."""
+    characters, lone surrogates), or None. For JSON (``Text``), forms, Open311 and the unit
+    import alike. ``single_line`` refuses tabs and line breaks too: a name travels through CSV
+    files and page titles."""
     if _CONTROL.search(text):
         return "Control characters are not allowed."
+    if single_line and any(char in text for char in "\t\n\r"):
+        return "One line: no tabs or line breaks."
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -147,8 +151,7 @@ def unstorable(text: str) -> str | None:
 
 class Text(ma.fields.String):
     """A string that every database can store: no NUL or control characters, no lone surrogates,
-    surrounding whitespace stripped, and a required length. ``single_line`` refuses tabs and
-    line breaks too: a name travels through CSV files and page titles."""
+    surrounding whitespace stripped, and a required length; ``single_line``: see ``unstorable``."""
 
     def __init__(self, *, max_length: int, min_length: int = 0, single_line: bool = False, **kwargs):
         validators = list(kwargs.pop("validate", []) or [])
@@ -158,10 +161,8 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if (why := unstorable(text)) is not None:
+        if (why := unstorable(text, single_line=self.single_line)) is not None:
             raise ma.ValidationError(why)
-        if self.single_line and any(char in text for char in "\t\n\r"):
-            raise ma.ValidationError("One line: no tabs or line breaks.")
         return text
 
 

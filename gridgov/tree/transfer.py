@@ -163,7 +163,7 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
         errors.add(line, f"code {code!r}: {problem}")
         ok = False
     name = values["name"]
-    if not 1 <= len(name) <= 100 or unstorable(name) or any(char in name for char in "\t\n\r"):
+    if not 1 <= len(name) <= 100 or unstorable(name, single_line=True):
         errors.add(line, "name must be 1 to 100 printable characters on one line")
         ok = False
     parent_code = values["parent_code"] or None
