@@ -97,23 +97,21 @@ def ancestors(session: Session, *, unit: Unit) -> list[Unit]:
     return list(session.scalars(sa.select(Unit).where(Unit.path.in_(wanted)).order_by(Unit.path)))
 
 
+def _lineage_of_unit(*columns):
+    """``columns`` of the unit ``:unit_id`` and its ancestors, root first."""
+    below = aliased(Unit)
+    return (sa.select(*columns).join(below, ancestor_or_self(Unit.path, below.path))
+            .where(below.id == sa.bindparam("unit_id")).order_by(Unit.path))
+
+
 # Built once: the prefixes and the alias cost more to build than the query takes to run.
-_below = aliased(Unit)
-LINEAGE = (
-    sa.select(Unit).join(_below, ancestor_or_self(Unit.path, _below.path))
-    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
-    .execution_options(populate_existing=True, **UNSCOPED)
-)
+LINEAGE = _lineage_of_unit(Unit).execution_options(populate_existing=True, **UNSCOPED)
 # Share locks on a unit's lineage: a move that would change it must update one of these rows
 # (paths are rewritten from the moved unit down), so it waits for the commit. All of the lineage,
 # not only the unit: a move rewriting the rows above the unit first would otherwise hold them
 # against the locker's foreign-key checks while waiting for the unit (a deadlock). On SQLite: the
 # write lock.
-SHARE_LINEAGE = (
-    sa.select(Unit.id).join(_below, ancestor_or_self(Unit.path, _below.path))
-    .where(_below.id == sa.bindparam("unit_id")).order_by(Unit.path)
-    .with_for_update(read=True, of=Unit).execution_options(**UNSCOPED)
-)
+SHARE_LINEAGE = _lineage_of_unit(Unit.id).with_for_update(read=True, of=Unit).execution_options(**UNSCOPED)
 
 
 def lineage(session: Session, *, unit_id: int) -> list[Unit]:
