@@ -402,3 +402,118 @@ def test_two_plans_of_one_village_at_once_assign_each_duty_once(app, district, m
         per_worker = Counter(a.worker_id for a in current)
         workers = session.scalars(sa.select(Worker).where(Worker.district_id == district.district)).all()
         assert [(w.name, per_worker[w.id], w.capacity) for w in workers if per_worker[w.id] > w.capacity] == []
+
+
+# --- 5. an import beside other writers ----------------------------------------------------------
+
+
+def _import(app, lines: list[str]) -> None:
+    from gridgov.tree import transfer
+
+    with request_session(app) as session:
+        transfer.import_csv(session, data="\n".join(["code,name,level,parent_code", *lines]).encode())
+        session.commit()
+
+
+def _run_together(first, second, *, names=("first", "second")) -> list[str]:
+    """Run two callables in threads of those names; the failures they raised."""
+    failures = []
+
+    def run(work):
+        try:
+            work()
+        except Exception as error:  # noqa: BLE001 — reported to the test
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(work,), name=name) for work, name in zip((first, second), names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return failures
+
+
+def _pause_in(monkeypatch, module, name: str, *, thread: str, then_wait: float = 0.5):
+    """Make ``module.name`` (in the thread named ``thread``) set the returned event when it has
+    run, then pause ``then_wait`` seconds, time for the other writer to reach its next lock."""
+    done = threading.Event()
+    original = getattr(module, name)
+
+    def paused(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if threading.current_thread().name == thread:
+            done.set()
+            threading.Event().wait(then_wait)
+        return result
+
+    monkeypatch.setattr(module, name, paused)
+    return done
+
+
+def test_an_import_renaming_a_district_and_a_new_grid_in_it_both_go_through(app, district, monkeypatch):
+    """A coordinator adds a grid under a village while an import renames the district and the
+    village. The grid's insert names the district (its ``district_id``) while the import holds the
+    district and waits for the village, which the insert holds. Both commit, one after the other;
+    before, the district's lock kept out the insert's foreign-key check and PostgreSQL ended one of
+    them as a deadlock (409 to the user)."""
+    holding_village = _pause_in(monkeypatch, tree_service, "allocate_child_path", thread="creator")
+
+    def create_grid():
+        with request_session(app) as session:
+            tree_service.create_unit(session, name="新网格", level=Level.GRID, parent_id=district.village)
+            session.commit()
+
+    def rename_both():
+        assert holding_village.wait(timeout=30)
+        _import(app, [f"{DISTRICT_CODE},竞态区改名,district,", f"{DISTRICT_CODE}001001,竞态村改名,village,{DISTRICT_CODE}001"])
+
+    assert _run_together(create_grid, rename_both, names=("creator", "importer")) == []
+    with request_session(app) as session:
+        assert tree_service.get_unit(session, unit_id=district.district).name == "竞态区改名"
+        assert tree_service.get_unit(session, unit_id=district.village).name == "竞态村改名"
+        grids = session.scalars(sa.select(Unit.name).where(Unit.parent_id == district.village)).all()
+        assert "新网格" in grids
+
+
+def test_an_import_that_changes_nothing_holds_up_no_one(app, district, dialect, monkeypatch):
+    """An import of rows exactly as they are locks no unit: on PostgreSQL it finishes while a grid
+    is being created under the village it names. (On SQLite writers take turns: the import's audit
+    entry waits for the grid's commit.)"""
+    holding_village = _pause_in(monkeypatch, tree_service, "allocate_child_path", thread="creator")
+    imported = threading.Event()
+    import_done_before_grid_commit = []
+
+    def create_grid():
+        with request_session(app) as session:
+            tree_service.create_unit(session, name="新网格", level=Level.GRID, parent_id=district.village)
+            import_done_before_grid_commit.append(imported.is_set())
+            session.commit()
+
+    def import_as_is():
+        assert holding_village.wait(timeout=30)
+        _import(app, [f"{DISTRICT_CODE},竞态district,district,", f"{DISTRICT_CODE}001001,竞态village,village,{DISTRICT_CODE}001"])
+        imported.set()
+
+    assert _run_together(create_grid, import_as_is, names=("creator", "importer")) == []
+    assert import_done_before_grid_commit == [dialect == "postgresql"]
+
+
+def test_an_import_and_a_move_of_the_same_village_at_once_both_go_through(app, district, monkeypatch):
+    """An import moves a village to town 3 while someone moves it there by hand. Both lock the
+    village and town 3, in the same order: the second waits for the first and finds the village
+    already there. Before, the import locked the village first and town 3 only when it moved it,
+    the hand move the other way round: a deadlock."""
+    import_locked = _pause_in(monkeypatch, tree_service, "lock_units", thread="importer")
+
+    def move_by_hand():
+        assert import_locked.wait(timeout=30)
+        move(app, district.village, district.town3)
+
+    def import_the_move():
+        _import(app, [f"{DISTRICT_CODE}001001,竞态village,village,{DISTRICT_CODE}003"])
+
+    assert _run_together(import_the_move, move_by_hand, names=("importer", "mover")) == []
+    with request_session(app) as session:
+        village = tree_service.get_unit(session, unit_id=district.village)
+        assert village.parent_id == district.town3
+        assert_tree_and_cases_agree(session, district)

@@ -137,9 +137,15 @@ def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
 def lock_units(session: Session, *, units: list[Unit]) -> None:
     """Lock the rows of ``units`` for this transaction (in id order, so that two lockers never
     wait for each other in a circle) and read them again: what is decided from them from here on
-    is decided from their state as it is, not as an earlier read saw it."""
+    is decided from their state as it is, not as an earlier read saw it.
+
+    ``FOR NO KEY UPDATE`` on PostgreSQL: it keeps other writers of these rows out, but not the
+    key-share locks of foreign-key checks. With ``FOR UPDATE``, a locked district would hold up
+    every insert naming it as ``district_id`` (a new grid anywhere in it), and that insert's
+    transaction may hold a unit the locker waits for next: a deadlock."""
     session.scalars(
-        sa.select(Unit).where(Unit.id.in_({unit.id for unit in units})).order_by(Unit.id).with_for_update()
+        sa.select(Unit).where(Unit.id.in_({unit.id for unit in units})).order_by(Unit.id)
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True, **UNSCOPED)
     ).all()
 
@@ -173,11 +179,11 @@ def create_unit(
     active: bool = True,
 ) -> Unit:
     parent = get_unit(session, unit_id=parent_id) if parent_id is not None else None
+    _check_parent(level, parent)  # first: a town without a parent is a mistake, not a district
     if parent is None and current_scope_path():
         # A new district lies outside every district's subtree: only an account whose scope is
         # the whole installation (or the command line) may create one.
         raise Forbidden("Creating a district needs a scope over the whole installation.")
-    _check_parent(level, parent)
     if code is None and level not in GENERATED_CODE_LEVELS:
         raise RuleViolation(
             f"A {level} needs its national division code.",
@@ -265,7 +271,7 @@ def last_root_sequence(session: Session) -> int:
 def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     """A fresh path under ``parent`` (or a new root path).
 
-    The parent row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers)
+    The parent row is locked (``SELECT … FOR NO KEY UPDATE`` on PostgreSQL; SQLite serialises writers)
     and its ``next_child`` counter taken, so concurrent inserts under one parent never collide.
     Roots have no row to lock; ``UNIQUE(path)`` and the retry in the caller cover them.
     """
@@ -274,7 +280,7 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     row = session.execute(
         sa.select(Unit.path, Unit.next_child)
         .where(Unit.id == parent.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # as lock_units: foreign-key checks may pass
         .execution_options(**UNSCOPED)
     ).one()
     sequence = row.next_child + 1

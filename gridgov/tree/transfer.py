@@ -236,8 +236,11 @@ def import_units(
             if row.level is Level.DISTRICT and current is None:
                 errors.add(row.line, "a new district lies outside your scope")
                 continue
+            # The parent counts only when the row moves there: the top row of the account's own
+            # export names a parent above the scope, and leaves it where it is.
+            named = (row.code,) if current is not None and current.parent_code == row.parent_code else (row.code, row.parent_code)
             outside = [
-                code for code in (row.code, row.parent_code)
+                code for code in named
                 if code in existing and not paths.is_descendant_or_self(existing[code].unit.path, scope_path)
             ]
             if outside:
@@ -262,22 +265,14 @@ def import_units(
 
     counts = Counter(created=0, updated=0, moved=0, unchanged=0)
     moves: list[Row] = []
-    # The units the file changes are locked and read again first (as update_unit does for one):
-    # a PATCH between the read above and the commit is neither lost nor overwritten unseen.
-    to_update = sorted((existing[row.code].unit for row in rows if row.code in existing), key=lambda unit: unit.id)
-    for start in range(0, len(to_update), CHUNK):
-        service.lock_units(session, units=to_update[start : start + CHUNK])
+    _lock_what_changes(session, rows=rows, existing=existing, columns=columns)
     for row in rows:
         current = existing.get(row.code)
         if current is None:
             continue
-        if row.level is not Level.DISTRICT and current.parent_code != row.parent_code:
+        if _moves(row, current):
             moves.append(row)
-        fields = row.fields(columns)
-        if row.level is Level.DISTRICT:
-            fields["city_code"] = row.parent_code
-        changes = {k: v for k, v in fields.items() if getattr(current.unit, k) != v}
-        if changes:
+        if changes := _changes(row, current, columns):
             # Set on the objects, written in one flush; the import's one audit event counts them.
             for key, value in changes.items():
                 setattr(current.unit, key, value)
@@ -299,6 +294,44 @@ def import_units(
     session.flush()
     _record(session, rows=rows, counts=counts)
     return dict(counts)
+
+
+def _moves(row: Row, current: "_Existing") -> bool:
+    return row.level is not Level.DISTRICT and current.parent_code != row.parent_code
+
+
+def _changes(row: Row, current: "_Existing", columns) -> dict:
+    """The fields ``row`` gives that differ from the unit's."""
+    fields = row.fields(columns)
+    if row.level is Level.DISTRICT:
+        fields["city_code"] = row.parent_code
+    return {key: value for key, value in fields.items() if getattr(current.unit, key) != value}
+
+
+def _lock_what_changes(session: Session, *, rows: list[Row], existing: dict, columns) -> None:
+    """Lock, and read again, every existing unit the import will write: those it changes or
+    moves, the parents it moves units to, and the parents of its new units.
+
+    Read again (as ``update_unit`` does for one unit), a PATCH between the first read and the
+    commit is neither lost nor overwritten unseen. All in one id order, in chunks, before any
+    other lock: a move or an insert under one of them locks rows this import holds already, so
+    two writers never wait for each other in a circle. Units the file leaves as they are stay
+    unlocked: a file that changes nothing holds up no one."""
+    wanted = set()
+    for row in rows:
+        current = existing.get(row.code)
+        if current is None:
+            if row.parent_code in existing and row.level is not Level.DISTRICT:
+                wanted.add(existing[row.parent_code].unit)
+        elif _moves(row, current):
+            wanted.add(current.unit)
+            if row.parent_code in existing:
+                wanted.add(existing[row.parent_code].unit)
+        elif _changes(row, current, columns):
+            wanted.add(current.unit)
+    ordered = sorted(wanted, key=lambda unit: unit.id)
+    for start in range(0, len(ordered), CHUNK):
+        service.lock_units(session, units=ordered[start : start + CHUNK])
 
 
 def _record(session: Session, *, rows: list[Row], counts: Counter) -> None:
@@ -370,7 +403,7 @@ def _insert_new(session, *, rows: list[Row], existing: dict[str, _Existing], pro
             sa.select(Unit.code, Unit.id, Unit.path, Unit.next_child, Unit.district_id)
             .where(Unit.id.in_(chunk))
             .order_by(Unit.id)
-            .with_for_update()
+            .with_for_update(key_share=True)  # as service.lock_units, which took them already
             .execution_options(**UNSCOPED)
         )
         for code, unit_id, path, next_child, district_id in locked:

@@ -297,3 +297,41 @@ def test_an_exported_district_holds_what_was_imported(client, small_tree):
                        row.latitude, row.longitude) for row in transfer.parse_csv(data).rows)
 
     assert table(exported) == table(SMALL_TREE_CSV.encode())
+
+
+# --- a scoped account ----------------------------------------------------------------------------
+
+
+def test_a_town_admin_imports_back_its_own_export_which_names_the_district_above(client, small_tree, make_principal):
+    """The export's top row names its parent (the district, outside the town's scope) and leaves
+    it where it is: that is no write outside the scope. Before, the file was refused."""
+    _id, token = make_principal("admin", "510503001")
+    headers = {"Authorization": f"Bearer {token}"}
+    town = get_unit(client, "510503001")
+    exported = client.get(f"/api/v1/units/{town['id']}/export", query_string={"format": "csv"}, headers=headers)
+    assert exported.status_code == 200
+
+    response = client.post(URL, data=exported.data, content_type="text/csv", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = len(exported.get_data(as_text=True).strip().splitlines()) - 1
+    assert response.json == {"created": 0, "updated": 0, "moved": 0, "unchanged": rows}
+    assert rows == 10  # the town, its two villages, their three grids and four micro-grids
+
+
+@pytest.mark.parametrize("row, blamed", [
+    # its village moved to a town outside its scope
+    ("510503001002,新民社区,village,510503100\n", "510503100"),
+    # a new village under a town outside its scope
+    ("510503100299,新村,village,510503100\n", "510503100"),
+    # a unit outside its scope renamed
+    ("510503100201,改名村,village,510503100\n", "510503100201"),
+])
+def test_a_town_admin_cannot_write_outside_its_town_by_import(client, small_tree, make_principal, row, blamed):
+    _id, token = make_principal("admin", "510503001")
+    before = client.get("/api/v1/units/by-code/510503001002").json
+    response = client.post(URL, data=("code,name,level,parent_code\n" + row).encode(), content_type="text/csv",
+                           headers={"Authorization": f"Bearer {token}"})
+    assert_problem(response, 422)
+    assert response.json["errors"] == {"line 2": [f"unit {blamed} lies outside your scope"]}
+    assert client.get("/api/v1/units/by-code/510503001002").json == before
+    assert client.get("/api/v1/units/by-code/510503100299").status_code == 404

@@ -143,6 +143,17 @@ def test_create_under_wrong_level_names_the_expected_parent_level(client, ids, l
     assert any(expected in message for message in problem["errors"]["parent_id"])
 
 
+def test_a_scoped_admin_who_leaves_out_a_towns_parent_hears_which_parent_it_needs(client, ids, make_principal):
+    """Before, a district-scoped admin heard 403 about creating districts."""
+    _id, token = make_principal("admin", D)
+    response = client.post(U, json={"name": "新镇", "level": "town", "code": "510503300"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert assert_problem(response, 422)["expected_parent_level"] == "district"
+    district = client.post(U, json={"name": "江阳区", "level": "district", "code": "510502"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert "whole installation" in assert_problem(district, 403)["detail"]
+
+
 def test_district_with_a_parent_is_refused(client, ids):
     problem = assert_problem(create(client, name="江阳区", level="district", code="510502", parent_id=ids[D]), 422)
     assert "parent_id" in problem["errors"]
