@@ -130,7 +130,11 @@ class Api(flask_smorest.Api):
 
 # --- fields -------------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 control characters, but for tab and the line breaks a text may hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Not in a one-line text: tabs and what ends a line (U+2028 and U+2029 too, as splitlines() and
+# browsers take them).
+_LINE_BREAKS = "\t\n\r\u2028\u2029"
 
 
 def unstorable(text: str, *, single_line: bool = False) -> str | None:
@@ -140,7 +144,7 @@ def unstorable(text: str, *, single_line: bool = False) -> str | None:
     files and page titles."""
     if _CONTROL.search(text):
         return "Control characters are not allowed."
-    if single_line and any(char in text for char in "\t\n\r"):
+    if single_line and any(char in text for char in _LINE_BREAKS):
         return "One line: no tabs or line breaks."
     try:
         text.encode("utf-8")
@@ -197,11 +201,15 @@ def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
 # --- cursor pagination --------------------------------------------------------------------------
 
 
+# The most items a page may hold: part of the API's documented contract, so not a setting.
+PAGE_SIZE_MAX = 500
+
+
 class PageArgs(ma.Schema):
     limit = ma.fields.Integer(
         load_default=None,
-        validate=ma.validate.Range(1, 500),
-        metadata={"description": "Items per page (default 50, at most 500)."},
+        validate=ma.validate.Range(1, PAGE_SIZE_MAX),
+        metadata={"description": f"Items per page (default 50, at most {PAGE_SIZE_MAX})."},
     )
     cursor = Text(
         max_length=512,

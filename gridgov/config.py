@@ -18,8 +18,8 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     # Deeper JSON than this is refused with 400 (a recursion bomb must not become a 500).
     "MAX_JSON_DEPTH": 32,
+    # Items on a page of a list when the request gives no `limit` (1 to api.PAGE_SIZE_MAX).
     "PAGE_SIZE_DEFAULT": 50,
-    "PAGE_SIZE_MAX": 500,
     # None: generated once and kept in the instance folder (see gridgov.auth.keys).
     "SECRET_KEY": None,
     # argon2id, the library's defaults (RFC 9106 low-memory profile).

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import FullMatch, Id, Moment, PageArgs, Text
+from gridgov.api import PAGE_SIZE_MAX, FullMatch, Id, Moment, PageArgs, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -176,7 +176,7 @@ class TimelineSchema(ma.Schema):
 
 
 class InboxArgs(PageArgs):
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500),
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, PAGE_SIZE_MAX),
                            metadata={"description": "Items per page (default 100, at most 500)."})
 
 

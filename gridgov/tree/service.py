@@ -252,7 +252,16 @@ def next_generated_code(session: Session, *, parent: Unit) -> str:
     )
     sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
     if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
-        raise RuleViolation(f"No free code is left under {parent.code}; give one explicitly.")
+        # The last number is taken (given explicitly, say): the first one free below it.
+        used = set(session.scalars(
+            sa.select(Unit.code).where(Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
+            .execution_options(**UNSCOPED)
+        ))
+        sequence = next((n for n in range(1, 10**GENERATED_SEQUENCE_WIDTH)
+                         if f"{parent.code}{n:0{GENERATED_SEQUENCE_WIDTH}d}" not in used), None)
+        if sequence is None:
+            raise RuleViolation(f"No free code is left under {parent.code}; give one explicitly.",
+                                errors={"code": ["required: every generated code is taken"]})
     return f"{parent.code}{sequence:0{GENERATED_SEQUENCE_WIDTH}d}"
 
 

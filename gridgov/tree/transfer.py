@@ -48,23 +48,25 @@ class Row:
 
 
 class _Errors:
-    """Problems by line, as the problem document's ``errors`` member: ``{"line 3": [...]}``."""
+    """Problems by line, as the problem document's ``errors`` member: ``{"line 3": [...]}``, in
+    the file's order (the parser's and the tree's problems arrive separately), the first
+    ``MAX_REPORTED_ERRORS`` lines of them."""
 
     def __init__(self):
-        self.by_line: dict[str, list[str]] = defaultdict(list)
+        self.by_line: dict[int, list[str]] = defaultdict(list)
         self.count = 0
 
     def add(self, line: int, message: str) -> None:
         self.count += 1
-        if len(self.by_line) < MAX_REPORTED_ERRORS:
-            self.by_line[f"line {line}"].append(message)
+        self.by_line[line].append(message)
 
     def raise_if_any(self) -> None:
         if self.count:
-            more = f" (the first {MAX_REPORTED_ERRORS} lines are listed)" if len(self.by_line) >= MAX_REPORTED_ERRORS else ""
+            lines = sorted(self.by_line)
+            more = f" (the first {MAX_REPORTED_ERRORS} lines are listed)" if len(lines) > MAX_REPORTED_ERRORS else ""
             raise RuleViolation(
                 f"The file was not imported: {self.count} problem(s){more}. Nothing was changed.",
-                errors=dict(self.by_line),
+                errors={f"line {line}": self.by_line[line] for line in lines[:MAX_REPORTED_ERRORS]},
             )
 
 

@@ -14,6 +14,7 @@ from gridgov.tree import service, transfer
 from gridgov.tree.schemas import (
     DescendantsArgs,
     ExportArgs,
+    ExportRowSchema,
     ImportResultSchema,
     LcaSchema,
     MoveSchema,
@@ -132,12 +133,11 @@ class Move(MethodView):
 @blp.route("/<id:unit_id>/export")
 class Export(MethodView):
     @blp.arguments(ExportArgs, location="query")
-    @blp.response(
-        200,
-        content_type="text/csv",
-        description="The subtree as CSV (UTF-8 with BOM) or JSON, in the import's columns.",
-    )
-    @blp.alt_response(200, content_type="application/json", success=True)
+    @blp.response(200)
+    @blp.doc(responses={"200": {"description": "The subtree as CSV (UTF-8 with BOM) or JSON, in the import's columns.", "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/json": {"schema": ExportRowSchema(many=True)},
+    }}})
     def get(self, args, unit_id):
         unit = service.get_unit(db.session, unit_id=unit_id)
         rows = transfer.export_rows(db.session, unit=unit)

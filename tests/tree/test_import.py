@@ -156,6 +156,8 @@ BAD_LINES = {
     "latitude with underscores": ("510503001004,某社区,village,510503001,,,2_8.5,", "latitude '2_8.5' is not a number"),
     "name with DEL": ("510503001004,某\x7f社区,village,510503001,,,,", "printable characters"),
     "name across lines": ('510503001004,"某\n社区",village,510503001,,,,', "on one line"),
+    "name with NEL": ("510503001004,某\x85社区,village,510503001,,,,", "printable characters"),
+    "name with a line separator": ("510503001004,某\u2028社区,village,510503001,,,,", "on one line"),
 }
 
 
@@ -195,6 +197,15 @@ def test_bad_lines_of_both_kinds_are_named_together(client, small_tree):
 
     assert_problem(response, 422)
     assert set(response.json["errors"]) == {"line 5", "line 6"}
+
+
+def test_bad_lines_are_listed_in_the_files_order(client, small_tree):
+    """The tree's problems (found after parsing) were listed after the parser's, whatever their lines."""
+    body = (GOOD_LINES + BAD_LINES["missing parent"][0] + "\n" + BAD_LINES["unknown level"][0] + "\n"
+            + BAD_LINES["missing parent"][0].replace("510503009001", "510503009002") + "\n")
+    response = post_csv(client, body)
+    assert_problem(response, 422)
+    assert list(response.json["errors"]) == ["line 5", "line 6", "line 7"]
 
 
 def test_a_record_spanning_lines_is_named_by_its_first_line(client, small_tree):

@@ -187,6 +187,13 @@ def test_generated_code_continues_after_existing_children(client, ids):
     assert create(client, name="3号微网格", level="microgrid", parent_id=ids[G11]).json["code"] == M111[:-3] + "003"
 
 
+def test_after_an_explicit_last_code_the_generated_one_takes_the_first_free_number(client, ids):
+    """Before, a grid given ``…999`` by hand left "no free code" for the 997 numbers below it."""
+    assert create(client, name="第999网格", level="grid", parent_id=ids[V1], code=V1 + "999").status_code == 201
+    assert create(client, name="第3网格", level="grid", parent_id=ids[V1]).json["code"] == V1 + "003"
+    assert create(client, name="第4网格", level="grid", parent_id=ids[V1]).json["code"] == V1 + "004"
+
+
 @pytest.mark.parametrize(
     "level, parent, code",
     [
@@ -573,6 +580,8 @@ BAD_BODIES = {
     "name-nul": ((VALID % "a\\u0000b").encode(), JSON, 422),
     "name-with-line-break": ((VALID % "永安\\n社区").encode(), JSON, 422),
     "name-with-tab": ((VALID % "永安\\t社区").encode(), JSON, 422),
+    "name-with-nel": ((VALID % "永安\\u0085社区").encode(), JSON, 422),
+    "name-with-line-separator": ((VALID % "永安\\u2028社区").encode(), JSON, 422),
     "code-with-final-line-break": (b'{"name": "x", "level": "district", "code": "510502\\n"}', JSON, 422),
     "city-code-with-final-line-break": (b'{"name": "x", "level": "district", "code": "510502", "city_code": "510500\\n"}',
                                         JSON, 422),

@@ -1,0 +1,37 @@
+"""Settings that make no sense stop the start; those that do are honoured."""
+
+import flask_migrate
+import pytest
+
+from gridgov import create_app
+from gridgov.auth import service as auth_service
+from gridgov.auth.permissions import Role
+from gridgov.db import db
+from gridgov.tree import transfer
+
+
+def _settings(tmp_path, **overrides) -> dict:
+    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'settings.db'}", "INSTANCE_PATH": str(tmp_path),
+            "RATELIMIT_ENABLED": False, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, **overrides}
+
+
+@pytest.mark.parametrize("size", [0, 501, "50", True, 2.5])
+def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
+    with pytest.raises(ValueError, match="GRIDGOV_PAGE_SIZE_DEFAULT"):
+        create_app(_settings(tmp_path, PAGE_SIZE_DEFAULT=size))
+
+
+def test_the_default_page_size_is_what_a_list_without_limit_gives(tmp_path):
+    app = create_app(_settings(tmp_path, PAGE_SIZE_DEFAULT=2))
+    with app.app_context():
+        flask_migrate.upgrade()
+        transfer.import_csv(db.session, data="code,name,level,parent_code\n510502,江阳区,district,\n"
+                                             "510503,纳溪区,district,\n510504,龙马潭区,district,\n".encode())
+        principal = auth_service.create_principal(db.session, username="settings.admin", display_name="管理员",
+                                                  role=Role.ADMIN, scope_unit_id=None)
+        _token, text = auth_service.issue_token(db.session, principal=principal, name="t", expires_in=None)
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {text}"}
+    first = app.test_client().get("/api/v1/units", headers=headers).get_json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    assert len(app.test_client().get("/api/v1/units?limit=3", headers=headers).get_json()["items"]) == 3
