@@ -157,7 +157,8 @@ def lowest_common_ancestor(session: Session, *, unit_ids: list[int]) -> Unit:
         raise NotFound(f"Units {sorted(missing)} do not exist.")
     common = paths.common_ancestor([unit.path for unit in units])
     if common is None:
-        raise RuleViolation("The units lie in different districts and have no common ancestor.")
+        raise RuleViolation("The units lie in different districts and have no common ancestor.",
+                            errors={"unit_ids": ["units of more than one district"]})
     return session.scalar(sa.select(Unit).where(Unit.path == common))
 
 

@@ -425,7 +425,8 @@ def test_lca_with_unknown_id_is_404(client, ids):
 
 def test_lca_across_districts_is_422(client, ids):
     other = create(client, name="江阳区", level="district", code="510502").json
-    assert_problem(lca(client, ids[M111], other["id"]), 422)
+    problem = assert_problem(lca(client, ids[M111], other["id"]), 422)
+    assert problem["errors"] == {"unit_ids": ["units of more than one district"]}
 
 
 @pytest.mark.parametrize("body", [{}, {"unit_ids": []}, {"unit_ids": ["1"]}, {"unit_ids": [0]}, {"unit_ids": 5}])
