@@ -15,7 +15,7 @@ def keyed_hash(value: str, *, purpose: str) -> str:
 
 
 def last_four(value: str) -> str:
-    return value.strip()[-4:]
+    return value.strip()[-4:].upper()  # the check character X, as the hash reads it
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -23,7 +23,7 @@ def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone
     digits = phone.strip()
-    if len(digits) <= 4:
+    if len(digits) < 7:  # shorter than a local landline number: its last four would be most of it
         return "*" * len(digits)
     keep_start = 3 if len(digits) >= 11 else 0
     return digits[:keep_start] + "*" * (len(digits) - keep_start - 4) + digits[-4:]

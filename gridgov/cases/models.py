@@ -98,7 +98,7 @@ class Case(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
     closed_on_time: Mapped[bool | None]
-    rejection_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
     referral_channel: Mapped[ReferralChannel | None] = mapped_column(enum_type(ReferralChannel, "case_referral_channel"))
     referral_reference: Mapped[str | None] = mapped_column(sa.String(100))
     satisfaction: Mapped[int | None]
@@ -181,7 +181,7 @@ class CaseEvent(db.Model):
     to_status: Mapped[Status | None] = mapped_column(enum_type(Status, "event_to_status"))
     from_owner_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"))
     to_owner_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"))
-    reason: Mapped[str | None] = mapped_column(sa.String(500))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     # What else changed, as field → new value, so that replaying the events rebuilds the case.
     details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
 

@@ -28,10 +28,11 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     now = now or utcnow()
     policy = service.current_policy()
     escalating_levels = [level for level in policy.sweep_escalates_from if level is not HandlingLevel.DISTRICT]
-    overdue = sa.and_(
-        Case.status.in_(CLOCK_RUNNING), Case.deadline_at <= now, Case.overdue_marked_at.is_(None)
-    )
+    overdue = sa.and_(Case.status.in_(CLOCK_RUNNING), Case.deadline_at <= now)
     escalate_here = sa.and_(Case.owner_level.in_(escalating_levels), Case.status.in_(ESCALATABLE))
+    # Marked red once. An escalatable case is escalated even so: one marked while it could not be
+    # (reopened) and accepted since would otherwise wait where it is for good.
+    unmarked = Case.overdue_marked_at.is_(None)
     counts = {"recounted": 0, "escalated": 0, "marked": 0}
     progress = progress or (lambda _n: None)
 
@@ -61,7 +62,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         progress(len(ids))
 
     while True:
-        ids = _take(session, sa.and_(overdue, sa.not_(escalate_here)), batch_size)
+        ids = _take(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), batch_size)
         if not ids:
             break
         _mark_red(session, ids=ids, now=now)

@@ -236,6 +236,7 @@ def test_a_keyed_hash_tells_different_values_apart():
 
 def test_last_four():
     assert pii.last_four(" 51050319900101123X ") == "123X"
+    assert pii.last_four("51050319900101123x") == "123X"  # as the hash reads it
 
 
 @pytest.mark.parametrize(
@@ -245,6 +246,7 @@ def test_last_four():
         (" 13812345678 ", "138****5678"),
         ("08304123456", "083****3456"),
         ("4123456", "***3456"),
+        ("12345", "*****"),  # before, "*2345"
         ("1234", "****"),
         ("", ""),
         (None, None),

@@ -110,6 +110,20 @@ def test_an_escalated_case_goes_up_again_when_its_new_deadline_passes(session, i
     assert fresh(session, overdue["fresh"]).owner_unit_id == ids[T1]
 
 
+def test_a_reopened_case_marked_red_goes_up_once_it_is_accepted_still_overdue(session, ids, overdue):
+    """Reopened, it could not be escalated and was marked red; accepted again, it can. Before,
+    the mark kept it out of every later sweep: accepted, red and at the grid for good."""
+    sweep(session, now=LATER)
+    reopened = fresh(session, overdue["reopened"])
+    assert reopened.overdue_marked_at == LATER
+    service.act(session, case=reopened, action="accept", actor=None, version=reopened.version, params={}, now=LATER)
+    session.commit()
+
+    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"recounted": 0, "escalated": 1, "marked": 0}
+    case = fresh(session, overdue["reopened"])
+    assert (case.owner_unit_id, case.status, case.overdue_marked_at) == (ids[V1], Status.REPORTED, None)
+
+
 def test_the_sweep_escalates_only_from_the_levels_policy_names(app, session, overdue, monkeypatch):
     grid_only = replace(DEFAULT, sweep_escalates_from=frozenset({HandlingLevel.GRID}))
     monkeypatch.setitem(app.extensions, "gridgov.case_policy", grid_only)
