@@ -51,6 +51,12 @@ class Conflict(DomainError):
     status, type, title = 409, "conflict", "Conflict"
 
 
+class Gone(DomainError):
+    """It was here and is no more (a stored file lost from the disk)."""
+
+    status, type, title = 410, "gone", "Gone"
+
+
 class RuleViolation(DomainError):
     """Valid input that breaks a rule of the domain (422)."""
 

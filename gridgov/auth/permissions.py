@@ -176,9 +176,11 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("people.StudioById", "PATCH"): "people:write",
 }
 
-# The permission each case action needs, beyond reading the case.
+# The permission each case action needs, beyond reading the case; and attaching a file, work
+# on the case like recording an attempt.
 ACTION_PERMISSIONS: dict[str, str] = {
     "record_attempt": "cases:attempt",
+    "attach": "cases:attempt",
     **{
         action: "cases:handle"
         for action in ("accept", "assign", "resolve", "escalate", "delegate", "refer", "return_from_referral",

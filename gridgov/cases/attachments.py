@@ -11,9 +11,10 @@ from pathlib import Path
 import filetype
 from flask import current_app, send_file
 
+from gridgov.cases import service
 from gridgov.cases.models import Attachment, CaseEvent
 from gridgov.db import utcnow
-from gridgov.errors import InvalidInput, NotFound, RuleViolation
+from gridgov.errors import Gone, InvalidInput, NotFound, RuleViolation
 
 # HEIC: what an iPhone's camera takes by default.
 ALLOWED = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "application/pdf"}
@@ -28,6 +29,7 @@ def directory() -> Path:
 
 
 def add(session, *, case, actor, upload) -> Attachment:
+    service.check_may_attach(case, actor)
     if upload is None:
         raise InvalidInput("Send the file as the multipart field `file`.", errors={"file": ["required"]})
     data = upload.read(MAX_BYTES + 1)
@@ -76,8 +78,12 @@ def send(*, case, attachment_id: int):
     attachment = next((item for item in case.attachments if item.id == attachment_id), None)
     if attachment is None:
         raise NotFound(f"Case {case.reference} has no attachment {attachment_id}.")
+    stored = directory() / attachment.storage_name
+    if not stored.is_file():  # lost from the disk (a restore without the files): say so, not 500
+        current_app.logger.error("attachment %s of case %s: file %s is missing", attachment.id, case.reference, stored)
+        raise Gone(f"The file of attachment {attachment_id} is no longer kept.")
     return send_file(
-        directory() / attachment.storage_name,
+        stored,
         mimetype=attachment.content_type,
         download_name=attachment.filename,
         as_attachment=attachment.content_type == "application/pdf",

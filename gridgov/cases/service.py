@@ -32,7 +32,7 @@ from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViol
 from gridgov.rollups import counters, measures
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
-from gridgov.tree.levels import Level
+from gridgov.tree.levels import ORDER as LEVEL_ORDER, Level
 from gridgov.tree.models import Unit, in_subtree
 
 SYSTEM_ACTOR = "system:sweep"
@@ -81,6 +81,15 @@ def handling_unit(session: Session, *, unit: Unit, level: HandlingLevel, lineage
     if lineage is not None:
         return lineage[level.tree_level.rank]
     return tree_service.get_unit_at_path(session, path=paths.ancestor_at(unit.path, level.tree_level.rank))
+
+
+def in_use(session: Session, unit: Unit, *, lineage: list[Unit] | None = None) -> Unit:
+    """``unit`` if it is in use, else the nearest unit above it that is (a retired unit takes no
+    cases; its matters go up); in the end the district. ``lineage`` as for ``handling_unit``."""
+    while not unit.active and unit.parent_id is not None:
+        unit = (lineage[unit.level.rank - 1] if lineage is not None
+                else tree_service.get_unit_unscoped(session, unit_id=unit.parent_id))
+    return unit
 
 
 def own_level(unit: Unit) -> HandlingLevel:
@@ -135,10 +144,8 @@ def create_case(
         category=category, risk_grade=risk_grade, people_involved=people_involved, source=source
     )
     level = max(own_level(origin), required, key=lambda lvl: lvl.rank)
-    owner = handling_unit(session, unit=origin, level=level, lineage=lineage)
-    while not owner.active and level is not HandlingLevel.DISTRICT:  # retired: the next level up handles it
-        level = HANDLING_ORDER[level.rank + 1]
-        owner = handling_unit(session, unit=origin, level=level, lineage=lineage)
+    owner = in_use(session, handling_unit(session, unit=origin, level=level, lineage=lineage), lineage=lineage)
+    level = own_level(owner)
 
     case = Case(
         district_id=origin.district_id,
@@ -300,18 +307,33 @@ def act(
     return case
 
 
+# What the principal a case is assigned to may do on it wherever they sit: the work they were
+# given (a grid worker mediating a case its village handles). Deciding it stays with the owner.
+ASSIGNEE_WORK = {"record_attempt", "attach"}
+
+
 def _check_actor(session: Session, *, case: Case, action: str, actor: Principal | None) -> None:
     if actor is None:
         return  # the sweep, the command line
     permission = ACTION_PERMISSIONS[action]
     if permission not in ROLE_PERMISSIONS[actor.role]:
         raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).")
-    if action == "record_attempt" and actor.role is Role.GRID_WORKER and case.assignee_id != actor.id:
+    assigned = case.assignee_id == actor.id
+    if action == "record_attempt" and actor.role is Role.GRID_WORKER and not assigned:
         raise Forbidden("A grid worker records attempts only on the cases assigned to them.")
+    if assigned and action in ASSIGNEE_WORK:
+        return
     scope = current_scope()
     if scope is not None and actor.role is not Role.SPECIALIST and not paths.is_descendant_or_self(case.owner_path, scope.path):
         # Visible (it happened here) but handled elsewhere now: reading is all that is left.
         raise Forbidden("The case is handled by a unit outside your scope now.")
+
+
+def check_may_attach(case: Case, actor: Principal | None) -> None:
+    """Attaching is work on the case: for its owner's people and its assignee, while it lives."""
+    if case.status is Status.REJECTED:
+        raise Conflict(f"Case {case.reference} was rejected; it takes no attachments.")
+    _check_actor(None, case=case, action="attach", actor=actor)
 
 
 def _fail_locally(message: str) -> RuleViolation:
@@ -329,9 +351,12 @@ def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note
                             errors={"assignee_id": ["or studio_id"]})
     names = []
     if assignee_id is not None:
-        assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id))
-        if assignee is None or not assignee.active:
+        assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id).execution_options(**UNSCOPED))
+        if assignee is None or not assignee.active or not _may_be_given(case, assignee.scope_path):
             raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")
+        if why_not := _cannot_work_on(case, assignee):
+            raise RuleViolation(f"{assignee.display_name} cannot work on this case: {why_not}.",
+                                errors={"assignee_id": [why_not]})
         case.assignee_id = assignee.id
         names.append(assignee.display_name)
     if studio_id is not None:
@@ -339,11 +364,32 @@ def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note
     return note or f"assigned to {', '.join(names)}"
 
 
+def _cannot_work_on(case: Case, principal: Principal) -> str | None:
+    """Why ``principal`` could not do the work of an assignee on ``case`` (record its mediation
+    attempts, and so read it), or None."""
+    if ACTION_PERMISSIONS["record_attempt"] not in ROLE_PERMISSIONS[principal.role]:
+        return f"the role {principal.role} does not record mediation attempts"
+    if principal.role is Role.SPECIALIST or not principal.scope_path:
+        return None  # a specialist reads the cases given to them; an unscoped account, every case
+    if not any(paths.is_descendant_or_self(path, principal.scope_path) for path in (case.origin_path, case.owner_path)):
+        return "it lies outside their scope"
+    return None
+
+
+def _may_be_given(case: Case, path: str | None) -> bool:
+    """A case may go to the people and studios of the giver's subtree, and to those above it
+    whose area holds the case: a town gives a labour case to the district's labour studio, or to
+    one of the district's experts."""
+    scope = current_scope()
+    return (scope is None or not path or not scope.path or paths.is_descendant_or_self(path, scope.path)
+            or paths.is_descendant_or_self(case.origin_path, path))
+
+
 def _give_to_studio(session, case, studio_id: int) -> str:
     from gridgov.people.models import Studio
 
-    studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id))
-    if studio is None:
+    studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id).execution_options(**UNSCOPED))
+    if studio is None or not _may_be_given(case, studio.path):
         raise NotFound(f"Studio {studio_id} does not exist here.")
     case.studio_id = studio.id
     return studio.name
@@ -352,7 +398,10 @@ def _give_to_studio(session, case, studio_id: int) -> str:
 def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by=None, notes=""):
     attempted_at = attempted_at or now
     if attempted_at > now + timedelta(minutes=5):
-        raise RuleViolation("A mediation attempt cannot lie in the future.")
+        raise RuleViolation("A mediation attempt cannot lie in the future.", errors={"attempted_at": ["in the future"]})
+    if attempted_at < case.created_at:
+        raise RuleViolation("A mediation attempt cannot come before the case was logged.",
+                            errors={"attempted_at": [f"before {_plain(case.created_at)}"]})
     attempt = MediationAttempt(
         case_id=case.id,
         attempted_at=attempted_at,
@@ -444,7 +493,7 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
     )
     if own_level(target).rank < required.rank:
         target = handling_unit(session, unit=target, level=required)
-    _hand_over(case, target=target, now=now, policy=policy)
+    _hand_over(case, target=in_use(session, target), now=now, policy=policy)
     return f"{reason.value}: {note}" if note else reason.value
 
 
@@ -516,8 +565,9 @@ def _close(session, case, *, actor, now, note=None):
 
 def _reopen(session, case, *, actor, now, reason):
     days = current_policy().reopen_days
-    if now > case.closed_at + timedelta(days=days):
-        raise RuleViolation(f"A case may be reopened within {days} days of closing.")
+    # Calendar days in Shanghai: closed on 1 September, it may be reopened all of 1 October.
+    if (now.astimezone(TIMEZONE).date() - case.closed_at.astimezone(TIMEZONE).date()).days > days:
+        raise RuleViolation(f"A case may be reopened within {days} calendar days of closing.")
     case.closed_at = case.closed_by_id = case.closed_on_time = None
     case.resolved_at = case.resolved_by_id = case.resolved_level = case.resolution_note = None
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
@@ -613,7 +663,7 @@ def _event(session, case, *, actor, action, now, before, from_status, from_owner
         "to_status": case.status,
         "from_owner_unit_id": from_owner,
         "to_owner_unit_id": case.owner_unit_id,
-        "reason": (reason or None) and str(reason)[:500],
+        "reason": (reason or None) and str(reason),
         "details": {"changes": changes, **(details or {})},
     })
 
@@ -693,17 +743,32 @@ def _keyset_page(session: Session, stmt, column, *, descending: bool, after: lis
     return rows, (lambda case: [getattr(case, column.key).isoformat(), case.id])
 
 
-def inbox(session: Session, *, scope_path: str, limit: int, after: list | None = None,
+# Whose cases wait in a unit's inbox: its own, and at a village its grids' too (a grid worker
+# logs and mediates; the village station accepts for the grid). What waits below a town or the
+# district is the lower units' to do: the lists and the rollups show it, not the inbox.
+INBOX_LEVELS = {
+    Level.DISTRICT: [HandlingLevel.DISTRICT],
+    Level.TOWN: [HandlingLevel.TOWN],
+    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.GRID: [HandlingLevel.GRID],
+    Level.MICROGRID: [HandlingLevel.GRID],
+}
+
+
+def inbox(session: Session, *, scope_path: str, limit: int, after: list | None = None, every_level: bool = False,
           now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
-    """What waits for the caller's units: arrivals not yet accepted, and accepted cases near or
-    past their deadline; the most urgent first. Up to ``limit + 1`` after the keyset ``after``
-    (``[deadline, id]``), and the key of a row."""
+    """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; with ``every_level``, or for
+    the whole installation, at every unit below it too): arrivals not yet accepted, and accepted
+    cases near or past their deadline; the most urgent first. Up to ``limit + 1`` after the
+    keyset ``after`` (``[deadline, id]``), and the key of a row."""
     now = now or utcnow()
     waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
     pressing = sa.and_(Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS]), Case.yellow_at <= now)
     stmt = sa.select(Case).where(
         in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
     )
+    if scope_path and not every_level:
+        stmt = stmt.where(Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
     return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 
 

@@ -172,10 +172,13 @@ class Inbox(MethodView):
     @blp.arguments(InboxArgs, location="query")
     @blp.response(200, CasePageSchema)
     def get(self, args):
-        """待办: cases that arrived in your units and wait to be accepted, and accepted cases
-        near or past their deadline; the most urgent first."""
+        """待办: cases that arrived at your unit and wait to be accepted, and accepted cases
+        near or past their deadline; the most urgent first. A village's inbox holds its grids'
+        cases too (the village station accepts for them); a specialist's, the cases given to them."""
         scope = current_scope()
         limit = args["limit"]
+        # A specialist's cases are the ones given to them, wherever they are handled.
         rows, key = service.inbox(db.session, scope_path=scope.path if scope else "", limit=limit,
-                                  after=decode_cursor(args["cursor"], kind=list))
+                                  after=decode_cursor(args["cursor"], kind=list),
+                                  every_level=scope is not None and scope.role == "specialist")
         return _present_page(rows, limit, key)

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from gridgov.cases import attachments
-from tests.cases.support import CASES, M111, assert_problem, get, log, timeline
+from tests.cases.support import CASES, M111, T1, act, assert_problem, get, log, timeline
 
 
 def tiny_png() -> bytes:
@@ -170,3 +170,32 @@ def test_a_filename_is_kept_without_folders_or_control_characters(actors, case, 
     assert response.get_json()["filename"] == kept
     download = actors.grid.client.get(f"{CASES}/{case['id']}/attachments/{response.get_json()['id']}")
     assert download.status_code == 200 and download.data == tiny_png()
+
+
+def test_once_another_unit_handles_the_case_only_its_people_and_the_assignee_attach(actors, ids):
+    """Before, anyone who could read the case attached to it: the grid worker and the village
+    to a case the town now handles."""
+    case = log(actors.grid.client, ids[M111], risk_grade="red")  # red: the town's
+    assert case["owner_unit_id"] == ids[T1]
+    assert_problem(upload(actors.grid.client, case["id"], tiny_png(), "a.png"), 403)
+    assert_problem(upload(actors.village.client, case["id"], tiny_png(), "a.png"), 403)
+    assert upload(actors.town.client, case["id"], tiny_png(), "a.png").status_code == 201
+
+    accepted = act(actors.town.client, case, "accept")
+    act(actors.town.client, accepted, "assign", assignee_id=actors.grid.id)
+    assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
+    assert [item["filename"] for item in get(actors.town.client, case["id"])["attachments"]] == ["a.png", "现场.png"]
+
+
+def test_a_rejected_case_takes_no_attachments(actors, case, attachment_dir):
+    rejected = act(actors.village.client, case, "reject", reason="duplicate")
+    assert_problem(upload(actors.village.client, rejected["id"], tiny_png(), "a.png"), 409)
+    assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
+
+
+def test_a_file_lost_from_the_disk_answers_410_not_500(actors, case, attachment_dir):
+    photo = upload(actors.grid.client, case["id"], tiny_png(), "photo.png").get_json()
+    for stored in attachment_dir.iterdir():
+        stored.unlink()
+    problem = assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}"), 410)
+    assert str(photo["id"]) in problem["detail"]

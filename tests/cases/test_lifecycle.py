@@ -181,7 +181,7 @@ def test_an_unusable_idempotency_key_is_refused(actors, ids):
 # A body for each action that satisfies its guards on a case owned by the village V1 (see below).
 BODIES = {
     "accept": lambda ids, actors: {},
-    "assign": lambda ids, actors: {"assignee_id": actors.grid.id},
+    "assign": lambda ids, actors: {"assignee_id": actors.village2.id},  # the grid worker cannot see it
     "record_attempt": lambda ids, actors: {"outcome": "partial", "notes": "第一次调解"},
     "resolve": lambda ids, actors: {"note": "双方签订调解协议"},
     "escalate": lambda ids, actors: {"reason": "beyond_authority", "risk_grade": "red"},
@@ -495,6 +495,19 @@ def test_a_case_whose_grid_is_retired_goes_to_the_next_level_up(session, actors,
     assert (case["owner_unit_id"], case["owner_level"]) == (ids[V1], "village")
 
 
+def test_an_escalation_passes_over_a_retired_village_to_the_town(session, actors, ids):
+    """Before, the case went to the retired village, which no one works at any more."""
+    from gridgov.tree.models import Unit
+
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="failure")
+    session.execute(sa.update(Unit).where(Unit.id == ids[V1]).values(active=False))
+    session.commit()
+    escalated = act(actors.village.client, case, "escalate", reason="mediation_failed")
+    assert (escalated["owner_unit_id"], escalated["owner_level"]) == (ids[T1], "town")
+    assert escalated["highest_level"] == "town"
+
+
 def test_a_unit_that_once_handled_a_case_cannot_be_deleted(actors, ids):
     grid = actors.district.client.post("/api/v1/units", json={"name": "新建网格", "level": "grid", "parent_id": ids[V1]})
     assert grid.status_code == 201, grid.get_data(as_text=True)
@@ -602,13 +615,14 @@ def test_reopen_within_30_days_then_accept_again(actors, ids):
     assert act(actors.village2.client, accepted, "close")["status"] == "closed"
 
 
-def test_reopen_after_30_days_is_refused(session, ids):
-    closed_at = at(2026, 3, 2, 10)
+def test_reopen_after_30_calendar_days_is_refused(session, ids):
+    closed_at = at(2026, 3, 2, 23, 30)
     case = case_in(session, "closed", ids[M111], now=closed_at)
-    with pytest.raises(RuleViolation, match="30 days"):
-        do(session, case, "reopen", reason="迟到的异议", now=closed_at + timedelta(days=30, minutes=1))
+    with pytest.raises(RuleViolation, match="30 calendar days"):
+        do(session, case, "reopen", reason="迟到的异议", now=at(2026, 4, 2, 0, 1))
     assert case.status is Status.CLOSED
-    do(session, case, "reopen", reason="异议", now=closed_at + timedelta(days=29, hours=23))
+    # The thirtieth day counts whole, in Shanghai: before, 30 × 24 hours ended at 23:30.
+    do(session, case, "reopen", reason="异议", now=at(2026, 4, 1, 23, 45))
     assert case.status is Status.REOPENED
 
 
@@ -687,6 +701,29 @@ def test_reject_needs_a_known_reason(actors, ids):
     assert problem["allowed_actions"] == []
 
 
+def test_a_note_of_2000_characters_is_kept_whole_on_the_case_and_in_the_timeline(actors, ids):
+    """Before, the timeline cut every reason at 500 characters, and on PostgreSQL a rejection
+    with a long note was a 500 (its column held 500)."""
+    note = "经核实，" + "双方早已在法院达成和解" * 180  # 2,000 characters with the prefix
+    assert len(note) == 1984
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    escalated = act(actors.village.client, case, "escalate", reason="beyond_authority", risk_grade="red", note=note)
+    assert timeline(actors.village.client, case["id"])[-1]["reason"] == f"beyond_authority: {note}"
+
+    rejected = act(actors.town.client, escalated, "reject", reason="out_of_scope", note=note)
+    assert rejected["rejection_reason"] == f"out_of_scope: {note}"
+    assert timeline(actors.town.client, case["id"])[-1]["reason"] == f"out_of_scope: {note}"
+
+
+def test_an_attempt_dated_before_the_case_was_logged_is_refused(actors, ids):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    earlier = (parse(case["created_at"]) - timedelta(days=3)).isoformat()
+    problem = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure",
+                                          attempted_at=earlier), 422)
+    assert "attempted_at" in problem["errors"]
+    assert get(actors.village.client, case["id"])["status"] == "accepted"
+
+
 # --- who may act ---------------------------------------------------------------------------------------
 
 
@@ -709,6 +746,52 @@ def test_a_grid_worker_records_attempts_only_on_cases_assigned_to_them(actors, i
     # a failed attempt by the grid worker counts for the grid's escalation
     escalated = act(actors.village.client, case, "escalate", reason="mediation_failed")
     assert escalated["owner_unit_id"] == ids[V1]
+
+
+def test_a_grid_worker_assigned_a_case_the_village_handles_records_attempts_on_it(actors, ids):
+    """A traffic case is the village's from the start; the village gives the mediation to the
+    grid worker where it happened. Before, the worker was told the case lies outside their scope."""
+    case = log(actors.grid.client, ids[M111], category="traffic_injury")
+    assert case["owner_unit_id"] == ids[V1]
+    case = act(actors.village.client, act(actors.village.client, case, "accept"), "assign", assignee_id=actors.grid.id)
+    case = act(actors.grid.client, case, "record_attempt", outcome="failure", notes="现场调解未果")
+    assert case["status"] == "in_progress"
+    # the work given, not the deciding: that stays with the village
+    assert_problem(act_response(actors.grid.client, case, "resolve", note="已和解"), 403)
+
+
+def test_a_case_is_assigned_only_to_someone_who_can_work_on_it(actors, ids, make_principal):
+    """Before, the village assigned a case to another grid's worker (who then could not even open
+    it) and district command assigned one to an auditor (who records no attempts)."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    other_grid_worker, _token = make_principal("grid_worker", G12)
+    auditor, _token = make_principal("auditor", D)
+    problem = assert_problem(act_response(actors.village.client, case, "assign", assignee_id=other_grid_worker), 422)
+    assert problem["errors"] == {"assignee_id": ["it lies outside their scope"]}
+    problem = assert_problem(act_response(actors.district.client, case, "assign", assignee_id=auditor), 422)
+    assert "does not record mediation attempts" in problem["errors"]["assignee_id"][0]
+    assert get(actors.village.client, case["id"])["assignee_id"] is None
+    assert act(actors.village.client, case, "assign", assignee_id=actors.grid.id)["assignee_id"] == actors.grid.id
+
+
+def test_a_town_gives_a_case_to_the_districts_studio_and_experts_but_not_to_another_towns(
+        session, actors, ids, make_principal):
+    """The district's named studios and its expert team serve the whole district. Before, a town
+    assigning or referring to them heard 404: its lookups saw only its own subtree."""
+    from gridgov.people import service as people_service
+
+    labour_studio = people_service.create_studio(session, name="劳动争议调解工作室", unit_id=ids[D],
+                                                 specialties=["labour"]).id
+    other_towns = people_service.create_studio(session, name="金龙村调解室", unit_id=ids[V3]).id
+    session.commit()
+    expert, _token = make_principal("specialist", D)
+    far_expert, _token = make_principal("specialist", T2)
+
+    case = act(actors.town.client, log(actors.grid.client, ids[M111], category="labour"), "accept")
+    assert_problem(act_response(actors.town.client, case, "assign", studio_id=other_towns), 404)
+    assert_problem(act_response(actors.town.client, case, "assign", assignee_id=far_expert), 404)
+    case = act(actors.town.client, case, "assign", studio_id=labour_studio, assignee_id=expert)
+    assert (case["studio_id"], case["assignee_id"]) == (labour_studio, expert)
 
 
 def test_a_village_cannot_act_on_a_case_the_town_owns_but_still_reads_it(actors, ids):
@@ -917,8 +1000,23 @@ def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(sess
 
     mine = [case["id"] for case in actors.grid.client.get(INBOX).get_json()["items"]]
     assert mine == [d.id, r.id, a.id]
+    # The town's is what waits for the town; what waits for its villages is theirs to do. (Before,
+    # it held every case waiting anywhere below it, and district command's the whole district's.)
     town = [case["id"] for case in actors.town.client.get(INBOX).get_json()["items"]]
-    assert set(town) == {a.id, b.id, c.id, d.id, f.id, g.id, r.id}
+    assert town == [g.id]
+    assert actors.district.client.get(INBOX).get_json()["items"] == []
+
+
+def test_a_specialists_inbox_holds_the_pressing_cases_given_to_them_wherever_they_are_handled(
+        app, session, actors, ids, make_principal):
+    from tests.conftest import bearer_client
+
+    specialist_id, token = make_principal("specialist", D)
+    case = act(actors.village.client, log(actors.grid.client, ids[M111], category="traffic_injury"), "accept")
+    act(actors.district.client, case, "assign", assignee_id=specialist_id)
+    set_clock(session, case["id"], deadline_at=utcnow() + timedelta(hours=2), yellow_at=utcnow() - timedelta(hours=1))
+    inbox = bearer_client(app, token).get(INBOX).get_json()["items"]
+    assert [(item["id"], item["owner_level"]) for item in inbox] == [(case["id"], "village")]
 
 
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
