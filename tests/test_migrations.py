@@ -53,3 +53,48 @@ def test_models_match_the_migrations(empty_app):
             )
             differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def test_migrating_down_and_up_keeps_every_cases_history(empty_app):
+    """Migration 0008 rebuilds ``cases`` and ``case_events`` on SQLite (copy, drop, rename). With
+    foreign keys on, dropping the old ``cases`` deleted every event, party and attempt (ON DELETE
+    CASCADE), or was refused where a resident's report refers to its case."""
+    from gridgov.cases import service as cases_service
+    from gridgov.cases.enums import Outcome
+    from gridgov.cases.models import Case, CaseEvent, MediationAttempt, Party
+    from gridgov.db import utcnow
+    from gridgov.reports.models import Report
+    from gridgov.tree import transfer
+    from gridgov.tree.models import Unit
+    from tests.conftest import SMALL_TREE_CSV
+
+    def counts():
+        with empty_app.app_context():
+            return {model.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(model))
+                    for model in (Case, CaseEvent, Party, MediationAttempt, Report)}
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        micro = db.session.scalar(sa.select(Unit).where(Unit.code == "510503001001001001"))
+        case, _ = cases_service.create_case(
+            db.session, actor=None, title="邻里纠纷", category="family_neighbour", risk_grade="blue",
+            source="citizen_report", origin_unit_id=micro.id, parties=[{"role": "applicant", "name": "张三"}])
+        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
+            cases_service.act(db.session, case=case, action=action, actor=None, version=case.version, params=params)
+        now = utcnow()
+        db.session.add(Report(tracking_code="R0000000001", district_id=micro.district_id, unit_id=micro.id,
+                              unit_path=micro.path, channel="qr", category="family_neighbour", description="楼上漏水",
+                              status="dispatched", submitted_at=now, triage_due_at=now, case_id=case.id))
+        db.session.commit()
+    before = counts()
+    assert before == {"Case": 1, "CaseEvent": 3, "Party": 1, "MediationAttempt": 1, "Report": 1}
+
+    with empty_app.app_context():
+        flask_migrate.downgrade(revision="0007_provisional_index")
+    assert counts() == before
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        if db.engine.dialect.name == "sqlite":  # the migration's connection goes back to the pool
+            assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+    assert counts() == before
