@@ -433,9 +433,10 @@ def _run_together(first, second, *, names=("first", "second")) -> list[str]:
     return failures
 
 
-def _pause_in(monkeypatch, module, name: str, *, thread: str, then_wait: float = 0.5):
+def _pause_in(monkeypatch, module, name: str, *, thread: str, then_wait: float = 0.5, until=None):
     """Make ``module.name`` (in the thread named ``thread``) set the returned event when it has
-    run, then pause ``then_wait`` seconds, time for the other writer to reach its next lock."""
+    run, then pause ``then_wait`` seconds, time for the other writer to reach its next lock (or
+    until the event ``until`` is set, if that comes first)."""
     done = threading.Event()
     original = getattr(module, name)
 
@@ -443,7 +444,7 @@ def _pause_in(monkeypatch, module, name: str, *, thread: str, then_wait: float =
         result = original(*args, **kwargs)
         if threading.current_thread().name == thread:
             done.set()
-            threading.Event().wait(then_wait)
+            (until or threading.Event()).wait(then_wait)
         return result
 
     monkeypatch.setattr(module, name, paused)
@@ -479,8 +480,10 @@ def test_an_import_that_changes_nothing_holds_up_no_one(app, district, dialect, 
     """An import of rows exactly as they are locks no unit: on PostgreSQL it finishes while a grid
     is being created under the village it names. (On SQLite writers take turns: the import's audit
     entry waits for the grid's commit.)"""
-    holding_village = _pause_in(monkeypatch, tree_service, "allocate_child_path", thread="creator")
     imported = threading.Event()
+    # On SQLite the import waits for the grid's commit: no use waiting long for it.
+    holding_village = _pause_in(monkeypatch, tree_service, "allocate_child_path", thread="creator",
+                                until=imported, then_wait=30 if dialect == "postgresql" else 0.5)
     import_done_before_grid_commit = []
 
     def create_grid():

@@ -51,7 +51,7 @@ PERMISSIONS = {
     "pii:read": "see personal data (names, phones of parties and reporters) unmasked",
     "cases:read": "read the cases that happened or are handled in the scope, and their timelines",
     "cases:log": "log cases that happen in the scope",
-    "cases:attempt": "record mediation attempts (a grid worker: on the cases assigned to them)",
+    "cases:attempt": "record mediation attempts and attach files (a grid worker: attempts on the cases assigned to them)",
     "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen and "
                     "reject the cases owned in the scope",
     "people:read": "read the roster, studios, assignments and coverage of the scope",

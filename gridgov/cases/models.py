@@ -19,6 +19,7 @@ from gridgov.cases.enums import (
     Status,
 )
 from gridgov.db import UTCDateTime, binary_string, db, enum_type, utcnow
+from gridgov.tree import paths
 from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy
 
 
@@ -215,9 +216,15 @@ register_path_copy(Case.origin_path, Case.district_id)
 register_path_copy(Case.owner_path)
 
 
+def in_area(case: Case, path: str | None) -> bool:
+    """``case`` happened or is handled in the subtree at ``path`` (None: everywhere): the rule of
+    ``_case_criterion`` for one case."""
+    return not path or any(paths.is_descendant_or_self(case_path, path) for case_path in (case.origin_path, case.owner_path))
+
+
 def _case_criterion(cls, principal_scope):
-    """A case is visible where it happened or where it is handled; a specialist sees only the
-    cases given to them."""
+    """A case is visible where it happened or where it is handled (``in_area``); a specialist sees
+    only the cases given to them."""
     clauses = []
     if principal_scope.path:
         clauses.append(sa.or_(in_subtree(cls.origin_path, principal_scope.path),

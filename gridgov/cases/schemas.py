@@ -177,7 +177,7 @@ class TimelineSchema(ma.Schema):
 
 class InboxArgs(PageArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, PAGE_SIZE_MAX),
-                           metadata={"description": "Items per page (default 100, at most 500)."})
+                           metadata={"description": f"Items per page (default 100, at most {PAGE_SIZE_MAX})."})
 
 
 # What each action needs and accepts, as data: the view checks the body against it.

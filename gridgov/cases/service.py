@@ -25,7 +25,7 @@ from gridgov.cases.enums import (
     Outcome,
     Status,
 )
-from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party
+from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party, in_area
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
 from gridgov.db import one_by_id, utc_moment, utcnow
 from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
@@ -330,10 +330,13 @@ def _check_actor(session: Session, *, case: Case, action: str, actor: Principal 
 
 
 def check_may_attach(case: Case, actor: Principal | None) -> None:
-    """Attaching is work on the case: for its owner's people and its assignee, while it lives."""
+    """Attaching is work on the case: for its owner's people, its assignee and whoever logged
+    it (the photos of the scene, taken where it happened, while the town already handles it),
+    while the case lives."""
+    if actor is None or case.created_by_id != actor.id:
+        _check_actor(None, case=case, action="attach", actor=actor)
     if case.status is Status.REJECTED:
         raise Conflict(f"Case {case.reference} was rejected; it takes no attachments.")
-    _check_actor(None, case=case, action="attach", actor=actor)
 
 
 def _fail_locally(message: str) -> RuleViolation:
@@ -352,7 +355,8 @@ def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note
     names = []
     if assignee_id is not None:
         assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id).execution_options(**UNSCOPED))
-        if assignee is None or not assignee.active or not _may_be_given(case, assignee.scope_path):
+        expert = assignee is not None and assignee.role is Role.SPECIALIST
+        if assignee is None or not assignee.active or not _may_be_given(case, assignee.scope_path, from_above=expert):
             raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")
         if why_not := _cannot_work_on(case, assignee):
             raise RuleViolation(f"{assignee.display_name} cannot work on this case: {why_not}.",
@@ -369,27 +373,27 @@ def _cannot_work_on(case: Case, principal: Principal) -> str | None:
     attempts, and so read it), or None."""
     if ACTION_PERMISSIONS["record_attempt"] not in ROLE_PERMISSIONS[principal.role]:
         return f"the role {principal.role} does not record mediation attempts"
-    if principal.role is Role.SPECIALIST or not principal.scope_path:
-        return None  # a specialist reads the cases given to them; an unscoped account, every case
-    if not any(paths.is_descendant_or_self(path, principal.scope_path) for path in (case.origin_path, case.owner_path)):
+    if not in_area(case, principal.scope_path):
         return "it lies outside their scope"
     return None
 
 
-def _may_be_given(case: Case, path: str | None) -> bool:
-    """A case may go to the people and studios of the giver's subtree, and to those above it
-    whose area holds the case: a town gives a labour case to the district's labour studio, or to
-    one of the district's experts."""
+def _may_be_given(case: Case, path: str | None, *, from_above: bool) -> bool:
+    """A case may go to the people and studios of the giver's subtree; and, ``from_above``
+    (studios and experts), to those above it whose area holds the case: a town gives a labour
+    case to the district's labour studio or to one of the district's experts, not to the
+    district's command (that is an escalation)."""
     scope = current_scope()
-    return (scope is None or not path or not scope.path or paths.is_descendant_or_self(path, scope.path)
-            or paths.is_descendant_or_self(case.origin_path, path))
+    if scope is None or not scope.path or (path and paths.is_descendant_or_self(path, scope.path)):
+        return True
+    return from_above and in_area(case, path)
 
 
 def _give_to_studio(session, case, studio_id: int) -> str:
     from gridgov.people.models import Studio
 
     studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id).execution_options(**UNSCOPED))
-    if studio is None or not _may_be_given(case, studio.path):
+    if studio is None or not _may_be_given(case, studio.path, from_above=True):
         raise NotFound(f"Studio {studio_id} does not exist here.")
     case.studio_id = studio.id
     return studio.name
@@ -755,20 +759,22 @@ INBOX_LEVELS = {
 }
 
 
-def inbox(session: Session, *, scope_path: str, limit: int, after: list | None = None, every_level: bool = False,
-          now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
+def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit: int, after: list | None = None,
+          every_level: bool = False, now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; with ``every_level``, or for
-    the whole installation, at every unit below it too): arrivals not yet accepted, and accepted
-    cases near or past their deadline; the most urgent first. Up to ``limit + 1`` after the
-    keyset ``after`` (``[deadline, id]``), and the key of a row."""
+    the whole installation, at every unit below it too) or for the principal it is assigned to:
+    arrivals not yet accepted, and accepted cases near or past their deadline; the most urgent
+    first. Up to ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a
+    row."""
     now = now or utcnow()
     waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
     pressing = sa.and_(Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS]), Case.yellow_at <= now)
-    stmt = sa.select(Case).where(
-        in_subtree(Case.owner_path, scope_path), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
-    )
+    units = in_subtree(Case.owner_path, scope_path)
     if scope_path and not every_level:
-        stmt = stmt.where(Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
+        units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
+    stmt = sa.select(Case).where(
+        sa.or_(units, Case.assignee_id == principal_id), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
+    )
     return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 
 

@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from gridgov.api import Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import pii
+from gridgov.auth.permissions import Role
 from gridgov.auth.scope import current_scope
 from gridgov.cases import attachments, clock, service
 from gridgov.cases.enums import EscalationReason, Outcome
@@ -174,11 +175,13 @@ class Inbox(MethodView):
     def get(self, args):
         """待办: cases that arrived at your unit and wait to be accepted, and accepted cases
         near or past their deadline; the most urgent first. A village's inbox holds its grids'
-        cases too (the village station accepts for them); a specialist's, the cases given to them."""
+        cases too (the village station accepts for them); anyone's, the cases assigned to them;
+        a specialist's, the cases given to them or their studio."""
         scope = current_scope()
         limit = args["limit"]
         # A specialist's cases are the ones given to them, wherever they are handled.
-        rows, key = service.inbox(db.session, scope_path=scope.path if scope else "", limit=limit,
+        rows, key = service.inbox(db.session, scope_path=scope.path if scope else "",
+                                  principal_id=scope.principal_id if scope else None, limit=limit,
                                   after=decode_cursor(args["cursor"], kind=list),
-                                  every_level=scope is not None and scope.role == "specialist")
+                                  every_level=scope is not None and scope.role == Role.SPECIALIST)
         return _present_page(rows, limit, key)

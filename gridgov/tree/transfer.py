@@ -55,18 +55,27 @@ class _Errors:
     def __init__(self):
         self.by_line: dict[int, list[str]] = defaultdict(list)
         self.count = 0
+        self.left_out = False  # lines with problems beyond the first MAX_REPORTED_ERRORS
 
     def add(self, line: int, message: str) -> None:
         self.count += 1
+        if len(self.by_line) >= MAX_REPORTED_ERRORS and line not in self.by_line and line > max(self.by_line):
+            self.left_out = True
+            return
         self.by_line[line].append(message)
+        if len(self.by_line) > 2 * MAX_REPORTED_ERRORS:  # a bad million-line file: keep what is reported
+            for dropped in sorted(self.by_line)[MAX_REPORTED_ERRORS:]:
+                del self.by_line[dropped]
+            self.left_out = True
 
     def raise_if_any(self) -> None:
         if self.count:
             lines = sorted(self.by_line)
-            more = f" (the first {MAX_REPORTED_ERRORS} lines are listed)" if len(lines) > MAX_REPORTED_ERRORS else ""
+            listed = lines[:MAX_REPORTED_ERRORS]
+            more = f" (the first {MAX_REPORTED_ERRORS} lines are listed)" if self.left_out or len(lines) > len(listed) else ""
             raise RuleViolation(
                 f"The file was not imported: {self.count} problem(s){more}. Nothing was changed.",
-                errors={f"line {line}": self.by_line[line] for line in lines[:MAX_REPORTED_ERRORS]},
+                errors={f"line {line}": self.by_line[line] for line in listed},
             )
 
 
@@ -316,9 +325,11 @@ def _lock_what_changes(session: Session, *, rows: list[Row], existing: dict, col
 
     Read again (as ``update_unit`` does for one unit), a PATCH between the first read and the
     commit is neither lost nor overwritten unseen. All in one id order, in chunks, before any
-    other lock: a move or an insert under one of them locks rows this import holds already, so
-    two writers never wait for each other in a circle. Units the file leaves as they are stay
-    unlocked: a file that changes nothing holds up no one."""
+    other lock, as a hand move or a creation takes the same units: the two queue instead of
+    deadlocking. (The rows a move's path rewrite updates further down are not locked first; a
+    writer that holds one of them and waits for the import may still meet a deadlock, answered
+    409.) Units the file leaves as they are stay unlocked: a file that changes nothing holds up
+    no one."""
     wanted = set()
     for row in rows:
         current = existing.get(row.code)

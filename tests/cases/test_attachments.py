@@ -172,19 +172,21 @@ def test_a_filename_is_kept_without_folders_or_control_characters(actors, case, 
     assert download.status_code == 200 and download.data == tiny_png()
 
 
-def test_once_another_unit_handles_the_case_only_its_people_and_the_assignee_attach(actors, ids):
-    """Before, anyone who could read the case attached to it: the grid worker and the village
-    to a case the town now handles."""
+def test_once_another_unit_handles_the_case_its_people_the_assignee_and_the_logger_attach(actors, ids):
+    """Before, anyone who could read the case attached to it: the village to a case the town now
+    handles. The grid worker who logged it still adds the photos of the scene."""
     case = log(actors.grid.client, ids[M111], risk_grade="red")  # red: the town's
     assert case["owner_unit_id"] == ids[T1]
-    assert_problem(upload(actors.grid.client, case["id"], tiny_png(), "a.png"), 403)
     assert_problem(upload(actors.village.client, case["id"], tiny_png(), "a.png"), 403)
+    assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
     assert upload(actors.town.client, case["id"], tiny_png(), "a.png").status_code == 201
 
-    accepted = act(actors.town.client, case, "accept")
+    other = log(actors.town.client, ids[M111], risk_grade="red")  # logged by the town
+    assert_problem(upload(actors.grid.client, other["id"], tiny_png(), "b.png"), 403)
+    accepted = act(actors.town.client, other, "accept")
     act(actors.town.client, accepted, "assign", assignee_id=actors.grid.id)
-    assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
-    assert [item["filename"] for item in get(actors.town.client, case["id"])["attachments"]] == ["a.png", "现场.png"]
+    assert upload(actors.grid.client, other["id"], tiny_png(), "b.png").status_code == 201
+    assert [item["filename"] for item in get(actors.town.client, case["id"])["attachments"]] == ["现场.png", "a.png"]
 
 
 def test_a_rejected_case_takes_no_attachments(actors, case, attachment_dir):

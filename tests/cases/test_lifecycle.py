@@ -748,7 +748,7 @@ def test_a_grid_worker_records_attempts_only_on_cases_assigned_to_them(actors, i
     assert escalated["owner_unit_id"] == ids[V1]
 
 
-def test_a_grid_worker_assigned_a_case_the_village_handles_records_attempts_on_it(actors, ids):
+def test_a_grid_worker_assigned_a_case_the_village_handles_records_attempts_on_it(session, actors, ids):
     """A traffic case is the village's from the start; the village gives the mediation to the
     grid worker where it happened. Before, the worker was told the case lies outside their scope."""
     case = log(actors.grid.client, ids[M111], category="traffic_injury")
@@ -758,6 +758,9 @@ def test_a_grid_worker_assigned_a_case_the_village_handles_records_attempts_on_i
     assert case["status"] == "in_progress"
     # the work given, not the deciding: that stays with the village
     assert_problem(act_response(actors.grid.client, case, "resolve", note="已和解"), 403)
+    # near its deadline, it waits in the grid worker's inbox
+    set_clock(session, case["id"], deadline_at=utcnow() + timedelta(hours=2), yellow_at=utcnow() - timedelta(hours=1))
+    assert [item["id"] for item in actors.grid.client.get(INBOX).get_json()["items"]] == [case["id"]]
 
 
 def test_a_case_is_assigned_only_to_someone_who_can_work_on_it(actors, ids, make_principal):
@@ -790,8 +793,13 @@ def test_a_town_gives_a_case_to_the_districts_studio_and_experts_but_not_to_anot
     case = act(actors.town.client, log(actors.grid.client, ids[M111], category="labour"), "accept")
     assert_problem(act_response(actors.town.client, case, "assign", studio_id=other_towns), 404)
     assert_problem(act_response(actors.town.client, case, "assign", assignee_id=far_expert), 404)
+    # the district's command is no expert: handing it the case would be an escalation
+    assert_problem(act_response(actors.town.client, case, "assign", assignee_id=actors.district.id), 404)
     case = act(actors.town.client, case, "assign", studio_id=labour_studio, assignee_id=expert)
     assert (case["studio_id"], case["assignee_id"]) == (labour_studio, expert)
+    # and district command cannot give it to an expert of another town, who could not open it
+    problem = assert_problem(act_response(actors.district.client, case, "assign", assignee_id=far_expert), 422)
+    assert problem["errors"] == {"assignee_id": ["it lies outside their scope"]}
 
 
 def test_a_village_cannot_act_on_a_case_the_town_owns_but_still_reads_it(actors, ids):

@@ -346,3 +346,15 @@ def test_a_town_admin_cannot_write_outside_its_town_by_import(client, small_tree
     assert response.json["errors"] == {"line 2": [f"unit {blamed} lies outside your scope"]}
     assert client.get("/api/v1/units/by-code/510503001002").json == before
     assert client.get("/api/v1/units/by-code/510503100299").status_code == 404
+
+
+def test_a_file_bad_on_every_line_lists_its_first_200_bad_lines_in_order(client, session, small_tree):
+    """Lines 2–451, each bad; the parser's problems (even lines) are found before the tree's (odd
+    lines), yet the answer lists lines 2 to 201, and says there are more."""
+    rows = [f"510503009{n:03d},某社区,{'hamlet' if n % 2 == 0 else 'village'},510503009,,,," for n in range(2, 452)]
+    before = snapshot(session)
+    response = post_csv(client, HEADER + "\n".join(rows) + "\n")
+    assert_problem(response, 422)
+    assert list(response.json["errors"]) == [f"line {n}" for n in range(2, 202)]
+    assert "450 problem(s) (the first 200 lines are listed)" in response.json["detail"]
+    assert snapshot(session) == before
