@@ -1,15 +1,18 @@
 """``flask --app gridgov principals …`` and ``flask --app gridgov tokens …``."""
 
+import re
 import sys
 from datetime import timedelta
 
 import click
+import marshmallow as ma
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
+from gridgov.auth.schemas import PrincipalCreateSchema, TokenCreateSchema
 from gridgov.db import db
 from gridgov.errors import DomainError
 from gridgov.tree import service as tree_service
@@ -19,6 +22,22 @@ def _fail(error: DomainError) -> None:
     db.session.rollback()
     click.echo(f"Error: {error.detail}", err=True)
     sys.exit(1)
+
+
+def _checked(schema: ma.Schema, values: dict) -> dict:
+    """``values`` as the API would take them (the same schema: lengths, characters, passwords),
+    or the command ends naming what is wrong."""
+    try:
+        return schema.load({key: value for key, value in values.items() if value is not None or key == "scope_unit_id"})
+    except ma.ValidationError as error:
+        problems = "; ".join(f"{OPTIONS.get(field, field)}: {' '.join(map(str, messages))}"
+                             for field, messages in error.normalized_messages().items())
+        click.echo(f"Error: {problems}", err=True)
+        sys.exit(1)
+
+
+# The options the schemas' fields come from, to name them in errors.
+OPTIONS = {"display_name": "--name", "password": "--password", "name": "--name", "username": "USERNAME"}
 
 
 @click.group(cls=AppGroup, help="Accounts.")
@@ -37,10 +56,11 @@ def create_command(username, role, scope_code, password, display_name):
     """Create the account USERNAME."""
     try:
         scope = None if scope_code == "*" else tree_service.get_unit_by_code(db.session, code=scope_code)
-        principal = service.create_principal(
-            db.session, username=username, display_name=display_name or username,
-            role=Role(role), scope_unit_id=scope.id if scope else None, password=password,
-        )
+        fields = _checked(PrincipalCreateSchema(), {
+            "username": username, "display_name": display_name or username, "role": role,
+            "scope_unit_id": scope.id if scope else None, "password": password,
+        })
+        principal = service.create_principal(db.session, **fields)
         db.session.commit()
     except DomainError as error:
         _fail(error)
@@ -87,6 +107,7 @@ def issue_command(username, days, name):
     """Issue a token for USERNAME; the token alone is printed on the last line."""
     try:
         principal = service.get_principal_by_username(db.session, username=username)
+        name = _checked(TokenCreateSchema(), {"principal_id": principal.id, "name": name})["name"]
         token, text = service.issue_token(db.session, principal=principal, name=name, expires_in=timedelta(days=days))
         db.session.commit()
     except DomainError as error:
@@ -100,7 +121,7 @@ def issue_command(username, days, name):
 def revoke_command(token):
     """Revoke TOKEN, given as its id or as the token itself."""
     try:
-        if token.isdigit():
+        if re.fullmatch(r"[0-9]{1,9}", token):  # an id (str.isdigit() also takes "²" and "٢")
             row = service.get_token(db.session, token_id=int(token))
         else:
             row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == service.token_hash(token)))

@@ -219,3 +219,41 @@ def test_revoke_of_an_unknown_token_fails(app, session, argument):
 
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
+
+
+# --- the same checks as the API ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--name", "名" * 101], "--name"),
+    (["--name", "a\x01b"], "--name"),
+    (["--password", "short"], "--password"),
+], ids=["long-name", "control-character", "short-password"])
+def test_create_checks_what_the_api_checks_and_creates_nothing(app, session, small_tree, options, message):
+    """Before, the command saved what the API refuses (and a name too long for PostgreSQL's
+    column was a traceback there)."""
+    result = run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11, *options)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert principal(session, "zhao.liu") is None
+
+
+@pytest.mark.parametrize("name", ["", "x" * 101], ids=["blank", "too-long"])
+def test_issue_checks_the_tokens_name_as_the_api_does(app, session, small_tree, name):
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11)
+    result = run(app, "tokens", "issue", "zhao.liu", "--name", name)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: --name")
+    assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
+
+
+@pytest.mark.parametrize("argument", ["99999999999999999999999", "²", "٢"])
+def test_revoke_takes_an_id_only_in_plain_digits(app, session, small_tree, argument):
+    """Before: a traceback for the first two, and "٢" revoked token 2."""
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11)
+    issue(app, "zhao.liu")
+    issue(app, "zhao.liu")
+    result = run(app, "tokens", "revoke", argument)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_not(None))) == 0
