@@ -520,3 +520,41 @@ def test_an_import_and_a_move_of_the_same_village_at_once_both_go_through(app, d
         village = tree_service.get_unit(session, unit_id=district.village)
         assert village.parent_id == district.town3
         assert_tree_and_cases_agree(session, district)
+
+
+# --- 6. a case handed over while its new owner moves ----------------------------------------------
+
+
+def test_a_case_escalated_to_a_village_as_the_village_moves_keeps_the_villages_path(app, district, monkeypatch):
+    """The village takes a case up from its grid just as the district moves the village to another
+    town. Whichever commits first, the case's owner path is the village's path afterwards. Before,
+    the escalation wrote the path it had read; the move, committed meanwhile, did not see the
+    case: it had a path no unit has, and the village lost it from its lists (and could not act)."""
+    from gridgov.cases.enums import Outcome
+
+    case_id = log_case(app, district.microgrid)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
+            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+        session.commit()
+    handing_over = _pause_in(monkeypatch, cases_service, "_hand_over", thread="escalator")
+
+    def escalate():
+        with request_session(app) as session:
+            case = session.get(Case, case_id)
+            cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
+                              params={"reason": "mediation_failed"})
+            session.commit()
+
+    def move_the_village():
+        assert handing_over.wait(timeout=30)
+        move(app, district.village, district.town2)
+
+    assert _run_together(escalate, move_the_village, names=("escalator", "mover")) == []
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        village = tree_service.get_unit(session, unit_id=district.village)
+        assert (case.owner_unit_id, village.parent_id) == (district.village, district.town2)
+        assert case.owner_path == village.path
+        assert_tree_and_cases_agree(session, district)

@@ -497,7 +497,7 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
     )
     if own_level(target).rank < required.rank:
         target = handling_unit(session, unit=target, level=required)
-    _hand_over(case, target=in_use(session, target), now=now, policy=policy)
+    _hand_over(session, case, target=in_use(session, target), now=now, policy=policy)
     return f"{reason.value}: {note}" if note else reason.value
 
 
@@ -515,13 +515,15 @@ def _delegate(session, case, *, actor, now, unit_id, note=None):
     )
     if own_level(target).rank < required.rank:
         raise RuleViolation(f"Policy keeps this case at the {required} level or above.")
-    _hand_over(case, target=target, now=now, policy=policy)
+    _hand_over(session, case, target=target, now=now, policy=policy)
     return note
 
 
-def _hand_over(case: Case, *, target: Unit, now: datetime, policy) -> None:
+def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, policy) -> None:
     case.owner_unit_id = target.id
-    case.owner_path = target.path
+    # As the target is now, and kept so: a move committed since it was read, or while this
+    # transaction runs, would leave the case with a path no unit has (out of its owner's lists).
+    case.owner_path = tree_service.hold_place(session, unit=target)
     case.owner_level = own_level(target)
     case.arrived_at = now
     case.assignee_id = None

@@ -134,6 +134,16 @@ def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
         raise Conflict(f"{lineage[-1].name} was moved just now; try again.")
 
 
+def hold_place(session: Session, *, unit: Unit) -> str:
+    """The path of ``unit`` as it is now, kept so until the commit: for a copy of it written on
+    another row (a case's new owner), which a move of the unit must then find and rewrite.
+
+    The lineage is share-locked as ``lock_lineage`` does (a move in progress is waited for, a
+    later one waits for this transaction), and the path read again after the lock."""
+    session.scalars(SHARE_LINEAGE, {"unit_id": unit.id}).all()
+    return session.scalar(sa.select(Unit.path).where(Unit.id == unit.id).execution_options(**UNSCOPED))
+
+
 def lock_units(session: Session, *, units: list[Unit]) -> None:
     """Lock the rows of ``units`` for this transaction (in id order, so that two lockers never
     wait for each other in a circle) and read them again: what is decided from them from here on
