@@ -15,6 +15,7 @@ from gridgov.cases import service, sweep
 from gridgov.cases.enums import Category, EscalationReason, Outcome, ReferralChannel, RiskGrade, Source
 from gridgov.cases.models import Case
 from gridgov.db import utcnow
+from gridgov.tree import paths
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
@@ -84,8 +85,9 @@ def _one_case(session, *, rng, origin_id, start, now, actors):
          "phone": f"13{rng.randint(0, 9)}{rng.randint(10_000_000, 99_999_999)}"}
         for role in ("applicant", "respondent")
     ]
+    origin = session.get(Unit, origin_id)
     case, _ = service.create_case(
-        session, actor=actors["grid"], title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
+        session, actor=_within(actors["grid"], origin.path), title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
         source=_pick(rng, SOURCES), origin_unit_id=origin_id, people_involved=people,
         amount_in_dispute=rng.choice([None, None, 800, 3500, 12000, 46000]) if category in
         (Category.LABOUR, Category.CONSUMER, Category.TRAFFIC_INJURY) else None,
@@ -161,4 +163,11 @@ def _act(session, case, action, at, actors, verifier=False, **params):
     actor = actors["verifier"] if verifier else actors[level if level in ("town", "district") else "village"]
     if verifier and case.resolved_by_id == actor.id:
         actor = actors["town"]  # the verifier may not be the resolver
+    actor = _within(actor, case.owner_path)
     service.act(session, case=case, action=action, actor=actor, version=None, params=params, now=at)
+
+
+def _within(actor: Principal, path: str) -> Principal | None:
+    """The demo account, where it could have done this (its scope holds ``path``); elsewhere the
+    history is the system's: the timeline must not name someone who could not have acted."""
+    return actor if actor.active and paths.is_descendant_or_self(path, actor.scope_path or "") else None

@@ -69,16 +69,19 @@ def _demo_accounts() -> dict[str, Principal]:
                 db.session, username=username, display_name=display_name, role=Role(role),
                 scope_unit_id=scope.id, password=password,
             )
+        accounts[username] = principal
+        if not principal.active:  # someone deactivated it: it stays so, and gets no token
+            lines.append(f"  {role:<17} {username:<17} (deactivated: no token)")
+            continue
         _token, text = auth_service.issue_token(
             db.session, principal=principal, name="demo", expires_in=timedelta(days=DEMO_TOKEN_DAYS)
         )
         lines.append(f"  {role:<17} {username:<17} {text}")
-        accounts[username] = principal
     db.session.commit()
     click.echo(f"\nDemo accounts (password {naxi.DEMO_PASSWORD!r} unless changed; the integration account has none).")
     click.echo(f"A fresh API token for each, valid {DEMO_TOKEN_DAYS} days:")
     click.echo("\n".join(lines))
-    click.echo('Try: curl -H "Authorization: Bearer <token>" http://127.0.0.1:8000/api/v1/me')
+    click.echo('Try: curl -H "Authorization: Bearer <token>" <the service\'s address>/api/v1/me')
     return accounts
 
 

@@ -82,6 +82,16 @@ def test_seeding_naxi_twice_changes_nothing(app, session, naxi_seeded):
     assert snapshot(session) == before
 
 
+def test_seeding_again_after_a_demo_account_was_deactivated_leaves_it_so(app, session, naxi_seeded):
+    """Before, the second run stopped with a traceback, half done."""
+    from gridgov.auth.models import Principal
+
+    assert app.test_cli_runner().invoke(args=["principals", "deactivate", "naxi.auditor"]).exit_code == 0
+    again = run(app, "naxi", "--cases", "0")
+    assert "naxi.auditor" in again.stdout and "deactivated: no token" in again.stdout
+    assert session.scalar(sa.select(Principal.active).where(Principal.username == "naxi.auditor")) is False
+
+
 def test_naxi_rows_are_deterministic():
     assert naxi.rows() == naxi.rows()
 
@@ -161,6 +171,21 @@ def test_naxi_cases_are_real_cases_in_every_status_mostly_settled_locally(app, s
     assert len(firsts) == 2000 + 2 and set(firsts) == {"create"}
     for case in session.scalars(sa.select(Case).order_by(Case.id).limit(200)):
         assert case_service.replay(case_service.events(session, case=case)) == case_service.snapshot(case)
+
+    # The timelines name only people who could have done what they record: each event's actor,
+    # if any, has the case where it happened or where it was handled within their scope.
+    from gridgov.auth.models import Principal
+
+    named = session.execute(
+        sa.select(Principal.scope_path, Case.origin_path, CaseEvent.from_owner_unit_id, CaseEvent.to_owner_unit_id)
+        .join(CaseEvent, CaseEvent.actor_id == Principal.id).join(Case, Case.id == CaseEvent.case_id)
+    ).all()
+    unit_paths = dict(session.execute(sa.select(Unit.id, Unit.path)).all())
+    assert named
+    impossible = [row for row in named if not any(
+        path.startswith(row.scope_path)
+        for path in (row.origin_path, unit_paths.get(row.from_owner_unit_id, ""), unit_paths.get(row.to_owner_unit_id, "")))]
+    assert impossible == []
 
     again = run(app, "naxi")
     assert "none added" in again.stdout

@@ -33,7 +33,7 @@ def import_command(file: Path):
         db.session.commit()
     except DomainError as error:
         db.session.rollback()
-        click.echo(f"Nothing was imported: {error.detail}", err=True)
+        click.echo(f"Error: {error.detail}", err=True)  # it says nothing was changed
         for where, messages in (error.errors or {}).items():
             for message in messages:
                 click.echo(f"  {where}: {message}", err=True)

@@ -60,7 +60,7 @@ def test_a_bad_file_exits_non_zero_naming_its_lines_and_changes_nothing(app, ses
     result = import_file(app, path)
 
     assert result.exit_code == 1
-    assert "Nothing was imported" in result.stderr
+    assert "\nError: The file was not imported: 2 problem(s). Nothing was changed.\n" in result.stderr
     assert "line 4: level 'hamlet'" in result.stderr
     assert result.stdout == ""
     assert snapshot(session) == before
