@@ -87,7 +87,7 @@ def _one_case(session, *, rng, origin_id, start, now, actors):
     ]
     origin = session.get(Unit, origin_id)
     case, _ = service.create_case(
-        session, actor=_within(actors["grid"], origin.path), title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
+        session, actor=_within(actors["grid"], origin.path) or actors["district"], title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
         source=_pick(rng, SOURCES), origin_unit_id=origin_id, people_involved=people,
         amount_in_dispute=rng.choice([None, None, 800, 3500, 12000, 46000]) if category in
         (Category.LABOUR, Category.CONSUMER, Category.TRAFFIC_INJURY) else None,
@@ -159,15 +159,19 @@ class _Clock:
 
 
 def _act(session, case, action, at, actors, verifier=False, **params):
+    """As the demo account of the case's level where its scope holds the case; elsewhere as
+    district command, whose scope holds every case (the timeline must not name someone who could
+    not have acted). The verifier is not the resolver: where no account but command could verify
+    what command resolved, the system closes it."""
     level = case.owner_level.value
-    actor = actors["verifier"] if verifier else actors[level if level in ("town", "district") else "village"]
-    if verifier and case.resolved_by_id == actor.id:
-        actor = actors["town"]  # the verifier may not be the resolver
-    actor = _within(actor, case.owner_path)
+    preferred = actors["verifier"] if verifier else actors[level if level in ("town", "district") else "village"]
+    actor = _within(preferred, case.owner_path) or _within(actors["district"], case.owner_path)
+    if verifier and actor is not None and case.resolved_by_id == actor.id:
+        actor = next((other for other in (actors["town"], actors["village"])
+                      if other.id != actor.id and _within(other, case.owner_path)), None)
     service.act(session, case=case, action=action, actor=actor, version=None, params=params, now=at)
 
 
 def _within(actor: Principal, path: str) -> Principal | None:
-    """The demo account, where it could have done this (its scope holds ``path``); elsewhere the
-    history is the system's: the timeline must not name someone who could not have acted."""
+    """``actor`` if it could act on what lies at ``path`` (in use, its scope holds it)."""
     return actor if actor.active and paths.is_descendant_or_self(path, actor.scope_path or "") else None

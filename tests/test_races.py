@@ -558,3 +558,111 @@ def test_a_case_escalated_to_a_village_as_the_village_moves_keeps_the_villages_p
         assert (case.owner_unit_id, village.parent_id) == (district.village, district.town2)
         assert case.owner_path == village.path
         assert_tree_and_cases_agree(session, district)
+
+
+def test_a_sweep_and_a_move_of_the_village_it_escalates_to_both_go_through(app, district, dialect, monkeypatch):
+    """The sweep has taken a batch of overdue cases (their rows locked) as the district moves the
+    village an overdue grid case would go up to. Before, the sweep waited for the village the move
+    holds while the move waited for the case the sweep holds: PostgreSQL ended one as a deadlock
+    (the sweep's whole batch, or the user's move). Now the sweep leaves that case to its next run
+    if the move got there first, and no one waits in a circle."""
+    from datetime import timedelta
+
+    from gridgov.cases import sweep as sweep_module
+    from gridgov.db import utcnow
+
+    with request_session(app) as session:
+        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
+                                            risk_grade="blue", source="hotline", origin_unit_id=district.microgrid,
+                                            now=utcnow() - timedelta(days=20))
+        session.commit()
+        case_id = case.id
+    took, mover_locked = threading.Event(), threading.Event()
+    take, lock_units = sweep_module._take, tree_service.lock_units
+
+    def take_then_let_the_move_lock(*args, **kwargs):
+        ids = take(*args, **kwargs)
+        if threading.current_thread().name == "sweeper" and ids and not took.is_set():
+            took.set()
+            mover_locked.wait(5 if dialect == "postgresql" else 0.5)  # SQLite: the move waits for the sweep
+        return ids
+
+    def lock_then_pause(*args, **kwargs):
+        lock_units(*args, **kwargs)
+        if threading.current_thread().name == "mover":
+            mover_locked.set()
+            threading.Event().wait(0.3)
+
+    monkeypatch.setattr(sweep_module, "_take", take_then_let_the_move_lock)
+    monkeypatch.setattr(tree_service, "lock_units", lock_then_pause)
+
+    def sweep():
+        with request_session(app) as session:
+            sweep_module.sweep(session)
+
+    def move_the_village():
+        assert took.wait(30)
+        move(app, district.village, district.town2)
+
+    assert _run_together(sweep, move_the_village, names=("sweeper", "mover")) == []
+    with request_session(app) as session:
+        assert tree_service.get_unit(session, unit_id=district.village).parent_id == district.town2
+        assert_tree_and_cases_agree(session, district)
+        assert session.get(Case, case_id).owner_unit_id in (district.grid, district.village)
+    # whichever way it went, the next run finds the case escalated or escalates it
+    with request_session(app) as session:
+        sweep_module.sweep(session)
+        assert session.get(Case, case_id).owner_unit_id == district.village
+
+
+def test_an_escalation_to_a_village_being_moved_is_told_to_try_again(app, district, dialect, monkeypatch):
+    """The move has rewritten the village's path but not yet committed: an escalation there answers
+    409 at once ("being moved just now") instead of waiting in line behind it, and once the move
+    has committed it goes through with the new path."""
+    from gridgov.cases.enums import Outcome
+
+    if dialect == "sqlite":
+        pytest.skip("SQLite lets one writer in at a time: an escalation never meets a move under way")
+    case_id = log_case(app, district.microgrid)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
+            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+        session.commit()
+    rewritten, escalated = threading.Event(), threading.Event()
+    rewrite = tree_service.rewrite_path_prefix
+
+    def rewrite_then_wait(session, *, column, **kwargs):
+        rewrite(session, column=column, **kwargs)
+        if threading.current_thread().name == "mover" and column is Unit.path:
+            rewritten.set()
+            assert escalated.wait(30)
+
+    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_wait)
+    outcome = []
+
+    def escalate():
+        assert rewritten.wait(30)
+        try:
+            with request_session(app) as session:
+                case = session.get(Case, case_id)
+                cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
+                                  params={"reason": "mediation_failed"})
+                session.commit()
+                outcome.append("escalated")
+        except Conflict as conflict:
+            outcome.append(conflict.detail)
+        finally:
+            escalated.set()
+
+    assert _run_together(lambda: move(app, district.village, district.town2), escalate,
+                         names=("mover", "escalator")) == []
+    assert len(outcome) == 1 and "being moved just now" in outcome[0]
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        assert case.owner_unit_id == district.grid
+        cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
+                          params={"reason": "mediation_failed"})
+        session.commit()
+        assert case.owner_path == tree_service.get_unit(session, unit_id=district.village).path
+        assert_tree_and_cases_agree(session, district)

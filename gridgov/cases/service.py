@@ -35,7 +35,7 @@ from gridgov.tree import service as tree_service
 from gridgov.tree.levels import ORDER as LEVEL_ORDER, Level
 from gridgov.tree.models import Unit, in_subtree
 
-SYSTEM_ACTOR = "system:sweep"
+SYSTEM_ACTOR = "system"  # no principal: the sweep, the command line, the seed
 
 
 def current_policy() -> policy_module.Policy:
@@ -520,10 +520,10 @@ def _delegate(session, case, *, actor, now, unit_id, note=None):
 
 
 def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, policy) -> None:
-    case.owner_unit_id = target.id
     # As the target is now, and kept so: a move committed since it was read, or while this
     # transaction runs, would leave the case with a path no unit has (out of its owner's lists).
     case.owner_path = tree_service.hold_place(session, unit=target)
+    case.owner_unit_id = target.id
     case.owner_level = own_level(target)
     case.arrived_at = now
     case.assignee_id = None

@@ -16,6 +16,7 @@ from gridgov.cases import service
 from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
+from gridgov.errors import Conflict
 
 ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
 # Running cases whose deadline was counted past the holiday data (the partial index
@@ -48,17 +49,24 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         session.commit()
         last_id = ids[-1]
 
+    skipped: set[int] = set()
     while True:
-        ids = _take(session, sa.and_(overdue, escalate_here), batch_size)
+        ids = _take(session, sa.and_(overdue, escalate_here, Case.id.not_in(skipped)), batch_size)
         if not ids:
             break
+        escalated = 0
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
-            service.act(
-                session, case=case, action="escalate", actor=None, version=None,
-                params={"reason": EscalationReason.DEADLINE_EXCEEDED, "note": "overdue (sweep)"}, now=now,
-            )
+            try:
+                service.act(
+                    session, case=case, action="escalate", actor=None, version=None,
+                    params={"reason": EscalationReason.DEADLINE_EXCEEDED, "note": "overdue (sweep)"}, now=now,
+                )
+                escalated += 1
+            except Conflict:  # where it would go is being moved: the next run takes it
+                session.expire(case)
+                skipped.add(case.id)
         session.commit()
-        counts["escalated"] += len(ids)
+        counts["escalated"] += escalated
         progress(len(ids))
 
     while True:

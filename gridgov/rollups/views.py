@@ -8,6 +8,7 @@ from gridgov.api import Blueprint
 from gridgov.cases import service as case_service
 from gridgov.cases.schemas import CaseListArgs
 from gridgov.db import db
+from gridgov.errors import RuleViolation
 from gridgov.rollups import export, service
 from gridgov.rollups.schemas import RollupSchema, TrendArgs, TrendSchema, WindowArgs
 from gridgov.tree import service as tree_service
@@ -72,9 +73,12 @@ class CasesCsv(MethodView):
     @blp.arguments(CaseListArgs, location="query")
     @blp.response(200, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args):
-        """Every case the filters of `GET /cases` select (all pages, up to 100,000 rows), one
-        row each; personal data is not exported."""
+        """Every case the filters of `GET /cases` select (all pages, up to 100,000 rows; more is
+        refused, 422, rather than cut short), one row each; personal data is not exported."""
         args.pop("limit"), args.pop("cursor")
         sort = args.pop("sort")
         rows, _key = case_service.list_cases(db.session, filters=args, sort=sort, after=None, limit=export.MAX_ROWS)
-        return export.csv_response(export.case_rows(db.session, rows[:export.MAX_ROWS]), filename="cases.csv")
+        if len(rows) > export.MAX_ROWS:  # a spreadsheet that looks whole but is not would mislead
+            raise RuleViolation(f"More than {export.MAX_ROWS:,} cases match; narrow the filters "
+                                "(created_from and created_to, a unit, a status) and export in parts.")
+        return export.csv_response(export.case_rows(db.session, rows), filename="cases.csv")

@@ -134,14 +134,23 @@ def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
         raise Conflict(f"{lineage[-1].name} was moved just now; try again.")
 
 
+# Every move that changes a unit's path rewrites the unit's own row (its path is a key), so a
+# key-share lock on that one row keeps the path; renames and creations (no-key locks) pass. Not
+# waiting for it (SKIP LOCKED, which also leaves the transaction usable): the holder may hold case
+# rows already (a sweep, a batch of them), which a move rewrites after its units; waiting here
+# would close the circle.
+HOLD_PLACE = (sa.select(Unit.path).where(Unit.id == sa.bindparam("unit_id"))
+              .with_for_update(read=True, key_share=True, skip_locked=True).execution_options(**UNSCOPED))
+
+
 def hold_place(session: Session, *, unit: Unit) -> str:
     """The path of ``unit`` as it is now, kept so until the commit: for a copy of it written on
     another row (a case's new owner), which a move of the unit must then find and rewrite.
-
-    The lineage is share-locked as ``lock_lineage`` does (a move in progress is waited for, a
-    later one waits for this transaction), and the path read again after the lock."""
-    session.scalars(SHARE_LINEAGE, {"unit_id": unit.id}).all()
-    return session.scalar(sa.select(Unit.path).where(Unit.id == unit.id).execution_options(**UNSCOPED))
+    ``Conflict`` while a move of it is under way (PostgreSQL; SQLite lets one writer in)."""
+    path = session.scalar(HOLD_PLACE, {"unit_id": unit.id})
+    if path is None:
+        raise Conflict(f"{unit.name} is being moved just now; try again in a moment.")
+    return path
 
 
 def lock_units(session: Session, *, units: list[Unit]) -> None:

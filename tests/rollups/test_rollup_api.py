@@ -633,6 +633,18 @@ def test_the_cases_csv_follows_the_list_filters_and_holds_no_personal_data(sessi
     assert_problem(command.get(f"{API}/cases.csv?origin_unit_id=999999"), 404)
 
 
+def test_a_cases_csv_that_would_pass_the_row_limit_is_refused_not_cut_short(session, small_tree, ids, command,
+                                                                             monkeypatch):
+    from gridgov.rollups import export
+
+    for _ in range(3):
+        case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9))
+    monkeypatch.setattr(export, "MAX_ROWS", 3)
+    assert len(read_csv(command.get(f"{API}/cases.csv"))) == 1 + 3
+    case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9))
+    assert "narrow the filters" in assert_problem(command.get(f"{API}/cases.csv"), 422)["detail"]
+
+
 def test_a_title_a_spreadsheet_would_run_is_exported_as_text(session, small_tree, ids, command):
     case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9), title="=HYPERLINK(\"http://evil.example\",\"点我\")")
     case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9), title="-楼道堆物")
