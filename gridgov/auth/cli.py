@@ -24,14 +24,15 @@ def _fail(error: DomainError) -> None:
     sys.exit(1)
 
 
-def _checked(schema: ma.Schema, values: dict) -> dict:
+def _checked(schema: ma.Schema, values: dict, *, partial=()) -> dict:
     """``values`` as the API would take them (the same schema: lengths, characters, passwords),
-    or the command ends naming what is wrong."""
+    or the command ends naming what is wrong, an option a line."""
     try:
-        return schema.load({key: value for key, value in values.items() if value is not None or key == "scope_unit_id"})
+        given = {key: value for key, value in values.items() if value is not None or key == "scope_unit_id"}
+        return schema.load(given, partial=partial)
     except ma.ValidationError as error:
-        problems = "; ".join(f"{OPTIONS.get(field, field)}: {' '.join(map(str, messages))}"
-                             for field, messages in error.normalized_messages().items())
+        problems = "\n  ".join(f"{OPTIONS.get(field, field)}: {' '.join(map(str, messages))}"
+                                for field, messages in error.normalized_messages().items())
         click.echo(f"Error: {problems}", err=True)
         sys.exit(1)
 
@@ -57,9 +58,10 @@ def create_command(username, role, scope_code, password, display_name):
     try:
         scope = None if scope_code == "*" else tree_service.get_unit_by_code(db.session, code=scope_code)
         fields = _checked(PrincipalCreateSchema(), {
-            "username": username, "display_name": display_name or username, "role": role,
+            "username": username, "display_name": display_name, "role": role,
             "scope_unit_id": scope.id if scope else None, "password": password,
-        })
+        }, partial=("display_name",) if display_name is None else ())
+        fields.setdefault("display_name", username)  # a valid username is a valid display name
         principal = service.create_principal(db.session, **fields)
         db.session.commit()
     except DomainError as error:

@@ -228,7 +228,8 @@ def test_revoke_of_an_unknown_token_fails(app, session, argument):
     (["--name", "名" * 101], "--name"),
     (["--name", "a\x01b"], "--name"),
     (["--password", "short"], "--password"),
-], ids=["long-name", "control-character", "short-password"])
+    (["--name", ""], "--name"),
+], ids=["long-name", "control-character", "short-password", "blank-name"])
 def test_create_checks_what_the_api_checks_and_creates_nothing(app, session, small_tree, options, message):
     """Before, the command saved what the API refuses (and a name too long for PostgreSQL's
     column was a traceback there)."""
