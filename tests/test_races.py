@@ -23,6 +23,7 @@ from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.cases import service as cases_service
+from gridgov.cases.enums import Outcome
 from gridgov.cases.models import Case
 from gridgov.db import db
 from gridgov.errors import Conflict
@@ -82,6 +83,17 @@ def log_case(app, origin_unit_id: int) -> int:
                                             risk_grade="blue", source="hotline", origin_unit_id=origin_unit_id)
         session.commit()
         return case.id
+
+
+def failed_at_its_grid(app, origin_unit_id: int) -> int:
+    """A case logged at ``origin_unit_id``, accepted, and a failed mediation recorded: it may go up."""
+    case_id = log_case(app, origin_unit_id)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
+            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+        session.commit()
+    return case_id
 
 
 def move(app, unit_id: int, new_parent_id: int) -> None:
@@ -530,14 +542,7 @@ def test_a_case_escalated_to_a_village_as_the_village_moves_keeps_the_villages_p
     town. Whichever commits first, the case's owner path is the village's path afterwards. Before,
     the escalation wrote the path it had read; the move, committed meanwhile, did not see the
     case: it had a path no unit has, and the village lost it from its lists (and could not act)."""
-    from gridgov.cases.enums import Outcome
-
-    case_id = log_case(app, district.microgrid)
-    with request_session(app) as session:
-        case = session.get(Case, case_id)
-        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
-            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
-        session.commit()
+    case_id = failed_at_its_grid(app, district.microgrid)
     handing_over = _pause_in(monkeypatch, cases_service, "_hand_over", thread="escalator")
 
     def escalate():
@@ -619,16 +624,9 @@ def test_an_escalation_to_a_village_being_moved_is_told_to_try_again(app, distri
     """The move has rewritten the village's path but not yet committed: an escalation there answers
     409 at once ("being moved just now") instead of waiting in line behind it, and once the move
     has committed it goes through with the new path."""
-    from gridgov.cases.enums import Outcome
-
     if dialect == "sqlite":
         pytest.skip("SQLite lets one writer in at a time: an escalation never meets a move under way")
-    case_id = log_case(app, district.microgrid)
-    with request_session(app) as session:
-        case = session.get(Case, case_id)
-        for action, params in [("accept", {}), ("record_attempt", {"outcome": Outcome.FAILURE})]:
-            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
-        session.commit()
+    case_id = failed_at_its_grid(app, district.microgrid)
     rewritten, escalated = threading.Event(), threading.Event()
     rewrite = tree_service.rewrite_path_prefix
 
