@@ -51,6 +51,10 @@ class Conflict(DomainError):
     status, type, title = 409, "conflict", "Conflict"
 
 
+class BeingMoved(Conflict):
+    """A unit the request must name is being moved by another transaction: try again shortly."""
+
+
 class Gone(DomainError):
     """It was here and is no more (a stored file lost from the disk)."""
 

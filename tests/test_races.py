@@ -664,3 +664,60 @@ def test_an_escalation_to_a_village_being_moved_is_told_to_try_again(app, distri
         session.commit()
         assert case.owner_path == tree_service.get_unit(session, unit_id=district.village).path
         assert_tree_and_cases_agree(session, district)
+
+
+def test_a_sweep_and_a_move_of_the_grid_that_owns_an_overdue_case_both_go_through(app, district, dialect, monkeypatch):
+    """The district moves a grid to another village while the sweep holds the batch with the grid's
+    overdue case. The move has rewritten the grid and waits for the case; the sweep's escalation
+    names the grid in its event. Before, that event's check waited for the move: a deadlock, and
+    the sweep's whole batch lost. Now the sweep leaves the case to its next run."""
+    from datetime import timedelta
+
+    from gridgov.cases import sweep as sweep_module
+    from gridgov.db import utcnow
+
+    with request_session(app) as session:
+        other_village = tree_service.create_unit(session, name="竞态另一村", level=Level.VILLAGE,
+                                                 code=f"{DISTRICT_CODE}001002", parent_id=district.town1).id
+        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
+                                            risk_grade="blue", source="hotline", origin_unit_id=district.microgrid,
+                                            now=utcnow() - timedelta(days=20))
+        session.commit()
+        case_id = case.id
+    took, rewritten = threading.Event(), threading.Event()
+    take, rewrite = sweep_module._take, tree_service.rewrite_path_prefix
+
+    def take_then_let_the_move_rewrite(*args, **kwargs):
+        ids = take(*args, **kwargs)
+        if threading.current_thread().name == "sweeper" and ids and not took.is_set():
+            took.set()
+            rewritten.wait(5 if dialect == "postgresql" else 0.5)  # SQLite: the move waits for the sweep
+        return ids
+
+    def rewrite_then_signal(session, *, column, **kwargs):
+        rewrite(session, column=column, **kwargs)
+        if threading.current_thread().name == "mover" and column is Unit.path:
+            rewritten.set()
+
+    monkeypatch.setattr(sweep_module, "_take", take_then_let_the_move_rewrite)
+    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_signal)
+
+    def sweep():
+        with request_session(app) as session:
+            sweep_module.sweep(session)
+
+    def move_the_grid():
+        assert took.wait(30)
+        move(app, district.grid, other_village)
+
+    assert _run_together(sweep, move_the_grid, names=("sweeper", "mover")) == []
+    with request_session(app) as session:
+        assert tree_service.get_unit(session, unit_id=district.grid).parent_id == other_village
+        assert_tree_and_cases_agree(session, district)
+    with request_session(app) as session:  # the next run escalates it, if this one left it
+        sweep_module.sweep(session)
+        # PostgreSQL: left to this run, so it goes to the grid's new village; SQLite: the move
+        # waited for the sweep, which sent it to the grid's village then
+        expected = other_village if dialect == "postgresql" else district.village
+        assert session.get(Case, case_id).owner_unit_id == expected
+        assert_tree_and_cases_agree(session, district)

@@ -28,7 +28,7 @@ from gridgov.cases.enums import (
 from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party, in_area
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
 from gridgov.db import one_by_id, utc_moment, utcnow
-from gridgov.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from gridgov.errors import BeingMoved, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.rollups import counters, measures
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
@@ -283,6 +283,10 @@ def act(
             f"{action} is not allowed for a {case.status} case; allowed: {', '.join(allowed_from(case.status)) or 'nothing'}.",
             allowed_actions=allowed_from(case.status),
         )
+    # The owner is named by the event (and a hand-over holds its target too), after the case's
+    # row is locked at the flush: held first, so those checks never wait for a move that waits
+    # for the case.
+    tree_service.hold_places(session, unit_ids=[case.owner_unit_id])
     before = _snapshot(case)
     counted = counters.state(case, current_policy())
     reference, from_status, from_owner = case.reference, case.status, case.owner_unit_id
@@ -497,7 +501,7 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
     )
     if own_level(target).rank < required.rank:
         target = handling_unit(session, unit=target, level=required)
-    _hand_over(session, case, target=in_use(session, target), now=now, policy=policy)
+    _hand_over(session, case, target=in_use(session, target), now=now, policy=policy, up=True)
     return f"{reason.value}: {note}" if note else reason.value
 
 
@@ -515,14 +519,21 @@ def _delegate(session, case, *, actor, now, unit_id, note=None):
     )
     if own_level(target).rank < required.rank:
         raise RuleViolation(f"Policy keeps this case at the {required} level or above.")
-    _hand_over(session, case, target=target, now=now, policy=policy)
+    _hand_over(session, case, target=target, now=now, policy=policy, up=False)
     return note
 
 
-def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, policy) -> None:
-    # As the target is now, and kept so: a move committed since it was read, or while this
-    # transaction runs, would leave the case with a path no unit has (out of its owner's lists).
-    case.owner_path = tree_service.hold_place(session, unit=target)
+def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, policy, up: bool) -> None:
+    """Give the case to ``target``, above its owner (``up``) or below it."""
+    # The target's path as it is now, and kept so: a move committed since it was read, or while
+    # this transaction runs, would leave the case with a path no unit has (out of its owner's
+    # lists). And the owner held with it, so where the target lies from it stays as decided.
+    held = tree_service.hold_places(session, unit_ids=[case.owner_unit_id, target.id])
+    owner_path, target_path = held[case.owner_unit_id], held[target.id]
+    above, below = (target_path, owner_path) if up else (owner_path, target_path)
+    if not paths.is_descendant_or_self(below, above):
+        raise BeingMoved(f"{target.name} was moved just now; try again.")
+    case.owner_path = target_path
     case.owner_unit_id = target.id
     case.owner_level = own_level(target)
     case.arrived_at = now
@@ -617,6 +628,7 @@ assert set(HANDLERS) == set(TRANSITIONS)
 def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     """Count a provisional deadline again on the calendar as installed now; write the event if
     it changed. True when it did."""
+    tree_service.hold_places(session, unit_ids=[case.owner_unit_id])  # as in act(): the event names it
     before = _snapshot(case)
     counted = counters.state(case, current_policy())
     if not clock.recount(case, policy=current_policy()):

@@ -16,7 +16,8 @@ from gridgov.cases import service
 from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
-from gridgov.errors import Conflict
+from gridgov.errors import BeingMoved
+from gridgov.tree import service as tree_service
 
 ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
 # Running cases whose deadline was counted past the holiday data (the partial index
@@ -45,10 +46,15 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         if not ids:
             break
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
-            counts["recounted"] += service.recount_deadline(session, case=case, now=now)
+            try:
+                counts["recounted"] += service.recount_deadline(session, case=case, now=now)
+            except BeingMoved:  # its owner is being moved: the next run counts it
+                session.expire(case)
         session.commit()
         last_id = ids[-1]
 
+    # Cases whose units are being moved (BeingMoved) are left to the next run: this one holds
+    # their rows, which the move needs next, and must not wait for it.
     skipped: set[int] = set()
     while True:
         ids = _take(session, sa.and_(overdue, escalate_here, Case.id.not_in(skipped)), batch_size)
@@ -62,7 +68,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
                     params={"reason": EscalationReason.DEADLINE_EXCEEDED, "note": "overdue (sweep)"}, now=now,
                 )
                 escalated += 1
-            except Conflict:  # where it would go is being moved: the next run takes it
+            except BeingMoved:
                 session.expire(case)
                 skipped.add(case.id)
         session.commit()
@@ -70,12 +76,13 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
         progress(len(ids))
 
     while True:
-        ids = _take(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), batch_size)
+        ids = _take(session, sa.and_(overdue, unmarked, sa.not_(escalate_here), Case.id.not_in(skipped)), batch_size)
         if not ids:
             break
-        _mark_red(session, ids=ids, now=now)
+        marked = _mark_red(session, ids=ids, now=now)
+        skipped.update(set(ids) - set(marked))
         session.commit()
-        counts["marked"] += len(ids)
+        counts["marked"] += len(marked)
         progress(len(ids))
     session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
     return counts
@@ -89,9 +96,15 @@ def _take(session: Session, condition, batch_size: int, order=None) -> list[int]
     return list(session.scalars(stmt))
 
 
-def _mark_red(session: Session, *, ids: list[int], now: datetime) -> None:
+def _mark_red(session: Session, *, ids: list[int], now: datetime) -> list[int]:
     """One UPDATE and one INSERT … SELECT of their events for the whole batch: the rows never
-    travel to Python and back."""
+    travel to Python and back. Returns the ids marked: all but those whose owner is being moved
+    (their events name it)."""
+    owners = dict(session.execute(sa.select(Case.id, Case.owner_unit_id).where(Case.id.in_(ids))).all())
+    held = tree_service.try_to_hold(session, unit_ids=owners.values())
+    ids = [case_id for case_id in ids if owners[case_id] in held]
+    if not ids:
+        return []
     session.execute(
         sa.update(Case)
         .where(Case.id.in_(ids), Case.overdue_marked_at.is_(None))
@@ -111,3 +124,4 @@ def _mark_red(session: Session, *, ids: list[int], now: datetime) -> None:
         )
     )
     session.expire_all()
+    return ids

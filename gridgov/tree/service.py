@@ -8,7 +8,7 @@ from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent
 from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.db import one_by_id, utcnow
-from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
+from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation
 from gridgov.tree import paths
 from gridgov.tree.levels import (
     CODE_LENGTH,
@@ -135,22 +135,32 @@ def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
 
 
 # Every move that changes a unit's path rewrites the unit's own row (its path is a key), so a
-# key-share lock on that one row keeps the path; renames and creations (no-key locks) pass. Not
+# key-share lock on that row keeps the path; renames and creations (no-key locks) pass. Not
 # waiting for it (SKIP LOCKED, which also leaves the transaction usable): the holder may hold case
 # rows already (a sweep, a batch of them), which a move rewrites after its units; waiting here
 # would close the circle.
-HOLD_PLACE = (sa.select(Unit.path).where(Unit.id == sa.bindparam("unit_id"))
-              .with_for_update(read=True, key_share=True, skip_locked=True).execution_options(**UNSCOPED))
+HOLD_PLACES = (sa.select(Unit.id, Unit.path).where(Unit.id.in_(sa.bindparam("unit_ids", expanding=True)))
+               .order_by(Unit.id).with_for_update(read=True, key_share=True, skip_locked=True)
+               .execution_options(**UNSCOPED))
 
 
-def hold_place(session: Session, *, unit: Unit) -> str:
-    """The path of ``unit`` as it is now, kept so until the commit: for a copy of it written on
-    another row (a case's new owner), which a move of the unit must then find and rewrite.
-    ``Conflict`` while a move of it is under way (PostgreSQL; SQLite lets one writer in)."""
-    path = session.scalar(HOLD_PLACE, {"unit_id": unit.id})
-    if path is None:
-        raise Conflict(f"{unit.name} is being moved just now; try again in a moment.")
-    return path
+def try_to_hold(session: Session, *, unit_ids) -> dict[int, str]:
+    """The paths of those of the units ``unit_ids`` that no move is changing now, each kept as it
+    is until the commit.
+
+    For a change that names them on other rows (a case's owner, its events): no move of them can
+    begin until it commits, and their foreign-key checks never wait for one, so the change may
+    hold other rows first. (PostgreSQL; on SQLite writers take turns: every unit is held.)"""
+    return dict(session.execute(HOLD_PLACES, {"unit_ids": sorted(set(unit_ids))}).all())
+
+
+def hold_places(session: Session, *, unit_ids) -> dict[int, str]:
+    """``try_to_hold``, all or ``BeingMoved``."""
+    held = try_to_hold(session, unit_ids=unit_ids)
+    if missing := set(unit_ids) - held.keys():
+        names = session.scalars(sa.select(Unit.name).where(Unit.id.in_(missing)).execution_options(**UNSCOPED))
+        raise BeingMoved(f"{'、'.join(names)} is being moved just now; try again in a moment.")
+    return held
 
 
 def lock_units(session: Session, *, units: list[Unit]) -> None:
