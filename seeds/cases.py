@@ -87,7 +87,7 @@ def _one_case(session, *, rng, origin_id, start, now, actors):
     ]
     origin = session.get(Unit, origin_id)
     case, _ = service.create_case(
-        session, actor=_within(actors["grid"], origin.path) or actors["district"], title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
+        session, actor=_within(actors["grid"], origin.path) or _within(actors["district"], origin.path), title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
         source=_pick(rng, SOURCES), origin_unit_id=origin_id, people_involved=people,
         amount_in_dispute=rng.choice([None, None, 800, 3500, 12000, 46000]) if category in
         (Category.LABOUR, Category.CONSUMER, Category.TRAFFIC_INJURY) else None,

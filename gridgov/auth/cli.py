@@ -9,6 +9,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from gridgov.api import MAX_ID
 from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
@@ -123,7 +124,7 @@ def issue_command(username, days, name):
 def revoke_command(token):
     """Revoke TOKEN, given as its id or as the token itself."""
     try:
-        if re.fullmatch(r"[0-9]{1,9}", token):  # an id (str.isdigit() also takes "²" and "٢")
+        if re.fullmatch(r"[0-9]{1,10}", token) and int(token) <= MAX_ID:  # an id (isdigit() takes "²", "٢")
             row = service.get_token(db.session, token_id=int(token))
         else:
             row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == service.token_hash(token)))
