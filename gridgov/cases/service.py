@@ -283,10 +283,10 @@ def act(
             f"{action} is not allowed for a {case.status} case; allowed: {', '.join(allowed_from(case.status)) or 'nothing'}.",
             allowed_actions=allowed_from(case.status),
         )
-    # The owner is named by the event (and a hand-over holds its target too), after the case's
-    # row is locked at the flush: held first, so those checks never wait for a move that waits
-    # for the case.
-    tree_service.hold_places(session, unit_ids=[case.owner_unit_id])
+    # The units the change names after the case's row is locked at the flush — the owner (by
+    # the event; a hand-over holds its target too) and where it happened with all above (by the
+    # counters) — are held first, so that nothing waits for a move that waits for the case.
+    held_lineage = _hold_units(session, case)
     before = _snapshot(case)
     counted = counters.state(case, current_policy())
     reference, from_status, from_owner = case.reference, case.status, case.owner_unit_id
@@ -307,8 +307,15 @@ def act(
     _event(session, case, actor=actor, action=action, now=now, before=before, from_status=from_status,
            from_owner=from_owner, reason=note, details=details)
     escalated = measures.escalation(level=case.owner_level, at=now) if action == "escalate" else None
-    counters.track(session, case, before=counted, policy=current_policy(), extra=escalated)
+    counters.track(session, case, before=counted, policy=current_policy(), extra=escalated, lineage=held_lineage)
     return case
+
+
+def _hold_units(session: Session, case: Case) -> list:
+    """Hold (``tree_service.try_to_hold``) the case's owner and the lineage of where it happened;
+    the lineage, for the counters. ``BeingMoved`` while a move changes one of them."""
+    tree_service.hold_places(session, unit_ids=[case.owner_unit_id])
+    return tree_service.hold_lineage(session, unit_id=case.origin_unit_id, depth=paths.depth(case.origin_path))
 
 
 # What the principal a case is assigned to may do on it wherever they sit: the work they were
@@ -532,7 +539,7 @@ def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, pol
     owner_path, target_path = held[case.owner_unit_id], held[target.id]
     above, below = (target_path, owner_path) if up else (owner_path, target_path)
     if not paths.is_descendant_or_self(below, above):
-        raise BeingMoved(f"{target.name} was moved just now; try again.")
+        raise BeingMoved(f"{target.name} or the case's present owner was moved just now; try again.")
     case.owner_path = target_path
     case.owner_unit_id = target.id
     case.owner_level = own_level(target)
@@ -628,14 +635,14 @@ assert set(HANDLERS) == set(TRANSITIONS)
 def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     """Count a provisional deadline again on the calendar as installed now; write the event if
     it changed. True when it did."""
-    tree_service.hold_places(session, unit_ids=[case.owner_unit_id])  # as in act(): the event names it
+    held_lineage = _hold_units(session, case)  # as in act()
     before = _snapshot(case)
     counted = counters.state(case, current_policy())
     if not clock.recount(case, policy=current_policy()):
         return False
     case.updated_at = now
     session.flush()
-    counters.track(session, case, before=counted, policy=current_policy())
+    counters.track(session, case, before=counted, policy=current_policy(), lineage=held_lineage)
     _event(session, case, actor=None, action="recount_deadline", now=now, before=before,
            from_status=case.status, from_owner=case.owner_unit_id,
            reason="provisional deadline recounted" if case.deadline_provisional

@@ -48,7 +48,7 @@ def state(case, policy) -> tuple[Totals, Days]:
 def track(session: Session, case, *, before: tuple[Totals, Days] | None, policy, extra=None, lineage=None) -> None:
     """Add what the change of ``case`` made to the counters (``before`` None: a new case);
     ``extra``: flows that are not state, such as an escalation; ``lineage``: the origin's
-    units, root first, when the caller holds them locked (``tree_service.lock_lineage``):
+    units, root first, when the caller holds them (``tree_service.lock_lineage``, ``hold_lineage``):
     it saves ``flush_pending`` the query."""
     if lineage is not None:
         session.info.setdefault(LINEAGES, {})[case.origin_unit_id] = [(unit.id, unit.level) for unit in lineage]

@@ -144,6 +144,21 @@ HOLD_PLACES = (sa.select(Unit.id, Unit.path).where(Unit.id.in_(sa.bindparam("uni
                .execution_options(**UNSCOPED))
 
 
+# The same lock on a unit and all its ancestors (not the alias the lineage is found through).
+HOLD_LINEAGE = (_lineage_of_unit(Unit.id, Unit.level)
+                .with_for_update(read=True, key_share=True, skip_locked=True, of=Unit).execution_options(**UNSCOPED))
+
+
+def hold_lineage(session: Session, *, unit_id: int, depth: int) -> list:
+    """The unit ``unit_id`` (at ``depth``, which no move changes) and its ancestors, root first,
+    as ``(id, level)`` rows, each held as ``try_to_hold`` holds a unit: for what names them all
+    (a case's counters, along where it happened). ``BeingMoved`` if a move is changing one."""
+    held = session.execute(HOLD_LINEAGE, {"unit_id": unit_id}).all()
+    if len(held) != depth + 1 or held[-1].id != unit_id:
+        raise BeingMoved("Where this case happened is being moved just now; try again in a moment.")
+    return held
+
+
 def try_to_hold(session: Session, *, unit_ids) -> dict[int, str]:
     """The paths of those of the units ``unit_ids`` that no move is changing now, each kept as it
     is until the commit.
@@ -159,7 +174,8 @@ def hold_places(session: Session, *, unit_ids) -> dict[int, str]:
     held = try_to_hold(session, unit_ids=unit_ids)
     if missing := set(unit_ids) - held.keys():
         names = session.scalars(sa.select(Unit.name).where(Unit.id.in_(missing)).execution_options(**UNSCOPED))
-        raise BeingMoved(f"{'、'.join(names)} is being moved just now; try again in a moment.")
+        raise BeingMoved(f"{'、'.join(names) or 'A unit of this case'} is being moved or removed just now; "
+                         "try again in a moment.")
     return held
 
 
