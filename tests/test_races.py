@@ -620,6 +620,41 @@ def test_a_sweep_and_a_move_of_the_village_it_escalates_to_both_go_through(app, 
         assert session.get(Case, case_id).owner_unit_id == district.village
 
 
+def act_as_a_move_is_under_way(app, monkeypatch, *, case_id: int, action: str, params: dict,
+                               unit_id: int, new_parent_id: int) -> str:
+    """Act on the case (the service, committing) while a move of ``unit_id`` has rewritten the
+    units' paths and not yet committed; "done", or the refusal's detail."""
+    rewritten, acted = threading.Event(), threading.Event()
+    rewrite = tree_service.rewrite_path_prefix
+
+    def rewrite_then_wait(session, *, column, **kwargs):
+        rewrite(session, column=column, **kwargs)
+        if threading.current_thread().name == "mover" and column is Unit.path:
+            rewritten.set()
+            assert acted.wait(30)
+
+    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_wait)
+    outcome = []
+
+    def act():
+        assert rewritten.wait(30)
+        try:
+            with request_session(app) as session:
+                case = session.get(Case, case_id)
+                cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+                session.commit()
+                outcome.append("done")
+        except Conflict as conflict:
+            outcome.append(conflict.detail)
+        finally:
+            acted.set()
+
+    assert _run_together(lambda: move(app, unit_id, new_parent_id), act, names=("mover", "actor")) == []
+    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite)
+    [what] = outcome
+    return what
+
+
 def test_an_escalation_to_a_village_being_moved_is_told_to_try_again(app, district, dialect, monkeypatch):
     """The move has rewritten the village's path but not yet committed: an escalation there answers
     409 at once ("being moved just now") instead of waiting in line behind it, and once the move
@@ -627,40 +662,15 @@ def test_an_escalation_to_a_village_being_moved_is_told_to_try_again(app, distri
     if dialect == "sqlite":
         pytest.skip("SQLite lets one writer in at a time: an escalation never meets a move under way")
     case_id = failed_at_its_grid(app, district.microgrid)
-    rewritten, escalated = threading.Event(), threading.Event()
-    rewrite = tree_service.rewrite_path_prefix
+    escalate = {"action": "escalate", "params": {"reason": "mediation_failed"}}
 
-    def rewrite_then_wait(session, *, column, **kwargs):
-        rewrite(session, column=column, **kwargs)
-        if threading.current_thread().name == "mover" and column is Unit.path:
-            rewritten.set()
-            assert escalated.wait(30)
-
-    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_wait)
-    outcome = []
-
-    def escalate():
-        assert rewritten.wait(30)
-        try:
-            with request_session(app) as session:
-                case = session.get(Case, case_id)
-                cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
-                                  params={"reason": "mediation_failed"})
-                session.commit()
-                outcome.append("escalated")
-        except Conflict as conflict:
-            outcome.append(conflict.detail)
-        finally:
-            escalated.set()
-
-    assert _run_together(lambda: move(app, district.village, district.town2), escalate,
-                         names=("mover", "escalator")) == []
-    assert len(outcome) == 1 and "being moved" in outcome[0]
+    what = act_as_a_move_is_under_way(app, monkeypatch, case_id=case_id, **escalate,
+                                      unit_id=district.village, new_parent_id=district.town2)
+    assert "being moved" in what
     with request_session(app) as session:
         case = session.get(Case, case_id)
         assert case.owner_unit_id == district.grid
-        cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
-                          params={"reason": "mediation_failed"})
+        cases_service.act(session, case=case, actor=None, version=case.version, **escalate)
         session.commit()
         assert case.owner_path == tree_service.get_unit(session, unit_id=district.village).path
         assert_tree_and_cases_agree(session, district)
@@ -728,54 +738,29 @@ def test_acting_on_a_town_case_whose_village_is_being_moved_is_told_to_try_again
     moving the micro-grid's village (rewritten, not committed). The resolution's counters (today's
     rows, new) name the village; before, they waited for the move while the move waited for the
     case: a deadlock. Now the town hears 409 at once, and its resolution goes through after."""
-    if dialect == "sqlite":
-        pytest.skip("SQLite lets one writer in at a time: an action never meets a move under way")
     from datetime import timedelta
 
     from gridgov.db import utcnow
 
-    with request_session(app) as session:  # logged yesterday: today's counter rows are new, named by key
+    if dialect == "sqlite":
+        pytest.skip("SQLite lets one writer in at a time: an action never meets a move under way")
+    yesterday = utcnow() - timedelta(days=1)  # so that today's counter rows are new, named by key
+    with request_session(app) as session:
         case, _ = cases_service.create_case(session, actor=None, title="欠薪", category="labour", risk_grade="blue",
-                                            source="hotline", origin_unit_id=district.microgrid,
-                                            now=utcnow() - timedelta(days=1))
+                                            source="hotline", origin_unit_id=district.microgrid, now=yesterday)
         cases_service.act(session, case=case, action="accept", actor=None, version=case.version, params={},
-                          now=utcnow() - timedelta(days=1))
+                          now=yesterday)
         session.commit()
         case_id = case.id
         assert case.owner_unit_id == district.town1
-    rewritten, acted = threading.Event(), threading.Event()
-    rewrite = tree_service.rewrite_path_prefix
+    resolve = {"action": "resolve", "params": {"note": "双方和解"}}
 
-    def rewrite_then_wait(session, *, column, **kwargs):
-        rewrite(session, column=column, **kwargs)
-        if threading.current_thread().name == "mover" and column is Unit.path:
-            rewritten.set()
-            assert acted.wait(30)
-
-    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_wait)
-    outcome = []
-
-    def resolve():
-        assert rewritten.wait(30)
-        try:
-            with request_session(app) as session:
-                case = session.get(Case, case_id)
-                cases_service.act(session, case=case, action="resolve", actor=None, version=case.version,
-                                  params={"note": "双方和解"})
-                session.commit()
-                outcome.append("resolved")
-        except Conflict as conflict:
-            outcome.append(conflict.detail)
-        finally:
-            acted.set()
-
-    assert _run_together(lambda: move(app, district.village, district.town2), resolve,
-                         names=("mover", "resolver")) == []
-    assert len(outcome) == 1 and "being moved" in outcome[0]
+    what = act_as_a_move_is_under_way(app, monkeypatch, case_id=case_id, **resolve,
+                                      unit_id=district.village, new_parent_id=district.town2)
+    assert "being moved" in what
     with request_session(app) as session:
         case = session.get(Case, case_id)
-        cases_service.act(session, case=case, action="resolve", actor=None, version=case.version,
-                          params={"note": "双方和解"})
+        cases_service.act(session, case=case, actor=None, version=case.version, **resolve)
         session.commit()
         assert_tree_and_cases_agree(session, district)
     assert_counters_match_a_rebuild(app, district)
