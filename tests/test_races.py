@@ -565,58 +565,80 @@ def test_a_case_escalated_to_a_village_as_the_village_moves_keeps_the_villages_p
         assert_tree_and_cases_agree(session, district)
 
 
+def overdue_at_its_grid(app, origin_unit_id: int) -> int:
+    """A case logged 20 days ago at ``origin_unit_id``: long overdue at its grid."""
+    from datetime import timedelta
+
+    from gridgov.db import utcnow
+
+    with request_session(app) as session:
+        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
+                                            risk_grade="blue", source="hotline", origin_unit_id=origin_unit_id,
+                                            now=utcnow() - timedelta(days=20))
+        session.commit()
+        return case.id
+
+
+def sweep_as_a_move_goes(app, monkeypatch, dialect, *, unit_id: int, new_parent_id: int, pause_in: str) -> None:
+    """Run the sweep and a move of ``unit_id`` at once: the sweep takes its batch (the cases'
+    rows locked) and waits until the move has done ``pause_in`` (``lock_units``: locked its
+    units; ``rewrite_path_prefix``: rewritten their paths), then goes on. Both must succeed."""
+    from gridgov.cases import sweep as sweep_module
+
+    took, moved_so_far = threading.Event(), threading.Event()
+    take, step = sweep_module._take, getattr(tree_service, pause_in)
+
+    def take_then_let_the_move_go(*args, **kwargs):
+        ids = take(*args, **kwargs)
+        if threading.current_thread().name == "sweeper" and ids and not took.is_set():
+            took.set()
+            moved_so_far.wait(5 if dialect == "postgresql" else 0.5)  # SQLite: the move waits for the sweep
+        return ids
+
+    def step_then_signal(*args, **kwargs):
+        step(*args, **kwargs)
+        if threading.current_thread().name == "mover" and kwargs.get("column", Unit.path) is Unit.path:
+            moved_so_far.set()
+            threading.Event().wait(0.3)
+
+    monkeypatch.setattr(sweep_module, "_take", take_then_let_the_move_go)
+    monkeypatch.setattr(tree_service, pause_in, step_then_signal)
+
+    def sweep():
+        with request_session(app) as session:
+            sweep_module.sweep(session)
+
+    def move_it():
+        assert took.wait(30)
+        move(app, unit_id, new_parent_id)
+
+    assert _run_together(sweep, move_it, names=("sweeper", "mover")) == []
+    monkeypatch.setattr(sweep_module, "_take", take)
+    monkeypatch.setattr(tree_service, pause_in, step)
+
+
+def sweep_again(app) -> None:
+    from gridgov.cases import sweep as sweep_module
+
+    with request_session(app) as session:
+        sweep_module.sweep(session)
+
+
 def test_a_sweep_and_a_move_of_the_village_it_escalates_to_both_go_through(app, district, dialect, monkeypatch):
     """The sweep has taken a batch of overdue cases (their rows locked) as the district moves the
     village an overdue grid case would go up to. Before, the sweep waited for the village the move
     holds while the move waited for the case the sweep holds: PostgreSQL ended one as a deadlock
     (the sweep's whole batch, or the user's move). Now the sweep leaves that case to its next run
     if the move got there first, and no one waits in a circle."""
-    from datetime import timedelta
-
-    from gridgov.cases import sweep as sweep_module
-    from gridgov.db import utcnow
-
-    with request_session(app) as session:
-        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
-                                            risk_grade="blue", source="hotline", origin_unit_id=district.microgrid,
-                                            now=utcnow() - timedelta(days=20))
-        session.commit()
-        case_id = case.id
-    took, mover_locked = threading.Event(), threading.Event()
-    take, lock_units = sweep_module._take, tree_service.lock_units
-
-    def take_then_let_the_move_lock(*args, **kwargs):
-        ids = take(*args, **kwargs)
-        if threading.current_thread().name == "sweeper" and ids and not took.is_set():
-            took.set()
-            mover_locked.wait(5 if dialect == "postgresql" else 0.5)  # SQLite: the move waits for the sweep
-        return ids
-
-    def lock_then_pause(*args, **kwargs):
-        lock_units(*args, **kwargs)
-        if threading.current_thread().name == "mover":
-            mover_locked.set()
-            threading.Event().wait(0.3)
-
-    monkeypatch.setattr(sweep_module, "_take", take_then_let_the_move_lock)
-    monkeypatch.setattr(tree_service, "lock_units", lock_then_pause)
-
-    def sweep():
-        with request_session(app) as session:
-            sweep_module.sweep(session)
-
-    def move_the_village():
-        assert took.wait(30)
-        move(app, district.village, district.town2)
-
-    assert _run_together(sweep, move_the_village, names=("sweeper", "mover")) == []
+    case_id = overdue_at_its_grid(app, district.microgrid)
+    sweep_as_a_move_goes(app, monkeypatch, dialect, unit_id=district.village, new_parent_id=district.town2,
+                         pause_in="lock_units")
     with request_session(app) as session:
         assert tree_service.get_unit(session, unit_id=district.village).parent_id == district.town2
         assert_tree_and_cases_agree(session, district)
         assert session.get(Case, case_id).owner_unit_id in (district.grid, district.village)
-    # whichever way it went, the next run finds the case escalated or escalates it
+    sweep_again(app)  # whichever way it went, the next run finds the case escalated or escalates it
     with request_session(app) as session:
-        sweep_module.sweep(session)
         assert session.get(Case, case_id).owner_unit_id == district.village
 
 
@@ -681,51 +703,18 @@ def test_a_sweep_and_a_move_of_the_grid_that_owns_an_overdue_case_both_go_throug
     overdue case. The move has rewritten the grid and waits for the case; the sweep's escalation
     names the grid in its event. Before, that event's check waited for the move: a deadlock, and
     the sweep's whole batch lost. Now the sweep leaves the case to its next run."""
-    from datetime import timedelta
-
-    from gridgov.cases import sweep as sweep_module
-    from gridgov.db import utcnow
-
     with request_session(app) as session:
         other_village = tree_service.create_unit(session, name="竞态另一村", level=Level.VILLAGE,
                                                  code=f"{DISTRICT_CODE}001002", parent_id=district.town1).id
-        case, _ = cases_service.create_case(session, actor=None, title="楼上漏水", category="family_neighbour",
-                                            risk_grade="blue", source="hotline", origin_unit_id=district.microgrid,
-                                            now=utcnow() - timedelta(days=20))
         session.commit()
-        case_id = case.id
-    took, rewritten = threading.Event(), threading.Event()
-    take, rewrite = sweep_module._take, tree_service.rewrite_path_prefix
-
-    def take_then_let_the_move_rewrite(*args, **kwargs):
-        ids = take(*args, **kwargs)
-        if threading.current_thread().name == "sweeper" and ids and not took.is_set():
-            took.set()
-            rewritten.wait(5 if dialect == "postgresql" else 0.5)  # SQLite: the move waits for the sweep
-        return ids
-
-    def rewrite_then_signal(session, *, column, **kwargs):
-        rewrite(session, column=column, **kwargs)
-        if threading.current_thread().name == "mover" and column is Unit.path:
-            rewritten.set()
-
-    monkeypatch.setattr(sweep_module, "_take", take_then_let_the_move_rewrite)
-    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_signal)
-
-    def sweep():
-        with request_session(app) as session:
-            sweep_module.sweep(session)
-
-    def move_the_grid():
-        assert took.wait(30)
-        move(app, district.grid, other_village)
-
-    assert _run_together(sweep, move_the_grid, names=("sweeper", "mover")) == []
+    case_id = overdue_at_its_grid(app, district.microgrid)
+    sweep_as_a_move_goes(app, monkeypatch, dialect, unit_id=district.grid, new_parent_id=other_village,
+                         pause_in="rewrite_path_prefix")
     with request_session(app) as session:
         assert tree_service.get_unit(session, unit_id=district.grid).parent_id == other_village
         assert_tree_and_cases_agree(session, district)
-    with request_session(app) as session:  # the next run escalates it, if this one left it
-        sweep_module.sweep(session)
+    sweep_again(app)  # the next run escalates it, if this one left it
+    with request_session(app) as session:
         # PostgreSQL: left to this run, so it goes to the grid's new village; SQLite: the move
         # waited for the sweep, which sent it to the grid's village then
         expected = other_village if dialect == "postgresql" else district.village
