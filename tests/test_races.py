@@ -753,3 +753,44 @@ def test_acting_on_a_town_case_whose_village_is_being_moved_is_told_to_try_again
         session.commit()
         assert_tree_and_cases_agree(session, district)
     assert_counters_match_a_rebuild(app, district)
+
+
+def test_a_report_dispatched_as_its_village_moves_becomes_a_case_where_the_village_is_now(app, district, monkeypatch):
+    """The triage clerk dispatches a resident's report as the district moves its village: the move
+    has rewritten the village and goes on to the reports. Before, the dispatch held the report and
+    waited for the village, the move held the village and waited for the report: a deadlock. Now
+    the dispatch waits for the move first, and its case lies where the village is now."""
+    from gridgov.cases.enums import Category
+    from gridgov.reports import service as reports_service
+    from gridgov.reports.models import Channel, Report
+
+    with request_session(app) as session:
+        report_id = reports_service.submit_report(
+            session, unit=tree_service.get_unit(session, unit_id=district.microgrid), channel=Channel.QR,
+            category=Category.FAMILY_NEIGHBOUR, description="楼上装修噪音扰民", phone="13812345678").id
+        session.commit()
+    rewritten = threading.Event()
+    rewrite = tree_service.rewrite_path_prefix
+
+    def rewrite_then_pause(session, *, column, **kwargs):
+        rewrite(session, column=column, **kwargs)
+        if threading.current_thread().name == "mover" and column is Unit.path:
+            rewritten.set()
+            threading.Event().wait(0.5)  # time for the dispatch to reach its locks
+
+    monkeypatch.setattr(tree_service, "rewrite_path_prefix", rewrite_then_pause)
+
+    def dispatch():
+        assert rewritten.wait(30)
+        with request_session(app) as session:
+            reports_service.triage(session, report_id=report_id, action="dispatch", actor=None,
+                                   params={"risk_grade": "blue"})
+            session.commit()
+
+    assert _run_together(lambda: move(app, district.village, district.town2), dispatch,
+                         names=("mover", "clerk")) == []
+    with request_session(app) as session:
+        report = session.get(Report, report_id)
+        assert report.case_id is not None
+        assert report.unit_path == tree_service.get_unit(session, unit_id=district.microgrid).path
+        assert_tree_and_cases_agree(session, district)

@@ -241,6 +241,13 @@ def triage(session: Session, *, report_id: int, action: str, actor: Principal | 
     now = now or utcnow()
     if action == "merge" and params.get("report_id") is not None:
         _lock(session, [report_id, params["report_id"]])
+    if action == "dispatch":
+        # The case it makes holds the lineage of the report's unit (create_case), waiting for a
+        # move there; a move rewrites the report too. Held before the report is locked, or the
+        # two would wait for each other.
+        unit_id = session.scalar(sa.select(Report.unit_id).where(Report.id == report_id))
+        if unit_id is not None:
+            session.execute(tree_service.SHARE_LINEAGE, {"unit_id": unit_id}).all()
     report = get_report(session, report_id=report_id, for_update=True)
     if report.status is not ReportStatus.PENDING:
         raise Conflict(f"Report {report.tracking_code} is {report.status} already; only pending reports are triaged.")
