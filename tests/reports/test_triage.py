@@ -677,21 +677,21 @@ def scratch(app, committed):
 
 
 def test_two_clerks_dispatching_one_report_make_one_case(app, scratch, monkeypatch):
-    # Both requests reach the locking read together; the first to lock holds the row a while,
-    # so the other is waiting on the lock (not simply arriving after the commit).
+    # Both requests reach their locks together (the first is the report's unit's lineage); the
+    # first to lock holds the report a while, so the other is waiting on a lock (not simply
+    # arriving after the commit).
     arrived = threading.Barrier(2)
-    original_get, original_dispatch = service.get_report, service.HANDLERS["dispatch"]
+    original_triage, original_dispatch = service.triage, service.HANDLERS["dispatch"]
 
-    def meet_then_get(session, *, report_id, for_update=False):
-        if for_update:
-            arrived.wait(timeout=10)
-        return original_get(session, report_id=report_id, for_update=for_update)
+    def meet_then_triage(session, **kwargs):
+        arrived.wait(timeout=10)
+        return original_triage(session, **kwargs)
 
     def slow_dispatch(*args, **kwargs):
         time.sleep(0.5)
         return original_dispatch(*args, **kwargs)
 
-    monkeypatch.setattr(service, "get_report", meet_then_get)
+    monkeypatch.setattr(service, "triage", meet_then_triage)
     monkeypatch.setitem(service.HANDLERS, "dispatch", slow_dispatch)
     answers, failures = [], []
 
