@@ -793,8 +793,9 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
     units = in_subtree(Case.owner_path, scope_path)
     if scope_path and not every_level:
         units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
+    assigned = Case.assignee_id == principal_id if principal_id is not None else sa.false()  # not IS NULL
     stmt = sa.select(Case).where(
-        sa.or_(units, Case.assignee_id == principal_id), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
+        sa.or_(units, assigned), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
     )
     return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 
