@@ -86,8 +86,9 @@ def _one_case(session, *, rng, origin_id, start, now, actors):
         for role in ("applicant", "respondent")
     ]
     origin = session.get(Unit, origin_id)
+    logger = _within(actors["grid"], origin.path) or _within(actors["district"], origin.path)
     case, _ = service.create_case(
-        session, actor=_within(actors["grid"], origin.path) or _within(actors["district"], origin.path), title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
+        session, actor=logger, title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
         source=_pick(rng, SOURCES), origin_unit_id=origin_id, people_involved=people,
         amount_in_dispute=rng.choice([None, None, 800, 3500, 12000, 46000]) if category in
         (Category.LABOUR, Category.CONSUMER, Category.TRAFFIC_INJURY) else None,
