@@ -276,7 +276,7 @@ def act(
             f"Case {case.reference} has changed since version {version}; it is at {case.version}.",
             current_version=case.version,
         )
-    _check_actor(session, case=case, action=action, actor=actor)
+    _check_actor(case=case, action=action, actor=actor)
     reason = params.get("reason")
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
         raise Conflict(
@@ -323,7 +323,7 @@ def _hold_units(session: Session, case: Case) -> list:
 ASSIGNEE_WORK = {"record_attempt", "attach"}
 
 
-def _check_actor(session: Session, *, case: Case, action: str, actor: Principal | None) -> None:
+def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
     if actor is None:
         return  # the sweep, the command line
     permission = ACTION_PERMISSIONS[action]
@@ -345,7 +345,7 @@ def check_may_attach(case: Case, actor: Principal | None) -> None:
     it (the photos of the scene, taken where it happened, while the town already handles it),
     while the case lives."""
     if actor is None or case.created_by_id != actor.id:
-        _check_actor(None, case=case, action="attach", actor=actor)
+        _check_actor(case=case, action="attach", actor=actor)
     if case.status is Status.REJECTED:
         raise Conflict(f"Case {case.reference} was rejected; it takes no attachments.")
 

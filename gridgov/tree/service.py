@@ -291,18 +291,12 @@ def next_generated_code(session: Session, *, parent: Unit) -> str:
     """The parent's code plus the next free three-digit sequence under it."""
     width = CODE_LENGTH[parent.level] + GENERATED_SEQUENCE_WIDTH
     low, high = parent.code + "000", parent.code + "999"
-    taken = session.scalar(
-        sa.select(sa.func.max(Unit.code))
-        .where(Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
-        .execution_options(**UNSCOPED)
-    )
+    generated = (Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
+    taken = session.scalar(sa.select(sa.func.max(Unit.code)).where(*generated).execution_options(**UNSCOPED))
     sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
     if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
         # The last number is taken (given explicitly, say): the first one free below it.
-        used = set(session.scalars(
-            sa.select(Unit.code).where(Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
-            .execution_options(**UNSCOPED)
-        ))
+        used = set(session.scalars(sa.select(Unit.code).where(*generated).execution_options(**UNSCOPED)))
         sequence = next((n for n in range(1, 10**GENERATED_SEQUENCE_WIDTH)
                          if f"{parent.code}{n:0{GENERATED_SEQUENCE_WIDTH}d}" not in used), None)
         if sequence is None:
