@@ -406,6 +406,9 @@ def _give_to_studio(session, case, studio_id: int) -> str:
     studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id).execution_options(**UNSCOPED))
     if studio is None or not _may_be_given(case, studio.path, from_above=True):
         raise NotFound(f"Studio {studio_id} does not exist here.")
+    if studio.specialties and str(case.category) not in studio.specialties:
+        raise RuleViolation(f"{studio.name} takes {', '.join(studio.specialties)} cases, not {case.category}.",
+                            errors={"studio_id": ["not this studio's specialty"]})
     case.studio_id = studio.id
     return studio.name
 

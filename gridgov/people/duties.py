@@ -25,12 +25,13 @@ class Duty:
 DUTIES: tuple[Duty, ...] = (
     # Every grid at least one stationed political-legal officer (驻网格政法干警).
     Duty("grid_officer", Level.GRID, frozenset({"grid_officer"}), frozenset({SELF, VILLAGE})),
-    # Every micro-grid exactly one responsible person (微网格长).
+    # Every micro-grid exactly one responsible person (微网格长), based in its grid or village, or
+    # living in the micro-grid itself, as a 微网格长 often does.
     Duty(
         "microgrid_responsible",
         Level.MICROGRID,
         frozenset({"grid_worker", "mediator", "auxiliary_police"}),
-        frozenset({GRID, VILLAGE}),
+        frozenset({SELF, GRID, VILLAGE}),
         exact=True,
     ),
     # Every village at least one full-time people's mediator.

@@ -10,7 +10,9 @@ For each duty slot (a unit that needs one more person for a duty) flow goes
 * slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
   few people);
 * the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
-  evenly within capacities (the sum of squares of counts, weighted by the typical load);
+  evenly within capacities (the sum of squares of counts, weighted by the typical load); k counts
+  on from what the worker holds outside the units planned, so planning a grid agrees with
+  planning its village;
 * a worker's capacity is the number of their k-arcs.
 
 Eligibility never crosses a village (workers are based in the unit, its grid or its village), so
@@ -50,6 +52,8 @@ class WorkerInfo:
     capacity: int
     # The village the worker is based in; None: look it up from ``units`` (when it is there).
     village_id: int | None = None
+    # Assignments held outside the units planned (``capacity`` is what is left after them).
+    held: int = 0
 
 
 @dataclass
@@ -87,7 +91,8 @@ def plan(
     change_cost: float | None = None,
 ) -> Plan:
     """The plan for every duty of ``units``, given the ``current`` assignments
-    ``{(duty name, unit id, worker id)}``."""
+    ``{(duty name, unit id, worker id)}`` of those units. A current assignment the plan does not
+    choose (its worker is gone or no longer eligible, or its unit has no duty now) is ended."""
     if change_cost is None:
         micro = [unit.load for unit in units.values() if unit.level is Level.MICROGRID]
         change_cost = mean(micro) if micro else 1.0
@@ -118,16 +123,15 @@ def plan(
         assignments |= chosen
         uncovered += missing
 
-    in_scope = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current if unit_id in units}
     # Per worker who can cover anything at all (experts and chiefs with no capacity do not count).
     loads = {worker_id: 0.0 for worker_id, worker in workers.items() if worker.capacity > 0}
     for _duty, unit_id, worker_id in assignments:
         loads[worker_id] = loads.get(worker_id, 0.0) + units[unit_id].load
     return Plan(
         assignments=assignments,
-        kept=assignments & in_scope,
-        added=assignments - in_scope,
-        ended=in_scope - assignments,
+        kept=assignments & current,
+        added=assignments - current,
+        ended=current - assignments,
         uncovered=uncovered,
         loads=loads,
     )
@@ -164,7 +168,7 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
                     graph.add_edge(optional, cover, capacity=1, weight=0 if now else change)
                 graph.add_edge(cover, ("worker", worker.id), capacity=1, weight=0)
     for worker in workers:
-        for k in range(1, worker.capacity + 1):
+        for k in range(worker.held + 1, worker.held + worker.capacity + 1):
             graph.add_edge(("worker", worker.id), ("load", worker.id, k), capacity=1, weight=(2 * k - 1) * step)
             graph.add_edge(("load", worker.id, k), "sink", capacity=1, weight=0)
 

@@ -37,6 +37,8 @@ class WorkerPatchSchema(ma.Schema):
     phone = fields.String(validate=PHONE, allow_none=True)
     capacity = fields.Integer(strict=True, validate=validate.Range(0, 1000))
     active = fields.Boolean(metadata={"description": "false deactivates: their units are re-planned, or 422."})
+    home_unit_id = Id(metadata={"description": "Where they are based; only while they cover nothing (409)."})
+    principal_id = Id(allow_none=True, metadata={"description": "Their account; null unlinks it."})
     version = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
 
 

@@ -22,7 +22,6 @@ from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
 OVERLOADED, UNDERLOADED = 1.2, 0.5  # of the scope's median load
-WORKER_FIELDS = ("name", "phone", "capacity", "active")
 
 
 # --- the roster ---------------------------------------------------------------------------------
@@ -46,27 +45,46 @@ def list_workers(session: Session, *, role=None, home_unit_id=None, active=None,
 
 
 def create_worker(session: Session, *, name, role, home_unit_id, capacity=1, phone=None, principal_id=None) -> Worker:
-    home = tree_service.get_unit(session, unit_id=home_unit_id)
-    if principal_id is not None:
-        if session.scalar(sa.select(Principal.id).where(Principal.id == principal_id)) is None:
-            raise NotFound(f"Principal {principal_id} does not exist here.")
-        if session.scalar(sa.select(Worker.id).where(Worker.principal_id == principal_id).execution_options(**UNSCOPED)):
-            raise Conflict("That principal is linked to another worker already.")
+    home = _home(session, home_unit_id)
+    _check_principal(session, principal_id)
     worker = Worker(
         name=name, role=role, phone=phone, home_unit_id=home.id, home_path=home.path,
         district_id=home.district_id, capacity=capacity, principal_id=principal_id,
     )
     session.add(worker)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except sa.exc.IntegrityError:  # another request linked the principal since the check above
-        raise Conflict("That principal is linked to another worker already.") from None
+    _flush_link(session)
     return worker
 
 
+def _home(session: Session, unit_id: int) -> Unit:
+    home = tree_service.get_unit(session, unit_id=unit_id)
+    if not home.active:
+        raise RuleViolation(f"{home.name} is no longer in use; no one is based there.",
+                            errors={"home_unit_id": ["inactive unit"]})
+    return home
+
+
+def _check_principal(session: Session, principal_id: int | None, *, worker_id: int | None = None) -> None:
+    """A worker links to a principal of the caller's scope that no other worker links to."""
+    if principal_id is None:
+        return
+    if session.scalar(sa.select(Principal.id).where(Principal.id == principal_id)) is None:
+        raise NotFound(f"Principal {principal_id} does not exist here.")
+    linked = session.scalar(sa.select(Worker.id).where(Worker.principal_id == principal_id).execution_options(**UNSCOPED))
+    if linked is not None and linked != worker_id:
+        raise Conflict("That principal is linked to another worker already.")
+
+
+def _flush_link(session: Session) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:  # another request linked the principal since the check
+        raise Conflict("That principal is linked to another worker already.") from None
+
+
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
-    if "active" in changes or "capacity" in changes:  # what plans read; a phone number is not
+    if {"active", "capacity", "home_unit_id"} & set(changes):  # what plans read; a phone number is not
         _take_turn(session, district_id=worker.district_id)
     session.refresh(worker, with_for_update=True)  # the version compared is the row's, not an earlier read's
     if version is not None and version != worker.version:
@@ -82,14 +100,27 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
             raise RuleViolation(
                 f"{worker.name} covers {covering} units now; plan them away before lowering the capacity."
             )
+    if "principal_id" in changes:
+        _check_principal(session, changes["principal_id"], worker_id=worker.id)
+    home_id = changes.pop("home_unit_id", worker.home_unit_id)
     changed = False
+    if home_id != worker.home_unit_id:
+        home = _home(session, home_id)
+        covering = _current_count(session, worker.id)
+        if covering:
+            # Where a worker is based decides what they may cover: deactivating them first hands
+            # their units to others, as leaving would.
+            raise Conflict(f"{worker.name} covers {covering} units now; deactivate them first "
+                           "(their units change hands), then change where they are based.")
+        worker.home_unit_id, worker.home_path, worker.district_id = home.id, home.path, home.district_id
+        changed = True
     for key, value in changes.items():
         if getattr(worker, key) != value:
             setattr(worker, key, value)
             changed = True
     if changed:
         worker.version += 1
-    session.flush()
+    _flush_link(session)
     return worker
 
 
@@ -190,16 +221,17 @@ def _villages_of(session: Session, scope: Unit) -> list[Unit]:
 
 
 def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
-    """Plain values for the planner: the units of ``scope`` that have duties, the active workers
-    who may cover them, and the current assignments; capacity already used outside the scope is
-    taken off."""
+    """Plain values for the planner: the units of ``scope`` in use that have duties, the active
+    workers who may cover them (capacity already used outside the scope taken off), every current
+    assignment of the scope's units (an ineligible one included: a plan ends it), and the workers
+    whose loads the scope's statistics are about (based in it, or covering something in it)."""
     villages = _villages_of(session, scope)
     if not villages:
-        return {}, {}, set()
+        return {}, {}, set(), set()
     # One range holds them all: the scope itself, or for a grid or micro-grid its village.
     region = scope.path if scope.level.rank <= Level.VILLAGE.rank else villages[0].path
     rows = session.execute(
-        sa.select(Unit.id, Unit.level, Unit.path, Unit.parent_id, Unit.households)
+        sa.select(Unit.id, Unit.level, Unit.path, Unit.parent_id, Unit.households, Unit.active)
         .where(in_subtree(Unit.path, region)).execution_options(**UNSCOPED)
     ).all()
     by_id = {row.id: row for row in rows}
@@ -224,8 +256,9 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
 
     units = {}
     for row in rows:
-        if row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not paths.is_descendant_or_self(row.path, scope.path):
-            continue  # no duty here, or outside the scope (the village of a grid scope)
+        if (row.level not in (Level.VILLAGE, Level.GRID, Level.MICROGRID) or not row.active
+                or not paths.is_descendant_or_self(row.path, scope.path)):
+            continue  # no duty here: above the villages, retired, or outside the scope (a grid's village)
         village_id, grid_id = id_at_level(row.path, Level.VILLAGE), id_at_level(row.path, Level.GRID)
         load = (row.households or 0) / 100 + case_load[row.id]
         units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load)
@@ -236,26 +269,31 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         worker for worker in session.scalars(
             sa.select(Worker).where(Worker.active, in_subtree(Worker.home_path, region)).execution_options(**UNSCOPED)
         )
-        if paths.depth(worker.home_path) >= Level.VILLAGE.rank
+        if paths.depth(worker.home_path) >= Level.VILLAGE.rank and worker.id != exclude_worker
     ]
-    current_rows = session.execute(
+    current = {tuple(row) for row in session.execute(
         sa.select(Assignment.duty, Assignment.unit_id, Assignment.worker_id)
-        .join(Worker, Worker.id == Assignment.worker_id)
-        .where(Assignment.ends_on.is_(None), Worker.active, in_subtree(Worker.home_path, region))
+        .where(Assignment.ends_on.is_(None), in_subtree(Assignment.unit_path, scope.path))
         .execution_options(**UNSCOPED)
-    ).all()
-    used_elsewhere = Counter(worker_id for _duty, unit_id, worker_id in current_rows if unit_id not in units)
+    )}
+    held = Counter(dict(session.execute(
+        sa.select(Assignment.worker_id, sa.func.count())
+        .join(Worker, Worker.id == Assignment.worker_id)
+        .where(Assignment.ends_on.is_(None), Worker.active, in_subtree(Worker.home_path, region),
+               sa.not_(in_subtree(Assignment.unit_path, scope.path)))
+        .group_by(Assignment.worker_id).execution_options(**UNSCOPED)
+    ).all()))
     workers = {
         worker.id: planner.WorkerInfo(
-            worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - used_elsewhere[worker.id]),
-            village_id=id_at_level(worker.home_path, Level.VILLAGE),
+            worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - held[worker.id]),
+            village_id=id_at_level(worker.home_path, Level.VILLAGE), held=held[worker.id],
         )
         for worker in workers_rows
-        if worker.id != exclude_worker
     }
-    current = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current_rows
-               if unit_id in units and worker_id in workers}
-    return units, workers, current
+    here = {worker.id for worker in workers_rows
+            if worker.capacity > 0 and paths.is_descendant_or_self(worker.home_path, scope.path)}
+    here |= {worker_id for _duty, _unit_id, worker_id in current if worker_id in workers}
+    return units, workers, current, here
 
 
 def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date, change_cost: float | None = None) -> dict:
@@ -264,7 +302,7 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
     scope = tree_service.get_unit(session, unit_id=scope_unit_id)
     if apply:
         _take_turn(session, district_id=scope.district_id)
-    units, workers, current = _world(session, scope=scope)
+    units, workers, current, here = _world(session, scope=scope)
     result = planner.plan(units=units, workers=workers, current=current, change_cost=change_cost)
     if not result.feasible:
         raise RuleViolation(
@@ -273,14 +311,17 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
         )
     if apply:
         _apply(session, ended=result.ended, added=result.added, today=today)
-    return _answer(session, result, units)
+    return _answer(session, result, units, here)
 
 
 def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
     """Take the worker off the roster; only the units they covered change hands, or nothing
     happens and 422 lists the units that would be left uncovered. The caller (``update_worker``)
     has taken the district's turn."""
-    theirs = assignments(session, worker=worker)
+    theirs = list(session.scalars(  # all of them, also those outside the caller's scope
+        sa.select(Assignment).where(Assignment.worker_id == worker.id, Assignment.ends_on.is_(None))
+        .execution_options(**UNSCOPED)
+    ))
     worker.active = False
     if theirs:
         leaving = {(a.duty, a.unit_id, a.worker_id) for a in theirs}
@@ -293,7 +334,8 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
                 if village.id in village_ids:
                     continue
                 village_ids.add(village.id)
-                village_units, village_workers, village_current = _world(session, scope=village, exclude_worker=worker.id)
+                village_units, village_workers, village_current, _here = _world(
+                    session, scope=village, exclude_worker=worker.id)
                 units.update(village_units)
                 workers.update(village_workers)
                 current |= village_current
@@ -302,12 +344,15 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         pinned = Counter(worker_id for _d, unit_id, worker_id in current if unit_id not in their_units)
         free = {
             worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
-                                          max(0, info.capacity - pinned[worker_id]), village_id=info.village_id)
+                                          max(0, info.capacity - pinned[worker_id]), village_id=info.village_id,
+                                          held=info.held + pinned[worker_id])
             for worker_id, info in workers.items()
         }
-        keep = {item for item in current if item[1] in their_units}
-        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}
         duties = tuple(duty for duty in DUTIES if any(a.duty == duty.name for a in theirs))
+        keep = {item for item in current
+                if item[1] in their_units and item[2] != worker.id and item[0] in {duty.name for duty in duties}}
+        # Their units that still have duties (a retired one has none: its assignment just ends).
+        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}
         result = planner.plan(units=only, workers=free, current=keep, duties=duties)
         if not result.feasible:
             worker.active = True
@@ -315,7 +360,7 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
                 f"{worker.name} cannot leave: these would be uncovered.",
                 uncovered=_describe(session, result.uncovered),
             )
-        _apply(session, ended=leaving, added=result.assignments - keep, today=today)
+        _apply(session, ended=leaving | result.ended, added=result.added, today=today)
     worker.version += 1
     session.flush()
 
@@ -368,35 +413,49 @@ def _describe(session: Session, uncovered: list[dict]) -> list[dict]:
             for item in uncovered]
 
 
-def _answer(session: Session, result: planner.Plan, units: dict) -> dict:
+def _answer(session: Session, result: planner.Plan, units: dict, here: set) -> dict:
     def rows(items):
         return [{"duty": duty, "unit_id": unit_id, "worker_id": worker_id} for duty, unit_id, worker_id in sorted(items)]
 
-    stats = result.load_stats()
+    # The scope's workers: those based in it and those the plan has cover something in it (not,
+    # for a grid, everyone in its village).
+    theirs = here | {worker_id for _duty, _unit_id, worker_id in result.assignments}
+    loads = [load for worker_id, load in result.loads.items() if worker_id in theirs] or [0.0]
     duties = sum(duty.count for unit in units.values() for duty in DUTIES if duty.level is unit.level)
     return {
         "kept": rows(result.kept),
         "added": rows(result.added),
         "ended": rows(result.ended),
-        "load": {key: round(value, 2) for key, value in stats.items()},
+        "load": {"min": round(min(loads), 2), "median": round(median(loads), 2), "max": round(max(loads), 2)},
         "coverage": {"duties": duties, "covered": duties - len(result.uncovered), "uncovered": []},
     }
 
 
 def coverage(session: Session, *, unit: Unit) -> dict:
-    """The subtree as it is assigned now: uncovered duties, and workers far from the median load."""
-    units, workers, current = _world(session, scope=unit)
-    covered = Counter((duty, unit_id) for duty, unit_id, _worker in current)
+    """The subtree as it is assigned now: uncovered duties, and workers far from the median load.
+    An assignment counts only while its worker may cover the unit (active, based where the duty
+    says: a unit's move can leave its worker based elsewhere)."""
+    units, workers, current, here = _world(session, scope=unit)
+    duties = {duty.name: duty for duty in DUTIES}
+    valid = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current
+             if unit_id in units and worker_id in workers and duty in duties
+             and planner.eligible(duties[duty], units[unit_id], workers[worker_id], units)}
+    covered = Counter((duty, unit_id) for duty, unit_id, _worker in valid)
+    held_by_others = {(duty, unit_id) for duty, unit_id, _worker in current - valid}
     uncovered = []
     for info in units.values():
         for duty in DUTIES:
             if duty.level is info.level and covered[(duty.name, info.id)] < duty.count:
-                has_candidates = any(planner.eligible(duty, info, w, units) for w in workers.values())
-                uncovered.append({"unit_id": info.id, "duty": duty.name,
-                                  "reason": "not assigned" if has_candidates else "no one eligible"})
-    loads = defaultdict(float)
-    for _duty, unit_id, worker_id in current:
-        loads[worker_id] += units[unit_id].load
+                if (duty.name, info.id) in held_by_others:
+                    reason = "assigned worker no longer eligible"
+                elif any(planner.eligible(duty, info, w, units) for w in workers.values()):
+                    reason = "not assigned"
+                else:
+                    reason = "no one eligible"
+                uncovered.append({"unit_id": info.id, "duty": duty.name, "reason": reason})
+    loads = {worker_id: 0.0 for worker_id in here}
+    for _duty, unit_id, worker_id in valid:
+        loads[worker_id] = loads.get(worker_id, 0.0) + units[unit_id].load
     middle = median(loads.values()) if loads else 0
     over = [{"worker_id": w, "load": round(v, 2)} for w, v in sorted(loads.items()) if middle and v > OVERLOADED * middle]
     under = [{"worker_id": w, "load": round(v, 2)} for w, v in sorted(loads.items()) if middle and v < UNDERLOADED * middle]

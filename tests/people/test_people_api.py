@@ -575,3 +575,175 @@ def test_a_case_given_to_a_studio_is_seen_by_its_members(app, command, make_prin
     # Taken out of the studio, the member no longer sees it.
     ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": []}))
     problem(member_client.get(f"{API}/cases/{case['id']}"), 404)
+
+
+# --- moves, retirement and changes to the roster ------------------------------------------------
+
+TOWN_A = "510503001"  # 安富街道: V1 and V2
+TOWN_B = "510503100"  # 大渡口镇: V3
+
+
+def move(people: People, code, parent_code):
+    unit = ok(people.client.get(f"{API}/units/{people.id(code)}"))
+    ok(people.client.post(f"{API}/units/{unit['id']}/move", json={"parent_id": people.id(parent_code)}))
+
+
+def test_a_town_account_deactivating_a_worker_hands_over_every_unit_they_cover(app, command, make_principal):
+    """G12 moves to the other town; the V1 worker covering its micro-grid is deactivated by an
+    account of the first town, which cannot see that unit. Before, only the units the caller could
+    see were handed over, and the rest stayed with someone no longer on the roster."""
+    full_roster(command)
+    command.worker("mediator", V1, capacity=10)  # so that anyone in V1 may leave
+    command.worker("grid_worker", V1, capacity=10)
+    command.plan(apply=True)
+    v1_worker = next(worker for duty, code, worker in command.current() if code == M121)
+    move(command, G12, V3)
+    mine = {code for _duty, code, worker in command.current() if worker == v1_worker}
+    assert mine - {M121}  # it covers M121, now in the other town, and units in V1
+
+    _id, town_token = make_principal("district_command", TOWN_A)
+    town = People(bearer_client(app, town_token), command.units)
+    ok(town.client.patch(f"{W}/{v1_worker}", json={"active": False}))
+
+    assert command.worker_assignments(v1_worker) == []  # nothing left current, in either town
+    assert [row["worker_id"] for row in command.unit_assignments(M121)] != []
+    assert v1_worker not in {row["worker_id"] for row in command.unit_assignments(M121)}
+
+
+def test_after_a_move_coverage_flags_workers_based_elsewhere_and_a_plan_replaces_them(command):
+    """Moving G12 from V1 to V3 leaves it and M121 with V1's people, who may not cover them
+    from there. Before, coverage of the district said all was covered while V3's said M121 was
+    not assigned, and planning V3 gave M121 a second "exactly one" responsible worker."""
+    roster = full_roster(command)
+    v3_officer = command.worker("grid_officer", V3, capacity=1)["id"]  # free for a grid that comes to V3
+    command.plan(apply=True)
+    move(command, G12, V3)
+
+    expected = {("grid_officer", G12), ("microgrid_responsible", M121)}
+    for scope in (DISTRICT, TOWN_B, V3, G12):
+        flagged = {(item["duty"], item["unit_code"]): item["reason"] for item in command.coverage(scope)["uncovered"]}
+        assert set(flagged) == expected, scope
+        assert set(flagged.values()) == {"assigned worker no longer eligible"}
+
+    body = command.plan(V3, apply=True)
+    assert {(duty, code) for duty, code, _worker in command.triples(body["ended"])} == expected
+    assert {worker for _duty, _code, worker in command.triples(body["ended"])} == {
+        roster["v1_officer"], roster["v1_mediator"]}
+    assert [row["worker_id"] for row in command.unit_assignments(M121)] == [roster["v3_mediator"]]
+    assert [row["worker_id"] for row in command.unit_assignments(G12)] == [v3_officer]
+    assert command.coverage()["uncovered"] == []
+
+
+def test_retired_units_carry_no_duties(command):
+    """A retired micro-grid needs no responsible worker: coverage does not ask for one, the next
+    plan ends the one it had, no worker can be based there, and a worker leaving is not held back
+    by it."""
+    roster = full_roster(command)
+    command.plan(apply=True)
+    unit = ok(command.client.get(f"{API}/units/{command.id(M311)}"))
+    ok(command.client.patch(f"{API}/units/{unit['id']}", json={"active": False, "version": unit["version"]}))
+
+    assert M311 not in {item["unit_code"] for item in command.coverage()["uncovered"]}
+    body = command.plan(V3, apply=True)
+    assert ("microgrid_responsible", M311, roster["v3_mediator"]) in command.triples(body["ended"])
+    assert command.unit_assignments(M311) == []
+    assert body["added"] == []
+
+    refused = problem(command.client.post(W, json={"name": "张三", "role": "grid_worker", "home_unit_id": command.id(M311)}), 422)
+    assert "home_unit_id" in refused["errors"]
+
+
+def test_a_worker_living_in_a_micro_grid_may_be_its_responsible_person(command):
+    """A 微网格长 often lives in the micro-grid; before, one based there could never cover it."""
+    command.worker("mediator", V3, capacity=1)
+    command.worker("grid_officer", G31, capacity=1)
+    resident = command.worker("grid_worker", M311, capacity=1)["id"]
+    body = command.plan(V3, apply=True)
+    assert ("microgrid_responsible", M311, resident) in command.triples(body["added"])
+
+
+def test_a_worker_is_linked_to_an_account_and_unlinked(command, make_principal):
+    principal, _token = make_principal("specialist", DISTRICT)
+    other, _token = make_principal("specialist", DISTRICT)
+    worker = command.worker("gold_mediator", DISTRICT, capacity=0)
+    taken = command.worker("gold_mediator", DISTRICT, capacity=0, principal_id=other)
+
+    linked = ok(command.client.patch(f"{W}/{worker['id']}", json={"principal_id": principal}))
+    assert (linked["principal_id"], linked["version"]) == (principal, worker["version"] + 1)
+    problem(command.client.patch(f"{W}/{worker['id']}", json={"principal_id": other}), 409)
+    problem(command.client.patch(f"{W}/{worker['id']}", json={"principal_id": 987654321}), 404)
+    assert ok(command.client.get(f"{W}/{taken['id']}"))["principal_id"] == other
+    unlinked = ok(command.client.patch(f"{W}/{worker['id']}", json={"principal_id": None}))
+    assert unlinked["principal_id"] is None
+    # Free again: another worker may take it.
+    assert ok(command.client.patch(f"{W}/{taken['id']}", json={"principal_id": principal}))["principal_id"] == principal
+
+
+def test_a_worker_changes_home_only_while_covering_nothing(app, command, station, make_principal):
+    roster = full_roster(command)
+    command.plan(apply=True)
+    mediator = roster["v2_mediator"]
+    refused = problem(command.client.patch(f"{W}/{mediator}", json={"home_unit_id": command.id(V1)}), 409)
+    assert "deactivate" in refused["detail"]
+    assert ok(command.client.get(f"{W}/{mediator}"))["home_unit_id"] == command.id(V2)
+
+    spare = command.worker("mediator", V2, capacity=5)["id"]  # takes V2 over when the first leaves
+    moved = ok(command.client.patch(f"{W}/{mediator}", json={"active": False, "home_unit_id": command.id(V1)}))
+    assert (moved["home_unit_id"], moved["active"]) == (command.id(V1), False)
+    assert [row["worker_id"] for row in command.unit_assignments(V2)] == [spare]
+    assert station.client.get(f"{W}/{mediator}").status_code == 200  # now in the station's village
+    # A home outside the caller's scope does not exist for them; a retired one takes no one.
+    _id, town_token = make_principal("district_command", TOWN_A)
+    problem(bearer_client(app, town_token).patch(f"{W}/{mediator}", json={"home_unit_id": command.id(V3)}), 404)
+    unit = ok(command.client.get(f"{API}/units/{command.id(M111)}"))
+    ok(command.client.patch(f"{API}/units/{unit['id']}", json={"active": False, "version": unit["version"]}))
+    problem(command.client.patch(f"{W}/{mediator}", json={"home_unit_id": command.id(M111)}), 422)
+
+
+def test_coverage_lists_an_idle_worker_as_underloaded(command):
+    """Before, only workers who covered something had a load, so the idlest were never listed."""
+    full_roster(command)
+    command.worker("grid_worker", G11, capacity=3)
+    for code in (M111, M112, M121):  # open cases give the units their load
+        ok(command.client.post(f"{API}/cases", json={"title": "邻里纠纷", "category": "family_neighbour",
+                                                     "risk_grade": "blue", "source": "grid_patrol",
+                                                     "origin_unit_id": command.id(code)}), 201)
+    command.plan(apply=True)
+    idle = command.worker("auxiliary_police", V1, capacity=3)["id"]
+    coverage = command.coverage(V1)
+    assert coverage["median_load"] > 0
+    assert {"worker_id": idle, "load": 0.0} in coverage["underloaded"]
+
+
+def test_a_studio_takes_only_cases_of_its_specialties(command):
+    studio = ok(command.client.post(S, json={"name": "劳动争议调解工作室", "unit_id": command.id(DISTRICT),
+                                             "specialties": ["labour"]}), 201)
+    case = ok(command.client.post(f"{API}/cases", json={
+        "title": "邻里纠纷", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": command.id(M121)}), 201)
+    case = ok(command.client.post(f"{API}/cases/{case['id']}/actions", json={"action": "accept", "version": case["version"]}))
+    for action, extra in (("assign", {}), ("refer", {"channel": "legal_aid"})):
+        refused = problem(command.client.post(f"{API}/cases/{case['id']}/actions", json={
+            "action": action, "version": case["version"], "studio_id": studio["id"], **extra}), 422)
+        assert "studio_id" in refused["errors"]
+    after = ok(command.client.get(f"{API}/cases/{case['id']}"))
+    assert (after["status"], after["studio_id"], after["version"]) == ("accepted", None, case["version"])
+
+
+def test_a_studio_member_taken_off_the_roster_no_longer_sees_its_cases(app, command, make_principal):
+    principal, token = make_principal("specialist", DISTRICT)
+    member = command.worker("gold_mediator", DISTRICT, capacity=0, principal_id=principal)
+    studio = ok(command.client.post(S, json={"name": "家事邻里调解室", "unit_id": command.id(DISTRICT),
+                                             "specialties": ["family_neighbour"], "member_ids": [member["id"]]}), 201)
+    case = ok(command.client.post(f"{API}/cases", json={
+        "title": "邻里纠纷", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": command.id(M121)}), 201)
+    case = ok(command.client.post(f"{API}/cases/{case['id']}/actions", json={"action": "accept", "version": case["version"]}))
+    ok(command.client.post(f"{API}/cases/{case['id']}/actions", json={
+        "action": "assign", "version": case["version"], "studio_id": studio["id"]}))
+    specialist = bearer_client(app, token)
+    ok(specialist.get(f"{API}/cases/{case['id']}"))
+
+    ok(command.client.patch(f"{W}/{member['id']}", json={"active": False}))
+    problem(specialist.get(f"{API}/cases/{case['id']}"), 404)
+    assert ok(specialist.get(f"{API}/cases"))["items"] == []

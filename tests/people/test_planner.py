@@ -129,3 +129,31 @@ def test_an_infeasible_scope_lists_every_uncovered_duty_and_why():
     reasons = Counter((item["duty"], item["reason"]) for item in result.uncovered)
     assert reasons[("village_mediator", "no one eligible")] == 1
     assert reasons[("microgrid_responsible", "capacity exhausted")] == 8 - 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(worlds(), st.data())
+def test_planning_one_grid_agrees_with_planning_its_village(world, data):
+    """A grid planned on its own, with what its workers hold elsewhere in the village counted,
+    keeps the village's plan. Before, a worker's load restarted at zero inside the grid, so the
+    grid's plan moved people and the village's next plan moved them back."""
+    units, workers = world
+    whole = plan(units=units, workers=workers, current=set())
+    grid = data.draw(st.sampled_from(sorted(unit.id for unit in units.values() if unit.level is Level.GRID)))
+    part = {unit.id: unit for unit in units.values() if unit.grid_id == grid}
+    inside = {item for item in whole.assignments if item[1] in part}
+    held = Counter(worker for _duty, unit, worker in whole.assignments if unit not in part)
+    rest = {worker.id: WorkerInfo(worker.id, worker.role, worker.home_unit_id, worker.capacity - held[worker.id],
+                                  village_id=units[worker.home_unit_id].village_id, held=held[worker.id])
+            for worker in workers.values()}
+    again = plan(units=part, workers=rest, current=inside)
+    assert again.feasible == (not [item for item in whole.uncovered if item["unit_id"] in part])
+    assert again.added == set() and again.ended == set()
+
+
+def test_a_worker_living_in_a_micro_grid_is_eligible_for_it_alone():
+    units, _workers = small_village()
+    duty = next(duty for duty in DUTIES if duty.level is Level.MICROGRID)
+    resident = WorkerInfo(200, "grid_worker", 3, 2)
+    assert eligible(duty, units[3], resident, units)
+    assert not eligible(duty, units[4], resident, units)
