@@ -9,6 +9,19 @@ USERNAME = FullMatch(r"^[A-Za-z0-9._-]{3,64}$", error="3 to 64 letters, digits, 
 PASSWORD = validate.Length(min=8, max=128)
 
 
+class Password(fields.String):
+    """Any text, spaces and all, that can be hashed: not a lone surrogate, which JSON can carry
+    and UTF-8 cannot (argon2 hashes bytes)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("Not valid Unicode text.") from None
+        return text
+
+
 class ScopeUnitSchema(ma.Schema):
     id = fields.Integer(required=True)
     code = fields.String(required=True)
@@ -52,7 +65,7 @@ class PrincipalCreateSchema(ma.Schema):
         metadata={"description": "The unit whose subtree they act in; null for every district "
                   "(only an account with that scope may grant it)."},
     )
-    password = fields.String(validate=PASSWORD, metadata={"description": "Omit for accounts that use tokens only."})
+    password = Password(validate=PASSWORD, metadata={"description": "Omit for accounts that use tokens only."})
 
 
 class PrincipalPatchSchema(ma.Schema):
@@ -68,7 +81,7 @@ class PrincipalListArgs(PageArgs):
 
 
 class PasswordSchema(ma.Schema):
-    password = fields.String(required=True, validate=PASSWORD)
+    password = Password(required=True, validate=PASSWORD)
 
 
 class TokenRequestSchema(ma.Schema):

@@ -213,6 +213,9 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     itself fails: otherwise an attacker's guesses would roll back with their errors.
     """
     config = current_app.config
+    # As bytes: a lone surrogate (JSON can carry one) is then simply a wrong password, where
+    # argon2's own encoding would fail. No stored password has one (``schemas.Password``).
+    password = password.encode("utf-8", "surrogatepass")
     if not USERNAME.fullmatch(username):
         # No account can have this name (and a NUL byte would not even reach PostgreSQL).
         _verify_against_dummy(password)
@@ -256,7 +259,7 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     return principal
 
 
-def _verify_against_dummy(password: str) -> None:
+def _verify_against_dummy(password: bytes) -> None:
     global _DUMMY_HASH
     if _DUMMY_HASH is None:
         _DUMMY_HASH = password_hasher().hash("not a password of anyone")

@@ -306,3 +306,20 @@ def test_a_username_no_account_can_have_is_refused_like_a_wrong_password(anonymo
     response = anonymous.post("/api/v1/auth/token", json={"username": username, "password": "whatever1"})
     assert response.status_code == 401
     assert response.json["detail"] == "Wrong username or password."
+
+
+def test_a_password_with_a_lone_surrogate_is_a_wrong_password_and_counts(app, anonymous, worker):
+    """JSON can carry "\\ud800", which no password can be; before, argon2 failed on it with a 500."""
+    for username in ("wang.wu", "nobody.here"):
+        response = anonymous.post(SIGN_IN, json={"username": username, "password": "\ud800"})
+        assert_problem(response, 401)
+    assert principal_row(app, worker)["failed_logins"] == 1
+
+
+def test_a_new_password_with_a_lone_surrogate_is_refused(app, client, anonymous, worker):
+    assert "password" in assert_problem(
+        client.post(f"{PRINCIPALS}/{worker}/password", json={"password": "\ud800" * 8}), 422)["errors"]
+    assert "password" in assert_problem(client.post(PRINCIPALS, json={
+        "username": "li.si", "display_name": "李四", "role": "grid_worker", "scope_unit_id": None,
+        "password": "ok password \udfff"}), 422)["errors"]
+    assert sign_in(anonymous, "wang.wu").status_code == 201
