@@ -784,22 +784,26 @@ INBOX_LEVELS = {
 
 
 def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit: int, after: list | None = None,
-          every_level: bool = False, now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
-    """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; with ``every_level``, or for
-    the whole installation, at every unit below it too) or for the principal it is assigned to:
-    arrivals not yet accepted, and accepted cases near or past their deadline; the most urgent
-    first. Up to ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a
-    row."""
+          specialist: bool = False, now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
+    """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; for the whole installation, at
+    every unit): arrivals not yet accepted, and accepted cases near or past their deadline; and
+    what is being worked on by the principal it is assigned to (a ``specialist``: every case they
+    see, which is those given to them or their studio). The most urgent first. Up to
+    ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a row."""
     now = now or utcnow()
     waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
-    pressing = sa.and_(Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS]), Case.yellow_at <= now)
-    units = in_subtree(Case.owner_path, scope_path)
-    if scope_path and not every_level:
-        units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
-    assigned = Case.assignee_id == principal_id if principal_id is not None else sa.false()  # not IS NULL
-    stmt = sa.select(Case).where(
-        sa.or_(units, assigned), sa.or_(waiting, pressing), Case.deadline_at.is_not(None),
-    )
+    working = Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS])
+    pressing = sa.and_(working, Case.yellow_at <= now)
+    if specialist:
+        arrived, given = sa.false(), working
+    else:
+        units = in_subtree(Case.owner_path, scope_path)
+        if scope_path:
+            units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
+        arrived = sa.and_(units, sa.or_(waiting, pressing))
+        # Not IS NULL: a caller without an id (the command line) has nothing assigned.
+        given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
+    stmt = sa.select(Case).where(sa.or_(arrived, given), Case.deadline_at.is_not(None))
     return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 
 

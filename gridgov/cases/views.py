@@ -174,14 +174,14 @@ class Inbox(MethodView):
     @blp.response(200, CasePageSchema)
     def get(self, args):
         """待办: cases that arrived at your unit and wait to be accepted, and accepted cases
-        near or past their deadline; the most urgent first. A village's inbox holds its grids'
-        cases too (the village station accepts for them); anyone's, the cases assigned to them;
-        a specialist's, the cases given to them or their studio."""
+        near or past their deadline; and the accepted or in-progress cases assigned to you (a
+        specialist's: given to them or their studio), whatever their colour. The most urgent
+        first. A village's inbox holds its grids' cases too (the village station accepts for
+        them). Suspended and referred cases wait on no one here: the clock has stopped."""
         scope = current_scope()
         limit = args["limit"]
-        # A specialist's cases are the ones given to them, wherever they are handled.
         rows, key = service.inbox(db.session, scope_path=scope.path if scope else "",
                                   principal_id=scope.principal_id if scope else None, limit=limit,
                                   after=decode_cursor(args["cursor"], kind=list),
-                                  every_level=scope is not None and scope.role == Role.SPECIALIST)
+                                  specialist=scope is not None and scope.role == Role.SPECIALIST)
         return _present_page(rows, limit, key)

@@ -1015,16 +1015,40 @@ def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(sess
     assert actors.district.client.get(INBOX).get_json()["items"] == []
 
 
-def test_a_specialists_inbox_holds_the_pressing_cases_given_to_them_wherever_they_are_handled(
+def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_wherever_they_are_handled(
         app, session, actors, ids, make_principal):
+    """Before, only a given case that had turned yellow showed: one just assigned (green, in
+    progress) or given to their studio never did."""
+    from gridgov.people import service as people_service
     from tests.conftest import bearer_client
 
     specialist_id, token = make_principal("specialist", D)
-    case = act(actors.village.client, log(actors.grid.client, ids[M111], category="traffic_injury"), "accept")
-    act(actors.district.client, case, "assign", assignee_id=specialist_id)
-    set_clock(session, case["id"], deadline_at=utcnow() + timedelta(hours=2), yellow_at=utcnow() - timedelta(hours=1))
+    member = people_service.create_worker(session, name="金牌调解员", role="gold_mediator",
+                                          home_unit_id=ids[D], capacity=0, principal_id=specialist_id)
+    studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
+                                          specialties=["family_neighbour"], member_ids=[member.id])
+    session.commit()
+    given = act(actors.village.client, log(actors.grid.client, ids[M111], category="traffic_injury"), "accept")
+    given = act(actors.district.client, given, "assign", assignee_id=specialist_id)
+    to_studio = act(actors.village.client, log(actors.grid.client, ids[M112]), "accept")
+    to_studio = act(actors.village.client, to_studio, "assign", studio_id=studio.id)
+    referred = act(actors.village.client, log(actors.grid.client, ids[M112]), "accept")
+    referred = act(actors.village.client, referred, "refer", channel="legal_aid", studio_id=studio.id)
+    set_clock(session, to_studio["id"], deadline_at=utcnow() + timedelta(hours=2), yellow_at=utcnow() + timedelta(hours=1))
+
     inbox = bearer_client(app, token).get(INBOX).get_json()["items"]
-    assert [(item["id"], item["owner_level"]) for item in inbox] == [(case["id"], "village")]
+    # The studio's case is due first; the referred one waits on legal aid, its clock stopped.
+    assert [(item["id"], item["owner_level"]) for item in inbox] == [(to_studio["id"], "grid"), (given["id"], "village")]
+
+
+def test_a_case_assigned_to_someone_is_in_their_inbox_from_the_start(actors, ids):
+    """Before, it showed only once it turned yellow."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", assignee_id=actors.grid.id)
+    assert case["deadline_colour"] == "green"
+    assert [item["id"] for item in actors.grid.client.get(INBOX).get_json()["items"]] == [case["id"]]
+    act(actors.village.client, case, "resolve", note="双方和解")
+    assert actors.grid.client.get(INBOX).get_json()["items"] == []
 
 
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
