@@ -132,8 +132,9 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("cases.Cases", "POST"): "cases:log",
     ("cases.CaseById", "GET"): "cases:read",
     ("cases.Timeline", "GET"): "cases:read",
-    # Each action needs its own permission too (ACTION_PERMISSIONS), checked with the case.
-    ("cases.Actions", "POST"): "cases:read",
+    # Every role that may take any action records attempts; each action needs its own permission
+    # too (ACTION_PERMISSIONS), checked before its fields, and the case's scope with the case.
+    ("cases.Actions", "POST"): "cases:attempt",
     ("cases.Attachments", "POST"): "cases:attempt",
     ("cases.AttachmentFile", "GET"): "cases:read",
     ("cases.Inbox", "GET"): "cases:read",

@@ -271,12 +271,12 @@ def act(
     """Apply ``action`` to ``case`` if its status, the actor's role and scope, and the domain's
     rules allow it; write the event; refuse with a problem otherwise."""
     now = now or utcnow()
+    _check_actor(case=case, action=action, actor=actor)
     if version is not None and version != case.version:
         raise Conflict(
             f"Case {case.reference} has changed since version {version}; it is at {case.version}.",
             current_version=case.version,
         )
-    _check_actor(case=case, action=action, actor=actor)
     reason = params.get("reason")
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
         raise Conflict(
@@ -323,12 +323,19 @@ def _hold_units(session: Session, case: Case) -> list:
 ASSIGNEE_WORK = {"record_attempt", "attach"}
 
 
-def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
+def check_role(*, action: str, actor: Principal | None) -> None:
+    """Whether the actor's role may take ``action`` at all, whatever the case (403)."""
     if actor is None:
         return  # the sweep, the command line
     permission = ACTION_PERMISSIONS[action]
     if permission not in ROLE_PERMISSIONS[actor.role]:
         raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).")
+
+
+def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
+    if actor is None:
+        return  # the sweep, the command line
+    check_role(action=action, actor=actor)
     assigned = case.assignee_id == actor.id
     if action == "record_attempt" and actor.role is Role.GRID_WORKER and not assigned:
         raise Forbidden("A grid worker records attempts only on the cases assigned to them.")

@@ -110,6 +110,7 @@ class Actions(MethodView):
         An action the status does not allow answers 409 listing those it does; a stale
         `version` answers 409; an escalation without a reason that holds answers 422."""
         action, version = data.pop("action"), data.pop("version")
+        service.check_role(action=action, actor=g.principal)  # 403 before the fields are looked at
         params = _action_params(action, data)
         case = service.get_case(db.session, case_id=case_id)
         case = service.act(db.session, case=case, action=action, actor=g.principal, version=version, params=params)

@@ -207,9 +207,9 @@ class Spec:
     ok: int
     variants: dict[str, Callable[[World], Req]]
     out_status: int = 404  # the answer, when permitted, to the "out…" variants
-    # A permission checked only once the target is found (a case action's own, ACTION_PERMISSIONS):
-    # without it a caller is refused (403) a target in scope, but finds none outside it (404).
-    then_needs: str | None = None
+    # A permission the body asks for (a case action's own, ACTION_PERMISSIONS), checked before
+    # the target is looked for: without it, 403 wherever the target is.
+    body_needs: str | None = None
     # The "in" target is a case in scope assigned to nobody. A specialist sees only the cases
     # assigned to them (cases.models._case_criterion), so for them it does not exist: 404. That
     # is the rule, not a bug; test_a_specialist_sees_the_cases_assigned_to_them shows the other side.
@@ -218,18 +218,18 @@ class Spec:
     def expected(self, role: Role, permission: str, where: str) -> int:
         if not allows(role, permission):
             return 403
+        if self.body_needs is not None and not allows(role, self.body_needs):
+            return 403
         if where != "in":
             return self.out_status
         if self.unassigned_case and role is Role.SPECIALIST:
             return 404
-        if self.then_needs is not None and not allows(role, self.then_needs):
-            return 403
         return self.ok
 
 
-def spec(ok: int, inside: Callable[[World], Req], *, out_status: int = 404, then_needs: str | None = None,
+def spec(ok: int, inside: Callable[[World], Req], *, out_status: int = 404, body_needs: str | None = None,
          unassigned_case: bool = False, **outside) -> Spec:
-    return Spec(ok=ok, variants={"in": inside, **outside}, out_status=out_status, then_needs=then_needs,
+    return Spec(ok=ok, variants={"in": inside, **outside}, out_status=out_status, body_needs=body_needs,
                 unassigned_case=unassigned_case)
 
 
@@ -349,13 +349,13 @@ REQUESTS: dict[tuple[str, str], Spec] = {
         200, lambda w: Req(f"{C}/{w.in_case}/timeline"), out=lambda w: Req(f"{C}/{w.out_case}/timeline"),
         unassigned_case=True,
     ),
-    # The endpoint needs cases:read; accepting needs cases:handle too, checked with the case found
-    # (and its owner, G12, inside the caller's scope).
+    # The endpoint needs cases:attempt (every role that acts at all); accepting needs cases:handle
+    # too, before the case is looked for; then the case's owner (G12) must be inside the scope.
     ("cases.Actions", "POST"): spec(
         200,
         lambda w: Req(f"{C}/{w.in_case}/actions", json={"action": ACTION, "version": w.in_case_version}),
         out=lambda w: Req(f"{C}/{w.out_case}/actions", json={"action": ACTION, "version": w.out_case_version}),
-        then_needs=ACTION_PERMISSIONS[ACTION],
+        body_needs=ACTION_PERMISSIONS[ACTION],
         unassigned_case=True,
     ),
     ("cases.Attachments", "POST"): spec(

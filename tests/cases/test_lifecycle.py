@@ -733,6 +733,25 @@ def test_a_grid_worker_may_not_accept(actors, ids):
     assert get(actors.grid.client, case["id"])["status"] == "reported"
 
 
+@pytest.mark.parametrize("body", [
+    {"action": "accept", "version": 999},  # a stale version
+    {"action": "escalate"},  # no reason
+    {"action": "accept", "version": "x", "notes": 5},  # fields of the wrong type
+])
+def test_a_role_that_may_not_act_hears_403_before_its_fields_are_looked_at(app, actors, ids, make_principal, body):
+    """Before, an auditor heard 409 for a stale version and 422 for a missing reason, as if the
+    action could have been taken with the right body."""
+    from tests.conftest import bearer_client
+
+    case = log(actors.grid.client, ids[M111])
+    _id, auditor = make_principal("auditor", D)
+    assert "cases:attempt" in assert_problem(
+        bearer_client(app, auditor).post(f"{CASES}/{case['id']}/actions", json=body), 403)["detail"]
+    if body == {"action": "accept", "version": 999}:  # a role that may act, but not this way
+        assert "accept" in assert_problem(actors.grid.client.post(f"{CASES}/{case['id']}/actions", json=body),
+                                          403)["detail"]
+
+
 def test_a_grid_worker_records_attempts_only_on_cases_assigned_to_them(actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     assert_problem(act_response(actors.grid.client, case, "record_attempt", outcome="failure"), 403)
