@@ -3,7 +3,8 @@
 Every ``PUBLIC`` endpoint of the permission table gets ``RATELIMIT_PUBLIC`` per address. The
 endpoints that write get ``ROUTE_LIMITS`` instead: each a setting and what it is counted by (the
 address, the QR code, the api_key). Counters live in memory by default and in Redis when
-``GRIDGOV_RATELIMIT_STORAGE_URL`` is set, which every worker of a deployment must then share.
+``GRIDGOV_RATELIMIT_STORAGE_URL`` is set, which every worker of a deployment must then share;
+while that Redis cannot be reached, each worker counts in its own memory.
 
 Each app gets a limiter of its own (``init_app``): a module-level one would carry one app's
 storage and switches into every other app of the process.
@@ -50,6 +51,8 @@ def init_app(app: Flask) -> Limiter:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("RATELIMIT_STORAGE_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "gridgov")
+    # Redis down: count in each worker's memory until it is back, rather than answer residents 500.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter = Limiter(
         key_func=by_address,
         default_limits=[_setting("RATELIMIT_PUBLIC")],

@@ -425,15 +425,34 @@ def token(token, fmt):
 
 
 def _requests_query():
+    """Reports that became a case, or were merged into one (a resident's report of a matter the
+    hotline had logged): their case is the request ``tokens`` names."""
     origin, owner = aliased(Unit), aliased(Unit)
     return (
         sa.select(Report, Case, origin, owner)
         .join(Case, Case.id == Report.case_id)
         .join(origin, origin.id == Report.unit_id)
         .join(owner, owner.id == Case.owner_unit_id)
-        .where(Report.status == ReportStatus.DISPATCHED)
+        .where(Report.status.in_([ReportStatus.DISPATCHED, ReportStatus.MERGED]))
         .execution_options(**UNSCOPED)
     )
+
+
+def _one_per_case(rows) -> list:
+    """Each case once, as its first report made it; in the order of ``rows``."""
+    first = {}
+    for row in rows:
+        report, case = row[0], row[1]
+        if case.id not in first or report.submitted_at < first[case.id][0].submitted_at:
+            first[case.id] = row
+    kept = {id(row) for row in first.values()}
+    return [row for row in rows if id(row) in kept]
+
+
+def _listed(text: str) -> list[str]:
+    """A comma-delimited parameter's items; empty ones (``open,``) are absent, as empty
+    parameters are."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 @bp.route(f"/requests.{FORMAT}", methods=["GET"])
@@ -444,14 +463,13 @@ def list_requests(fmt):
         statement = statement.where(Report.district_id == district.id)
     ids = param("service_request_id", max_length=2000)
     if ids is not None:  # overrides every other filter, as the specification says
-        statement = statement.where(Case.reference.in_([part.strip() for part in ids.split(",") if part.strip()]))
+        statement = statement.where(Case.reference.in_(_listed(ids)))
     else:
-        codes = param("service_code", max_length=400)
-        if codes is not None:
-            statement = statement.where(Report.category.in_([_service_code(c.strip()) for c in codes.split(",")]))
-        statuses = param("status", max_length=20)
-        if statuses is not None:
-            wanted = {part.strip() for part in statuses.split(",")}
+        codes = _listed(param("service_code", max_length=400) or "")
+        if codes:
+            statement = statement.where(Report.category.in_([_service_code(code) for code in codes]))
+        wanted = set(_listed(param("status", max_length=20) or ""))
+        if wanted:
             if not wanted <= {"open", "closed"}:
                 raise Open311Error(400, "status is open, closed or both (comma delimited).")
             if wanted == {"open"}:
@@ -460,7 +478,7 @@ def list_requests(fmt):
                 statement = statement.where(Case.status.not_in(OPEN_STATUSES))
         start, end = _window()
         statement = statement.where(Report.submitted_at >= start, Report.submitted_at <= end)
-    rows = db.session.execute(statement).all()
+    rows = _one_per_case(db.session.execute(statement).all())
     return respond([_request(*row) for row in rows], root="service_requests", item="request")
 
 
@@ -481,7 +499,7 @@ def _window() -> tuple[datetime, datetime]:
 
 @bp.route(f"/requests/<service_request_id>.{FORMAT}")
 def get_request(service_request_id, fmt):
-    statement = _requests_query().where(Case.reference == service_request_id)
+    statement = _requests_query().where(Case.reference == service_request_id).order_by(Report.submitted_at, Report.id)
     district = _jurisdiction()
     if district is not None:
         statement = statement.where(Report.district_id == district.id)
@@ -504,7 +522,7 @@ def _request(report: Report, case: Case, origin: Unit, owner: Unit) -> dict:
         "service_notice": None,
         "requested_datetime": report.submitted_at,
         "updated_datetime": case.updated_at,
-        "expected_datetime": case.deadline_at if case.status is not Status.CLOSED else None,
+        "expected_datetime": case.deadline_at if case.status in OPEN_STATUSES else None,
         "address": origin.name,
         "address_id": origin.code,
         "zipcode": None,

@@ -43,6 +43,8 @@ def report_code(session: Session, *, unit: Unit) -> ReportCode:
     """The unit's report code, made the first time it is asked for."""
     if unit.level not in REPORTING_LEVELS:
         raise RuleViolation(f"Report codes are posted in villages, grids and micro-grids, not in a {unit.level}.")
+    if not unit.active:  # its code would lead residents to "二维码无效"
+        raise RuleViolation(f"{unit.name} is no longer in use; its code takes no reports.")
     code = session.scalar(sa.select(ReportCode).where(ReportCode.unit_id == unit.id))
     if code is None:
         code = ReportCode(unit_id=unit.id, token=secrets.token_urlsafe(16), created_at=utcnow())

@@ -117,13 +117,15 @@ class QrPng(MethodView):
 class QrSheet(MethodView):
     @blp.response(200, content_type="text/html", description="A printable page of QR codes.")
     def get(self, unit_id):
-        """A printable sheet of the QR codes of every micro-grid of a village (or a grid), each
-        with its unit's name and code under it."""
+        """A printable sheet of the QR codes of every micro-grid in use of a village (or a grid),
+        each with its unit's name and code under it."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
         if unit.level not in (Level.VILLAGE, Level.GRID):
             raise RuleViolation("A sheet is printed for a village or a grid.")
-        microgrids = tree_service.descendants(db.session, unit=unit, level=Level.MICROGRID, after_path=None,
-                                              limit=10_000)
+        if not unit.active:
+            raise RuleViolation(f"{unit.name} is no longer in use; no codes are printed for it.")
+        microgrids = [microgrid for microgrid in tree_service.descendants(
+            db.session, unit=unit, level=Level.MICROGRID, after_path=None, limit=10_000) if microgrid.active]
         codes = service.report_codes(db.session, units=microgrids)
         db.session.commit()
         items = [

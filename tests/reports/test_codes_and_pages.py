@@ -446,6 +446,23 @@ def test_qr_sheet_leaves_out_microgrids_elsewhere(client, ids, names):
     assert M211 not in html
 
 
+def retire(client, unit_id: int) -> None:
+    unit = ok(client.get(f"{API}/units/{unit_id}")).get_json()
+    ok(client.patch(f"{API}/units/{unit_id}", json={"active": False, "version": unit["version"]}))
+
+
+def test_a_retired_unit_has_no_code_to_print(client, ids, names):
+    """Before, the sheet and the code endpoints handed out codes that answered "二维码无效"."""
+    retire(client, ids[M112])
+    html = ok(client.get(f"{API}/units/{ids[G11]}/qr-sheet")).get_data(as_text=True)
+    assert len(sheet_figures(html)) == 1 and M111 in html and M112 not in html
+    for path in ("report-code", "qr.svg", "qr.png"):
+        assert_problem(client.get(f"{API}/units/{ids[M112]}/{path}"), 422)
+    assert_problem(client.post(f"{API}/units/{ids[M112]}/report-code/rotate"), 422)
+    retire(client, ids[V2])
+    assert_problem(client.get(f"{API}/units/{ids[V2]}/qr-sheet"), 422)
+
+
 @pytest.mark.parametrize("level_code", [M111, T1, D])
 def test_qr_sheet_is_only_for_a_village_or_a_grid(client, ids, level_code):
     assert_problem(client.get(f"{API}/units/{ids[level_code]}/qr-sheet"), 422)

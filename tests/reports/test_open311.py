@@ -871,3 +871,38 @@ def test_a_path_or_method_no_route_takes_answers_in_the_specifications_format(an
     assert "GET" in response.headers["Allow"]
     # Outside /open311 the API's own format still holds.
     assert anonymous.get("/api/v1/no-such-thing").mimetype == "application/problem+json"
+
+
+def test_a_report_merged_into_a_case_is_that_request_for_tokens_and_requests_alike(desk):
+    """Before, ``tokens`` named the case a report was merged into, and ``requests/{id}`` said no
+    request had that id."""
+    first = file(desk.web, desk.key)
+    case = dispatch(desk.clerk, first)
+    duplicate = file(desk.web, desk.key, **{"attribute[unit_code]": M112})
+    chained = file(desk.web, desk.key)
+    triage(desk.clerk, duplicate, action="merge", case_id=case["id"])
+    triage(desk.clerk, chained, action="merge", report_id=report_of(desk.clerk, duplicate)["id"])
+
+    for token in (first, duplicate, chained):
+        (answer,) = desk.web.get(f"{BASE}/tokens/{token}.json").get_json()
+        assert answer["service_request_id"] == case["reference"]
+        (request,) = listed(desk.web, service_request_id=answer["service_request_id"])
+        assert request["address_id"] == M111  # as its first report made it
+        got = desk.web.get(f"{BASE}/requests/{case['reference']}.json")
+        assert got.status_code == 200 and got.get_json()[0]["service_request_id"] == case["reference"]
+    assert [item["service_request_id"] for item in listed(desk.web)] == [case["reference"]]  # once
+
+
+def test_a_resolved_request_expects_nothing_more(desk):
+    case = dispatch(desk.clerk, file(desk.web, desk.key))
+    case = act(desk.station, case, "accept")
+    case = act(desk.station, case, "record_attempt", outcome="success")
+    act(desk.station, case, "resolve")
+    (item,) = listed(desk.web, service_request_id=case["reference"])
+    assert (item["status"], item["expected_datetime"]) == ("closed", None)
+
+
+def test_an_empty_item_in_a_comma_list_counts_as_absent(desk):
+    reference = dispatch(desk.clerk, file(desk.web, desk.key))["reference"]
+    for query in ({"status": "open, "}, {"status": ","}, {"service_code": "family_neighbour,"}, {"service_code": " ,"}):
+        assert ids(listed(desk.web, **query)) == {reference}, query

@@ -287,3 +287,13 @@ def test_workers_sharing_redis_share_the_count(tmp_path, redis_url):
     finally:
         with worker_a.app_context():
             db.engine.dispose()
+
+
+def test_an_unreachable_redis_still_answers_and_still_limits(make_app):
+    """Before, every public page answered 500 while the limiter's Redis was down."""
+    app = make_app(RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/14")  # the discard port: nothing answers
+    visitor = from_address(app, "192.0.2.20")
+    assert [visitor.get("/open311/v2/services.json").status_code for _ in range(10)] == [200] * 10
+    assert_open311_error(visitor.get("/open311/v2/services.json"), 429)
+    token = report_token(app, M111)
+    assert [file_report(visitor, token).status_code for _ in range(4)] == [201, 201, 201, 429]
