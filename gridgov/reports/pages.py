@@ -4,9 +4,11 @@ No sign-in. Each request body is small and limited; every text is checked before
 database and escaped on the way out (Jinja's autoescape), so HTML in a report stays text.
 """
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import secrets
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
@@ -21,6 +23,8 @@ from gridgov.reports.models import Channel
 bp = Blueprint("report_pages", __name__)
 
 PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is read
+FILED_KEY = "filed"  # in the session: each form's submission id → the report it filed
+FILED_KEPT = 10
 
 
 def _storable(form, field):
@@ -28,13 +32,22 @@ def _storable(form, field):
         raise ValidationError("包含无法保存的字符（如控制字符），请删除后再提交。")
 
 
+class _Choice(SelectField):
+    def pre_validate(self, form):
+        if self.data not in {choice.value for choice in self.choices}:
+            raise ValidationError("请从列表中选择")
+
+
 class ReportForm(FlaskForm):
-    category = SelectField("纠纷类型", choices=[SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items()],
-                           validators=[InputRequired("请选择纠纷类型")])
+    # Each page load's own id: the same form sent twice (a refresh of the receipt, a double tap)
+    # answers the report it filed, instead of filing another.
+    submission = HiddenField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16,64}\Z")])
+    category = _Choice("纠纷类型", choices=[SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items()],
+                       validators=[InputRequired("请选择纠纷类型")])
     description = TextAreaField("发生了什么", validators=[
         DataRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"), _storable])
     media_url = StringField("照片链接（选填）", validators=[
-        Optional(), Length(max=500), URL(message="请填写有效的链接"), _storable])
+        Optional(), Length(max=500, message="请控制在 500 字以内"), URL(message="请填写有效的链接"), _storable])
     phone = StringField("联系电话（选填）", validators=[
         Optional(), Regexp(r"^\+?[0-9][0-9 \-]{4,20}\Z", message="请填写有效的电话号码")])
     anonymous = BooleanField("匿名反映（不留联系方式）")
@@ -60,6 +73,10 @@ def report(token: str):
     form = ReportForm()
     status = 200
     if form.validate_on_submit():
+        filed = session.get(FILED_KEY, {})
+        earlier = filed.get(form.submission.data) if form.submission.data else None
+        if earlier is not None and (report := service.find_by_tracking_code(db.session, tracking_code=earlier)):
+            return render_template("report_done.html", report=report, unit=unit), 200
         made = service.submit_report(
             db.session,
             unit=unit,
@@ -71,9 +88,13 @@ def report(token: str):
             anonymous=form.anonymous.data,
         )
         db.session.commit()
+        if form.submission.data:
+            session[FILED_KEY] = dict(list(filed.items())[-(FILED_KEPT - 1):] + [(form.submission.data, made.tracking_code)])
         return render_template("report_done.html", report=made, unit=unit), 201
     if request.method == "POST":
         status = 400 if form.csrf_token.errors else 422
+    else:
+        form.submission.data = secrets.token_urlsafe(16)
     return render_template("report.html", form=form, unit=unit), status
 
 

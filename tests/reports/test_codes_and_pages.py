@@ -564,6 +564,34 @@ def test_body_over_32_kb_is_refused(client, anonymous, clerk, ids):
     assert all_reports(clerk) == []
 
 
+SUBMISSION_FIELD = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
+
+
+def test_the_same_form_sent_twice_files_one_report(client, anonymous, clerk, ids):
+    """A refreshed receipt or a double tap sends the form again; before, each filed a report."""
+    token = token_of(client, ids[M111])
+    page = assert_page(anonymous.get(f"/r/{token}"), 200)
+    form = {"csrf_token": CSRF_FIELD.search(page).group(1), "submission": SUBMISSION_FIELD.search(page).group(1),
+            "category": "family_neighbour", "description": "楼上漏水，协商无果。"}
+    first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
+    again = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 200)).group(1)
+    assert again == first
+    assert [report["tracking_code"] for report in all_reports(clerk)] == [first]
+    # A new page load is a new report.
+    second = file_report(anonymous, token, description="又一次漏水。")
+    assert second != first and len(all_reports(clerk)) == 2
+
+
+def test_a_refused_form_speaks_chinese_and_says_when_the_page_expired(client, anonymous, ids):
+    token = token_of(client, ids[M111])
+    page = assert_page(submit(anonymous, token, category="alien_invasion", description="噪音",
+                              media_url="https://img.example/" + "p" * 500), 422)
+    assert "请从列表中选择" in page and "请控制在 500 字以内" in page and "Not a valid" not in page
+    expired = assert_page(anonymous.post(f"/r/{token}", data={"csrf_token": "stale", "category": "other",
+                                                             "description": "噪音"}), 400)
+    assert "页面已过期" in expired
+
+
 def test_missing_csrf_token_is_refused(client, anonymous, clerk, ids):
     token = token_of(client, ids[M111])
     assert_page(submit(anonymous, token, csrf=False, description="无令牌提交"), 400)
