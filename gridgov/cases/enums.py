@@ -38,6 +38,7 @@ class RiskGrade(enum.StrEnum):
 
 
 RISK_ORDER = list(RiskGrade)
+RISK_TITLES = {RiskGrade.BLUE: "蓝", RiskGrade.YELLOW: "黄", RiskGrade.ORANGE: "橙", RiskGrade.RED: "红"}
 
 
 class Source(enum.StrEnum):
@@ -60,6 +61,12 @@ class Status(enum.StrEnum):
     REJECTED = "rejected"
     REOPENED = "reopened"  # the applicant objected within 30 days of closing
 
+
+STATUS_TITLES = {
+    Status.REPORTED: "待受理", Status.ACCEPTED: "已受理", Status.IN_PROGRESS: "调处中", Status.RESOLVED: "已化解",
+    Status.CLOSED: "已结案", Status.SUSPENDED: "挂起", Status.REFERRED: "诉非衔接", Status.REJECTED: "不予受理",
+    Status.REOPENED: "重新办理",
+}
 
 OPEN_STATUSES = frozenset(Status) - {Status.RESOLVED, Status.CLOSED, Status.REJECTED}
 # The clock runs while the owner unit has the case in hand.
@@ -117,3 +124,6 @@ class DeadlineColour(enum.StrEnum):
     GREEN = "green"
     YELLOW = "yellow"
     RED = "red"
+
+
+COLOUR_TITLES = {DeadlineColour.GREEN: "绿灯", DeadlineColour.YELLOW: "黄灯", DeadlineColour.RED: "红灯"}

@@ -10,8 +10,9 @@ from flask import Response
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import clock
 from gridgov.cases.calendar import TIMEZONE
-from gridgov.cases.enums import CATEGORY_TITLES
+from gridgov.cases.enums import CATEGORY_TITLES, COLOUR_TITLES, RISK_TITLES, STATUS_TITLES
 from gridgov.db import utcnow
+from gridgov.tree.levels import CHINESE_NAME, Level
 from gridgov.tree.models import Unit
 
 MAX_ROWS = 100_000
@@ -20,7 +21,7 @@ BOM = "\ufeff"
 ROLLUP_COLUMNS = [
     ("单位编码", lambda unit, t: unit.code),
     ("单位名称", lambda unit, t: unit.name),
-    ("层级", lambda unit, t: unit.level.value),
+    ("层级", lambda unit, t: CHINESE_NAME[unit.level]),
     ("案件总数", lambda unit, t: t["cases"]),
     ("在办", lambda unit, t: t["open"]),
     ("新增", lambda unit, t: t["new"]),
@@ -62,10 +63,17 @@ def _inert(value):
     return value
 
 
+OWN_ROW = "（本级直接发生）"  # the unit's own cases, in no child: so the children add up
+
+
 def rollup_rows(result: dict) -> list[list]:
     rows = [[title for title, _value in ROLLUP_COLUMNS]]
     for entry in [{"unit": result["unit"], "totals": result["totals"]}, *result["children"]]:
         rows.append([value(entry["unit"], entry["totals"]) for _title, value in ROLLUP_COLUMNS])
+    if result["children"] and result["own"]["cases"]:
+        own = [value(result["unit"], result["own"]) for _title, value in ROLLUP_COLUMNS]
+        own[1] += OWN_ROW
+        rows.insert(2, own)
     return rows
 
 
@@ -85,9 +93,10 @@ def case_rows(session, cases) -> list[list]:
     for case in cases:
         colour = clock.colour(case, now=now)
         rows.append([
-            case.reference, case.title, CATEGORY_TITLES[case.category], case.risk_grade.value, case.status.value,
-            names.get(case.origin_unit_id, ""), names.get(case.owner_unit_id, ""), case.owner_level.value,
-            local(case.created_at), local(case.deadline_at), colour.value if colour else "",
+            case.reference, case.title, CATEGORY_TITLES[case.category], RISK_TITLES[case.risk_grade],
+            STATUS_TITLES[case.status], names.get(case.origin_unit_id, ""), names.get(case.owner_unit_id, ""),
+            CHINESE_NAME[Level(case.owner_level.value)], local(case.created_at), local(case.deadline_at),
+            COLOUR_TITLES[colour] if colour else "",
             local(case.resolved_at), local(case.closed_at),
         ])
     return rows

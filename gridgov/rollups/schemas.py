@@ -65,6 +65,7 @@ class UnitTotalsSchema(ma.Schema):
 
 
 class RollupSchema(UnitTotalsSchema):
+    own = fields.Nested(TotalsSchema, required=True, metadata={"description": DEFINITIONS["own"]})
     children = fields.List(fields.Nested(UnitTotalsSchema), required=True)
 
 

@@ -52,6 +52,9 @@ DEFINITIONS = {
     "risk_score": "Σ over open cases of the grade's weight (policy: blue 1, yellow 2, orange 4, red 8) × "
                   "(1 + working days since logging ÷ 10)",
     "rates": "fractions in [0, 1]; 0 when the denominator is 0",
+    "own": "the same figures for the cases that originated at the unit itself, in no child (a report "
+           "made at a village's own code, a case logged at a town): the unit's figures are its own "
+           "plus its children's",
 }
 
 
@@ -76,13 +79,14 @@ class Window:
 
 
 def rollup(session: Session, *, unit: Unit, window: Window, now: datetime | None = None) -> dict:
-    """``{"unit", "totals", "children": [{"unit", "totals"}, …]}`` for ``unit`` (in scope)."""
+    """``{"unit", "totals", "own", "children": [{"unit", "totals"}, …]}`` for ``unit`` (in scope)."""
     now = now or utcnow()
     children = tree_service.children(session, unit=unit)
     figures = Figures(session, [unit, *children], window=window, now=now, policy_weights=_weights())
     return {
         "unit": unit,
         "totals": figures.of(unit),
+        "own": figures.own(),
         "children": [{"unit": child, "totals": figures.of(child)} for child in children],
     }
 
@@ -163,10 +167,26 @@ class Figures:
         return present
 
     def of(self, unit: Unit) -> dict:
-        total = self.totals.get(unit.id) or {}
-        dated = self.dated.get(unit.id) or {}
-        now = self.present.get(unit.id) or {}
+        return self._figures(self.totals.get(unit.id) or {}, self.dated.get(unit.id) or {},
+                             self.present.get(unit.id) or {})
 
+    def own(self) -> dict:
+        """The parent's (the first unit's) figures less its children's: its own cases'. Every
+        figure is worked out from sums, so the differences of the sums give them exactly."""
+        parent, children = self.units[0], self.units[1:]
+
+        def less(rows: dict) -> dict:
+            left = defaultdict(float, {key: value for key, value in (rows.get(parent.id) or {}).items()
+                                       if isinstance(value, (int, float))})
+            for child in children:
+                for key, value in (rows.get(child.id) or {}).items():
+                    if isinstance(value, (int, float)):
+                        left[key] -= value
+            return left
+
+        return self._figures(less(self.totals), less(self.dated), less(self.present))
+
+    def _figures(self, total: dict, dated: dict, now: dict) -> dict:
         def t(column):
             return int(total.get(column) or 0)
 
@@ -258,6 +278,8 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
     now = now or utcnow()
     end = window.end or measures.local_day(now)
     start = window.start or (end - timedelta(weeks=25) if interval == "week" else date(end.year - 1, end.month, 1))
+    if end < start:  # `from` alone, after today (the default `to`)
+        raise RuleViolation("`from` lies after `to`, which is today when not given.", errors={"from": ["after to"]})
     if (end - start).days > 3 * 366:
         raise RuleViolation("A trend spans three years at most.", errors={"from": ["too early"]})
     columns = ["new", "resolved", "closed_late"]

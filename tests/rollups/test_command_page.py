@@ -198,10 +198,15 @@ def shown_tiles(driver) -> dict[str, str]:
 
 
 def shown_rows(driver) -> dict[int, list[str]]:
-    """The children table: unit id → the row's cell texts."""
-    rows = driver.find_elements("css selector", "#children-table tbody tr")
+    """The children table: unit id → the row's cell texts (the unit's own cases' row aside)."""
+    rows = driver.find_elements("css selector", "#children-table tbody tr[data-unit-id]")
     return {int(row.get_attribute("data-unit-id")): [td.text for td in row.find_elements("tag name", "td")]
             for row in rows}
+
+
+def shown_own_row(driver) -> list[str] | None:
+    rows = driver.find_elements("css selector", "#children-table tbody tr.own")
+    return [td.text for td in rows[0].find_elements("tag name", "td")] if rows else None
 
 
 def rollup(api, unit_id: int) -> dict:
@@ -262,6 +267,10 @@ def test_clicking_a_town_drills_down_to_its_villages(live, driver, signed_in, ap
     assert villages and {child["unit"]["level"] for child in figures["children"]} == {"village"}
     assert shown_rows(driver) == villages
     assert shown_tiles(driver) != expected_tiles(district["totals"])
+    # A reload keeps the way back up (before, the crumbs forgot the district).
+    driver.refresh()
+    wait_loaded(driver, town["id"])
+    assert driver.find_element("id", "crumbs").text == f"{DISTRICT_NAME} › {town['name']}"
 
     screenshot = tmp_path_factory.mktemp("screenshots") / "command.png"
     assert driver.save_screenshot(str(screenshot))
@@ -269,6 +278,24 @@ def test_clicking_a_town_drills_down_to_its_villages(live, driver, signed_in, ap
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     if ARTIFACTS.is_dir():
         shutil.copyfile(screenshot, ARTIFACTS / "command.png")
+
+
+def test_a_towns_own_cases_have_a_row_so_that_the_table_adds_up(live, driver, signed_in, api, district_id):
+    """A resident's report made at a village's own code, or a case logged at the town itself,
+    happened in no child. Before, the table (and the CSV) left them out and did not add up."""
+    town = rollup(api, district_id)["children"][0]["unit"]
+    logged = api.post("/api/v1/cases", json={"title": "镇政府门前聚集", "category": "petition", "risk_grade": "orange",
+                                             "source": "hotline", "origin_unit_id": town["id"]})
+    assert logged.status_code == 201, logged.get_data(as_text=True)
+    _app, base = live
+    driver.get(f"{base}/command?unit={town['id']}")
+    wait_loaded(driver, town["id"])
+    figures = rollup(api, town["id"])
+
+    assert figures["own"]["cases"] == 1
+    assert shown_own_row(driver) == expected_row({"unit": {"name": "本级直接发生"}, "totals": figures["own"]})
+    villages = sum(int(cells[1]) for cells in shown_rows(driver).values())
+    assert villages + figures["own"]["cases"] == figures["totals"]["cases"]
 
 
 def test_the_browser_console_has_no_errors(live, driver, signed_in, district_id, console):

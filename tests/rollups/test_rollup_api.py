@@ -622,7 +622,10 @@ def test_the_cases_csv_follows_the_list_filters_and_holds_no_personal_data(sessi
     assert sorted(row[column["案件编号"]] for row in body) == sorted(case.reference for case in wanted)
     assert {row[column["标题"]] for row in body} == {"楼道堆物纠纷", "装修噪音纠纷"}
     assert {row[column["类别"]] for row in body} == {"家事邻里纠纷"}
-    assert {row[column["状态"]] for row in body} == {"closed"}
+    # Words, not the API's codes: the file is for people with a spreadsheet.
+    assert {row[column["状态"]] for row in body} == {"已结案"}
+    assert {row[column["风险等级"]] for row in body} <= {"蓝", "黄", "橙", "红"}
+    assert {row[column["承办层级"]] for row in body} <= {"网格", "村/社区", "镇/街道", "区"}
     assert {row[column["发生地"]] for row in body} == {small_tree[M111].name, small_tree[M121].name}
     for personal in ("张三丰", "李四光", "13800001111", "13900002222"):
         assert personal not in text
@@ -652,6 +655,37 @@ def test_a_title_a_spreadsheet_would_run_is_exported_as_text(session, small_tree
     rows = read_csv(command.get(f"{API}/cases.csv"))
     titles = {row[rows[0].index("标题")] for row in rows[1:]}
     assert titles == {"'=HYPERLINK(\"http://evil.example\",\"点我\")", "'-楼道堆物"}
+
+
+def test_a_units_own_cases_make_the_children_add_up(session, small_tree, ids, command):
+    """Cases logged at a town or a village itself (a report made at a village's own code) lie in
+    no child. Before, the children's rows did not add up to their parent and nothing said why."""
+    log(session, small_tree, T1, at(2026, 3, 2, 9))
+    log(session, small_tree, V1, at(2026, 3, 2, 9), accepted(at(2026, 3, 2, 10)), resolved(at(2026, 3, 2, 11)))
+    log(session, small_tree, M111, at(2026, 3, 2, 9), accepted(at(2026, 3, 2, 10)))
+    log(session, small_tree, M211, at(2026, 3, 2, 9))
+
+    town = get_rollup(command, ids[T1], "?from=2026-03-01&to=2026-03-31")
+    assert (town["own"]["cases"], town["own"]["open"]) == (1, 1)
+    for field in ("cases", "open", "new", "resolved", "due_to_close"):
+        assert town["own"][field] + sum(child["totals"][field] for child in town["children"]) == \
+            town["totals"][field], field
+    for colour in ("green", "yellow", "red"):
+        assert town["own"]["deadline_colours"][colour] + sum(
+            child["totals"]["deadline_colours"][colour] for child in town["children"]) == \
+            town["totals"]["deadline_colours"][colour], colour
+    village = get_rollup(command, ids[V1], "?from=2026-03-01&to=2026-03-31")
+    own = village["own"]
+    assert (own["cases"], own["resolved"], own["resolved_by_level"]["village"]) == (1, 1, 1)
+    assert own["local_resolution_rate"] == 1.0 and own["by_status"]["resolved"] == 1
+    assert get_rollup(command, ids[D])["own"]["cases"] == 0
+
+    rows = read_csv(command.get(f"{API}/units/{ids[T1]}/rollup.csv"))
+    names = [row[1] for row in rows[1:]]
+    assert names[:2] == [small_tree[T1].name, small_tree[T1].name + "（本级直接发生）"]
+    assert int(rows[2][rows[0].index("案件总数")]) == 1
+    assert rows[1][rows[0].index("层级")] == "镇/街道"
+    assert len(read_csv(command.get(f"{API}/units/{ids[T2]}/rollup.csv"))) == 1 + 1 + 1  # no own cases: no row
 
 
 # --- scope and input ---------------------------------------------------------------------------
@@ -684,6 +718,12 @@ def test_a_role_without_cases_read_is_forbidden(small_tree, ids, client, anonymo
 @pytest.mark.parametrize("path", ["rollup", "rollup.csv", "trend"])
 def test_bad_windows_are_refused(ids, command, path, query):
     assert_problem(command.get(f"{API}/units/{ids[D]}/{path}?{query}"), 422)
+
+
+def test_a_trend_from_a_day_after_today_alone_is_refused(ids, command):
+    """Its `to` is today: before, the answer was silently empty."""
+    problem = assert_problem(command.get(f"{API}/units/{ids[D]}/trend?interval=week&from=2999-12-01"), 422)
+    assert "from" in problem["errors"]
 
 
 @pytest.mark.parametrize("path", ["rollup", "trend"])
