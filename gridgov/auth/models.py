@@ -65,8 +65,9 @@ class ApiToken(db.Model):
 class AdminEvent(db.Model):
     """The admin audit log: who changed which account, token or unit, when, and how.
 
-    Append-only. ``path`` is the path of the unit the change concerns (the account's scope, the
-    unit itself), so that auditors see the events of their subtree.
+    Append-only. ``path`` is the path the unit the change concerns had then (the account's
+    scope, the unit itself), so that auditors see the events of their subtree. A later move does
+    not carry it along: history stays where it happened, with the auditors who saw it.
     """
 
     __tablename__ = "admin_events"
@@ -87,7 +88,6 @@ class AdminEvent(db.Model):
 
 
 register_path_copy(Principal.scope_path, Principal.district_id)
-register_path_copy(AdminEvent.path, AdminEvent.district_id)
 
 # An account is in scope when its own scope lies in the viewer's subtree; a token with its account.
 scope.register(Principal, subtree_criterion("scope_path"))

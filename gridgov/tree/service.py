@@ -426,13 +426,15 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
             )
     for hook in AFTER_MOVE:
         hook(session, unit_id=unit.id, old_path=old_path, new_path=new_path)
-    old_parent_id = unit.parent_id
+    old_parent_id, old_district_id, label = unit.parent_id, unit.district_id, f"{unit.code} {unit.name}"
     session.expire_all()
     moved = session.get(Unit, unit.id)
-    audit.record_unit(
-        session, action="unit.move", unit=moved,
-        details={"from_parent_id": old_parent_id, "to_parent_id": new_parent.id, "from_path": old_path},
-    )
+    details = {"from_parent_id": old_parent_id, "to_parent_id": new_parent.id, "from_path": old_path}
+    # The audit log stays where things happened: the place the unit left records its leaving,
+    # for the auditors there, and the place it came to records its arrival.
+    audit.record(session, action="unit.move_out", target_type="unit", target_id=unit.id, target_label=label,
+                 path=old_path, district_id=old_district_id, details=details)
+    audit.record_unit(session, action="unit.move", unit=moved, details=details)
     return moved
 
 

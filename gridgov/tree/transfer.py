@@ -348,26 +348,30 @@ def _lock_what_changes(session: Session, *, rows: list[Row], existing: dict, col
 
 
 def _record(session: Session, *, rows: list[Row], counts: Counter) -> None:
-    """One audit event per import (a whole district is thousands of rows), at the lowest unit
-    that holds everything it touched."""
+    """One audit event per import (a whole district is thousands of rows) and district it
+    touched, at the lowest unit there that holds everything it touched: each district's auditors
+    see what an import changed in their district."""
     touched = []
     for start in range(0, len(rows), CHUNK):
         codes = [row.code for row in rows[start : start + CHUNK]]
         touched.extend(session.scalars(
             sa.select(Unit.path).where(Unit.code.in_(codes)).execution_options(**UNSCOPED)
         ))
-    common = paths.common_ancestor(touched) if touched else None
-    top = service.get_unit_at_path(session, path=common) if common else None
-    audit.record(
-        session,
-        action="unit.import",
-        target_type="unit",
-        target_id=top.id if top else None,
-        target_label=f"{top.code} {top.name}" if top else f"{len(rows)} units",
-        path=top.path if top else None,
-        district_id=top.district_id if top else None,
-        details=dict(counts),
-    )
+    by_district = defaultdict(list)
+    for path in touched:
+        by_district[paths.ancestor_at(path, 0)].append(path)
+    for district_paths in by_district.values() or [[]]:
+        top = service.get_unit_at_path(session, path=paths.common_ancestor(district_paths)) if district_paths else None
+        audit.record(
+            session,
+            action="unit.import",
+            target_type="unit",
+            target_id=top.id if top else None,
+            target_label=f"{top.code} {top.name}" if top else f"{len(rows)} units",
+            path=top.path if top else None,
+            district_id=top.district_id if top else None,
+            details={**counts, "units_here": len(district_paths)} if len(by_district) > 1 else dict(counts),
+        )
 
 
 @dataclass

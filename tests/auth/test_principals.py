@@ -391,7 +391,8 @@ def test_unit_changes_are_in_the_audit_log(client, tree):
 
     # by label: on SQLite the imported village may take the deleted grid's id
     mine = [event for event in events if event["target_label"].startswith(created["code"] + " ")]
-    assert [event["action"] for event in reversed(mine)] == ["unit.create", "unit.update", "unit.move", "unit.delete"]
+    assert [event["action"] for event in reversed(mine)] == [
+        "unit.create", "unit.update", "unit.move_out", "unit.move", "unit.delete"]
     assert all((event["actor_id"], event["actor"]) == (me["id"], me["username"]) for event in mine)
     assert all(event["target_id"] == created["id"] for event in mine)
     assert mine[-1]["target_label"] == f"{created['code']} 新网格"
@@ -434,6 +435,35 @@ def test_an_auditor_reads_the_audit_log_of_its_subtree_only(app, client, tree, m
     assert not outside & {label for _action, label in labels}
     everywhere = {(event["action"], event["target_label"]) for event in audit_events(client)}
     assert ("principal.update", "out.g11") in everywhere and ("unit.update", f"{G11} 永安社区第1网格") in everywhere
+
+
+def test_a_move_leaves_the_audit_log_where_things_happened(app, client, tree, make_principal):
+    """Before, moving a grid to another town carried its history along: the first town's auditor
+    lost the events it had seen, and never saw the grid leave."""
+    _id, first = make_principal("auditor", T1)
+    _id, second = make_principal("auditor", T2)
+    first, second = bearer_client(app, first), bearer_client(app, second)
+    grid = client.post(U, json={"name": "新网格", "level": "grid", "parent_id": tree[V1]}).get_json()
+    client.patch(f"{U}/{grid['id']}", json={"name": "新网格（改）"})
+    client.post(f"{U}/{grid['id']}/move", json={"parent_id": tree[V3]})
+
+    def actions(auditor):
+        return [event["action"] for event in reversed(audit_events(auditor)) if event["target_id"] == grid["id"]]
+
+    assert actions(first) == ["unit.create", "unit.update", "unit.move_out"]
+    assert actions(second) == ["unit.move"]
+
+
+def test_an_import_across_districts_is_in_each_districts_audit_log(app, client, tree, make_principal):
+    _id, naxi = make_principal("auditor", D)
+    imported = client.post(f"{U}/import", content_type="text/csv", data=(
+        "code,name,level,parent_code\n510504,江阳测试区,district,510500\n510503001001,永安社区（更名）,village,510503001\n"))
+    assert imported.status_code == 200, imported.get_data(as_text=True)
+
+    (event,) = [e for e in audit_events(bearer_client(app, naxi)) if e["action"] == "unit.import"][:1]
+    assert event["target_label"] == "510503001001 永安社区（更名）" and event["details"]["units_here"] == 1
+    labels = {e["target_label"] for e in audit_events(client, action="unit.import")}
+    assert {"510504 江阳测试区", "510503001001 永安社区（更名）"} <= labels
 
 
 @pytest.mark.parametrize("role", ["grid_worker", "district_command", "triage_clerk"])
