@@ -58,7 +58,8 @@ PERMISSIONS = {
     "people:write": "add and change workers and studios of the scope",
     "people:plan": "plan (and apply) who covers which unit",
     "rollups:read": "read the figures of the scope's units (rollups, trends, the risk map, /command)",
-    "reports:triage": "read residents' reports of the scope and triage them: classify, merge, reject, dispatch",
+    "reports:read": "read residents' reports of the scope",
+    "reports:triage": "triage residents' reports of the scope: classify, merge, reject, dispatch",
     "reports:file": "file residents' reports from an outside system (Open311 POST requests, by its api_key)",
 }
 
@@ -69,13 +70,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.GRID_WORKER: frozenset({"units:read", "cases:read", "cases:log", "cases:attempt", "rollups:read"}),
     Role.VILLAGE_STATION: HANDLER,
     Role.TOWN_CENTRE: HANDLER,
-    Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read", "people:write", "people:plan", "reports:triage"},
+    Role.DISTRICT_COMMAND: HANDLER | {"units:write", "pii:read", "people:write", "people:plan", "reports:read",
+                                      "reports:triage"},
     # 信息清洗员: checks each resident's report the same day and dispatches it.
-    Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read", "reports:triage", "rollups:read"}),
+    Role.TRIAGE_CLERK: frozenset({"units:read", "cases:read", "reports:read", "reports:triage", "rollups:read"}),
     # Sees only the cases given to them (see cases.models), with their personal data; not the
     # figures of the units, which count every case there.
     Role.SPECIALIST: frozenset({"units:read", "cases:read", "cases:attempt"}),
-    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read", "people:read", "rollups:read"}),
+    Role.AUDITOR: frozenset({"units:read", "audit:read", "pii:read", "cases:read", "people:read", "reports:read",
+                             "rollups:read"}),
     Role.ADMIN: frozenset({"units:read", "units:write", "principals:manage", "tokens:manage", "audit:read"}),
     # An outside system files reports (Open311) and does nothing else.
     Role.INTEGRATION: frozenset({"reports:file"}),
@@ -145,8 +148,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("rollups.RiskMap", "GET"): "rollups:read",
     ("rollups.CasesCsv", "GET"): "cases:read",
     # residents' reports, report codes and QR codes
-    ("reports.Reports", "GET"): "reports:triage",
-    ("reports.ReportById", "GET"): "reports:triage",
+    ("reports.Reports", "GET"): "reports:read",
+    ("reports.ReportById", "GET"): "reports:read",
     ("reports.Triage", "POST"): "reports:triage",
     ("reports.ReportCode", "GET"): "units:read",
     ("reports.RotateReportCode", "POST"): "units:write",

@@ -1,6 +1,6 @@
 """The triage desk (信息清洗): ``/api/v1/reports`` and ``/api/v1/reports/{id}/actions``.
 
-Covered: who may read reports (``reports:triage``) and what they see of them (scope, order,
+Covered: who may read reports (``reports:read``) and triage them (``reports:triage``) and what they see of them (scope, order,
 filters, cursor pages, personal data masked without ``pii:read``); the triage deadline (the end
 of the working day the report came in, on the official 2026 calendar with its holidays and
 adjusted working weekends) and the overdue flag and filter; the four actions — classify,
@@ -189,9 +189,21 @@ def test_a_town_clerk_sees_only_the_reports_of_its_town(session, tree, signed_in
     assert get_report(signed_in("triage_clerk", T2).client, elsewhere)["status"] == "pending"
 
 
+def test_an_auditor_reads_reports_with_the_reporters_contact_but_may_not_triage(session, tree, signed_in):
+    """Auditors hold pii:read for reporters' contacts, and read everything else in scope; before,
+    reports were closed to them."""
+    report_id = file_report(session, tree.unit[M111], reporter_name=NAME, phone=PHONE)
+    auditor = signed_in("auditor", D)
+    report = get_report(auditor.client, report_id)
+    assert report["phone"] == PHONE
+    assert [item["id"] for item in auditor.client.get(REPORTS).get_json()["items"]] == [report_id]
+    assert_problem(act_response(auditor.client, report_id, "reject", reason="spam"), 403)
+    assert get_report(auditor.client, report_id)["status"] == "pending"
+
+
 @pytest.mark.parametrize("role, scope", [
     ("grid_worker", G11), ("village_station", V1), ("town_centre", T1), ("specialist", D),
-    ("auditor", D), ("admin", None), ("integration", D),
+    ("admin", None), ("integration", D),
 ])
 def test_roles_without_reports_triage_are_refused(session, tree, signed_in, role, scope):
     report_id = file_report(session, tree.unit[M111])
