@@ -6,6 +6,7 @@ import binascii
 import json
 import re
 from http import HTTPStatus
+from urllib.parse import unquote_plus
 
 import flask_smorest
 import marshmallow as ma
@@ -68,11 +69,14 @@ class Parser(FlaskParser):
         return data
 
     def load_querystring(self, req, schema):
-        # ``?level=&q=`` is what a form (or a client filling a URL template) sends for "any":
-        # an empty parameter is an absent one, not an invalid level. A bare flag (``?overdue``)
-        # stays, and is refused: read as "any" it would quietly answer the unfiltered list.
+        # ``?level=&q=&active=`` is what a form (or a client filling a URL template) sends for
+        # "any": an empty parameter is an absent one, not an invalid level. A bare flag
+        # (``?overdue``, no "=") stays, and is refused: read as "any" it would quietly answer the
+        # unfiltered list.
         flags = {field.data_key or name for name, field in schema.fields.items() if isinstance(field, ma.fields.Boolean)}
-        given = MultiDict((key, value) for key, value in req.args.items(multi=True) if value != "" or key in flags)
+        bare = {unquote_plus(part) for part in req.query_string.decode("latin-1").split("&") if part and "=" not in part}
+        given = MultiDict((key, value) for key, value in req.args.items(multi=True)
+                          if value != "" or (key in flags and key in bare))
         return self._makeproxy(given, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):

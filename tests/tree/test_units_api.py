@@ -672,8 +672,14 @@ def test_empty_query_parameters_mean_any(client, ids):
 
 
 def test_a_bare_flag_is_refused_not_read_as_any(client, make_principal):
+    """``?overdue`` alone may mean "yes": refused rather than read as "any". ``?active=`` is a
+    form's blank choice, and means any, as every other empty parameter does."""
     _id, token = make_principal("district_command")
     headers = {"Authorization": f"Bearer {token}"}
     assert_problem(client.get("/api/v1/reports?overdue", headers=headers), 422)
-    assert_problem(client.get("/api/v1/workers?active=", headers=headers), 422)
+    assert_problem(client.get("/api/v1/workers?limit=5&active", headers=headers), 422)
     assert client.get("/api/v1/reports?overdue=true", headers=headers).status_code == 200
+    for blank in ("active=", "active=&role=", "role=&active="):
+        response = client.get(f"/api/v1/principals?{blank}")  # the admin's
+        assert response.status_code == 200, (blank, response.get_data(as_text=True))
+    assert client.get("/api/v1/workers?active=", headers=headers).status_code == 200
