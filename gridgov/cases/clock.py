@@ -1,7 +1,7 @@
 """The deadline clock of a case: started when a unit receives it, stopped while it is out of
 the unit's hands (suspended, referred), and read as a colour (green, yellow, red)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from gridgov.cases import calendar
 from gridgov.cases.enums import CLOCK_RUNNING, DeadlineColour
@@ -45,9 +45,12 @@ def _count(case, *, policy: Policy) -> None:
     """Deadline and yellow point from the clock's last start and the time it had then."""
     start, remaining = case.clock_started_at, timedelta(seconds=case.clock_left_seconds)
     budget = timedelta(seconds=case.deadline_budget_seconds)
-    case.deadline_at, provisional = calendar.add_working_time(start, remaining)
+    deadline, provisional = calendar.add_working_time(start, remaining)
     to_yellow = budget * policy.yellow_after - (budget - remaining)
-    case.yellow_at = start if to_yellow <= timedelta(0) else calendar.add_working_time(start, to_yellow)[0]
+    yellow = start if to_yellow <= timedelta(0) else calendar.add_working_time(start, to_yellow)[0]
+    # In UTC, as every moment is kept: the calendar counts in Shanghai, and a moment answered now
+    # in +08:00 and after a reload in UTC would look like a change to a client comparing them.
+    case.deadline_at, case.yellow_at = deadline.astimezone(timezone.utc), yellow.astimezone(timezone.utc)
     case.deadline_provisional = provisional
 
 

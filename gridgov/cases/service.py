@@ -26,7 +26,7 @@ from gridgov.cases.enums import (
     Status,
 )
 from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party, in_area
-from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from
+from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from, described_from
 from gridgov.db import one_by_id, utc_moment, utcnow
 from gridgov.errors import BeingMoved, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.rollups import counters, measures
@@ -280,7 +280,8 @@ def act(
     reason = params.get("reason")
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
         raise Conflict(
-            f"{action} is not allowed for a {case.status} case; allowed: {', '.join(allowed_from(case.status)) or 'nothing'}.",
+            f"{action} is not allowed for a {case.status} case{' with that reason' if action in allowed_from(case.status) else ''}; "
+            f"allowed: {', '.join(described_from(case.status)) or 'nothing'}.",
             allowed_actions=allowed_from(case.status),
         )
     # The units the change names after the case's row is locked at the flush — the owner (by

@@ -59,3 +59,16 @@ def allowed_from(status: Status) -> list[str]:
         for action, transition in TRANSITIONS.items()
         if status in transition.sources or any(source == status for source, _ in transition.only_for_reason)
     ]
+
+
+def described_from(status: Status) -> list[str]:
+    """``allowed_from``, for people: an action allowed only with some reason says which."""
+    described = []
+    for action in allowed_from(status):
+        transition = TRANSITIONS[action]
+        reasons = [reason for source, reason in transition.only_for_reason if source == status]
+        if status in transition.sources or not reasons:
+            described.append(action)
+        else:
+            described.append(f"{action} (only with the reason {' or '.join(reasons)})")
+    return described

@@ -242,9 +242,26 @@ def test_every_refused_transition_answers_409_with_the_allowed_actions(session, 
         problem = assert_problem(act_response(actors.district.client, seen, action, **body), 409)
         assert set(problem["allowed_actions"]) == expected_allowed(status), action
         assert action in problem["detail"]
+        if status == "reported" and action == "escalate":
+            # Not "escalate is not allowed …; allowed: …, escalate, …", which contradicted itself.
+            assert "with that reason" in problem["detail"]
+            assert "escalate (only with the reason deadline_exceeded)" in problem["detail"]
     now = get(actors.district.client, case.id)
     assert (now["status"], now["version"]) == (status, seen["version"])
     assert timeline(actors.district.client, case.id) == logged  # nothing was written
+
+
+def test_a_deadline_reads_the_same_in_every_answer(actors, ids):
+    """Before, the answer to logging gave it in +08:00 and a later read in UTC: the same moment,
+    but a client comparing the strings saw a change."""
+    case = log(actors.grid.client, ids[M111])
+    assert case["deadline_at"].endswith("+00:00")
+    accepted = act(actors.village.client, case, "accept")
+    assert accepted["deadline_at"] == case["deadline_at"] == get(actors.village.client, case["id"])["deadline_at"]
+    escalated = act(actors.village.client, act(actors.village.client, accepted, "record_attempt", outcome="failure"),
+                    "escalate", reason="mediation_failed")
+    assert escalated["deadline_at"] == get(actors.village.client, case["id"])["deadline_at"]
+    assert escalated["deadline_at"].endswith("+00:00")
 
 
 def test_a_stale_version_is_a_conflict(actors, ids):
