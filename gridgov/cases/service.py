@@ -734,10 +734,11 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
     for key, value in filters.items():
         if value is None or value == []:
             continue
-        if key == "origin_unit_id":
-            stmt = stmt.where(in_subtree(Case.origin_path, tree_service.get_unit(session, unit_id=value).path))
-        elif key == "owner_unit_id":
-            stmt = stmt.where(in_subtree(Case.owner_path, tree_service.get_unit(session, unit_id=value).path))
+        if key in ("origin_unit_id", "owner_unit_id"):
+            # A unit above the caller's subtree too: their cases may be handled up there now.
+            unit = tree_service.get_unit_in_or_above_scope(session, unit_id=value)
+            column = Case.origin_path if key == "origin_unit_id" else Case.owner_path
+            stmt = stmt.where(in_subtree(column, unit.path))
         elif key == "status":
             stmt = stmt.where(Case.status.in_(value))
         elif key in ("category", "risk_grade", "owner_level", "assignee_id"):

@@ -35,6 +35,16 @@ def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
     return one_by_id(session, Unit, unit_id, label="Unit", **UNSCOPED)
 
 
+def get_unit_in_or_above_scope(session: Session, *, unit_id: int) -> Unit:
+    """A unit of the caller's subtree or one above it: a filter by where cases are handled
+    (a grid's cases escalated to its village or town are still the grid worker's to read)."""
+    unit = get_unit_unscoped(session, unit_id=unit_id)
+    scope = current_scope_path()
+    if scope and not (paths.is_descendant_or_self(unit.path, scope) or paths.is_descendant_or_self(scope, unit.path)):
+        raise NotFound(f"Unit {unit_id} does not exist.")
+    return unit
+
+
 def get_unit_at_path(session: Session, *, path: str) -> Unit | None:
     """The unit with this path, wherever it lies (unscoped, like ``get_unit_unscoped``)."""
     return session.scalar(sa.select(Unit).where(Unit.path == path).execution_options(**UNSCOPED))

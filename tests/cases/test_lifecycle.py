@@ -848,6 +848,19 @@ def test_a_village_cannot_act_on_a_case_the_town_owns_but_still_reads_it(actors,
     assert act(actors.town.client, case, "accept")["status"] == "accepted"
 
 
+def test_a_grid_worker_filters_their_cases_by_the_unit_above_that_handles_them_now(actors, ids):
+    """Before, the village that took their grid's case over answered 404 as a filter."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, act(actors.village.client, case, "record_attempt", outcome="failure"),
+               "escalate", reason="mediation_failed")
+    assert case["owner_unit_id"] == ids[V1]
+    listed = actors.grid.client.get(CASES, query_string={"owner_unit_id": ids[V1]})
+    assert listed.status_code == 200, listed.get_data(as_text=True)
+    assert [item["id"] for item in listed.get_json()["items"]] == [case["id"]]
+    # A unit beside their subtree is still not theirs to name.
+    assert_problem(actors.grid.client.get(CASES, query_string={"owner_unit_id": ids[G12]}), 404)
+
+
 def test_a_case_outside_the_scope_does_not_exist_for_the_caller(actors, ids):
     case = log(actors.grid.client, ids[M111])
     assert_problem(actors.far_village.client.get(f"{CASES}/{case['id']}"), 404)
