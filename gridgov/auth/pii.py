@@ -29,6 +29,14 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:keep_start] + "*" * (len(digits) - keep_start - 4) + digits[-4:]
 
 
+def mask_email(email: str | None) -> str | None:
+    """``z***@example.cn``: the first letter and the domain."""
+    if not email or "@" not in email:
+        return email and "*" * len(email)
+    local, domain = email.rsplit("@", 1)
+    return local[:1] + "***@" + domain
+
+
 def mask_name(name: str | None) -> str | None:
     """``张**``: the family name only."""
     if not name:

@@ -26,6 +26,8 @@ class ReportSchema(ma.Schema):
     anonymous = fields.Boolean(required=True)
     reporter_name = fields.String(allow_none=True, required=True, metadata={"description": "Masked without pii:read."})
     phone = fields.String(allow_none=True, required=True, metadata={"description": "Masked without pii:read."})
+    email = fields.String(allow_none=True, required=True,
+                          metadata={"description": "Given over Open311 only; masked without pii:read."})
     latitude = fields.Float(allow_none=True, required=True)
     longitude = fields.Float(allow_none=True, required=True)
     address = fields.String(allow_none=True, required=True)

@@ -280,6 +280,14 @@ def test_a_post_files_a_pending_open311_report_for_the_triage_desk(desk):
     assert [r["tracking_code"] for r in reports(desk.clerk, status="pending")] == [answer["token"]]
 
 
+def test_an_email_given_over_open311_reaches_the_desk_masked_and_command_whole(desk, app, make_principal):
+    """Before, it was stored where no one could ever read it."""
+    token = file(desk.web, desk.key, email="wang.xm@example.cn", phone=None)
+    assert report_of(desk.clerk, token)["email"] == "w***@example.cn"
+    _id, command = make_principal("district_command", D)
+    assert report_of(bearer_client(app, command), token)["email"] == "wang.xm@example.cn"
+
+
 def test_the_xml_answer_to_a_post_is_a_service_requests_list_with_a_token(desk):
     response = post(desk.web, form(desk.key), fmt="xml")
     assert response.status_code == 201
