@@ -1,6 +1,6 @@
 """The roster, studios, assignments and planning who covers what."""
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date
 from statistics import median
 

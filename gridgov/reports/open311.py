@@ -29,7 +29,7 @@ from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import allows
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.calendar import TIMEZONE
-from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
+from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category
 from gridgov.cases.models import Case
 from gridgov.db import db, utcnow
 from gridgov import errors
