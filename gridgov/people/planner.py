@@ -89,10 +89,13 @@ def plan(
     current: set,
     duties: tuple[Duty, ...] = DUTIES,
     change_cost: float | None = None,
+    fixed: frozenset = frozenset(),
 ) -> Plan:
     """The plan for every duty of ``units``, given the ``current`` assignments
     ``{(duty name, unit id, worker id)}`` of those units. A current assignment the plan does not
-    choose (its worker is gone or no longer eligible, or its unit has no duty now) is ended."""
+    choose (its worker is gone or no longer eligible, or its unit has no duty now) is ended.
+    ``fixed`` assignments stay as they are: they fill their places, and their workers'
+    ``capacity`` already leaves them out (a leaver's colleagues, who keep what they cover)."""
     if change_cost is None:
         micro = [unit.load for unit in units.values() if unit.level is Level.MICROGRID]
         change_cost = mean(micro) if micro else 1.0
@@ -116,6 +119,7 @@ def plan(
             members=sorted(by_village_units[village_id], key=lambda unit: unit.id),
             workers=sorted(by_village_workers.get(village_id, []), key=lambda worker: worker.id),
             current=current,
+            fixed=fixed,
             duties=duties,
             change_cost=change_cost,
             typical=typical,
@@ -123,6 +127,7 @@ def plan(
         assignments |= chosen
         uncovered += missing
 
+    assignments |= fixed
     # Per worker who can cover anything at all (experts and chiefs with no capacity do not count).
     loads = {worker_id: 0.0 for worker_id, worker in workers.items() if worker.capacity > 0}
     for _duty, unit_id, worker_id in assignments:
@@ -137,33 +142,38 @@ def plan(
     )
 
 
-def _plan_village(*, units, members, workers, current, duties, change_cost, typical):
+def _plan_village(*, units, members, workers, current, fixed, duties, change_cost, typical):
     graph = nx.DiGraph()
     graph.add_node("source")
     graph.add_node("sink")
     change = round(change_cost * SCALE)
     step = round(typical * SCALE) or 1
-    needs = []  # (duty, unit, candidates)
+    needs = []  # (duty, unit, candidates, how many more it needs)
     for unit in members:
         for duty in duties:
             if duty.level is not unit.level:
                 continue
-            candidates = [worker for worker in workers if eligible(duty, unit, worker, units)]
-            needs.append((duty, unit, candidates))
+            holders = {worker_id for name, unit_id, worker_id in fixed if (name, unit_id) == (duty.name, unit.id)}
+            eligible_here = [worker for worker in workers if eligible(duty, unit, worker, units)]
+            candidates = [worker for worker in eligible_here if worker.id not in holders]
+            needed = max(0, duty.count - len(holders))
+            needs.append((duty, unit, candidates, needed))
             required, optional = ("required", duty.name, unit.id), ("optional", duty.name, unit.id)
-            graph.add_edge("source", required, capacity=duty.count, weight=-REQUIRED)
+            if needed:
+                graph.add_edge("source", required, capacity=needed, weight=-REQUIRED)
             # An "at least" duty takes more than its minimum when more eligible people are based
             # in the unit itself (two officers stationed in one grid both cover it). The extra
             # room depends on the roster only, not on the current plan, so re-planning an
             # unchanged world finds the same flow.
-            based_here = 0 if duty.exact else sum(worker.home_unit_id == unit.id for worker in candidates)
-            extra = max(0, based_here - duty.count)
+            based_here = 0 if duty.exact else sum(worker.home_unit_id == unit.id for worker in eligible_here)
+            extra = max(0, based_here - max(duty.count, len(holders)))
             if extra:
                 graph.add_edge("source", optional, capacity=extra, weight=-OPTIONAL)
             for worker in candidates:
                 cover = ("cover", duty.name, unit.id, worker.id)  # at most once per worker
                 now = (duty.name, unit.id, worker.id) in current
-                graph.add_edge(required, cover, capacity=1, weight=0 if now else change)
+                if needed:
+                    graph.add_edge(required, cover, capacity=1, weight=0 if now else change)
                 if extra:
                     graph.add_edge(optional, cover, capacity=1, weight=0 if now else change)
                 graph.add_edge(cover, ("worker", worker.id), capacity=1, weight=0)
@@ -180,12 +190,12 @@ def _plan_village(*, units, members, workers, current, duties, change_cost, typi
     graph.nodes["sink"]["demand"] = offered
     flow = nx.min_cost_flow(graph) if needs else {}
     chosen, missing = set(), []
-    for duty, unit, candidates in needs:
+    for duty, unit, candidates, needed in needs:
         for worker in candidates:
             if flow.get(("cover", duty.name, unit.id, worker.id), {}).get(("worker", worker.id), 0) > 0:
                 chosen.add((duty.name, unit.id, worker.id))
         covered = flow["source"].get(("required", duty.name, unit.id), 0)
-        for _ in range(duty.count - covered):
+        for _ in range(needed - covered):
             reason = "capacity exhausted" if candidates else "no one eligible"
             missing.append({"unit_id": unit.id, "duty": duty.name, "reason": reason})
     return chosen, missing

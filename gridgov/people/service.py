@@ -1,6 +1,7 @@
 """The roster, studios, assignments and planning who covers what."""
 
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import date
 from statistics import median
 
@@ -22,6 +23,7 @@ from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
 OVERLOADED, UNDERLOADED = 1.2, 0.5  # of the scope's median load
+DUTY_ROLES = frozenset(role for duty in DUTIES for role in duty.roles)  # the roles that cover units
 
 
 # --- the roster ---------------------------------------------------------------------------------
@@ -84,8 +86,15 @@ def _flush_link(session: Session) -> None:
 
 
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
-    if {"active", "capacity", "home_unit_id"} & set(changes):  # what plans read; a phone number is not
-        _take_turn(session, district_id=worker.district_id)
+    home_id = changes.pop("home_unit_id", worker.home_unit_id)
+    home = _home(session, home_id) if home_id != worker.home_unit_id else None
+    if {"active", "capacity"} & set(changes) or home is not None:  # what plans read; a phone number is not
+        # The districts whose assignments may change: the worker's, where the units they cover
+        # lie (a unit may have moved to another district), and where they would be based.
+        districts = {worker.district_id, *(unit_district for unit_district in session.scalars(
+            sa.select(Assignment.district_id).where(Assignment.worker_id == worker.id, Assignment.ends_on.is_(None))
+            .execution_options(**UNSCOPED)))}
+        _take_turn(session, district_ids=districts | ({home.district_id} if home else set()))
     session.refresh(worker, with_for_update=True)  # the version compared is the row's, not an earlier read's
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
@@ -95,18 +104,16 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
     elif active is True and not worker.active:
         worker.active = True  # back on the roster; the next plan may give them units
     if "capacity" in changes and changes["capacity"] < worker.capacity:
-        covering = _current_count(session, worker.id)
+        covering = len(_current_of(session, worker.id))
         if changes["capacity"] < covering:
             raise RuleViolation(
                 f"{worker.name} covers {covering} units now; plan them away before lowering the capacity."
             )
     if "principal_id" in changes:
         _check_principal(session, changes["principal_id"], worker_id=worker.id)
-    home_id = changes.pop("home_unit_id", worker.home_unit_id)
     changed = False
-    if home_id != worker.home_unit_id:
-        home = _home(session, home_id)
-        covering = _current_count(session, worker.id)
+    if home is not None:
+        covering = len(_current_of(session, worker.id))
         if covering:
             # Where a worker is based decides what they may cover: deactivating them first hands
             # their units to others, as leaving would.
@@ -122,14 +129,6 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
         worker.version += 1
     _flush_link(session)
     return worker
-
-
-def _current_count(session: Session, worker_id: int) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(Assignment)
-        .where(Assignment.worker_id == worker_id, Assignment.ends_on.is_(None))
-        .execution_options(**UNSCOPED)
-    )
 
 
 # --- studios ------------------------------------------------------------------------------------
@@ -220,14 +219,23 @@ def _villages_of(session: Session, scope: Unit) -> list[Unit]:
     return [tree_service.get_unit_at_path(session, path=paths.ancestor_at(scope.path, Level.VILLAGE.rank))]
 
 
-def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
-    """Plain values for the planner: the units of ``scope`` in use that have duties, the active
-    workers who may cover them (capacity already used outside the scope taken off), every current
-    assignment of the scope's units (an ineligible one included: a plan ends it), and the workers
-    whose loads the scope's statistics are about (based in it, or covering something in it)."""
+@dataclass
+class World:
+    """Plain values for the planner, for a scope."""
+
+    units: dict  # id → planner.UnitInfo: the scope's units in use that have duties
+    # id → planner.WorkerInfo: the active workers who may cover them, with what they hold outside
+    # the scope taken off their capacity
+    workers: dict
+    current: set  # every current assignment of the scope's units (an ineligible one too: a plan ends it)
+    here: set  # the workers the scope's load figures are about: based in it, or covering something in it
+    elsewhere: dict  # worker id → the load of what they cover outside the scope (in its village)
+
+
+def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None) -> World:
     villages = _villages_of(session, scope)
     if not villages:
-        return {}, {}, set(), set()
+        return World({}, {}, set(), set(), {})
     # One range holds them all: the scope itself, or for a grid or micro-grid its village.
     region = scope.path if scope.level.rank <= Level.VILLAGE.rank else villages[0].path
     rows = session.execute(
@@ -248,6 +256,9 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
             case_load[current.id] += count
             current = by_id.get(current.parent_id)
 
+    def load_of(row) -> float:
+        return (row.households or 0) / 100 + case_load[row.id]
+
     id_at_path = {row.path: row.id for row in rows}
 
     def id_at_level(path: str, level: Level) -> int | None:
@@ -260,8 +271,7 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
                 or not paths.is_descendant_or_self(row.path, scope.path)):
             continue  # no duty here: above the villages, retired, or outside the scope (a grid's village)
         village_id, grid_id = id_at_level(row.path, Level.VILLAGE), id_at_level(row.path, Level.GRID)
-        load = (row.households or 0) / 100 + case_load[row.id]
-        units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load)
+        units[row.id] = planner.UnitInfo(row.id, row.level, village_id, grid_id, load_of(row))
 
     # Workers are based at a village or below (duties never reach further), so the region's range
     # finds them; a worker based above the villages (the expert team) covers no duty.
@@ -276,13 +286,17 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         .where(Assignment.ends_on.is_(None), in_subtree(Assignment.unit_path, scope.path))
         .execution_options(**UNSCOPED)
     )}
-    held = Counter(dict(session.execute(
-        sa.select(Assignment.worker_id, sa.func.count())
+    held, elsewhere = Counter(), defaultdict(float)
+    for worker_id, unit_id in session.execute(
+        sa.select(Assignment.worker_id, Assignment.unit_id)
         .join(Worker, Worker.id == Assignment.worker_id)
         .where(Assignment.ends_on.is_(None), Worker.active, in_subtree(Worker.home_path, region),
                sa.not_(in_subtree(Assignment.unit_path, scope.path)))
-        .group_by(Assignment.worker_id).execution_options(**UNSCOPED)
-    ).all()))
+        .execution_options(**UNSCOPED)
+    ):
+        held[worker_id] += 1
+        if unit_id in by_id:  # a unit moved out of the village since has no load known here
+            elsewhere[worker_id] += load_of(by_id[unit_id])
     workers = {
         worker.id: planner.WorkerInfo(
             worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - held[worker.id]),
@@ -291,9 +305,10 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None):
         for worker in workers_rows
     }
     here = {worker.id for worker in workers_rows
-            if worker.capacity > 0 and paths.is_descendant_or_self(worker.home_path, scope.path)}
+            if worker.capacity > 0 and worker.role.value in DUTY_ROLES
+            and paths.is_descendant_or_self(worker.home_path, scope.path)}
     here |= {worker_id for _duty, _unit_id, worker_id in current if worker_id in workers}
-    return units, workers, current, here
+    return World(units, workers, current, here, dict(elsewhere))
 
 
 def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date, change_cost: float | None = None) -> dict:
@@ -301,9 +316,9 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
     uncovered duty, and nothing is changed."""
     scope = tree_service.get_unit(session, unit_id=scope_unit_id)
     if apply:
-        _take_turn(session, district_id=scope.district_id)
-    units, workers, current, here = _world(session, scope=scope)
-    result = planner.plan(units=units, workers=workers, current=current, change_cost=change_cost)
+        _take_turn(session, district_ids={scope.district_id})
+    world = _world(session, scope=scope)
+    result = planner.plan(units=world.units, workers=world.workers, current=world.current, change_cost=change_cost)
     if not result.feasible:
         raise RuleViolation(
             f"Not every duty in {scope.name} can be covered; nothing was changed.",
@@ -311,69 +326,86 @@ def plan_scope(session: Session, *, scope_unit_id: int, apply: bool, today: date
         )
     if apply:
         _apply(session, ended=result.ended, added=result.added, today=today)
-    return _answer(session, result, units, here)
+    return _answer(session, result, world)
 
 
 def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
-    """Take the worker off the roster; only the units they covered change hands, or nothing
-    happens and 422 lists the units that would be left uncovered. The caller (``update_worker``)
-    has taken the district's turn."""
-    theirs = list(session.scalars(  # all of them, also those outside the caller's scope
-        sa.select(Assignment).where(Assignment.worker_id == worker.id, Assignment.ends_on.is_(None))
-        .execution_options(**UNSCOPED)
-    ))
+    """Take the worker off the roster; only the units they covered change hands (everyone else
+    keeps what they cover), or nothing happens and 422 lists the units that would be left
+    uncovered. The caller (``update_worker``) has taken the turns of the districts involved."""
+    theirs = _current_of(session, worker.id)
     worker.active = False
     if theirs:
-        leaving = {(a.duty, a.unit_id, a.worker_id) for a in theirs}
-        their_units = {a.unit_id for a in theirs}
-        units, workers, current = {}, {}, set()
-        village_ids = set()
-        for assignment in theirs:
-            unit = tree_service.get_unit_unscoped(session, unit_id=assignment.unit_id)
+        their_units = {unit_id for _duty, unit_id, _worker in theirs}
+        duties = tuple(duty for duty in DUTIES if any(name == duty.name for name, _u, _w in theirs))
+        units, current = {}, set()
+        candidates: dict[int, planner.WorkerInfo] = {}
+        villages = set()
+        for unit_id in sorted(their_units):
+            unit = tree_service.get_unit_unscoped(session, unit_id=unit_id)
             for village in _villages_of(session, unit) or [unit]:
-                if village.id in village_ids:
-                    continue
-                village_ids.add(village.id)
-                village_units, village_workers, village_current, _here = _world(
-                    session, scope=village, exclude_worker=worker.id)
-                units.update(village_units)
-                workers.update(village_workers)
-                current |= village_current
-        # Everyone else keeps what they cover: plan only the leaver's units, with the capacity the
-        # others have left after their other units in these villages.
-        pinned = Counter(worker_id for _d, unit_id, worker_id in current if unit_id not in their_units)
+                if village.id not in villages:
+                    villages.add(village.id)
+                    world = _world(session, scope=village, exclude_worker=worker.id)
+                    units.update(world.units)
+                    candidates.update(world.workers)
+                    current |= world.current
+        # Capacity left, counted once from every current assignment of each candidate, wherever
+        # it lies (their villages may be several, after a move).
+        used = Counter(dict(session.execute(
+            sa.select(Assignment.worker_id, sa.func.count())
+            .where(Assignment.ends_on.is_(None), Assignment.worker_id.in_(candidates))
+            .group_by(Assignment.worker_id).execution_options(**UNSCOPED)
+        ).all())) if candidates else Counter()
+        capacity = dict(session.execute(
+            sa.select(Worker.id, Worker.capacity).where(Worker.id.in_(candidates)).execution_options(**UNSCOPED)
+        ).all()) if candidates else {}
         free = {
-            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
-                                          max(0, info.capacity - pinned[worker_id]), village_id=info.village_id,
-                                          held=info.held + pinned[worker_id])
-            for worker_id, info in workers.items()
+            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id, max(0, capacity[worker_id] - used[worker_id]),
+                                          village_id=info.village_id, held=used[worker_id])
+            for worker_id, info in candidates.items()
         }
-        duties = tuple(duty for duty in DUTIES if any(a.duty == duty.name for a in theirs))
-        keep = {item for item in current
-                if item[1] in their_units and item[2] != worker.id and item[0] in {duty.name for duty in duties}}
-        # Their units that still have duties (a retired one has none: its assignment just ends).
-        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}
-        result = planner.plan(units=only, workers=free, current=keep, duties=duties)
+        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}  # a retired one has no duty
+        by_name = {duty.name: duty for duty in duties}
+        # The colleagues on those units keep their places, as long as they may hold them.
+        fixed = frozenset(
+            (name, unit_id, holder) for name, unit_id, holder in current
+            if unit_id in only and holder != worker.id and name in by_name and holder in candidates
+            and planner.eligible(by_name[name], only[unit_id], candidates[holder], units)
+        )
+        result = planner.plan(units=only, workers=free, current=fixed, fixed=fixed, duties=duties)
         if not result.feasible:
             worker.active = True
             raise RuleViolation(
                 f"{worker.name} cannot leave: these would be uncovered.",
                 uncovered=_describe(session, result.uncovered),
             )
-        _apply(session, ended=leaving | result.ended, added=result.added, today=today)
+        _apply(session, ended=theirs, added=result.added, today=today)
     worker.version += 1
     session.flush()
 
 
-def _take_turn(session: Session, *, district_id: int) -> None:
+def _current_of(session: Session, worker_id: int) -> set:
+    """The worker's current assignments, wherever they lie (not only in the caller's scope)."""
+    return {tuple(row) for row in session.execute(
+        sa.select(Assignment.duty, Assignment.unit_id, Assignment.worker_id)
+        .where(Assignment.worker_id == worker_id, Assignment.ends_on.is_(None))
+        .execution_options(**UNSCOPED)
+    )}
+
+
+def _take_turn(session: Session, *, district_ids: set[int]) -> None:
     """Changes to a district's assignments take turns, on the rows of its roster: a plan reads the
     assignments and the workers' capacities across the district, and two plans made from the same
-    reading would each add what the other added too. (Not on the district's own row: every case
-    logged in the district share-locks that one, and a plan takes a second or so.)"""
-    session.execute(
-        sa.select(Worker.id).where(Worker.district_id == district_id).order_by(Worker.id).with_for_update()
-        .execution_options(**UNSCOPED)
-    ).all()
+    reading would each add what the other added too. Several districts (a worker leaving units
+    that moved to another district) in id order, as everyone takes them. (Not on the district's
+    own row: every case logged in the district share-locks that one, and a plan takes a second
+    or so.)"""
+    for district_id in sorted(district_ids):
+        session.execute(
+            sa.select(Worker.id).where(Worker.district_id == district_id).order_by(Worker.id).with_for_update()
+            .execution_options(**UNSCOPED)
+        ).all()
 
 
 def _apply(session: Session, *, ended, added, today: date) -> None:
@@ -413,15 +445,16 @@ def _describe(session: Session, uncovered: list[dict]) -> list[dict]:
             for item in uncovered]
 
 
-def _answer(session: Session, result: planner.Plan, units: dict, here: set) -> dict:
+def _answer(session: Session, result: planner.Plan, world: World) -> dict:
     def rows(items):
         return [{"duty": duty, "unit_id": unit_id, "worker_id": worker_id} for duty, unit_id, worker_id in sorted(items)]
 
-    # The scope's workers: those based in it and those the plan has cover something in it (not,
-    # for a grid, everyone in its village).
-    theirs = here | {worker_id for _duty, _unit_id, worker_id in result.assignments}
-    loads = [load for worker_id, load in result.loads.items() if worker_id in theirs] or [0.0]
-    duties = sum(duty.count for unit in units.values() for duty in DUTIES if duty.level is unit.level)
+    # The scope's workers (those based in it and those the plan has cover something in it; not,
+    # for a grid, everyone in its village), each with all they would cover in the village.
+    theirs = world.here | {worker_id for _duty, _unit_id, worker_id in result.assignments}
+    loads = [load + world.elsewhere.get(worker_id, 0.0) for worker_id, load in result.loads.items()
+             if worker_id in theirs] or [0.0]
+    duties = sum(duty.count for unit in world.units.values() for duty in DUTIES if duty.level is unit.level)
     return {
         "kept": rows(result.kept),
         "added": rows(result.added),
@@ -435,13 +468,14 @@ def coverage(session: Session, *, unit: Unit) -> dict:
     """The subtree as it is assigned now: uncovered duties, and workers far from the median load.
     An assignment counts only while its worker may cover the unit (active, based where the duty
     says: a unit's move can leave its worker based elsewhere)."""
-    units, workers, current, here = _world(session, scope=unit)
+    world = _world(session, scope=unit)
+    units, workers = world.units, world.workers
     duties = {duty.name: duty for duty in DUTIES}
-    valid = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in current
+    valid = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in world.current
              if unit_id in units and worker_id in workers and duty in duties
              and planner.eligible(duties[duty], units[unit_id], workers[worker_id], units)}
     covered = Counter((duty, unit_id) for duty, unit_id, _worker in valid)
-    held_by_others = {(duty, unit_id) for duty, unit_id, _worker in current - valid}
+    held_by_others = {(duty, unit_id) for duty, unit_id, _worker in world.current - valid}
     uncovered = []
     for info in units.values():
         for duty in DUTIES:
@@ -453,7 +487,9 @@ def coverage(session: Session, *, unit: Unit) -> dict:
                 else:
                     reason = "no one eligible"
                 uncovered.append({"unit_id": info.id, "duty": duty.name, "reason": reason})
-    loads = {worker_id: 0.0 for worker_id in here}
+    # Each worker of the scope with all they cover in the village, so that one busy elsewhere is
+    # not called idle here.
+    loads = {worker_id: world.elsewhere.get(worker_id, 0.0) for worker_id in world.here}
     for _duty, unit_id, worker_id in valid:
         loads[worker_id] = loads.get(worker_id, 0.0) + units[unit_id].load
     middle = median(loads.values()) if loads else 0

@@ -747,3 +747,63 @@ def test_a_studio_member_taken_off_the_roster_no_longer_sees_its_cases(app, comm
     ok(command.client.patch(f"{W}/{member['id']}", json={"active": False}))
     problem(specialist.get(f"{API}/cases/{case['id']}"), 404)
     assert ok(specialist.get(f"{API}/cases"))["items"] == []
+
+
+def test_a_leavers_colleagues_are_counted_once_across_the_villages_of_their_units(command):
+    """After two micro-grids moved to V3, the leaver covered units in two villages. Before, a
+    colleague's assignments in the second village were taken off their capacity twice, and a
+    leave they had room for was refused."""
+    new_micro = ok(command.client.post(f"{API}/units", json={"name": "新微网格", "level": "microgrid",
+                                                             "parent_id": command.id(G12)}), 201)["id"]
+    a = command.worker("mediator", V1, capacity=10, name="甲")["id"]
+    b = command.worker("mediator", V1, capacity=10, name="乙")["id"]
+    command.worker("grid_officer", V1, capacity=2)
+    command.worker("mediator", V3, capacity=10)
+    command.worker("grid_officer", V3, capacity=10)
+    command.plan(V1, apply=True)
+    command.plan(V3, apply=True)
+    move(command, M121, G31)
+    move(command, M111, G31)
+    # 甲 keeps what it covers and has exactly one place left for what 乙 leaves in V1.
+    held = len(command.worker_assignments(a))
+    leaving_in_v1 = [row for row in command.worker_assignments(b)
+                     if command.code_of.get(row["unit_id"]) in (V1, M112) or row["unit_id"] == new_micro]
+    ok(command.client.patch(f"{W}/{a}", json={"capacity": held + len(leaving_in_v1)}))
+
+    theirs = {row["unit_id"] for row in command.worker_assignments(b)}
+    ok(command.client.patch(f"{W}/{b}", json={"active": False}))
+    assert command.worker_assignments(b) == []
+    for unit_id in theirs:  # each handed over
+        assert ok(command.client.get(f"{API}/units/{unit_id}/assignments"))["items"], unit_id
+
+
+def test_a_leavers_colleagues_keep_their_places(command):
+    """Two officers covered G11; when one leaves, the other keeps G11. Before, the re-plan could
+    hand the colleague's grid to others and move the colleague."""
+    a = command.worker("grid_officer", V1, capacity=5, name="甲")["id"]
+    b = command.worker("grid_officer", V1, capacity=5, name="乙")["id"]
+    d = command.worker("grid_officer", G11, capacity=0)["id"]
+    e = command.worker("grid_officer", G11, capacity=0)["id"]
+    command.worker("mediator", V1, capacity=10)
+    command.plan(V1, apply=True)
+    for officer in (d, e):
+        ok(command.client.patch(f"{W}/{officer}", json={"capacity": 1}))
+    before = {row["id"] for row in command.worker_assignments(b)}
+    assert before
+
+    ok(command.client.patch(f"{W}/{a}", json={"active": False}))
+    assert before <= {row["id"] for row in command.worker_assignments(b)}  # the same rows, not ended
+
+
+def test_workers_of_roles_that_cover_nothing_do_not_count_in_the_load_figures(command):
+    full_roster(command)
+    for code in (M111, M112, M121):
+        ok(command.client.post(f"{API}/cases", json={"title": "邻里纠纷", "category": "family_neighbour",
+                                                     "risk_grade": "blue", "source": "grid_patrol",
+                                                     "origin_unit_id": command.id(code)}), 201)
+    command.plan(apply=True)
+    before = command.coverage(V1)
+    social = [command.worker("social_worker", V1)["id"] for _ in range(3)]
+    after = command.coverage(V1)
+    assert after["median_load"] == before["median_load"] > 0
+    assert not {item["worker_id"] for item in after["underloaded"]} & set(social)

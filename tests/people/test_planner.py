@@ -157,3 +157,17 @@ def test_a_worker_living_in_a_micro_grid_is_eligible_for_it_alone():
     resident = WorkerInfo(200, "grid_worker", 3, 2)
     assert eligible(duty, units[3], resident, units)
     assert not eligible(duty, units[4], resident, units)
+
+
+def test_fixed_assignments_stay_and_fill_their_places():
+    units, workers = small_village()
+    first = plan(units=units, workers=workers, current=set())
+    keep = frozenset(item for item in first.assignments if item[2] == 102)
+    assert keep
+    used = Counter(worker for _d, _u, worker in keep)
+    free = {worker.id: WorkerInfo(worker.id, worker.role, worker.home_unit_id, worker.capacity - used[worker.id],
+                                  held=used[worker.id]) for worker in workers.values()}
+    again = plan(units=units, workers=free, current=keep, fixed=keep)
+    assert keep <= again.assignments and again.ended == set()
+    covered = Counter((duty, unit) for duty, unit, _worker in again.assignments)
+    assert all(covered[(duty, unit)] == 1 for duty, unit, _worker in keep)  # no one else added there
