@@ -46,6 +46,7 @@ class Report(db.Model):
     __table_args__ = (
         sa.Index("ix_reports_unit_path", "unit_path"),
         sa.Index("ix_reports_status_id", "status", "id"),
+        sa.Index("uq_reports_submission", "submission", unique=True),
         sa.CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
         sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
     )
@@ -53,6 +54,9 @@ class Report(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # What the resident keeps to follow it (/t/<code>); the Open311 token too.
     tracking_code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    # The id of the report page's form it came from: the same form sent twice (a double tap, a
+    # refreshed receipt) is the same report.
+    submission: Mapped[str | None] = mapped_column(sa.String(64))
     district_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
     unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
     unit_path: Mapped[str] = mapped_column(binary_string(PATH_LENGTH))

@@ -6,7 +6,7 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 
 import secrets
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -23,8 +23,6 @@ from gridgov.reports.models import Channel
 bp = Blueprint("report_pages", __name__)
 
 PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is read
-FILED_KEY = "filed"  # in the session: each form's submission id → the report it filed
-FILED_KEPT = 10
 
 
 def _storable(form, field):
@@ -73,10 +71,9 @@ def report(token: str):
     form = ReportForm()
     status = 200
     if form.validate_on_submit():
-        filed = session.get(FILED_KEY, {})
-        earlier = filed.get(form.submission.data) if form.submission.data else None
-        if earlier is not None and (report := service.find_by_tracking_code(db.session, tracking_code=earlier)):
-            return render_template("report_done.html", report=report, unit=unit), 200
+        submission = form.submission.data or None
+        if submission and (earlier := service.find_by_submission(db.session, submission=submission)):
+            return render_template("report_done.html", report=earlier, unit=unit), 200
         made = service.submit_report(
             db.session,
             unit=unit,
@@ -86,10 +83,9 @@ def report(token: str):
             media_url=(form.media_url.data or "").strip() or None,
             phone=(form.phone.data or "").strip() or None,
             anonymous=form.anonymous.data,
+            submission=submission,
         )
         db.session.commit()
-        if form.submission.data:
-            session[FILED_KEY] = dict(list(filed.items())[-(FILED_KEPT - 1):] + [(form.submission.data, made.tracking_code)])
         return render_template("report_done.html", report=made, unit=unit), 201
     if request.method == "POST":
         status = 400 if form.csrf_token.errors else 422

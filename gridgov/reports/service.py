@@ -120,9 +120,11 @@ def submit_report(
     longitude: float | None = None,
     address: str | None = None,
     filed_by: Principal | None = None,
+    submission: str | None = None,
     now: datetime | None = None,
 ) -> Report:
-    """A pending report in ``unit``, due at the triage desk by the end of the working day."""
+    """A pending report in ``unit``, due at the triage desk by the end of the working day; or,
+    for a ``submission`` (a form's id) already filed, that report."""
     if unit.level not in REPORTING_LEVELS:
         raise RuleViolation(f"Reports are made in a village, grid or micro-grid, not in a {unit.level}.")
     description = description.strip()
@@ -152,10 +154,25 @@ def submit_report(
         submitted_at=now,
         triage_due_at=due,
         updated_at=now,
+        submission=submission,
     )
     session.add(report)
-    session.flush()
+    if submission is None:
+        session.flush()
+        return report
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:  # the same form, sent again while this one was on its way
+        earlier = find_by_submission(session, submission=submission)
+        if earlier is None:
+            raise
+        return earlier
     return report
+
+
+def find_by_submission(session: Session, *, submission: str) -> Report | None:
+    return session.scalar(sa.select(Report).where(Report.submission == submission).execution_options(**UNSCOPED))
 
 
 def find_by_tracking_code(session: Session, *, tracking_code: str) -> Report | None:
