@@ -424,29 +424,23 @@ def token(token, fmt):
                    root="service_requests", item="request")
 
 
+REQUESTING = [ReportStatus.DISPATCHED, ReportStatus.MERGED]
+
+
 def _requests_query():
-    """Reports that became a case, or were merged into one (a resident's report of a matter the
-    hotline had logged): their case is the request ``tokens`` names."""
-    origin, owner = aliased(Unit), aliased(Unit)
+    """Each case a report became or was merged into (a resident's report of a matter the hotline
+    had logged), once, as its first report made it: the request ``tokens`` names."""
+    origin, owner, earlier = aliased(Unit), aliased(Unit), aliased(Report)
     return (
         sa.select(Report, Case, origin, owner)
         .join(Case, Case.id == Report.case_id)
         .join(origin, origin.id == Report.unit_id)
         .join(owner, owner.id == Case.owner_unit_id)
-        .where(Report.status.in_([ReportStatus.DISPATCHED, ReportStatus.MERGED]))
+        .where(Report.status.in_(REQUESTING),
+               ~sa.exists().where(earlier.case_id == Report.case_id, earlier.id < Report.id,
+                                  earlier.status.in_(REQUESTING)))
         .execution_options(**UNSCOPED)
     )
-
-
-def _one_per_case(rows) -> list:
-    """Each case once, as its first report made it; in the order of ``rows``."""
-    first = {}
-    for row in rows:
-        report, case = row[0], row[1]
-        if case.id not in first or report.submitted_at < first[case.id][0].submitted_at:
-            first[case.id] = row
-    kept = {id(row) for row in first.values()}
-    return [row for row in rows if id(row) in kept]
 
 
 def _listed(text: str) -> list[str]:
@@ -467,7 +461,7 @@ def list_requests(fmt):
     else:
         codes = _listed(param("service_code", max_length=400) or "")
         if codes:
-            statement = statement.where(Report.category.in_([_service_code(code) for code in codes]))
+            statement = statement.where(Case.category.in_([_service_code(code) for code in codes]))
         wanted = set(_listed(param("status", max_length=20) or ""))
         if wanted:
             if not wanted <= {"open", "closed"}:
@@ -478,7 +472,7 @@ def list_requests(fmt):
                 statement = statement.where(Case.status.not_in(OPEN_STATUSES))
         start, end = _window()
         statement = statement.where(Report.submitted_at >= start, Report.submitted_at <= end)
-    rows = _one_per_case(db.session.execute(statement).all())
+    rows = db.session.execute(statement).all()
     return respond([_request(*row) for row in rows], root="service_requests", item="request")
 
 
@@ -499,7 +493,7 @@ def _window() -> tuple[datetime, datetime]:
 
 @bp.route(f"/requests/<service_request_id>.{FORMAT}")
 def get_request(service_request_id, fmt):
-    statement = _requests_query().where(Case.reference == service_request_id).order_by(Report.submitted_at, Report.id)
+    statement = _requests_query().where(Case.reference == service_request_id)
     district = _jurisdiction()
     if district is not None:
         statement = statement.where(Report.district_id == district.id)

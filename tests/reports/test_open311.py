@@ -914,3 +914,23 @@ def test_an_empty_item_in_a_comma_list_counts_as_absent(desk):
     reference = dispatch(desk.clerk, file(desk.web, desk.key))["reference"]
     for query in ({"status": "open, "}, {"status": ","}, {"service_code": "family_neighbour,"}, {"service_code": " ,"}):
         assert ids(listed(desk.web, **query)) == {reference}, query
+
+
+def test_a_merged_report_does_not_change_what_its_request_says(desk, session):
+    """The request is its case as the first report made it: a duplicate filed under another
+    service, or later, merged into it, neither lists it under that service nor moves it into a
+    later window (before, both did, and the list then disagreed with requests/{id})."""
+    first = file(desk.web, desk.key)
+    case = dispatch(desk.clerk, first)
+    filed = datetime.now(timezone.utc) - timedelta(days=10)
+    session.execute(sa.update(Report).where(Report.tracking_code == first).values(submitted_at=filed))
+    session.commit()
+    duplicate = file(desk.web, desk.key, service_code="labour", **{"attribute[unit_code]": M112})
+    triage(desk.clerk, duplicate, action="merge", case_id=case["id"])
+
+    assert listed(desk.web, service_code="labour") == []
+    assert ids(listed(desk.web, service_code="family_neighbour")) == {case["reference"]}
+    assert listed(desk.web, start_date=w3c(filed + timedelta(days=5))) == []
+    (got,) = desk.web.get(f"{BASE}/requests/{case['reference']}.json").get_json()
+    (item,) = listed(desk.web)
+    assert got == item and got["address_id"] == M111
