@@ -51,7 +51,42 @@ def _pick(rng: random.Random, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def seed(session, *, district_code: str, actors: dict[str, Principal], count: int = COUNT,
+class Stations:
+    """Who acts in the generated histories, as in the district: the grid's worker logs what
+    happens in the grid; the station of the unit that owns a case handles it (a village's station
+    for its grids too); the level above verifies (the town for its villages and grids, district
+    command for a town); district command handles the district's own, and the system verifies
+    what command resolved (no one above it)."""
+
+    def __init__(self, session, *, by_unit: dict[int, Principal], command: Principal):
+        self.by_unit, self.command = by_unit, command
+        self.parent = dict(session.execute(sa.select(Unit.id, Unit.parent_id)).all())
+
+    def logger(self, origin: Unit) -> Principal:
+        grid = origin.parent_id if origin.level is Level.MICROGRID else origin.id
+        return self._acting(self.by_unit.get(grid), origin.path)
+
+    def handler(self, case: Case) -> Principal:
+        unit = case.owner_unit_id
+        if case.owner_level.value == "grid":
+            unit = self.parent[unit]  # the village station accepts and mediates for its grids
+        return self._acting(self.command if case.owner_level.value == "district" else self.by_unit.get(unit),
+                            case.owner_path)
+
+    def verifier(self, case: Case) -> Principal | None:
+        level, unit = case.owner_level.value, case.owner_unit_id
+        above = {"grid": lambda: self.parent[self.parent[unit]], "village": lambda: self.parent[unit]}
+        if level == "district":
+            return None
+        actor = self.command if level == "town" else self._acting(self.by_unit.get(above[level]()), case.owner_path)
+        return actor if actor is not None and actor.id != case.resolved_by_id else None
+
+    def _acting(self, actor: Principal | None, path: str) -> Principal:
+        """``actor`` if it could act on what lies at ``path``, else district command."""
+        return (_within(actor, path) if actor is not None else None) or self.command
+
+
+def seed(session, *, district_code: str, stations: Stations, count: int = COUNT,
          now: datetime | None = None) -> int:
     """Generate ``count`` cases unless the district has some already. Returns how many were made."""
     district = session.scalar(sa.select(Unit).where(Unit.code == district_code))
@@ -68,7 +103,7 @@ def seed(session, *, district_code: str, actors: dict[str, Principal], count: in
     starts = sorted(now - timedelta(minutes=rng.randint(0, DAYS_OF_HISTORY * 24 * 60)) for _ in range(count))
     for number, start in enumerate(starts):
         origin_id = rng.choices(micro, weights=weights)[0][0]
-        _one_case(session, rng=rng, origin_id=origin_id, start=start, now=now, actors=actors)
+        _one_case(session, rng=rng, origin_id=origin_id, start=start, now=now, actors=stations)
         if number % 200 == 199:
             session.commit()
     session.commit()
@@ -86,9 +121,8 @@ def _one_case(session, *, rng, origin_id, start, now, actors):
         for role in ("applicant", "respondent")
     ]
     origin = session.get(Unit, origin_id)
-    logger = _within(actors["grid"], origin.path) or _within(actors["district"], origin.path)
     case, _ = service.create_case(
-        session, actor=logger, title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
+        session, actor=actors.logger(origin), title=rng.choice(TITLES[category]), category=category, risk_grade=grade,
         source=_pick(rng, SOURCES), origin_unit_id=origin_id, people_involved=people,
         amount_in_dispute=rng.choice([None, None, 800, 3500, 12000, 46000]) if category in
         (Category.LABOUR, Category.CONSUMER, Category.TRAFFIC_INJURY) else None,
@@ -159,17 +193,10 @@ class _Clock:
         return self.t + timedelta(days=days) < self.now
 
 
-def _act(session, case, action, at, actors, verifier=False, **params):
-    """As the demo account of the case's level where its scope holds the case; elsewhere as
-    district command, whose scope holds every case (the timeline must not name someone who could
-    not have acted). The verifier is not the resolver: where no account but command could verify
-    what command resolved, the system closes it."""
-    level = case.owner_level.value
-    preferred = actors["verifier"] if verifier else actors[level if level in ("town", "district") else "village"]
-    actor = _within(preferred, case.owner_path) or _within(actors["district"], case.owner_path)
-    if verifier and actor is not None and case.resolved_by_id == actor.id:
-        actor = next((other for other in (actors["town"], actors["village"])
-                      if other.id != actor.id and _within(other, case.owner_path)), None)
+def _act(session, case, action, at, actors: Stations, verifier=False, **params):
+    """As the station whose turn it is (``Stations``); the timeline must not name someone who
+    could not have acted."""
+    actor = actors.verifier(case) if verifier else actors.handler(case)
     service.act(session, case=case, action=action, actor=actor, version=None, params=params, now=at)
 
 

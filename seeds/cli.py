@@ -15,6 +15,8 @@ from gridgov.cases import calendar
 from gridgov.db import db
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit, in_subtree
 from seeds import cases as case_seed
 from seeds import people as people_seed
 from seeds import naxi, stories, synthetic
@@ -44,10 +46,9 @@ def seed_naxi(case_count: int):
         click.echo(f"roster: {len(planned['added'])} assignments planned; load per worker "
                    f"min {planned['load']['min']}, median {planned['load']['median']}, max {planned['load']['max']}")
     accounts = _demo_accounts()
-    made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count, actors={
-        "grid": accounts["naxi.grid"], "village": accounts["naxi.village"], "town": accounts["naxi.town"],
-        "district": accounts["naxi.command"], "verifier": accounts["naxi.command"],
-    })
+    stations = _station_accounts(accounts)
+    made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count,
+                          stations=case_seed.Stations(db.session, by_unit=stations, command=accounts["naxi.command"]))
     if case_count:
         click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
     told = stories.seed(db.session, district_code=naxi.CODE, accounts=accounts, today=calendar.today())
@@ -83,6 +84,35 @@ def _demo_accounts() -> dict[str, Principal]:
     click.echo("\n".join(lines))
     click.echo('Try: curl -H "Authorization: Bearer <token>" <the service\'s address>/api/v1/me')
     return accounts
+
+
+def _station_accounts(demo: dict[str, Principal]) -> dict[int, Principal]:
+    """An account for every town, village and grid of the district (the demo account where one
+    is scoped there), by unit id; made once, without password or token."""
+    by_unit = {account.scope_unit_id: account for account in demo.values()
+               if account.role in (Role.TOWN_CENTRE, Role.VILLAGE_STATION, Role.GRID_WORKER)}
+    district = tree_service.get_unit_by_code(db.session, code=naxi.CODE)
+    existing = {principal.username: principal for principal in db.session.scalars(
+        sa.select(Principal).where(Principal.username.like("naxi.5%")))}
+    units = db.session.scalars(sa.select(Unit).where(
+        in_subtree(Unit.path, district.path), Unit.level.in_([Level.TOWN, Level.VILLAGE, Level.GRID])).order_by(Unit.path))
+    made = 0
+    for unit in units:
+        if unit.id in by_unit:
+            continue
+        role, suffix = naxi.STATIONS[unit.level.value]
+        username = naxi.station_username(unit.code)
+        principal = existing.get(username)
+        if principal is None:
+            principal = auth_service.create_principal(db.session, username=username, display_name=unit.name + suffix,
+                                                      role=Role(role), scope_unit_id=unit.id)
+            made += 1
+        by_unit[unit.id] = principal
+    db.session.commit()
+    if made:
+        click.echo(f"{made} accounts of the towns' centres, villages' stations and grids' workers "
+                   f"(naxi.<unit code>; no password: the timelines name them)")
+    return by_unit
 
 
 @seed.command("synthetic")

@@ -42,6 +42,8 @@ def rows():
     )
 
 # One account per role, so that a new user can try each at once (`make demo` prints tokens).
+# Besides these, every town, village and grid gets an account of its own (``STATIONS``), with
+# no password and no token: they are who the generated timelines name.
 DEMO_PASSWORD = "naxi-demo-2026"
 DEMO_ACCOUNTS = [
     # username, role, scope code, display name
@@ -55,3 +57,11 @@ DEMO_ACCOUNTS = [
     ("naxi.admin", "admin", CODE, "系统管理员"),
     ("naxi.integration", "integration", CODE, "外部系统（Open311）"),
 ]
+
+# Per level: the role of its unit's account, and what follows the unit's name in its display name.
+STATIONS = {"town": ("town_centre", "社会治理中心"), "village": ("village_station", "工作站"),
+            "grid": ("grid_worker", "网格员")}
+
+
+def station_username(code: str) -> str:
+    return f"naxi.{code}"

@@ -175,6 +175,7 @@ def test_naxi_cases_are_real_cases_in_every_status_mostly_settled_locally(app, s
     # The timelines name only people who could have done what they record: each event's actor,
     # if any, has the case where it happened or where it was handled within their scope.
     from gridgov.auth.models import Principal
+    from gridgov.auth.permissions import Role
 
     named = session.execute(
         sa.select(Principal.scope_path, Case.origin_path, CaseEvent.from_owner_unit_id, CaseEvent.to_owner_unit_id)
@@ -186,6 +187,23 @@ def test_naxi_cases_are_real_cases_in_every_status_mostly_settled_locally(app, s
         path.startswith(row.scope_path)
         for path in (row.origin_path, unit_paths.get(row.from_owner_unit_id, ""), unit_paths.get(row.to_owner_unit_id, "")))]
     assert impossible == []
+    # … and they name the stations that do the work, not district command for everything: the
+    # grid's worker logs, the village's station or the town's centre handles, the level above
+    # verifies.
+    roles = dict(session.execute(
+        sa.select(CaseEvent.action, sa.func.count()).join(Principal, Principal.id == CaseEvent.actor_id)
+        .where(Principal.role == "grid_worker").group_by(CaseEvent.action)
+    ).all())
+    assert roles.get("create", 0) >= 0.95 * 2000
+    by_role = dict(session.execute(
+        sa.select(Principal.role, sa.func.count()).join(CaseEvent, CaseEvent.actor_id == Principal.id)
+        .group_by(Principal.role)
+    ).all())
+    everyone = sum(by_role.values())
+    assert by_role[Role.VILLAGE_STATION] > 0.2 * everyone and by_role[Role.TOWN_CENTRE] > 0.1 * everyone
+    assert by_role[Role.DISTRICT_COMMAND] < 0.15 * everyone
+    stations = session.scalar(sa.select(sa.func.count()).select_from(Principal).where(Principal.username.like("naxi.5%")))
+    assert stations == 13 + 156 + 202 - 3  # every town, village and grid; three have demo accounts
 
     again = run(app, "naxi")
     assert "none added" in again.stdout
