@@ -79,23 +79,22 @@ def _check_principal(session: Session, principal_id: int | None, *, worker_id: i
 
 def _flush_link(session: Session) -> None:
     try:
-        with session.begin_nested():
-            session.flush()
+        session.flush()
     except sa.exc.IntegrityError:  # another request linked the principal since the check
+        session.rollback()  # the whole request fails: nothing of it is kept
         raise Conflict("That principal is linked to another worker already.") from None
 
 
 def update_worker(session: Session, *, worker: Worker, version: int | None = None, today: date, **changes) -> Worker:
     home_id = changes.pop("home_unit_id", worker.home_unit_id)
     home = _home(session, home_id) if home_id != worker.home_unit_id else None
-    if {"active", "capacity"} & set(changes) or home is not None:  # what plans read; a phone number is not
-        # The districts whose assignments may change: the worker's, where the units they cover
-        # lie (a unit may have moved to another district), and where they would be based.
-        districts = {worker.district_id, *(unit_district for unit_district in session.scalars(
-            sa.select(Assignment.district_id).where(Assignment.worker_id == worker.id, Assignment.ends_on.is_(None))
-            .execution_options(**UNSCOPED)))}
-        _take_turn(session, district_ids=districts | ({home.district_id} if home else set()))
+    plans_read = bool({"active", "capacity"} & set(changes)) or home is not None  # a phone number is not
+    if plans_read:
+        districts = _districts_involved(session, worker, home)
+        _take_turn(session, district_ids=districts)
     session.refresh(worker, with_for_update=True)  # the version compared is the row's, not an earlier read's
+    if plans_read and _districts_involved(session, worker, home) - districts:
+        raise Conflict(f"A unit {worker.name} covers moved to another district meanwhile; try again.")
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
     active = changes.pop("active", None)
@@ -336,12 +335,10 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
     theirs = _current_of(session, worker.id)
     worker.active = False
     if theirs:
-        their_units = {unit_id for _duty, unit_id, _worker in theirs}
-        duties = tuple(duty for duty in DUTIES if any(name == duty.name for name, _u, _w in theirs))
         units, current = {}, set()
         candidates: dict[int, planner.WorkerInfo] = {}
         villages = set()
-        for unit_id in sorted(their_units):
+        for unit_id in sorted({unit_id for _duty, unit_id, _worker in theirs}):
             unit = tree_service.get_unit_unscoped(session, unit_id=unit_id)
             for village in _villages_of(session, unit) or [unit]:
                 if village.id not in villages:
@@ -350,6 +347,14 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
                     units.update(world.units)
                     candidates.update(world.workers)
                     current |= world.current
+        # What they may still hold is handed over; what they may not (a unit moved away from where
+        # they are based, a retired unit) just ends: coverage shows it already, and it is no
+        # reason to keep them.
+        leaver = planner.WorkerInfo(worker.id, worker.role.value, worker.home_unit_id, 0)
+        by_name = {duty.name: duty for duty in DUTIES}
+        handed = {(name, unit_id, holder) for name, unit_id, holder in theirs if unit_id in units
+                  and name in by_name and planner.eligible(by_name[name], units[unit_id], leaver, units)}
+        duties = tuple(duty for duty in DUTIES if any(name == duty.name for name, _u, _w in handed))
         # Capacity left, counted once from every current assignment of each candidate, wherever
         # it lies (their villages may be several, after a move).
         used = Counter(dict(session.execute(
@@ -361,16 +366,17 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
             sa.select(Worker.id, Worker.capacity).where(Worker.id.in_(candidates)).execution_options(**UNSCOPED)
         ).all()) if candidates else {}
         free = {
-            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id, max(0, capacity[worker_id] - used[worker_id]),
+            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
+                                          max(0, capacity[worker_id] - used[worker_id]),
                                           village_id=info.village_id, held=used[worker_id])
             for worker_id, info in candidates.items()
         }
-        only = {unit_id: units[unit_id] for unit_id in their_units if unit_id in units}  # a retired one has no duty
-        by_name = {duty.name: duty for duty in duties}
+        only = {unit_id: units[unit_id] for _name, unit_id, _worker in handed}
+        planned = {duty.name for duty in duties}
         # The colleagues on those units keep their places, as long as they may hold them.
         fixed = frozenset(
             (name, unit_id, holder) for name, unit_id, holder in current
-            if unit_id in only and holder != worker.id and name in by_name and holder in candidates
+            if unit_id in only and holder != worker.id and name in planned and holder in candidates
             and planner.eligible(by_name[name], only[unit_id], candidates[holder], units)
         )
         result = planner.plan(units=only, workers=free, current=fixed, fixed=fixed, duties=duties)
@@ -383,6 +389,16 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         _apply(session, ended=theirs, added=result.added, today=today)
     worker.version += 1
     session.flush()
+
+
+def _districts_involved(session: Session, worker: Worker, home: Unit | None) -> set[int]:
+    """The districts whose assignments a change of ``worker`` may change: theirs, those of the
+    units they cover (a unit may have moved to another district), and where they would be based."""
+    covered = session.scalars(
+        sa.select(Assignment.district_id).where(Assignment.worker_id == worker.id, Assignment.ends_on.is_(None))
+        .execution_options(**UNSCOPED)
+    )
+    return {worker.district_id, *covered, *([home.district_id] if home else [])}
 
 
 def _current_of(session: Session, worker_id: int) -> set:
@@ -452,8 +468,7 @@ def _answer(session: Session, result: planner.Plan, world: World) -> dict:
     # The scope's workers (those based in it and those the plan has cover something in it; not,
     # for a grid, everyone in its village), each with all they would cover in the village.
     theirs = world.here | {worker_id for _duty, _unit_id, worker_id in result.assignments}
-    loads = [load + world.elsewhere.get(worker_id, 0.0) for worker_id, load in result.loads.items()
-             if worker_id in theirs] or [0.0]
+    loads = [result.loads.get(worker_id, 0.0) + world.elsewhere.get(worker_id, 0.0) for worker_id in theirs] or [0.0]
     duties = sum(duty.count for unit in world.units.values() for duty in DUTIES if duty.level is unit.level)
     return {
         "kept": rows(result.kept),

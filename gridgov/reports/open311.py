@@ -424,21 +424,21 @@ def token(token, fmt):
                    root="service_requests", item="request")
 
 
-REQUESTING = [ReportStatus.DISPATCHED, ReportStatus.MERGED]
-
-
 def _requests_query():
     """Each case a report became or was merged into (a resident's report of a matter the hotline
-    had logged), once, as its first report made it: the request ``tokens`` names."""
-    origin, owner, earlier = aliased(Unit), aliased(Unit), aliased(Report)
+    had logged), once, as the report that made it made it (for a hotline's case, the first report
+    merged into it): the request ``tokens`` names."""
+    origin, owner, before = aliased(Unit), aliased(Unit), aliased(Report)
+    dispatched, merged = ReportStatus.DISPATCHED, ReportStatus.MERGED
     return (
         sa.select(Report, Case, origin, owner)
         .join(Case, Case.id == Report.case_id)
         .join(origin, origin.id == Report.unit_id)
         .join(owner, owner.id == Case.owner_unit_id)
-        .where(Report.status.in_(REQUESTING),
-               ~sa.exists().where(earlier.case_id == Report.case_id, earlier.id < Report.id,
-                                  earlier.status.in_(REQUESTING)))
+        .where(Report.status.in_([dispatched, merged]),
+               ~sa.exists().where(before.case_id == Report.case_id, sa.or_(
+                   sa.and_(before.status == dispatched, Report.status == merged),
+                   sa.and_(before.status == merged, Report.status == merged, before.id < Report.id))))
         .execution_options(**UNSCOPED)
     )
 

@@ -156,12 +156,13 @@ def submit_report(
         updated_at=now,
         submission=submission,
     )
-    session.add(report)
     if submission is None:
+        session.add(report)
         session.flush()
         return report
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # added inside: begin_nested flushes what is pending first
+            session.add(report)
             session.flush()
     except sa.exc.IntegrityError:  # the same form, sent again while this one was on its way
         earlier = find_by_submission(session, submission=submission)

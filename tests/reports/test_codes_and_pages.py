@@ -592,6 +592,29 @@ def test_the_same_form_sent_twice_files_one_report(app, client, anonymous, clerk
     assert second != first and len(all_reports(clerk)) == 2
 
 
+def test_a_copy_that_passes_the_first_on_its_way_answers_the_first_report(client, anonymous, clerk, ids, monkeypatch):
+    """Two copies of one form in flight at once: both find no report yet, and the database's
+    unique submission decides. Before, the loser's recovery failed (a 500)."""
+    from gridgov.reports import service
+
+    real, calls = service.find_by_submission, []
+
+    def not_yet_for_the_page(session, *, submission):
+        calls.append(submission)
+        return real(session, submission=submission) if len(calls) > 2 else None  # the 3rd: the loser's recovery
+
+    monkeypatch.setattr(service, "find_by_submission", not_yet_for_the_page)
+    token = token_of(client, ids[M111])
+    page = assert_page(anonymous.get(f"/r/{token}"), 200)
+    form = {"csrf_token": CSRF_FIELD.search(page).group(1), "submission": SUBMISSION_FIELD.search(page).group(1),
+            "category": "family_neighbour", "description": "楼上漏水，协商无果。"}
+    first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
+    second = anonymous.post(f"/r/{token}", data=form)
+    assert second.status_code in (200, 201), second.get_data(as_text=True)[:500]
+    assert TRACKING.search(second.get_data(as_text=True)).group(1) == first
+    assert len(calls) == 3 and [report["tracking_code"] for report in all_reports(clerk)] == [first]
+
+
 def test_a_refused_form_speaks_chinese_and_says_when_the_page_expired(client, anonymous, ids):
     token = token_of(client, ids[M111])
     page = assert_page(submit(anonymous, token, category="alien_invasion", description="噪音",

@@ -934,3 +934,16 @@ def test_a_merged_report_does_not_change_what_its_request_says(desk, session):
     (got,) = desk.web.get(f"{BASE}/requests/{case['reference']}.json").get_json()
     (item,) = listed(desk.web)
     assert got == item and got["address_id"] == M111
+
+
+def test_a_report_filed_earlier_but_merged_later_does_not_move_the_request(desk):
+    """The request is its case as the report that made it made it, not the lowest id among
+    those merged into it later."""
+    early = file(desk.web, desk.key, service_code="labour", **{"attribute[unit_code]": M112})
+    later = file(desk.web, desk.key)
+    case = dispatch(desk.clerk, later)
+    (before,) = listed(desk.web)
+    triage(desk.clerk, early, action="merge", case_id=case["id"])
+    (after,) = listed(desk.web)
+    assert after == before and after["address_id"] == M111
+    assert desk.web.get(f"{BASE}/requests/{case['reference']}.json").get_json() == [before]
