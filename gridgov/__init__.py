@@ -86,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
 
+    settings.check(app.config)
     page_size = app.config["PAGE_SIZE_DEFAULT"]
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE_MAX:
         raise ValueError(f"GRIDGOV_PAGE_SIZE_DEFAULT must be a whole number from 1 to {PAGE_SIZE_MAX} (got {page_size!r})")

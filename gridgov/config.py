@@ -86,3 +86,31 @@ def from_environment(environ=os.environ):
         else:
             settings[name] = raw
     return settings
+
+
+# Whole numbers a setting must lie between; anything else stops the start, naming it.
+RANGES = {
+    "LOCKOUT_THRESHOLD": (1, 1000),
+    "LOCKOUT_MINUTES": (1, 7 * 24 * 60),
+    "SIGN_IN_TOKEN_HOURS": (1, 24 * 366),
+    "MAX_JSON_DEPTH": (2, 1000),
+    "PROXY_FIX": (0, 10),
+}
+RATE_LIMITS = ("RATELIMIT_PUBLIC", "RATELIMIT_REPORT", "RATELIMIT_REPORT_CODE", "RATELIMIT_OPEN311_POST")
+
+
+def check(config) -> None:
+    """``ValueError`` naming the first setting that makes no sense: better at the start than as
+    a 500 on the first request that reads it."""
+    from limits import parse_many
+
+    for name, (low, high) in RANGES.items():
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{PREFIX}{name} must be a whole number from {low} to {high} (got {value!r})")
+    for name in RATE_LIMITS:
+        try:
+            parse_many(config[name])
+        except (ValueError, TypeError):
+            raise ValueError(f"{PREFIX}{name} must be rate limits such as '5 per minute;30 per day' "
+                             f"(got {config[name]!r})") from None

@@ -21,6 +21,18 @@ def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
         create_app(_settings(tmp_path, PAGE_SIZE_DEFAULT=size))
 
 
+@pytest.mark.parametrize("name, value", [
+    ("RATELIMIT_PUBLIC", "banana"), ("RATELIMIT_REPORT", "5 per minute;lots"), ("RATELIMIT_OPEN311_POST", ""),
+    ("SIGN_IN_TOKEN_HOURS", -1), ("SIGN_IN_TOKEN_HOURS", 0), ("LOCKOUT_THRESHOLD", 0), ("LOCKOUT_MINUTES", "15"),
+    ("PROXY_FIX", -1),
+])
+def test_a_setting_that_makes_no_sense_stops_the_start_naming_it(tmp_path, name, value):
+    """Before, a bad rate limit answered 500 on every public page, and a negative token life
+    handed out tokens already expired."""
+    with pytest.raises(ValueError, match=f"GRIDGOV_{name}"):
+        create_app(_settings(tmp_path, **{name: value}))
+
+
 def test_the_default_page_size_is_what_a_list_without_limit_gives(tmp_path):
     app = create_app(_settings(tmp_path, PAGE_SIZE_DEFAULT=2))
     with app.app_context():
