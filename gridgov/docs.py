@@ -1,6 +1,8 @@
 """``/docs``: Swagger UI over ``/api/v1/openapi.json``, from assets vendored in the package."""
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
+
+from gridgov.auth.permissions import allows
 
 bp = Blueprint("docs", __name__)
 
@@ -16,4 +18,9 @@ def docs():
 
 @bp.get("/")
 def home():
+    """Signed in with figures to watch (district command, a town's centre …): /command. Anyone
+    else, and programs: the API docs."""
+    principal = g.get("principal")
+    if principal is not None and allows(principal.role, "rollups:read"):
+        return redirect("command")
     return redirect("docs")

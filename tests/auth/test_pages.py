@@ -84,6 +84,19 @@ def test_signing_in_sets_an_httponly_samesite_lax_cookie_and_redirects_home(app,
     assert (me.get_json()["id"], me.get_json()["username"]) == (admin, "admin.zhang")
 
 
+@pytest.mark.parametrize("role, page", [("district_command", "command"), ("town_centre", "command"),
+                                        ("admin", "docs"), ("integration", "docs"), (None, "docs")])
+def test_home_is_the_command_page_for_those_who_watch_figures_and_the_docs_for_others(app, make_principal, role, page):
+    """Before, everyone signed in at /login without ?next landed on the API docs, district
+    command too."""
+    browser = app.test_client()
+    if role is not None:
+        make_principal(role, password=PASSWORD, username=f"home.{role}")
+        assert post_login(browser, f"home.{role}").headers["Location"] == "/"
+    home = browser.get("/")
+    assert home.status_code == 302 and home.headers["Location"].rstrip("/").endswith(page)
+
+
 @pytest.mark.parametrize(
     "next_, location",
     [
