@@ -55,6 +55,8 @@ class _Errors:
     def __init__(self):
         self.by_line: dict[int, list[str]] = defaultdict(list)
         self.count = 0
+        # Codes of lines that did not parse: their children's parent is in the file after all.
+        self.flawed_codes: set[str] = set()
         self.left_out = False  # lines with problems beyond the first MAX_REPORTED_ERRORS
 
     def add(self, line: int, message: str) -> None:
@@ -142,13 +144,17 @@ def parse_csv(data: bytes) -> Table:
         if len(record) != len(header):
             errors.add(line, f"{len(record)} fields where the header has {len(header)}")
             continue
-        row = _parse_record(dict(zip(header, (cell.strip() for cell in record))), line, errors)
+        values = dict(zip(header, (cell.strip() for cell in record)))
+        row = _parse_record(values, line, errors)
+        code = row.code if row is not None else values["code"]
+        if code in first_line_of:
+            errors.add(line, f"code {code} appears already on line {first_line_of[code]}")
+            continue
+        if code:
+            first_line_of[code] = line
         if row is None:
+            errors.flawed_codes.add(code)
             continue
-        if row.code in first_line_of:
-            errors.add(line, f"code {row.code} appears already on line {first_line_of[row.code]}")
-            continue
-        first_line_of[row.code] = line
         rows.append(row)
     if not rows and not errors.count:
         raise InvalidInput("The file has a header but no units.")
@@ -267,6 +273,8 @@ def import_units(
             parent_level = in_file[row.parent_code].level
         elif row.parent_code in existing:
             parent_level = existing[row.parent_code].level
+        elif row.parent_code in errors.flawed_codes:
+            continue  # its parent's line is wrong, and says so
         else:
             errors.add(row.line, f"parent_code {row.parent_code} is neither in the file nor in the database")
             continue

@@ -190,6 +190,21 @@ def test_every_bad_line_is_named(client, session, small_tree):
     assert snapshot(session) == before
 
 
+def test_a_bad_line_does_not_blame_its_children_or_hide_a_repeated_code(client, small_tree):
+    """Before, a unit with a bad number was dropped before the tree's checks: its micro-grid
+    heard that its parent was "neither in the file nor in the database", and a second copy of
+    its code went unremarked until the next attempt."""
+    body = (GOOD_LINES
+            + "510503001001094,新网格,grid,510503001001,-5,,,\n"  # line 5: households
+            + "510503001001094001,新微网格,microgrid,510503001001094,,,,\n"  # line 6: its child
+            + "510503001001094,新网格（重复）,grid,510503001001,,,,\n")  # line 7: the same code
+    response = post_csv(client, body)
+    assert_problem(response, 422)
+    assert list(response.json["errors"]) == ["line 5", "line 7"]
+    assert "households" in response.json["errors"]["line 5"][0]
+    assert "appears already on line 5" in response.json["errors"]["line 7"][0]
+
+
 def test_bad_lines_of_both_kinds_are_named_together(client, small_tree):
     body = GOOD_LINES + BAD_LINES["unknown level"][0] + "\n" + BAD_LINES["missing parent"][0] + "\n"
 
