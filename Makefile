@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Served on every address (0.0.0.0): this machine's own is the one to open here.
+SHOWN_HOST = $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST))
 
 .PHONY: demo test install clean
 
@@ -11,7 +13,7 @@ demo: $(VENV)/.installed
 	$(BIN)/flask --app gridgov db upgrade
 	$(BIN)/flask --app gridgov seed naxi
 	@echo
-	@echo "  gridgov (纳溪区 demo) → http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/docs"
+	@echo "  gridgov (纳溪区 demo) → http://$(SHOWN_HOST):$(PORT)/   API docs: http://$(SHOWN_HOST):$(PORT)/docs"
 	@echo
 	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) wsgi:app
 

@@ -83,6 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.rollups import pages as command_pages
     from gridgov.rollups import views as rollup_views
     from gridgov.tree import cli as tree_cli
+    from gridgov.tree import service as tree_service
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
 
@@ -93,6 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Built now, so that a case policy that does not make sense stops the start.
     app.extensions["gridgov.case_policy"] = case_policy.from_config(app.config["CASE_POLICY"])
     errors.register_error_handlers(app)
+    app.jinja_env.globals["site_name"] = tree_service.site_name
     api = Api(app)
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
     api.register_blueprint(tree_views.blp)

@@ -42,6 +42,9 @@ DEFAULTS = {
     # The address residents reach the service at, for the QR codes (https://…); None: the
     # address the request for the code came to.
     "PUBLIC_URL": None,
+    # The name on the pages (社会治理中心 of …); None: the one district's, "<name>社会治理中心",
+    # or just "社会治理中心" where several districts share the service.
+    "SITE_NAME": None,
     # Behind a reverse proxy (nginx): how many proxies set X-Forwarded-For / -Proto / -Host.
     # 0 trusts none. Without it every resident would share the proxy's address and its limits.
     "PROXY_FIX": 0,

@@ -127,4 +127,4 @@ def seed_synthetic(districts: int):
             for key, value in counts.items():
                 total[key] += value
             bar.update(1)
-    click.echo(f"{districts} synthetic districts: " + ", ".join(f"{n} {what}" for what, n in total.items()))
+    click.echo(f"{districts} synthetic district{'' if districts == 1 else 's'}: " + ", ".join(f"{n} {what}" for what, n in total.items()))

@@ -37,6 +37,7 @@ from gridgov.errors import DomainError
 from gridgov.reports import service
 from gridgov.reports.models import Channel, Report, ReportStatus
 from gridgov.tree import paths
+from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
@@ -241,7 +242,7 @@ def discovery(fmt):
     base = (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/") + "/open311/v2"
     return respond({
         "changeset": CHANGESET,
-        "contact": "纳溪区社会治理中心 (the district's social governance centre)",
+        "contact": f"{tree_service.site_name()} (the district's social governance centre)",
         "key_service": "Ask the district's system administrator for an API token of the role integration.",
         "endpoints": [{
             "specification": SPECIFICATION,

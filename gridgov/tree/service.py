@@ -35,6 +35,20 @@ def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
     return one_by_id(session, Unit, unit_id, label="Unit", **UNSCOPED)
 
 
+def site_name() -> str:
+    """What the pages call the service: ``SITE_NAME``, or the one district's centre."""
+    from flask import current_app
+
+    if current_app.config.get("SITE_NAME"):
+        return current_app.config["SITE_NAME"]
+    from gridgov.db import db
+
+    districts = db.session.scalars(
+        sa.select(Unit.name).where(Unit.parent_id.is_(None)).limit(2).execution_options(**UNSCOPED)
+    ).all()
+    return (districts[0] if len(districts) == 1 else "") + "社会治理中心"
+
+
 def get_unit_in_or_above_scope(session: Session, *, unit_id: int) -> Unit:
     """A unit of the caller's subtree or one above it: a filter by where cases are handled
     (a grid's cases escalated to its village or town are still the grid worker's to read)."""

@@ -69,6 +69,21 @@ def test_the_login_page_is_in_chinese_with_a_csrf_field(anonymous):
     assert 'name="username"' in html and 'type="password"' in html
 
 
+def test_the_pages_name_the_one_districts_centre_or_none_where_several_share_the_service(app, session, small_tree,
+                                                                                        anonymous, monkeypatch):
+    """Before, every installation's pages said 纳溪区社会治理中心."""
+    from gridgov.tree import transfer
+
+    assert "<h1>纳溪区社会治理中心 · 登录</h1>" in anonymous.get("/login").get_data(as_text=True)
+    transfer.import_csv(session, data="code,name,level,parent_code\n510502,江阳区,district,510500\n".encode())
+    session.commit()
+    page = anonymous.get("/login").get_data(as_text=True)
+    assert "<h1>社会治理中心 · 登录</h1>" in page and "纳溪区" not in page
+    monkeypatch.setitem(app.config, "SITE_NAME", "泸州市社会治理中心")
+    assert "<title>登录 · 泸州市社会治理中心</title>" in anonymous.get("/login").get_data(as_text=True)
+    assert anonymous.get("/open311/v2/discovery.json").get_json()["contact"].startswith("泸州市社会治理中心")
+
+
 def test_signing_in_sets_an_httponly_samesite_lax_cookie_and_redirects_home(app, admin):
     browser = app.test_client()
 
