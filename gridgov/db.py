@@ -2,11 +2,13 @@
 
 from datetime import datetime, timezone
 
+import click
 import sqlalchemy as sa
+from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from gridgov.errors import NotFound
+from gridgov.errors import SCHEMA_HINT, NotFound, schema_missing
 
 # Stable constraint names, so that Alembic can drop and alter what it created on every database.
 NAMING_CONVENTION = {
@@ -147,3 +149,16 @@ def _takes_write_lock(statement: str, context) -> bool:
         return True
     compiled = getattr(context, "compiled", None)
     return compiled is not None and getattr(compiled.statement, "_for_update_arg", None) is not None
+
+
+class CommandGroup(AppGroup):
+    """The command line's groups: a database without the schema is told what to run, in one
+    line, instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except sa.exc.DBAPIError as error:
+            if schema_missing(error):
+                raise click.ClickException(SCHEMA_HINT) from None
+            raise

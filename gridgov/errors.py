@@ -153,11 +153,28 @@ def handle_domain_error(error: DomainError):
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
+# PostgreSQL's undefined table and undefined column; SQLite says so in words.
+SCHEMA_SQLSTATES = {"42P01", "42703"}
+SCHEMA_HINT = "The database's schema is missing or older than this code: run `flask --app gridgov db upgrade`."
+
+
+def schema_missing(error: Exception) -> bool:
+    """Whether ``error`` is the database saying a table or column this code uses is not there."""
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return False
+    return getattr(orig, "sqlstate", None) in SCHEMA_SQLSTATES or str(orig).startswith(("no such table", "no such column"))
+
+
 def handle_database_conflict(error: sa.exc.DBAPIError):
     """A write the request's own checks allowed but the database refused, because another
     request made the same change (a username, a code) or took the same rows at the same time.
-    The transaction is rolled back, so nothing of the request was written."""
-    if isinstance(error, sa.exc.OperationalError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+    The transaction is rolled back, so nothing of the request was written. (A database without
+    the schema is no conflict: 503, saying what to run.)"""
+    if schema_missing(error):
+        current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
+        return problem(503, detail=SCHEMA_HINT)
+    if not isinstance(error, sa.exc.IntegrityError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
         raise error  # anything else is a fault: the 500 handler, and the log
     from gridgov.db import db
 
@@ -179,5 +196,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(sa.exc.IntegrityError, handle_database_conflict)
     app.register_error_handler(sa.exc.OperationalError, handle_database_conflict)
+    app.register_error_handler(sa.exc.ProgrammingError, handle_database_conflict)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected_error)

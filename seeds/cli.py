@@ -6,13 +6,12 @@ from datetime import timedelta
 
 import click
 import sqlalchemy as sa
-from flask.cli import AppGroup
 
 from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.cases import calendar
-from gridgov.db import db
+from gridgov.db import CommandGroup, db
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from gridgov.tree.levels import Level
@@ -24,7 +23,7 @@ from seeds import naxi, stories, synthetic
 DEMO_TOKEN_DAYS = 30
 
 
-@click.group(cls=AppGroup, help="Load demo or synthetic data.")
+@click.group(cls=CommandGroup, help="Load demo or synthetic data.")
 def seed():
     pass
 

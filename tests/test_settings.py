@@ -47,3 +47,16 @@ def test_the_default_page_size_is_what_a_list_without_limit_gives(tmp_path):
     first = app.test_client().get("/api/v1/units", headers=headers).get_json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     assert len(app.test_client().get("/api/v1/units?limit=3", headers=headers).get_json()["items"]) == 3
+
+
+def test_a_database_without_the_schema_says_what_to_run(tmp_path):
+    """Before, the API answered 500 and every command printed a traceback."""
+    app = create_app(_settings(tmp_path))  # never upgraded
+    app.testing = False  # the deployed handlers, not the test client's exceptions
+    response = app.test_client().post("/api/v1/auth/token", json={"username": "naxi.admin", "password": "x" * 8})
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert "db upgrade" in response.get_json()["detail"]
+    for args in (["principals", "list"], ["cases", "sweep"], ["seed", "naxi", "--cases", "5"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code != 0, args
+        assert "db upgrade" in result.output and "Traceback" not in result.output, (args, result.output)

@@ -7,14 +7,13 @@ from datetime import timedelta
 import click
 import marshmallow as ma
 import sqlalchemy as sa
-from flask.cli import AppGroup
 
 from gridgov.api import MAX_ID
 from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
 from gridgov.auth.schemas import PrincipalCreateSchema, TokenCreateSchema
-from gridgov.db import db
+from gridgov.db import CommandGroup, db
 from gridgov.errors import DomainError
 from gridgov.tree import service as tree_service
 
@@ -42,7 +41,7 @@ def _checked(schema: ma.Schema, values: dict, *, partial=()) -> dict:
 OPTIONS = {"display_name": "--name", "password": "--password", "name": "--name", "username": "USERNAME"}
 
 
-@click.group(cls=AppGroup, help="Accounts.")
+@click.group(cls=CommandGroup, help="Accounts.")
 def principals():
     pass
 
@@ -96,7 +95,7 @@ def deactivate_command(username):
     click.echo(f"Deactivated {username}.")
 
 
-@click.group(cls=AppGroup, help="API tokens.")
+@click.group(cls=CommandGroup, help="API tokens.")
 def tokens():
     pass
 

@@ -3,13 +3,12 @@
 import sys
 
 import click
-from flask.cli import AppGroup
 
 from gridgov.cases import sweep as sweep_module
-from gridgov.db import db
+from gridgov.db import CommandGroup, db
 
 
-@click.group(cls=AppGroup, help="Cases.")
+@click.group(cls=CommandGroup, help="Cases.")
 def cases():
     pass
 

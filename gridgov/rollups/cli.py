@@ -4,15 +4,14 @@ import sys
 
 import click
 import sqlalchemy as sa
-from flask.cli import AppGroup
 
 from gridgov.cases.service import current_policy
-from gridgov.db import db
+from gridgov.db import CommandGroup, db
 from gridgov.rollups import counters
 from gridgov.tree.models import Unit
 
 
-@click.group(cls=AppGroup, help="The rollup counters.")
+@click.group(cls=CommandGroup, help="The rollup counters.")
 def rollups():
     pass
 

@@ -4,14 +4,13 @@ import sys
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 
-from gridgov.db import db
+from gridgov.db import CommandGroup, db
 from gridgov.errors import DomainError
 from gridgov.tree import transfer
 
 
-@click.group(cls=AppGroup, help="The administrative tree.")
+@click.group(cls=CommandGroup, help="The administrative tree.")
 def units():
     pass
 
