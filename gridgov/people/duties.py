@@ -37,3 +37,6 @@ DUTIES: tuple[Duty, ...] = (
     # Every village at least one full-time people's mediator.
     Duty("village_mediator", Level.VILLAGE, frozenset({"mediator"}), frozenset({SELF})),
 )
+
+# The roles that cover units at all (not the expert team, the police chiefs, the triage clerks).
+DUTY_ROLES = frozenset(role for duty in DUTIES for role in duty.roles)

@@ -15,7 +15,7 @@ from gridgov.cases.models import Case
 from gridgov.db import one_by_id
 from gridgov.errors import Conflict, NotFound, RuleViolation
 from gridgov.people import planner
-from gridgov.people.duties import DUTIES
+from gridgov.people.duties import DUTIES, DUTY_ROLES
 from gridgov.people.models import Assignment, Studio, Worker
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
@@ -23,7 +23,6 @@ from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
 OVERLOADED, UNDERLOADED = 1.2, 0.5  # of the scope's median load
-DUTY_ROLES = frozenset(role for duty in DUTIES for role in duty.roles)  # the roles that cover units
 
 
 # --- the roster ---------------------------------------------------------------------------------
