@@ -555,7 +555,8 @@ def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, pol
     case.owner_unit_id = target.id
     case.owner_level = own_level(target)
     case.arrived_at = now
-    case.assignee_id = None
+    # Who works on it is the new owner's to decide, as whether it waits to be accepted.
+    case.assignee_id = case.studio_id = None
     if case.owner_level.rank > case.highest_level.rank:
         case.highest_level = case.owner_level
     clock.start(case, now=now, policy=policy)

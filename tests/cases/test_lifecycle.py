@@ -838,6 +838,23 @@ def test_a_town_gives_a_case_to_the_districts_studio_and_experts_but_not_to_anot
     assert problem["errors"] == {"assignee_id": ["it lies outside their scope"]}
 
 
+def test_a_case_handed_up_or_down_leaves_its_assignee_and_studio_behind(session, actors, ids):
+    """The new owner decides who works on it. Before, the studio stayed and its members went on
+    seeing a case the town had taken over, while the assignee was let go."""
+    from gridgov.people import service as people_service
+
+    studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
+                                          specialties=["family_neighbour"]).id
+    session.commit()
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", studio_id=studio, assignee_id=actors.grid.id)
+    case = act(actors.village.client, act(actors.village.client, case, "record_attempt", outcome="failure"),
+               "escalate", reason="mediation_failed")
+    assert (case["owner_unit_id"], case["assignee_id"], case["studio_id"]) == (ids[V1], None, None)
+    escalated = timeline(actors.village.client, case["id"])[-1]
+    assert escalated["action"] == "escalate"
+
+
 def test_a_village_cannot_act_on_a_case_the_town_owns_but_still_reads_it(actors, ids):
     case = log(actors.grid.client, ids[M111], risk_grade="red")
     assert case["owner_unit_id"] == ids[T1]
