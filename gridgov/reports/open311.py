@@ -209,14 +209,15 @@ def _parse_datetime(name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
+DECIMAL = re.compile(r"[-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?", re.ASCII)
+
+
 def _coordinate(name: str, bound: float) -> float | None:
     text = param(name, max_length=30)
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    # Plain decimal degrees only: float() also reads "1_0" and full-width digits.
+    value = float(text) if DECIMAL.fullmatch(text) else math.nan
     if not math.isfinite(value) or abs(value) > bound:
         raise Open311Error(400, f"{name} must be a number from -{bound:g} to {bound:g}.")
     return value
@@ -375,6 +376,10 @@ def _reporting_units(district: Unit):
     )
 
 
+KM_PER_DEGREE = 111.2
+NEAREST_KM = 5  # a micro-grid is a few hundred metres across; a point farther off is not in it
+
+
 def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
     """The unit a request is about: by code, else the nearest micro-grid, else by name."""
     if code is not None:
@@ -394,6 +399,10 @@ def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
         # Equirectangular distance: exact enough across a district, and no trigonometry per row.
         scale = math.cos(math.radians(latitude)) ** 2
         nearest = min(rows, key=lambda r: (r.latitude - latitude) ** 2 + scale * (r.longitude - longitude) ** 2)
+        degrees = math.sqrt((nearest.latitude - latitude) ** 2 + scale * (nearest.longitude - longitude) ** 2)
+        if degrees * KM_PER_DEGREE > NEAREST_KM:  # (0, 0) from a phone without a fix; another county
+            raise Open311Error(400, f"lat and long lie more than {NEAREST_KM} km from every micro-grid of "
+                                    f"jurisdiction {district.code}; give address_string or a code.")
         return db.session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
     if address is not None:
         # The longest unit name the address mentions, the deepest on a tie (a micro-grid's name

@@ -345,6 +345,11 @@ BAD_REQUESTS = {
     "lat out of range": {"attribute[unit_code]": None, "lat": "91", "long": "105.36"},
     "long not finite": {"attribute[unit_code]": None, "lat": "28.8", "long": "inf"},
     "lat nan": {"attribute[unit_code]": None, "lat": "nan", "long": "105.36"},
+    # Before, each was filed at whatever micro-grid lay nearest, however far.
+    "a phone without a fix (0, 0)": {"attribute[unit_code]": None, "lat": "0", "long": "0"},
+    "a point in another province": {"attribute[unit_code]": None, "lat": "28.0", "long": "106.5"},
+    "lat with an underscore": {"attribute[unit_code]": None, "lat": "2_8.8", "long": "105.36"},
+    "long in full-width digits": {"attribute[unit_code]": None, "lat": "28.8", "long": "１０５.36"},
     "media_url ftp": {"media_url": "ftp://photos.example.org/a.jpg"},
     "media_url javascript": {"media_url": "javascript:alert(1)"},
     "media_url relative": {"media_url": "/uploads/a.jpg"},
@@ -400,7 +405,7 @@ def test_a_unit_code_or_address_id_names_the_unit(desk, field, code):
     ((28.80212, 105.36212), M211),  # right next to 新民社区第1网格1号微网格
     ((28.8012, 105.3612), M121),  # G12's own centroid: the nearest micro-grid, never the grid
     ((28.70111, 105.40111), M311),
-    ((28.0, 106.5), M311),  # far outside: still the jurisdiction's nearest
+    ((28.72, 105.42), M311),  # 3 km off the nearest centroid: still it
 ])
 def test_lat_long_map_to_the_nearest_micro_grid_centroid(desk, point, expected):
     token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, lat=str(point[0]), long=str(point[1]))
@@ -432,10 +437,13 @@ def test_a_unit_code_of_another_jurisdiction_is_400(desk, other_district, field)
 
 
 def test_without_jurisdiction_id_a_request_goes_to_the_api_keys_district(desk, other_district, make_principal):
-    # Coordinates right at the other district's micro-grid: the key's district still decides.
+    # Coordinates right at the other district's micro-grid: the key's district still decides, and
+    # the point is not in it (before, it was filed at the key district's nearest micro-grid).
     lat, long = centroid(OTHER_M)
-    token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, lat=str(lat), long=str(long))
-    assert report_of(desk.clerk, token)["unit_id"] == desk.unit_ids[M311]
+    response = post(desk.web, form(desk.key, **{"attribute[unit_code]": None}, lat=str(lat), long=str(long)))
+    assert "510503" in assert_error(response, 400)
+    token = file(desk.web, desk.key)  # by its code: the key's district
+    assert report_of(desk.clerk, token)["unit_id"] == desk.unit_ids[M111]
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
