@@ -157,6 +157,22 @@ def unstorable(text: str, *, single_line: bool = False) -> str | None:
     return None
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value):
+    """Text a spreadsheet would run as a formula (a title "=HYPERLINK(…)") with a leading
+    apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def read_cell(text: str) -> str:
+    """A cell as ``inert_cell`` wrote it, read back: an exported file imports unchanged."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 class Text(ma.fields.String):
     """A string that every database can store: no NUL or control characters, no lone surrogates,
     surrounding whitespace stripped, and a required length; ``single_line``: see ``unstorable``."""

@@ -7,6 +7,7 @@ import io
 import sqlalchemy as sa
 from flask import Response
 
+from gridgov.api import inert_cell
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import clock
 from gridgov.cases.calendar import TIMEZONE
@@ -48,19 +49,11 @@ ROLLUP_COLUMNS = [
 def csv_response(rows, *, filename: str) -> Response:
     buffer = io.StringIO()
     buffer.write(BOM)
-    csv.writer(buffer).writerows([[_inert(value) for value in row] for row in rows])
+    csv.writer(buffer).writerows([[inert_cell(value) for value in row] for row in rows])
     response = Response(buffer.getvalue().encode("utf-8"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def _inert(value):
-    """Text a spreadsheet would run as a formula (a case title "=HYPERLINK(…)") gets a leading
-    apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection)."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
 
 
 OWN_ROW = "（本级直接发生）"  # the unit's own cases, in no child: so the children add up

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from gridgov.api import unstorable
+from gridgov.api import inert_cell, read_cell, unstorable
 from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED
 from gridgov.errors import InvalidInput, RuleViolation
@@ -179,7 +179,7 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     if problem := code_problem(code, level):
         errors.add(line, f"code {code!r}: {problem}")
         ok = False
-    name = values["name"]
+    name = read_cell(values["name"])
     if not 1 <= len(name) <= 100 or unstorable(name, single_line=True):
         errors.add(line, "name must be 1 to 100 printable characters on one line")
         ok = False
@@ -518,7 +518,7 @@ def rows_to_csv(rows) -> Iterator[str]:
     buffer.write("\ufeff")
     writer.writeheader()
     for count, row in enumerate(rows, 1):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else inert_cell(v) for k, v in row.items()})
         if count % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

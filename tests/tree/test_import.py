@@ -300,6 +300,20 @@ def test_an_exported_subtree_imports_back_unchanged(client, session, small_tree)
     assert snapshot(session) == before
 
 
+def test_a_name_a_spreadsheet_would_run_is_exported_as_text_and_imports_back_as_it_was(client, session, small_tree):
+    """Before, the unit export wrote "=1+2" as it was: a formula in the spreadsheet it opens in."""
+    town = small_tree["510503001"].id
+    made = client.post("/api/v1/units", json={"name": "=HYPERLINK(\"http://evil.example\")", "level": "village",
+                                              "parent_id": town, "code": "510503001009"})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    exported = client.get(f"/api/v1/units/{town}/export")
+    assert "'=HYPERLINK(" in exported.get_data(as_text=True)
+    before = snapshot(session)
+    response = post_csv(client, exported.data)
+    assert response.json["updated"] == 0 and snapshot(session) == before
+    assert client.get(f"/api/v1/units/{made.json['id']}").json["name"] == "=HYPERLINK(\"http://evil.example\")"
+
+
 def test_coordinates_of_any_precision_export_and_import_back(client, small_tree):
     unit = get_unit(client, "510503001001")
     patched = client.patch(f"/api/v1/units/{unit['id']}", json={"latitude": 28.773395678901234, "longitude": 1e-05})
