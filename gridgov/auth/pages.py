@@ -50,7 +50,12 @@ def login():
             guard.sign_in(principal)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
-        message, status = "表单已过期或不完整，请重新提交。", 400
+        if form.csrf_token.errors:
+            message, status = "页面已过期，请重新提交。", 400
+        elif form.username.data and form.password.data:  # longer than any account's
+            message, status = "用户名或密码错误。", 401
+        else:
+            message, status = "请输入用户名和密码。", 422
     return render_template("login.html", form=form, message=message, principal=g.get("principal")), status
 
 

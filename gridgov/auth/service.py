@@ -67,8 +67,10 @@ def list_principals(session: Session, *, role=None, active=None, after_id=None, 
 
 
 def username_taken(session: Session, username: str) -> bool:
-    """The friendly check; the unique index decides when two requests race past it together."""
-    taken = sa.select(Principal.id).where(Principal.username == username).execution_options(**UNSCOPED)
+    """Whether a name people would read as this one is taken (``Wang.Wu`` and ``wang.wu`` are one
+    name); the unique index decides when two requests race past the check together."""
+    taken = (sa.select(Principal.id).where(sa.func.lower(Principal.username) == username.lower())
+             .limit(1).execution_options(**UNSCOPED))
     return session.scalar(taken) is not None
 
 
@@ -216,17 +218,20 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     # As bytes: a lone surrogate (JSON can carry one) is then simply a wrong password, where
     # argon2's own encoding would fail. No stored password has one (``schemas.Password``).
     password = password.encode("utf-8", "surrogatepass")
+    username = username.strip()  # a phone's autocomplete adds a space
     if not USERNAME.fullmatch(username):
         # No account can have this name (and a NUL byte would not even reach PostgreSQL).
         _verify_against_dummy(password)
         raise Unauthenticated("Wrong username or password.")
-    principal = session.scalar(
+    candidates = session.scalars(
         sa.select(Principal)
-        .where(Principal.username == username)
+        .where(sa.func.lower(Principal.username) == username.lower())  # as people type it
         # Locked, so that parallel guesses count one after another, not over each other.
         .with_for_update(of=Principal)
         .execution_options(populate_existing=True, **UNSCOPED)
-    )
+    ).all()
+    # Names that differ only in case predate the rule against them: the exact one, or none.
+    principal = next((p for p in candidates if p.username == username), candidates[0] if len(candidates) == 1 else None)
     now = utcnow()
     if principal is not None and principal.locked_until is not None and principal.locked_until <= now:
         principal.failed_logins, principal.locked_until = 0, None  # a lock that ran out starts afresh

@@ -312,3 +312,18 @@ def test_logging_out_without_the_csrf_token_is_400_and_keeps_the_session(browser
     assert response.status_code == 400
     assert "表单已过期" in response.get_data(as_text=True)
     assert browser.get(ME).status_code == 200
+
+
+@pytest.mark.parametrize("field, value, status, words", [
+    ("username", "u" * 65, 401, "用户名或密码错误"),
+    ("password", "p" * 129, 401, "用户名或密码错误"),
+    ("password", "", 422, "请输入用户名和密码"),
+])
+def test_a_sign_in_form_no_account_could_match_says_so_not_that_the_page_expired(app, admin, field, value, status, words):
+    """Before, an over-long name or password answered "the form expired", however often it was sent."""
+    browser = app.test_client()
+    token = CSRF_FIELD.search(browser.get("/login").get_data(as_text=True)).group(1)
+    form = {"csrf_token": token, "username": "admin.zhang", "password": PASSWORD, field: value}
+    response = browser.post("/login", data=form)
+    assert response.status_code == status and words in response.get_data(as_text=True)
+    assert "过期" not in response.get_data(as_text=True)

@@ -323,3 +323,15 @@ def test_a_new_password_with_a_lone_surrogate_is_refused(app, client, anonymous,
         "username": "li.si", "display_name": "李四", "role": "grid_worker", "scope_unit_id": None,
         "password": "ok password \udfff"}), 422)["errors"]
     assert sign_in(anonymous, "wang.wu").status_code == 201
+
+
+def test_a_username_is_read_as_people_type_it(anonymous, worker):
+    """Before, "Wang.Wu" or "wang.wu " (a phone's autocomplete) was a wrong username."""
+    for typed in ("Wang.Wu", " wang.wu ", "WANG.WU"):
+        assert sign_in(anonymous, typed).status_code == 201, typed
+
+
+def test_a_username_differing_only_in_case_is_taken(client, worker):
+    response = client.post(PRINCIPALS, json={"username": "WANG.WU", "display_name": "王五", "role": "grid_worker",
+                                             "scope_unit_id": None})
+    assert "username" in assert_problem(response, 409)["errors"]
