@@ -51,7 +51,7 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         if form.csrf_token.errors:
-            message, status = "页面已过期，请重新提交。", 400
+            message, status = "表单已过期，请重新提交。", 400
         elif form.username.data and form.password.data:  # longer than any account's
             message, status = "用户名或密码错误。", 401
         else:

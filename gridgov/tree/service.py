@@ -8,7 +8,7 @@ from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent
 from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.db import one_by_id, utcnow
-from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation
+from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation, schema_missing
 from gridgov.tree import paths
 from gridgov.tree.levels import (
     CODE_LENGTH,
@@ -43,9 +43,15 @@ def site_name() -> str:
         return current_app.config["SITE_NAME"]
     from gridgov.db import db
 
-    districts = db.session.scalars(
-        sa.select(Unit.name).where(Unit.parent_id.is_(None)).limit(2).execution_options(**UNSCOPED)
-    ).all()
+    try:
+        districts = db.session.scalars(
+            sa.select(Unit.name).where(Unit.parent_id.is_(None)).limit(2).execution_options(**UNSCOPED)
+        ).all()
+    except sa.exc.DBAPIError as error:
+        if not schema_missing(error):
+            raise
+        db.session.rollback()  # no schema yet: the sign-in page still says who it is
+        districts = []
     return (districts[0] if len(districts) == 1 else "") + "社会治理中心"
 
 
