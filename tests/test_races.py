@@ -794,3 +794,43 @@ def test_a_report_dispatched_as_its_village_moves_becomes_a_case_where_the_villa
         assert report.case_id is not None
         assert report.unit_path == tree_service.get_unit(session, unit_id=district.microgrid).path
         assert_tree_and_cases_agree(session, district)
+
+
+def test_moves_and_roster_changes_of_one_district_take_turns(app, district, dialect):
+    """A move rewrites where workers are based and which units assignments name; a plan or a
+    leaving worker locks the district's roster in id order. Before, the move updated the same
+    rows in its own order, and PostgreSQL ended one of the two with a deadlock (a 409 after a
+    second's stall, in about one pair in three). Now the move takes the roster's turn first."""
+    if dialect == "sqlite":
+        pytest.skip("SQLite lets one writer in at a time: a move never meets a plan half-way")
+    with request_session(app) as session:
+        other = tree_service.create_unit(session, name="竞态另一村", level=Level.VILLAGE, code=f"{DISTRICT_CODE}001002",
+                                         parent_id=district.town1)
+        for n in range(12):  # a roster of some size, so that the two lock many rows
+            people_service.create_worker(session, name=f"竞态网格员{n}", role="grid_worker",
+                                         home_unit_id=district.grid, capacity=3)
+        people_service.create_worker(session, name="竞态调解员", role="mediator", home_unit_id=district.village,
+                                     capacity=3)
+        people_service.create_worker(session, name="竞态干警", role="grid_officer", home_unit_id=district.grid,
+                                     capacity=1)
+        session.commit()
+        other_id = other.id
+    failures, places = [], [other_id, district.village]
+    for round_ in range(10):
+        start = threading.Barrier(2)
+
+        def plan():
+            with request_session(app) as session:
+                start.wait()
+                people_service.plan_scope(session, scope_unit_id=district.village, apply=True, today=date.today(),
+                                          change_cost=0)
+                session.commit()
+
+        def move_grid():
+            start.wait()
+            move(app, district.grid, places[round_ % 2])
+
+        failures += _run_together(plan, move_grid, names=("plan", "move"))
+    assert failures == []
+    with request_session(app) as session:
+        assert_tree_and_cases_agree(session, district)

@@ -299,7 +299,10 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
         if target.id != report_id:  # further along a chain of merges: lock where it ends, too
             target = get_report(session, report_id=target.id, for_update=True)
         if target.id == report.id:
-            raise RuleViolation("A report cannot be merged into itself.")
+            if report_id == report.id:
+                raise RuleViolation("A report cannot be merged into itself.")
+            raise RuleViolation(f"Report {report_id} is merged into this one already; dispatch or reject this one "
+                                "instead.", errors={"report_id": ["merged into this report already"]})
         if target.status is ReportStatus.REJECTED:
             raise RuleViolation(f"Report {target.tracking_code} was rejected; reject this one too, or dispatch it.")
         report.merged_into_id = target.id

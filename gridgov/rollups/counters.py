@@ -356,5 +356,9 @@ def read_all(session: Session) -> tuple[dict, dict]:
     return ({k: v for k, v in totals.items() if v}, {k: v for k, v in days.items() if v})
 
 
-tree_service.BEFORE_MOVE.append(flush_pending)  # pending changes land on the lineage they were made in
+def _before_move(session: Session, **_move) -> None:
+    flush_pending(session)  # pending changes land on the lineage they were made in
+
+
+tree_service.BEFORE_MOVE.append(_before_move)
 tree_service.AFTER_MOVE.append(shift)

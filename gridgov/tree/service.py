@@ -409,8 +409,8 @@ def delete_unit(session: Session, *, unit: Unit) -> None:
 
 # Checks other domains add: each returns why a unit may not be deleted (cases, assignments …).
 DELETE_GUARDS: list = []
-# What other domains do when a subtree moves: before its paths are rewritten, and after (the
-# rollup counters).
+# What other domains do when a subtree moves: before its paths are rewritten (with the unit and
+# its new parent, locked), and after (with the old and new paths).
 BEFORE_MOVE: list = []
 AFTER_MOVE: list = []
 
@@ -427,7 +427,7 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
         return unit
     session.flush()
     for hook in BEFORE_MOVE:
-        hook(session)
+        hook(session, unit=unit, new_parent=new_parent)
     old_path = unit.path
     new_path = allocate_child_path(session, parent=new_parent)
     rewrite_path_prefix(session, column=Unit.path, old_prefix=old_path, new_prefix=new_path)

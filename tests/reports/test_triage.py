@@ -405,10 +405,12 @@ def test_merge_names_exactly_one_target(session, tree, clerk, fields):
 def test_a_report_cannot_be_merged_into_itself_even_around_a_chain(session, tree, clerk):
     first, second = (file_report(session, tree.unit[M111]) for _ in range(2))
 
-    assert_problem(act_response(clerk.client, first, "merge", report_id=first), 422)
+    assert "itself" in assert_problem(act_response(clerk.client, first, "merge", report_id=first), 422)["detail"]
     act(clerk.client, second, "merge", report_id=first)
-    # second follows first: merging first into second would make first follow itself
-    assert_problem(act_response(clerk.client, first, "merge", report_id=second), 422)
+    # second follows first: merging first into second would make first follow itself; the clerk
+    # hears that, not that first was merged into itself (which they did not ask)
+    around = assert_problem(act_response(clerk.client, first, "merge", report_id=second), 422)
+    assert "merged into this one already" in around["detail"] and "itself" not in around["detail"]
     seen = get_report(clerk.client, first)
     assert (seen["status"], seen["merged_into_id"]) == ("pending", None)
 
