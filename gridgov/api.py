@@ -26,6 +26,8 @@ MAX_ID = 2**31 - 1
 class IdConverter(IntegerConverter):
     """``<id:unit_id>``: a positive 32-bit integer. Anything else is a 404, never a database error."""
 
+    regex = r"[0-9]+"  # werkzeug's \d+ also takes full-width and other scripts' digits
+
     def __init__(self, map, **kwargs):
         super().__init__(map, min=1, max=MAX_ID, **kwargs)
 
@@ -77,6 +79,12 @@ class Parser(FlaskParser):
         bare = {unquote_plus(part) for part in req.query_string.decode("latin-1").split("&") if part and "=" not in part}
         given = MultiDict((key, value) for key, value in req.args.items(multi=True)
                           if value != "" or (key in flags and key in bare))
+        # A parameter that takes one value, given twice (?category=a&category=b): refused, not
+        # read as the first and the second dropped unseen.
+        lists = {field.data_key or name for name, field in schema.fields.items() if isinstance(field, ma.fields.List)}
+        twice = sorted(key for key in given if key not in lists and len(given.getlist(key)) > 1)
+        if twice:
+            raise ma.ValidationError({key: ["Given more than once; it takes one value."] for key in twice})
         return self._makeproxy(given, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
@@ -212,10 +220,29 @@ class FullMatch(ma.validate.Regexp):
         return value
 
 
+class Integer(ma.fields.Integer):
+    """An integer that, given as text (a query string), is written in plain ASCII digits:
+    Python's int() also reads "1_0" and "１０"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,20}", value, flags=re.ASCII):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Float(ma.fields.Float):
+    """A number that, given as text, is written in plain decimal notation (as ``Integer``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?", value, flags=re.ASCII):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
     """A row id. In JSON bodies ``strict`` (no ``"12"`` or ``12.0``); query strings are text,
     so their ids are given as ``Id(strict=False)``."""
-    return ma.fields.Integer(strict=strict, validate=ma.validate.Range(1, MAX_ID), **kwargs)
+    return Integer(strict=strict, validate=ma.validate.Range(1, MAX_ID), **kwargs)
 
 
 # --- cursor pagination --------------------------------------------------------------------------
@@ -226,7 +253,7 @@ PAGE_SIZE_MAX = 500
 
 
 class PageArgs(ma.Schema):
-    limit = ma.fields.Integer(
+    limit = Integer(
         load_default=None,
         validate=ma.validate.Range(1, PAGE_SIZE_MAX),
         metadata={"description": f"Items per page (default 50, at most {PAGE_SIZE_MAX})."},

@@ -24,3 +24,4 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     assert "secret" not in response.get_data(as_text=True)
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR and "GET /boom failed" in r.getMessage()]
     assert record.exc_info and "the secret internals" in str(record.exc_info[1])
+

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import PAGE_SIZE_MAX, FullMatch, Id, Moment, PageArgs, Text
+from gridgov.api import PAGE_SIZE_MAX, FullMatch, Id, Integer, Moment, PageArgs, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -129,6 +129,13 @@ class CaseListArgs(PageArgs):
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),
                          metadata={"description": "`deadline_at` lists only cases whose clock runs."})
 
+    @ma.validates_schema
+    def _ranges_run_forwards(self, data, **_kwargs):
+        # An empty answer would say "none", where the range says nothing at all.
+        for start, end in (("created_from", "created_to"), ("closed_from", "closed_to")):
+            if data.get(start) and data.get(end) and data[end] < data[start]:
+                raise ma.ValidationError(f"{end} lies before {start}.", field_name=end)
+
 
 class ActionSchema(ma.Schema):
     """One action on a case; which fields it takes depends on the action."""
@@ -176,7 +183,7 @@ class TimelineSchema(ma.Schema):
 
 
 class InboxArgs(PageArgs):
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, PAGE_SIZE_MAX),
+    limit = Integer(load_default=100, validate=validate.Range(1, PAGE_SIZE_MAX),
                            metadata={"description": f"Items per page (default 100, at most {PAGE_SIZE_MAX})."})
 
 

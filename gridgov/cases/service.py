@@ -154,7 +154,8 @@ def create_case(
         category=category,
         risk_grade=risk_grade,
         people_involved=people_involved,
-        amount_in_dispute=Decimal(amount_in_dispute).quantize(Decimal("0.01")) if amount_in_dispute is not None else None,
+        # abs(): -0 is 0 ("-0.00" yuan is no amount anyone owes)
+        amount_in_dispute=abs(Decimal(amount_in_dispute).quantize(Decimal("0.01"))) if amount_in_dispute is not None else None,
         source=source,
         origin_unit_id=origin.id,
         origin_path=origin.path,

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Float, FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.cases.enums import Category
 from gridgov.people.models import WorkerRole
 
@@ -97,7 +97,7 @@ class HistoryArgs(ma.Schema):
 class PlanRequestSchema(ma.Schema):
     scope_unit_id = Id(required=True)
     apply = fields.Boolean(load_default=False)
-    change_cost = fields.Float(allow_none=True, validate=validate.Range(0, 10_000),
+    change_cost = Float(allow_none=True, validate=validate.Range(0, 10_000),
                                metadata={"description": "Cost of changing one assignment, in load units "
                                          "(default: the load of an average micro-grid)."})
 

@@ -171,7 +171,11 @@ def _small_bodies(endpoint, values):
 
 
 def param(name: str, *, max_length: int = 200) -> str | None:
-    """A query-string or form parameter; empty counts as absent (clients send ``lat=&long=``)."""
+    """A query-string or form parameter; empty counts as absent (clients send ``lat=&long=``).
+    Given twice, in the query and the form alike (api_key), it must say the same both times."""
+    given = {value.strip() for value in request.values.getlist(name)} - {""}
+    if len(given) > 1:
+        raise Open311Error(400, f"{name} is given more than once; give several values as one comma-delimited list.")
     value = request.values.get(name)
     if value is None:
         return None

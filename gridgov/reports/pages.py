@@ -97,7 +97,9 @@ def report(token: str):
 @bp.route("/t", methods=["GET"])
 def track_lookup():
     """A box to type a tracking code into (from the report's receipt)."""
-    code = request.args.get("code", "").strip()
+    # Letters and digits only: people type separators ("KTMJ-JLE4RY"), and a "/" would leave
+    # the page for a path that is not there.
+    code = "".join(char for char in request.args.get("code", "") if char.isascii() and char.isalnum())
     if code:
         return redirect(url_for("report_pages.track", code=code))
     return render_template("track.html", progress=None, code="")

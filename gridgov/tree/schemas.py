@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Float, FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.tree.levels import Level
 
 CODE = FullMatch(r"^[0-9]{6,18}$", error="A code is 6 to 18 digits.")
@@ -33,8 +33,8 @@ UnitPageSchema = page_schema(UnitSchema, "UnitPage")
 class UnitFieldsMixin:
     households = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 10_000_000))
     population = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 100_000_000))
-    latitude = fields.Float(allow_none=True, validate=validate.Range(-90, 90))
-    longitude = fields.Float(allow_none=True, validate=validate.Range(-180, 180))
+    latitude = Float(allow_none=True, validate=validate.Range(-90, 90))
+    longitude = Float(allow_none=True, validate=validate.Range(-180, 180))
     active = fields.Boolean()
 
 

@@ -1264,3 +1264,15 @@ def test_a_reference_prefix_belongs_to_the_district_not_to_a_reused_id(session):
     session.commit()
     micro = tree_service.get_unit_by_code(session, code=M111)
     assert new_case(session, micro.id).reference.startswith("NX-")
+
+
+def test_a_range_that_runs_backwards_is_refused_not_answered_empty(actors):
+    for start, end in (("created_from", "created_to"), ("closed_from", "closed_to")):
+        problem = assert_problem(actors.district.client.get(CASES, query_string={
+            start: "2026-12-01T00:00:00+08:00", end: "2026-01-01T00:00:00+08:00"}), 422)
+        assert end in problem["errors"]
+
+
+def test_an_amount_of_minus_nothing_is_nothing(actors, ids):
+    case = log(actors.grid.client, ids[M111], amount_in_dispute="-0")
+    assert case["amount_in_dispute"] == "0.00"

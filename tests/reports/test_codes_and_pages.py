@@ -855,3 +855,9 @@ def test_tracking_lookup_redirects_to_the_code(client, anonymous, ids):
     assert stage(assert_page(anonymous.get(response.headers["Location"]), 200)) == PENDING_WORDS
 
     assert 'name="code"' in assert_page(anonymous.get("/t"), 200)  # no code: the box to type it in
+    # Typed with separators, a "/" among them: the same page (before, a "/" gave an English 404).
+    for typed in (f"{code[:4]}/{code[4:]}", f"{code[:5]}-{code[5:]}"):
+        response = anonymous.get("/t", query_string={"code": typed})
+        assert response.headers["Location"].endswith(f"/t/{code}")
+    unknown = anonymous.get("/t", query_string={"code": "AB/CD"}, follow_redirects=True)
+    assert unknown.status_code == 404 and "没有找到查询码" in unknown.get_data(as_text=True)

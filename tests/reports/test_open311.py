@@ -918,6 +918,12 @@ def test_a_resolved_request_expects_nothing_more(desk):
     assert (item["status"], item["expected_datetime"]) == ("closed", None)
 
 
+def test_a_parameter_given_twice_with_two_values_is_refused(desk):
+    """Before, ?status=open&status=closed read "open" and answered nothing closed."""
+    assert_error(desk.web.get(f"{BASE}/requests.json?status=open&status=closed"), 400)
+    assert desk.web.get(f"{BASE}/requests.json?status=open&status=open").status_code == 200
+
+
 def test_an_empty_item_in_a_comma_list_counts_as_absent(desk):
     reference = dispatch(desk.clerk, file(desk.web, desk.key))["reference"]
     for query in ({"status": "open, "}, {"status": ","}, {"service_code": "family_neighbour,"}, {"service_code": " ,"}):

@@ -683,3 +683,26 @@ def test_a_bare_flag_is_refused_not_read_as_any(client, make_principal):
         response = client.get(f"/api/v1/principals?{blank}")  # the admin's
         assert response.status_code == 200, (blank, response.get_data(as_text=True))
     assert client.get("/api/v1/workers?active=", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("request_", [
+    ("GET", "/api/v1/units/１", None, 404),  # a full-width digit in the path
+    ("GET", "/api/v1/units?limit=１", None, 422),
+    ("GET", "/api/v1/units?limit=1_0", None, 422),
+    ("GET", "/api/v1/units?parent_id=1_0", None, 422),
+    ("POST", "/api/v1/units", {"name": "新社区", "level": "district", "code": "510599", "latitude": "1_0"}, 422),
+    ("POST", "/api/v1/units", {"name": "新社区", "level": "district", "code": "510599", "longitude": "１０５"}, 422),
+])
+def test_numbers_are_written_in_plain_digits_everywhere(client, request_):
+    """Python reads "1_0" as 10 and "１" as 1; the unit import refused them, the API took them."""
+    method, url, body, status = request_
+    response = client.open(url, method=method, json=body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+
+
+def test_a_parameter_that_takes_one_value_given_twice_is_refused(client, ids):
+    """Before, ?level=town&level=village answered the towns, and the villages went unseen."""
+    problem = assert_problem(client.get(f"{U}?level=town&level=village"), 422)
+    assert "level" in problem["errors"]
+    assert client.get(f"{U}?level=town").status_code == 200
