@@ -81,8 +81,9 @@ class Parser(FlaskParser):
                           if value != "" or (key in flags and key in bare))
         # A parameter that takes one value, given twice (?category=a&category=b): refused, not
         # read as the first and the second dropped unseen.
-        lists = {field.data_key or name for name, field in schema.fields.items() if isinstance(field, ma.fields.List)}
-        twice = sorted(key for key in given if key not in lists and len(given.getlist(key)) > 1)
+        single = {field.data_key or name for name, field in schema.fields.items()
+                  if not isinstance(field, ma.fields.List)}  # what the schema does not know, it ignores
+        twice = sorted(key for key in given if key in single and len(given.getlist(key)) > 1)
         if twice:
             raise ma.ValidationError({key: ["Given more than once; it takes one value."] for key in twice})
         return self._makeproxy(given, schema)
@@ -170,15 +171,17 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def inert_cell(value):
     """Text a spreadsheet would run as a formula (a title "=HYPERLINK(…)") with a leading
-    apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection); so too text
+    that already starts with apostrophes before such a character, so that ``read_cell`` can
+    always take one off."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
 
 def read_cell(text: str) -> str:
     """A cell as ``inert_cell`` wrote it, read back: an exported file imports unchanged."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
 
 
 class Text(ma.fields.String):
@@ -230,11 +233,24 @@ class Integer(ma.fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+# A number written as text: ASCII digits, a point, an exponent (what JSON's own numbers allow).
+NUMBER_TEXT = re.compile(r"\s*[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?\s*", re.ASCII)
+
+
 class Float(ma.fields.Float):
-    """A number that, given as text, is written in plain decimal notation (as ``Integer``)."""
+    """A number that, given as text, is written in plain ASCII (``NUMBER_TEXT``), as ``Integer``."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?", value, flags=re.ASCII):
+        if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Decimal(ma.fields.Decimal):
+    """An exact amount that, given as text, is written in plain ASCII (``NUMBER_TEXT``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 

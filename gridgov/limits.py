@@ -27,7 +27,8 @@ def by_report_code() -> str:
 
 def by_api_key() -> str:
     # Read before the view runs; the Open311 blueprint has capped the body size already.
-    return "api_key:" + (request.values.get("api_key") or get_remote_address())[:200]
+    given = [value.strip() for value in request.values.getlist("api_key") if value.strip()]  # ?api_key= is absent
+    return "api_key:" + (given[0] if given else get_remote_address())[:200]
 
 
 # (endpoint, method) → [(setting, counted by)]: every limit applies.

@@ -1,5 +1,7 @@
 """Migrations: empty → head → base on each database, and the models match the migrations."""
 
+import warnings
+
 import flask_migrate
 import pytest
 import sqlalchemy as sa
@@ -51,7 +53,12 @@ def test_models_match_the_migrations(empty_app):
             context = MigrationContext.configure(
                 connection, opts={"compare_type": True, "render_as_batch": True}
             )
-            differences = compare_metadata(context, db.metadata)
+            with warnings.catch_warnings():
+                # SQLite's reflection cannot read an index on an expression (lower(username));
+                # PostgreSQL's can, and compares it.
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+                warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+                differences = compare_metadata(context, db.metadata)
     assert differences == []
 
 

@@ -15,6 +15,8 @@ class Principal(db.Model):
     __tablename__ = "principals"
     __table_args__ = (
         sa.Index("ix_principals_scope_path", "scope_path"),
+        # One name as people read it (Wang.Wu is wang.wu); it also serves the sign-in's lookup.
+        sa.Index("uq_principals_username_lower", sa.func.lower(sa.column("username")), unique=True),
         sa.CheckConstraint("failed_logins >= 0", name="failed_logins_non_negative"),
     )
 

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import PAGE_SIZE_MAX, FullMatch, Id, Integer, Moment, PageArgs, Text
+from gridgov.api import PAGE_SIZE_MAX, Decimal, FullMatch, Id, Integer, Moment, PageArgs, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -56,7 +56,7 @@ class CaseCreateSchema(ma.Schema):
     source = enum(Source, required=True)
     origin_unit_id = Id(required=True)
     people_involved = fields.Integer(strict=True, load_default=1, validate=validate.Range(0, 100_000))
-    amount_in_dispute = fields.Decimal(places=2, allow_none=True, validate=_amount, allow_nan=False,
+    amount_in_dispute = Decimal(places=2, allow_none=True, validate=_amount, allow_nan=False,
                                        metadata={"description": "Yuan, from 0 to 999,999,999,999.99."})
     parties = fields.List(fields.Nested(PartyInSchema), load_default=list, validate=validate.Length(max=50))
 

@@ -205,15 +205,11 @@ tree_service.DELETE_GUARDS.append(_people_guard)
 
 
 def _before_move(session: Session, *, unit: Unit, new_parent: Unit) -> None:
-    """A move rewrites where workers are based and which units their assignments name: where it
-    does, it takes the districts' turns as a plan does, so that the two queue instead of each
-    holding rows the other needs (PostgreSQL then ends one with a deadlock)."""
-    touched = session.scalar(sa.select(sa.or_(
-        sa.select(Worker.id).where(in_subtree(Worker.home_path, unit.path)).exists(),
-        sa.select(Assignment.id).where(in_subtree(Assignment.unit_path, unit.path)).exists(),
-    )).execution_options(**UNSCOPED))
-    if touched:
-        _take_turn(session, district_ids={unit.district_id, new_parent.district_id})
+    """A move rewrites where workers are based and which units their assignments name: it takes
+    the districts' turns as a plan does, so that the two queue instead of each holding rows the
+    other needs (PostgreSQL then ends one with a deadlock), and so that no plan adds an
+    assignment with the old path while the move runs. (A district without workers locks no rows.)"""
+    _take_turn(session, district_ids={unit.district_id, new_parent.district_id})
 
 
 tree_service.BEFORE_MOVE.append(_before_move)

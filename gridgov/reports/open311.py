@@ -176,12 +176,9 @@ def param(name: str, *, max_length: int = 200) -> str | None:
     given = {value.strip() for value in request.values.getlist(name)} - {""}
     if len(given) > 1:
         raise Open311Error(400, f"{name} is given more than once; give several values as one comma-delimited list.")
-    value = request.values.get(name)
-    if value is None:
+    if not given:
         return None
-    value = value.strip()
-    if not value:
-        return None
+    (value,) = given
     if len(value) > max_length:
         raise Open311Error(400, f"{name} is longer than {max_length} characters.")
     if unstorable(value) is not None:
@@ -213,7 +210,7 @@ def _parse_datetime(name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)
 
 
-DECIMAL = re.compile(r"[-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?", re.ASCII)
+DECIMAL = re.compile(r"[-+]?[0-9]{1,3}(?:\.[0-9]{1,20})?", re.ASCII)
 
 
 def _coordinate(name: str, bound: float) -> float | None:
@@ -404,10 +401,11 @@ def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
         scale = math.cos(math.radians(latitude)) ** 2
         nearest = min(rows, key=lambda r: (r.latitude - latitude) ** 2 + scale * (r.longitude - longitude) ** 2)
         degrees = math.sqrt((nearest.latitude - latitude) ** 2 + scale * (nearest.longitude - longitude) ** 2)
-        if degrees * KM_PER_DEGREE > NEAREST_KM:  # (0, 0) from a phone without a fix; another county
+        if degrees * KM_PER_DEGREE <= NEAREST_KM:
+            return db.session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
+        if address is None:  # (0, 0) from a phone without a fix, another county: the address may say
             raise Open311Error(400, f"lat and long lie more than {NEAREST_KM} km from every micro-grid of "
                                     f"jurisdiction {district.code}; give address_string or a code.")
-        return db.session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
     if address is not None:
         # The longest unit name the address mentions, the deepest on a tie (a micro-grid's name
         # usually contains its village's).

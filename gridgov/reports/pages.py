@@ -5,6 +5,7 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 """
 
 import secrets
+import unicodedata
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -99,7 +100,8 @@ def track_lookup():
     """A box to type a tracking code into (from the report's receipt)."""
     # Letters and digits only: people type separators ("KTMJ-JLE4RY"), and a "/" would leave
     # the page for a path that is not there.
-    code = "".join(char for char in request.args.get("code", "") if char.isascii() and char.isalnum())
+    typed = unicodedata.normalize("NFKC", request.args.get("code", ""))  # full-width, as some keyboards type
+    code = "".join(char for char in typed if char.isascii() and char.isalnum())
     if code:
         return redirect(url_for("report_pages.track", code=code))
     return render_template("track.html", progress=None, code="")

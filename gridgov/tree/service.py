@@ -37,10 +37,12 @@ def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
 
 def site_name() -> str:
     """What the pages call the service: ``SITE_NAME``, or the one district's centre."""
-    from flask import current_app
+    from flask import current_app, g
 
     if current_app.config.get("SITE_NAME"):
         return current_app.config["SITE_NAME"]
+    if "site_name" in g:  # once a request: a page may show it twice
+        return g.site_name
     from gridgov.db import db
 
     try:
@@ -52,7 +54,8 @@ def site_name() -> str:
             raise
         db.session.rollback()  # no schema yet: the sign-in page still says who it is
         districts = []
-    return (districts[0] if len(districts) == 1 else "") + "社会治理中心"
+    g.site_name = (districts[0] if len(districts) == 1 else "") + "社会治理中心"
+    return g.site_name
 
 
 def get_unit_in_or_above_scope(session: Session, *, unit_id: int) -> Unit:

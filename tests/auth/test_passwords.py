@@ -335,3 +335,13 @@ def test_a_username_differing_only_in_case_is_taken(client, worker):
     response = client.post(PRINCIPALS, json={"username": "WANG.WU", "display_name": "王五", "role": "grid_worker",
                                              "scope_unit_id": None})
     assert "username" in assert_problem(response, 409)["errors"]
+
+
+def test_the_database_keeps_one_account_per_name_however_it_is_cased(app, session, worker):
+    """The check above reads before it writes; two requests racing past it are stopped here."""
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.IntegrityError):
+        with session.begin_nested():
+            session.add(Principal(username="WANG.WU", display_name="王五", role=Role.GRID_WORKER, scope_path=""))
+            session.flush()

@@ -1276,3 +1276,12 @@ def test_a_range_that_runs_backwards_is_refused_not_answered_empty(actors):
 def test_an_amount_of_minus_nothing_is_nothing(actors, ids):
     case = log(actors.grid.client, ids[M111], amount_in_dispute="-0")
     assert case["amount_in_dispute"] == "0.00"
+
+
+@pytest.mark.parametrize("amount", ["１０", "1_000", "10０"])
+def test_an_amount_in_anything_but_plain_digits_is_refused(actors, ids, amount):
+    """Python's Decimal reads full-width digits and underscores; before, "1_000" was 1000 yuan."""
+    response = actors.grid.client.post(CASES, json={
+        "title": "欠薪", "category": "labour", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": ids[M111], "amount_in_dispute": amount})
+    assert "amount_in_dispute" in assert_problem(response, 422)["errors"]

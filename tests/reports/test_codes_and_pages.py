@@ -859,5 +859,7 @@ def test_tracking_lookup_redirects_to_the_code(client, anonymous, ids):
     for typed in (f"{code[:4]}/{code[4:]}", f"{code[:5]}-{code[5:]}"):
         response = anonymous.get("/t", query_string={"code": typed})
         assert response.headers["Location"].endswith(f"/t/{code}")
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in code)  # as some phone keyboards type
+    assert anonymous.get("/t", query_string={"code": full_width}).headers["Location"].endswith(f"/t/{code}")
     unknown = anonymous.get("/t", query_string={"code": "AB/CD"}, follow_redirects=True)
     assert unknown.status_code == 404 and "没有找到查询码" in unknown.get_data(as_text=True)

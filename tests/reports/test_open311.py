@@ -961,3 +961,16 @@ def test_a_report_filed_earlier_but_merged_later_does_not_move_the_request(desk)
     (after,) = listed(desk.web)
     assert after == before and after["address_id"] == M111
     assert desk.web.get(f"{BASE}/requests/{case['reference']}.json").get_json() == [before]
+
+
+def test_a_point_without_a_fix_yields_to_the_address_given_with_it(desk):
+    """A phone without a fix sends 0,0 and the address typed in: the address places it."""
+    token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, lat="0", long="0",
+                 address_string="金龙村第1网格1号微网格")
+    assert report_of(desk.clerk, token)["unit_id"] == desk.unit_ids[M311]
+
+
+def test_an_empty_api_key_in_the_query_leaves_the_one_in_the_form(desk):
+    """Before, ?api_key= hid the key sent in the form (the empty one was read first)."""
+    response = post(desk.web, form(desk.key), query={"api_key": ""})
+    assert response.status_code == 201, response.get_data(as_text=True)

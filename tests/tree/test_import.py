@@ -312,6 +312,11 @@ def test_a_name_a_spreadsheet_would_run_is_exported_as_text_and_imports_back_as_
     response = post_csv(client, exported.data)
     assert response.json["updated"] == 0 and snapshot(session) == before
     assert client.get(f"/api/v1/units/{made.json['id']}").json["name"] == "=HYPERLINK(\"http://evil.example\")"
+    # A name that starts with an apostrophe before such a character comes back as it was, too.
+    client.patch(f"/api/v1/units/{made.json['id']}", json={"name": "'+86 热线社区"})
+    again = post_csv(client, client.get(f"/api/v1/units/{town}/export").data)
+    assert again.json["updated"] == 0
+    assert client.get(f"/api/v1/units/{made.json['id']}").json["name"] == "'+86 热线社区"
 
 
 def test_coordinates_of_any_precision_export_and_import_back(client, small_tree):

@@ -706,3 +706,14 @@ def test_a_parameter_that_takes_one_value_given_twice_is_refused(client, ids):
     problem = assert_problem(client.get(f"{U}?level=town&level=village"), 422)
     assert "level" in problem["errors"]
     assert client.get(f"{U}?level=town").status_code == 200
+
+
+def test_an_unknown_parameter_given_twice_is_ignored_as_it_is_given_once(client, ids):
+    """A cache-buster (?_=1&_=2) is nothing the service reads."""
+    assert client.get(f"{U}?limit=1&_=1&_=2").status_code == 200
+
+
+@pytest.mark.parametrize("latitude", ["1e-5", ".5", "-0.5", " 28.5 ", "28.770000000000003"])
+def test_numbers_as_text_in_the_usual_notations_are_read(client, ids, latitude):
+    response = client.post(U, json={"name": "新区", "level": "district", "code": "510598", "latitude": latitude})
+    assert response.status_code == 201, response.get_data(as_text=True)
