@@ -223,12 +223,14 @@ class FullMatch(ma.validate.Regexp):
         return value
 
 
-class Integer(ma.fields.Integer):
-    """An integer that, given as text (a query string), is written in plain ASCII digits:
-    Python's int() also reads "1_0" and "１０"."""
+class _PlainNumber:
+    """A number field that, given the number as text (a query string, a JSON string), wants it
+    written in plain ASCII (``pattern``): Python's parsers also read "1_0" and "１０"."""
+
+    pattern: re.Pattern
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,20}", value, flags=re.ASCII):
+        if isinstance(value, str) and not self.pattern.fullmatch(value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -237,22 +239,16 @@ class Integer(ma.fields.Integer):
 NUMBER_TEXT = re.compile(r"\s*[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?\s*", re.ASCII)
 
 
-class Float(ma.fields.Float):
-    """A number that, given as text, is written in plain ASCII (``NUMBER_TEXT``), as ``Integer``."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
+class Integer(_PlainNumber, ma.fields.Integer):
+    pattern = re.compile(r"[+-]?[0-9]{1,20}", re.ASCII)
 
 
-class Decimal(ma.fields.Decimal):
-    """An exact amount that, given as text, is written in plain ASCII (``NUMBER_TEXT``)."""
+class Float(_PlainNumber, ma.fields.Float):
+    pattern = NUMBER_TEXT
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
+
+class Decimal(_PlainNumber, ma.fields.Decimal):
+    pattern = NUMBER_TEXT
 
 
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
