@@ -2,12 +2,13 @@
 every refusal is a ``DomainError``."""
 
 import sqlalchemy as sa
+from flask import current_app, g
 from sqlalchemy.orm import Session, aliased
 
 from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent
 from gridgov.auth.scope import UNSCOPED, current_scope_path
-from gridgov.db import one_by_id, utcnow
+from gridgov.db import db, one_by_id, utcnow
 from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation, schema_missing
 from gridgov.tree import paths
 from gridgov.tree.levels import (
@@ -37,14 +38,10 @@ def get_unit_unscoped(session: Session, *, unit_id: int) -> Unit:
 
 def site_name() -> str:
     """What the pages call the service: ``SITE_NAME``, or the one district's centre."""
-    from flask import current_app, g
-
     if current_app.config.get("SITE_NAME"):
         return current_app.config["SITE_NAME"]
     if "site_name" in g:  # once a request: a page may show it twice
         return g.site_name
-    from gridgov.db import db
-
     try:
         districts = db.session.scalars(
             sa.select(Unit.name).where(Unit.parent_id.is_(None)).limit(2).execution_options(**UNSCOPED)
@@ -432,6 +429,10 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
     for hook in BEFORE_MOVE:
         hook(session, unit=unit, new_parent=new_parent)
     old_path = unit.path
+    details = {"from_parent_id": unit.parent_id, "to_parent_id": new_parent.id, "from_path": old_path}
+    # The audit log stays where things happened: the place the unit leaves records its leaving
+    # (recorded now, while the unit is still there), and the place it comes to its arrival.
+    audit.record_unit(session, action="unit.move_out", unit=unit, details=details)
     new_path = allocate_child_path(session, parent=new_parent)
     rewrite_path_prefix(session, column=Unit.path, old_prefix=old_path, new_prefix=new_path)
     subtree = in_subtree(Unit.path, new_path)
@@ -459,14 +460,8 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
             )
     for hook in AFTER_MOVE:
         hook(session, unit_id=unit.id, old_path=old_path, new_path=new_path)
-    old_parent_id, old_district_id, label = unit.parent_id, unit.district_id, f"{unit.code} {unit.name}"
     session.expire_all()
     moved = session.get(Unit, unit.id)
-    details = {"from_parent_id": old_parent_id, "to_parent_id": new_parent.id, "from_path": old_path}
-    # The audit log stays where things happened: the place the unit left records its leaving,
-    # for the auditors there, and the place it came to records its arrival.
-    audit.record(session, action="unit.move_out", target_type="unit", target_id=unit.id, target_label=label,
-                 path=old_path, district_id=old_district_id, details=details)
     audit.record_unit(session, action="unit.move", unit=moved, details=details)
     return moved
 
