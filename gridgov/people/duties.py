@@ -38,5 +38,6 @@ DUTIES: tuple[Duty, ...] = (
     Duty("village_mediator", Level.VILLAGE, frozenset({"mediator"}), frozenset({SELF})),
 )
 
+DUTY_BY_NAME = {duty.name: duty for duty in DUTIES}
 # The roles that cover units at all (not the expert team, the police chiefs, the triage clerks).
 DUTY_ROLES = frozenset(role for duty in DUTIES for role in duty.roles)

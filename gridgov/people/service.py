@@ -15,7 +15,7 @@ from gridgov.cases.models import Case
 from gridgov.db import one_by_id
 from gridgov.errors import Conflict, NotFound, RuleViolation
 from gridgov.people import planner
-from gridgov.people.duties import DUTIES, DUTY_ROLES
+from gridgov.people.duties import DUTIES, DUTY_BY_NAME, DUTY_ROLES
 from gridgov.people.models import Assignment, Studio, Worker
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
@@ -361,9 +361,8 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         # they are based, a retired unit) just ends: coverage shows it already, and it is no
         # reason to keep them.
         leaver = planner.WorkerInfo(worker.id, worker.role.value, worker.home_unit_id, 0)
-        by_name = {duty.name: duty for duty in DUTIES}
         handed = {(name, unit_id, holder) for name, unit_id, holder in theirs if unit_id in units
-                  and name in by_name and planner.eligible(by_name[name], units[unit_id], leaver, units)}
+                  and name in DUTY_BY_NAME and planner.eligible(DUTY_BY_NAME[name], units[unit_id], leaver, units)}
         duties = tuple(duty for duty in DUTIES if any(name == duty.name for name, _u, _w in handed))
         # Capacity left, counted once from every current assignment of each candidate, wherever
         # it lies (their villages may be several, after a move).
@@ -387,7 +386,7 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         fixed = frozenset(
             (name, unit_id, holder) for name, unit_id, holder in current
             if unit_id in only and holder != worker.id and name in planned and holder in candidates
-            and planner.eligible(by_name[name], only[unit_id], candidates[holder], units)
+            and planner.eligible(DUTY_BY_NAME[name], only[unit_id], candidates[holder], units)
         )
         result = planner.plan(units=only, workers=free, current=fixed, fixed=fixed, duties=duties)
         if not result.feasible:
@@ -495,10 +494,9 @@ def coverage(session: Session, *, unit: Unit) -> dict:
     says: a unit's move can leave its worker based elsewhere)."""
     world = _world(session, scope=unit)
     units, workers = world.units, world.workers
-    duties = {duty.name: duty for duty in DUTIES}
     valid = {(duty, unit_id, worker_id) for duty, unit_id, worker_id in world.current
-             if unit_id in units and worker_id in workers and duty in duties
-             and planner.eligible(duties[duty], units[unit_id], workers[worker_id], units)}
+             if unit_id in units and worker_id in workers and duty in DUTY_BY_NAME
+             and planner.eligible(DUTY_BY_NAME[duty], units[unit_id], workers[worker_id], units)}
     covered = Counter((duty, unit_id) for duty, unit_id, _worker in valid)
     held_by_others = {(duty, unit_id) for duty, unit_id, _worker in world.current - valid}
     uncovered = []
