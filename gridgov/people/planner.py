@@ -21,7 +21,7 @@ each village is planned on its own: time grows linearly with the tree.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from statistics import mean, median
+from statistics import mean
 
 import networkx as nx
 
@@ -68,10 +68,6 @@ class Plan:
     @property
     def feasible(self) -> bool:
         return not self.uncovered
-
-    def load_stats(self) -> dict:
-        values = list(self.loads.values()) or [0.0]
-        return {"min": min(values), "median": median(values), "max": max(values)}
 
 
 def eligible(duty: Duty, unit: UnitInfo, worker: WorkerInfo, units: dict[int, UnitInfo]) -> bool:
