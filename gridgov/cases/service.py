@@ -280,10 +280,11 @@ def act(
         )
     reason = params.get("reason")
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
+        possible = allowed_from(case.status)
         raise Conflict(
-            f"{action} is not allowed for a {case.status} case{' with that reason' if action in allowed_from(case.status) else ''}; "
+            f"{action} is not allowed for a {case.status} case{' with that reason' if action in possible else ''}; "
             f"allowed: {', '.join(described_from(case.status)) or 'nothing'}.",
-            allowed_actions=allowed_from(case.status),
+            allowed_actions=possible,
         )
     # The units the change names after the case's row is locked at the flush — the owner (by
     # the event; a hand-over holds its target too) and where it happened with all above (by the
