@@ -289,6 +289,20 @@ def test_workers_sharing_redis_share_the_count(tmp_path, redis_url):
             db.engine.dispose()
 
 
+def test_the_shared_counters_hold_no_api_key_anyone_could_use(make_app, redis_url):
+    import redis
+
+    store = redis.Redis.from_url(redis_url)
+    app = make_app(RATELIMIT_STORAGE_URL=redis_url)
+    key = token_for(app, "integration")
+    client = app.test_client()
+    assert [open311_post(client, key).status_code for _ in range(3)] == [201, 201, 429]  # counted per key
+
+    stored = b" ".join(store.keys())
+    assert b"open311" in stored
+    assert key.encode() not in stored and key.split("_")[-1].encode() not in stored
+
+
 def test_an_unreachable_redis_still_answers_and_still_limits(make_app):
     """Before, every public page answered 500 while the limiter's Redis was down."""
     app = make_app(RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/14")  # the discard port: nothing answers
