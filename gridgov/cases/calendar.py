@@ -38,6 +38,10 @@ def add_working_time(start: datetime, amount: timedelta) -> tuple[datetime, bool
     if amount < timedelta(0):
         raise ValueError("amount must not be negative")
     cursor = start.astimezone(TIMEZONE)
+    if not amount:
+        # Nothing left to count: due now, not at the start of the next working day (an overdue
+        # case resumed on a holiday stays overdue).
+        return cursor, False
     remaining = amount
     provisional = False
     while True:

@@ -6,6 +6,7 @@ import click
 
 from gridgov.cases import sweep as sweep_module
 from gridgov.db import CommandGroup, db
+from gridgov.reports import service as report_service
 
 
 @click.group(cls=CommandGroup, help="Cases.")
@@ -16,12 +17,15 @@ def cases():
 @cases.command("sweep")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 def sweep_command(batch_size):
-    """Escalate overdue cases where policy says so; mark the others red.
+    """Escalate overdue cases where policy says so; mark the others red; count provisional
+    deadlines (cases') and due times (residents' reports') again on the installed holiday data.
 
     Idempotent and safe to run in parallel; run it every few minutes, e.g. from cron:
     */5 * * * * cd /srv/gridgov && .venv/bin/flask --app gridgov cases sweep
     """
     counts = sweep_module.sweep(db.session, batch_size=batch_size,
                                 progress=lambda n: click.echo(f"  {n} handled", err=True) if n else None)
+    reports = report_service.recount_triage_due(db.session, batch_size=batch_size)
     click.echo(f"{counts['escalated']} escalated, {counts['marked']} marked red, "
-               f"{counts['recounted']} provisional deadlines recounted", file=sys.stdout)
+               f"{counts['recounted']} provisional deadlines recounted, "
+               f"{reports} reports' triage due times recounted", file=sys.stdout)

@@ -23,6 +23,7 @@ def stop(case, *, now: datetime) -> None:
     case.deadline_remaining_seconds = int(left.total_seconds())
     case.deadline_at = None
     case.yellow_at = None
+    case.deadline_provisional = False  # no deadline, nothing provisional about it
 
 
 def restart(case, *, now: datetime, policy: Policy) -> None:
@@ -61,6 +62,8 @@ def recount(case, *, policy: Policy) -> bool:
         return False
     before = case.deadline_at, case.yellow_at, case.deadline_provisional
     _count(case, policy=policy)
+    if case.overdue_marked_at is not None and case.overdue_marked_at < case.deadline_at:
+        case.overdue_marked_at = None  # marked red before the deadline now in force: mark it when it passes
     return (case.deadline_at, case.yellow_at, case.deadline_provisional) != before
 
 

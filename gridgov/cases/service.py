@@ -427,9 +427,11 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
     attempted_at = attempted_at or now
     if attempted_at > now + timedelta(minutes=5):
         raise RuleViolation("A mediation attempt cannot lie in the future.", errors={"attempted_at": ["in the future"]})
-    if attempted_at < case.created_at:
-        raise RuleViolation("A mediation attempt cannot come before the case was logged.",
-                            errors={"attempted_at": [f"before {_plain(case.created_at)}"]})
+    # Attempts are credited to the present owner's level (escalation and resolution read them so):
+    # one from before the case came to it was another level's, or none.
+    if attempted_at < case.arrived_at:
+        raise RuleViolation("A mediation attempt recorded here cannot come before the case came to its present owner.",
+                            errors={"attempted_at": [f"before {_plain(case.arrived_at)}"]})
     attempt = MediationAttempt(
         case_id=case.id,
         attempted_at=attempted_at,
@@ -598,6 +600,7 @@ def _close(session, case, *, actor, now, note=None):
     case.closed_by_id = actor.id if actor else None
     case.closed_on_time = case.deadline_at is None or now <= case.deadline_at
     case.deadline_at = case.yellow_at = None
+    case.deadline_provisional = False
     return note
 
 

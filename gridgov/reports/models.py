@@ -47,6 +47,10 @@ class Report(db.Model):
         sa.Index("ix_reports_unit_path", "unit_path"),
         sa.Index("ix_reports_status_id", "status", "id"),
         sa.Index("uq_reports_submission", "submission", unique=True),
+        # The few whose due time was counted past the holiday data, which the sweep counts again
+        # (spelled as ix_cases_provisional is).
+        sa.Index("ix_reports_provisional", "triage_due_provisional", "id",
+                 sqlite_where=sa.text("triage_due_provisional = 1"), postgresql_where=sa.text("triage_due_provisional")),
         sa.CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
         sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
     )
@@ -82,6 +86,8 @@ class Report(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The same working day (see calendar.end_of_working_day).
     triage_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Counted Monday to Friday past the holiday data; counted again once the data is there.
+    triage_due_provisional: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     classified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))

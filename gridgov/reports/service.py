@@ -131,7 +131,7 @@ def submit_report(
     if not description:
         raise RuleViolation("Say what happened (description).", errors={"description": ["required"]})
     now = now or utcnow()
-    due, _provisional = calendar.end_of_working_day(now)
+    due, provisional = calendar.end_of_working_day(now)
     report = Report(
         tracking_code=_new_tracking_code(),
         district_id=unit.district_id,
@@ -153,6 +153,7 @@ def submit_report(
         status=ReportStatus.PENDING,
         submitted_at=now,
         triage_due_at=due,
+        triage_due_provisional=provisional,
         updated_at=now,
         submission=submission,
     )
@@ -226,6 +227,29 @@ def list_reports(session: Session, *, after_id: int | None, limit: int, status=N
         unit = tree_service.get_unit(session, unit_id=unit_id)
         statement = statement.where(in_subtree(Report.unit_path, unit.path))
     return list(session.scalars(statement))
+
+
+def recount_triage_due(session: Session, *, batch_size: int = 1000) -> int:
+    """Count provisional due times again, on the holiday data installed now (the sweep's part for
+    reports); commits batch by batch. Returns how many moved."""
+    changed, last_id = 0, 0
+    while True:
+        reports = session.scalars(
+            sa.select(Report)
+            .where(Report.triage_due_provisional, Report.id > last_id)
+            .order_by(Report.id).limit(batch_size).with_for_update(skip_locked=True)
+            .execution_options(**UNSCOPED)
+        ).all()
+        if not reports:
+            break
+        for report in reports:
+            # Handled ones too: whether the desk was in time is judged against the true due time.
+            due, provisional = calendar.end_of_working_day(report.submitted_at)
+            changed += due != report.triage_due_at
+            report.triage_due_at, report.triage_due_provisional = due, provisional
+        session.commit()
+        last_id = reports[-1].id
+    return changed
 
 
 def is_overdue(report: Report, *, now: datetime | None = None) -> bool:

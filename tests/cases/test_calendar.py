@@ -57,3 +57,10 @@ def test_adding_then_measuring_gives_back_the_same_working_time(days):
 def test_negative_amounts_are_refused():
     with pytest.raises(ValueError):
         calendar.add_working_time(at(2026, 9, 25), timedelta(hours=-1))
+
+
+def test_no_working_time_left_is_due_at_once_even_on_a_holiday():
+    # An overdue case resumed on National Day has nothing left to count: it is due then, not on
+    # 8 October.
+    assert calendar.add_working_time(at(2026, 10, 1, 10), timedelta(0)) == (at(2026, 10, 1, 10), False)
+    assert calendar.add_working_time(at(2026, 11, 28, 10), timedelta(0)) == (at(2026, 11, 28, 10), False)

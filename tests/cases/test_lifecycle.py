@@ -6,15 +6,15 @@ where a test needs a case in a given status or at a given moment, built through 
 """
 
 import hashlib
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from gridgov.api import encode_cursor
 from gridgov.auth import pii
-from gridgov.cases import calendar
-from gridgov.cases.enums import Status
+from gridgov.cases import calendar, clock
+from gridgov.cases.enums import DeadlineColour, Status
 from gridgov.cases.models import CaseEvent, Party
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
@@ -348,6 +348,50 @@ def test_deadline_exceeded_through_the_service_at_a_given_moment(session, ids):
     assert case.owner_unit_id == ids[V1]
     assert case.arrived_at == moment
     assert case.deadline_at == at(2026, 3, 16, 10, 1)  # two working days: Thursday → Monday
+
+
+@pytest.mark.parametrize("stop, start", [
+    ("suspend", "resume"),
+    ("refer", "return_from_referral"),
+])
+def test_an_overdue_case_taken_up_again_on_a_holiday_stays_overdue(session, ids, stop, start):
+    case = new_case(session, ids[M111], now=at(2026, 9, 28, 9))  # the grid: due Tuesday 29 Sep, 09:00
+    do(session, case, "accept", now=at(2026, 9, 28, 10))
+    fields = {"reason": "当事人外出"} if stop == "suspend" else {"channel": "legal_aid"}
+    do(session, case, stop, now=at(2026, 9, 30, 9), **fields)  # a day late: no time left
+    do(session, case, start, now=at(2026, 10, 1, 10), **({"outcome": "judgment"} if start == "return_from_referral" else {}))
+
+    assert case.deadline_at == at(2026, 10, 1, 10)  # not 8 October, after the holiday
+    assert clock.colour(case, now=at(2026, 10, 2, 10)) is DeadlineColour.RED
+    do(session, case, "escalate", reason="deadline_exceeded", now=at(2026, 10, 2, 10))
+    assert case.owner_unit_id == ids[V1]
+
+
+def test_a_suspended_case_has_no_deadline_and_nothing_provisional(session, ids, monkeypatch):
+    real = calendar.is_working_day
+    monkeypatch.setattr(calendar, "is_working_day",
+                        lambda day: (day.weekday() < 5, False) if day > date(2026, 9, 30) else real(day))
+    case = new_case(session, ids[V1], now=at(2026, 9, 30, 10))
+    assert case.deadline_provisional is True
+    do(session, case, "suspend", reason="当事人外出", now=at(2026, 9, 30, 12))
+    assert (case.deadline_at, case.deadline_provisional) == (None, False)
+    do(session, case, "resume", now=at(2026, 9, 30, 14))
+    assert case.deadline_provisional is True  # counted again past the data
+
+
+def test_a_mediation_attempt_cannot_predate_the_cases_arrival_at_its_owner(actors, ids):
+    case = log(actors.grid.client, ids[M111])
+    case = act(actors.village.client, case, "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="failure")
+    case = act(actors.village.client, case, "escalate", reason="mediation_failed")
+    case = act(actors.village.client, case, "accept")
+
+    # Dated while the grid still had it: it would count as the village's failure.
+    refused = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure",
+                                          attempted_at=case["created_at"]), 422)
+    assert "attempted_at" in refused["errors"]
+    assert assert_problem(act_response(actors.village.client, case, "escalate", reason="mediation_failed"),
+                          422)["must_try_locally"] is True
 
 
 def test_a_deadline_skips_the_holiday_and_counts_the_adjusted_working_saturday(session, ids):
@@ -1037,6 +1081,14 @@ def test_a_cursor_with_a_moment_the_service_never_issued_is_400(actors, six_case
 def test_a_date_filter_outside_what_utc_holds_or_without_offset_is_422(actors, six_cases, field, moment):
     problem = assert_problem(actors.district.client.get(CASES, query_string={field: moment}), 422)
     assert field in str(problem["errors"])
+
+
+def test_a_date_filter_typed_into_a_url_with_a_bare_plus_in_its_offset_is_read(actors, six_cases):
+    # "+08:00" unencoded arrives as " 08:00" (form encoding): read as the "+" the user typed.
+    typed = actors.district.client.get(f"{CASES}?created_from=2000-01-01T00:00:00+08:00&limit=500")
+    encoded = actors.district.client.get(f"{CASES}?created_from=2000-01-01T00:00:00%2B08:00&limit=500")
+    assert typed.status_code == 200, typed.get_data(as_text=True)
+    assert typed.get_json() == encoded.get_json() and len(typed.get_json()["items"]) == 6
 
 
 def test_a_date_filter_at_the_edges_of_the_calendar_still_answers(actors, six_cases):

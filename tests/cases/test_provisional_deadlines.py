@@ -85,3 +85,25 @@ def test_a_suspension_keeps_the_remaining_time_for_the_recount(session, small_tr
     # Two hours stood still: due two hours later than without the suspension.
     assert case.deadline_at == datetime(2026, 10, 13, 12, tzinfo=TIMEZONE)
     assert case.deadline_provisional is False
+
+
+def test_a_case_marked_red_on_a_provisional_deadline_is_marked_again_when_the_recounted_one_passes(
+    session, small_tree, data_ends_on_30_september
+):
+    case = labour_case(session, small_tree)  # the town's: marked red by the sweep, not escalated
+    first = datetime(2026, 10, 7, 11, tzinfo=TIMEZONE)  # past the provisional 7 Oct, 10:00
+    assert sweep.sweep(session, now=first)["marked"] == 1
+
+    data_ends_on_30_september.undo()
+    assert sweep.sweep(session, now=datetime(2026, 10, 7, 12, tzinfo=TIMEZONE))["recounted"] == 1
+    session.refresh(case)
+    assert case.deadline_at == datetime(2026, 10, 13, 10, tzinfo=TIMEZONE)
+    assert case.overdue_marked_at is None  # the mark was for a deadline no longer in force
+
+    late = datetime(2026, 10, 13, 11, tzinfo=TIMEZONE)
+    assert sweep.sweep(session, now=late)["marked"] == 1
+    session.refresh(case)
+    assert case.overdue_marked_at == late
+    marks = [event.at for event in service.events(session, case=case) if event.action == "mark_overdue"]
+    assert marks == [first, late]
+    assert service.replay(service.events(session, case=case)) == service.snapshot(case)

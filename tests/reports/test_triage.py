@@ -12,7 +12,7 @@ at once (PostgreSQL); and the tree keeping reports with their units (no delete, 
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import flask_migrate
@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridgov import create_app
+from gridgov.cases import calendar
 from gridgov.cases import service as case_service
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import Category
@@ -280,6 +281,31 @@ def test_the_triage_deadline_is_the_end_of_the_working_day_it_came_in(session, t
     assert parse(seen["submitted_at"]) == submitted
     assert parse(seen["triage_due_at"]) == due
     assert parse(seen["triage_due_at"]).utcoffset() is not None
+
+
+def test_a_due_time_past_the_holiday_data_is_provisional_and_the_sweep_counts_it_again(
+    app, session, tree, clerk, monkeypatch
+):
+    real = calendar.is_working_day
+    monkeypatch.setattr(calendar, "is_working_day",  # as if the data ended on 30 September
+                        lambda day: (day.weekday() < 5, False) if day > date(2026, 9, 30) else real(day))
+    holiday = file_report(session, tree.unit[M111], now=at(2026, 10, 1, 9, 0))
+    handled = file_report(session, tree.unit[M111], now=at(2026, 10, 2, 9, 0))
+    act(clerk.client, handled, "reject", reason="invalid")
+    seen = get_report(clerk.client, holiday)
+    # Counted Monday to Friday: Thursday 1 October looked like a working day.
+    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 2), True)
+
+    monkeypatch.undo()  # the package was updated
+    result = app.test_cli_runner().invoke(args=["cases", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "2 reports' triage due times recounted" in result.output
+    seen = get_report(clerk.client, holiday)
+    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 9), False)
+    assert parse(get_report(clerk.client, handled)["triage_due_at"]) == at(2026, 10, 9)
+
+    result = app.test_cli_runner().invoke(args=["cases", "sweep"])
+    assert "0 reports' triage due times recounted" in result.output
 
 
 def test_a_pending_report_past_its_deadline_is_overdue_and_filtered(session, tree, clerk):

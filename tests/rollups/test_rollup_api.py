@@ -538,6 +538,13 @@ def test_the_trend_counts_new_resolved_and_overdue_per_period(ids, command, tren
         assert (body["unit_id"], body["interval"]) == (ids[code], query.split("&")[0].split("=")[1])
 
 
+def test_the_default_weekly_trend_starts_on_a_monday_so_its_first_week_is_whole(ids, command, trend_history):
+    # 25 weeks before Wednesday 26 August is Wednesday 4 March: the week of 2 March, whole.
+    items = points(command.get(f"{API}/units/{ids[D]}/trend?interval=week&to=2026-08-26"))
+    assert len(items) == 26
+    assert items[0] == ("2026-03-02", 2, 0, 1)
+
+
 def test_a_trend_over_three_years_or_by_day_is_refused(ids, command):
     trend_url = f"{API}/units/{ids[D]}/trend"
     assert command.get(f"{trend_url}?interval=month&from=2023-01-01&to=2025-12-31").status_code == 200
