@@ -667,6 +667,15 @@ def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     return True
 
 
+def note_merged_report(session: Session, *, case: Case, actor, now: datetime, report_id: int,
+                       tracking_code: str) -> None:
+    """The triage desk merged a resident's report into the case: its handlers hear that one
+    more resident reported it (an event that changes nothing)."""
+    _event(session, case, actor=actor, action="merge_report", now=now, before=_snapshot(case),
+           from_status=case.status, from_owner=case.owner_unit_id, reason=f"report {tracking_code}",
+           details={"report_id": report_id})
+
+
 # --- the event log ------------------------------------------------------------------------------
 
 # Paths and the district are copies of the tree's (a unit move rewrites them for every case

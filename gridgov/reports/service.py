@@ -317,7 +317,13 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
                             errors={"report_id": ["exactly one of report_id, case_id"]})
     if case_id is not None:
         case = case_service.get_case(session, case_id=case_id)
+        if case.status in (Status.CLOSED, Status.REJECTED):
+            # Nobody would hear of it: a closed case is reopened by its owner, on the applicant's word.
+            raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
+                                errors={"case_id": [f"{case.status}"]})
         report.case_id = case.id
+        case_service.note_merged_report(session, case=case, actor=actor, now=now,
+                                        report_id=report.id, tracking_code=report.tracking_code)
     else:
         target = _followed(session, get_report(session, report_id=report_id, for_update=True))
         if target.id != report_id:  # further along a chain of merges: lock where it ends, too
@@ -389,12 +395,18 @@ def _followed(session: Session, report: Report) -> Report:
     return report
 
 
+def case_id_of(session: Session, report: Report) -> int | None:
+    """The id of the case a report became or was merged into, following merges: a report merged
+    into another has its case once that one is dispatched."""
+    return _followed(session, report).case_id
+
+
 def case_of(session: Session, report: Report) -> Case | None:
     """The case a report became or was merged into, following merges; unscoped (public)."""
-    report = _followed(session, report)
-    if report.case_id is None:
+    case_id = case_id_of(session, report)
+    if case_id is None:
         return None
-    return session.scalar(sa.select(Case).where(Case.id == report.case_id).execution_options(**UNSCOPED))
+    return session.scalar(sa.select(Case).where(Case.id == case_id).execution_options(**UNSCOPED))
 
 
 # --- the reporter's view ------------------------------------------------------------------------
@@ -431,6 +443,12 @@ EVENT_WORDS = {
     "reopen": "已重新办理",
     "follow_up": "已回访",
     "reject": "不予受理",
+}
+# A handler's rejection of the case, by its reason (the case's rejection_reason begins with it).
+CASE_REJECTION_WORDS = {
+    "duplicate": "与其他相同反映合并办理",
+    "out_of_scope": REJECTION_WORDS[RejectionReason.OUT_OF_SCOPE],
+    "invalid": REJECTION_WORDS[RejectionReason.INVALID],
 }
 CHANNEL_WORDS = {
     ReferralChannel.LEGAL_AID: "法律援助",
@@ -472,7 +490,9 @@ def progress(session: Session, *, tracking_code: str) -> dict:
             channel = (event.details or {}).get("changes", {}).get("referral_channel", channel)
             if event.at < report.submitted_at and report.status is ReportStatus.MERGED:
                 continue  # a case's history from before this report was merged into it
-            if event.action in EVENT_WORDS:  # the sweep's marks and the like are not news to the reporter
+            if event.action == "reject":
+                steps.append((event.at, _rejection_words(event.reason)))
+            elif event.action in EVENT_WORDS:  # the sweep's marks and the like are not news to the reporter
                 steps.append((event.at, _words(EVENT_WORDS[event.action], owner=names.get(event.to_owner_unit_id),
                                                channel=channel)))
         words = status_words(case, owner_name=names.get(case.owner_unit_id))
@@ -491,7 +511,15 @@ def progress(session: Session, *, tracking_code: str) -> dict:
 
 def status_words(case: Case, *, owner_name: str | None) -> str:
     """Where the case stands, in words a resident understands."""
+    if case.status is Status.REJECTED:
+        return _rejection_words(case.rejection_reason)
     return _words(STATUS_WORDS[case.status], owner=owner_name, channel=case.referral_channel)
+
+
+def _rejection_words(reason: str | None) -> str:
+    """A case's rejection, by its reason ("out_of_scope: 属市场监管部门职责" → the words for
+    out_of_scope); the handler's note is theirs, not the resident's."""
+    return CASE_REJECTION_WORDS.get((reason or "").partition(":")[0], STATUS_WORDS[Status.REJECTED])
 
 
 def _unit_names(session: Session, ids: set[int | None]) -> dict[int, str]:

@@ -23,7 +23,7 @@ QR_TITLE = "纳安解纷码"
 
 
 # Fields answered as stored; the rest are derived or masked in present().
-_DERIVED = {"overdue", "reporter_name", "phone", "email"}
+_DERIVED = {"overdue", "reporter_name", "phone", "email", "case_id"}
 _STORED = [name for name in ReportSchema().fields if name not in _DERIVED]
 
 
@@ -33,6 +33,7 @@ def present(report, *, now=None) -> dict:
     return {
         **{name: getattr(report, name) for name in _STORED},
         "overdue": service.is_overdue(report, now=now),
+        "case_id": service.case_id_of(db.session, report),
         "reporter_name": report.reporter_name if unmasked else pii.mask_name(report.reporter_name),
         "phone": report.phone if unmasked else pii.mask_phone(report.phone),
         "email": report.email if unmasked else pii.mask_email(report.email),

@@ -731,6 +731,21 @@ def test_report_followed_through_dispatch_and_the_case_lifecycle(
         assert secret not in page
 
 
+@pytest.mark.parametrize("reason, words", [
+    ("out_of_scope", "该事项不属于社会治理中心受理范围，请向相关部门反映"),
+    ("duplicate", "与其他相同反映合并办理"),
+])
+def test_a_case_its_handler_rejects_tells_the_reporter_why(client, anonymous, clerk, command, ids, reason, words):
+    code = file_report(anonymous, token_of(client, ids[M111]), phone=PHONE)
+    case_id = triage(clerk, code, "dispatch", risk_grade="blue")["case_id"]
+    case_act(command, case_id, "reject", reason=reason, note="内部备注 NOTE-REJECT-5525")
+
+    page = tracking_page(anonymous, code)
+    assert stage(page) == words
+    assert steps(page)[-1] == words
+    assert "NOTE-REJECT" not in page and "不予受理" not in page
+
+
 def test_traffic_injury_is_dispatched_to_the_town(client, anonymous, clerk, ids, names):
     code = file_report(anonymous, token_of(client, ids[M111]), category="traffic_injury",
                        description="摩托车撞伤老人。")

@@ -29,7 +29,9 @@ from gridgov.db import db
 from gridgov.reports import service
 from gridgov.reports.models import Channel, Report
 from tests.auth.test_matrix import CSRF_FIELD
-from tests.cases.support import D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem
+from tests.cases.support import (
+    D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem, case_in,
+)
 from tests.conftest import bearer_client, delete_district, every_page
 
 API = "/api/v1"
@@ -403,6 +405,39 @@ def test_merge_into_a_case(session, tree, clerk):
 
     assert (seen["status"], seen["case_id"], seen["merged_into_id"]) == ("merged", case.id, None)
     assert case_count(session) == 1
+
+
+def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree, clerk):
+    original = file_report(session, tree.unit[M111])
+    duplicate = file_report(session, tree.unit[M112])
+    act(clerk.client, duplicate, "merge", report_id=original)
+
+    case_id = act(clerk.client, original, "dispatch", risk_grade="blue")["case_id"]
+
+    assert get_report(clerk.client, duplicate)["case_id"] == case_id
+    assert {item["id"]: item["case_id"] for item in listed(clerk.client)}[duplicate] == case_id
+
+
+def test_the_handlers_of_a_case_hear_of_a_report_merged_into_it(session, tree, clerk, command):
+    case, _ = case_service.create_case(session, actor=None, title="装修噪音", category="family_neighbour",
+                                       risk_grade="blue", source="grid_patrol", origin_unit_id=tree.id[M111])
+    session.commit()
+    duplicate = file_report(session, tree.unit[M111])
+    act(clerk.client, duplicate, "merge", case_id=case.id)
+
+    events = command.client.get(f"{API}/cases/{case.id}/timeline").get_json()["items"]
+    assert events[-1]["action"] == "merge_report" and events[-1]["details"]["report_id"] == duplicate
+
+
+@pytest.mark.parametrize("ending", ["closed", "rejected"])
+def test_a_report_cannot_be_merged_into_a_closed_or_rejected_case(session, tree, clerk, ending):
+    case = case_in(session, ending, tree.id[M111])
+    session.commit()
+    report_id = file_report(session, tree.unit[M111])
+
+    problem = assert_problem(act_response(clerk.client, report_id, "merge", case_id=case.id), 422)
+    assert "dispatch" in problem["detail"] and "case_id" in problem["errors"]
+    assert get_report(clerk.client, report_id)["status"] == "pending"
 
 
 def test_merge_into_a_merged_report_follows_the_chain_to_its_end(session, tree, clerk):
