@@ -332,7 +332,9 @@ def check_role(*, action: str, actor: Principal | None) -> None:
         return  # the sweep, the command line
     permission = ACTION_PERMISSIONS[action]
     if permission not in ROLE_PERMISSIONS[actor.role]:
-        raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).")
+        who = " Station and centre accounts decide cases; a grid worker works on those assigned to them." \
+            if actor.role is Role.GRID_WORKER else ""
+        raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).{who}")
 
 
 def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
@@ -341,7 +343,8 @@ def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
     check_role(action=action, actor=actor)
     assigned = case.assignee_id == actor.id
     if action == "record_attempt" and actor.role is Role.GRID_WORKER and not assigned:
-        raise Forbidden("A grid worker records attempts only on the cases assigned to them.")
+        raise Forbidden("A grid worker records attempts only on the cases assigned to them: ask the village "
+                        "station that handles it to assign it to you.")
     if assigned and action in ASSIGNEE_WORK:
         return
     scope = current_scope()
@@ -807,10 +810,24 @@ INBOX_LEVELS = {
 }
 
 
+# Whose resolved cases wait for a unit's verification (核查结案): the level above verifies (a town
+# its villages' and their grids', district command its towns'), and a unit's own wait for another
+# of its people than the one who resolved them.
+VERIFY_LEVELS = {
+    Level.DISTRICT: [HandlingLevel.DISTRICT, HandlingLevel.TOWN],
+    Level.TOWN: [HandlingLevel.TOWN, HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.GRID: [],
+    Level.MICROGRID: [],
+}
+
+
 def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit: int, after: list | None = None,
-          specialist: bool = False, now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
+          specialist: bool = False, handles: bool = True,
+          now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; for the whole installation, at
-    every unit): arrivals not yet accepted, and accepted cases near or past their deadline; and
+    every unit): arrivals not yet accepted, accepted cases near or past their deadline, and
+    resolved cases to verify (``VERIFY_LEVELS``), for a principal who ``handles`` cases; and
     what is being worked on by the principal it is assigned to (a ``specialist``: every case they
     see, which is those given to them or their studio). The most urgent first. Up to
     ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a row."""
@@ -818,15 +835,23 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
     waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
     working = Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS])
     pressing = sa.and_(working, Case.yellow_at <= now)
-    if specialist:
-        arrived, given = sa.false(), working
+    if specialist or not handles:
+        arrived = sa.false()
     else:
         units = in_subtree(Case.owner_path, scope_path)
+        verifying = units
         if scope_path:
-            units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[LEVEL_ORDER[paths.depth(scope_path)]]))
-        arrived = sa.and_(units, sa.or_(waiting, pressing))
-        # Not IS NULL: a caller without an id (the command line) has nothing assigned.
-        given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
+            level = LEVEL_ORDER[paths.depth(scope_path)]
+            units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[level]))
+            verifying = sa.and_(verifying, Case.owner_level.in_(VERIFY_LEVELS[level]))
+        # Not by the one who resolved it: they may not verify it.
+        to_verify = sa.and_(verifying, Case.status == Status.RESOLVED,
+                            Case.resolved_by_id.is_distinct_from(principal_id))
+        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing)), to_verify)
+    # Not IS NULL: a caller without an id (the command line) has nothing assigned.
+    given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
+    if specialist:
+        given = working
     stmt = sa.select(Case).where(sa.or_(arrived, given), Case.deadline_at.is_not(None))
     return _keyset_page(session, stmt, Case.deadline_at, descending=False, after=after, limit=limit)
 

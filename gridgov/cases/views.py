@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from gridgov.api import Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import pii
-from gridgov.auth.permissions import Role
+from gridgov.auth.permissions import Role, allows
 from gridgov.auth.scope import current_scope
 from gridgov.cases import attachments, clock, service
 from gridgov.cases.enums import EscalationReason, Outcome
@@ -174,15 +174,19 @@ class Inbox(MethodView):
     @blp.arguments(InboxArgs, location="query")
     @blp.response(200, CasePageSchema)
     def get(self, args):
-        """待办: cases that arrived at your unit and wait to be accepted, and accepted cases
-        near or past their deadline; and the accepted or in-progress cases assigned to you (a
-        specialist's: given to them or their studio), whatever their colour. The most urgent
-        first. A village's inbox holds its grids' cases too (the village station accepts for
-        them). Suspended and referred cases wait on no one here: the clock has stopped."""
+        """待办: cases that arrived at your unit and wait to be accepted, accepted cases near or
+        past their deadline, and resolved cases waiting for your verification (核查结案: a
+        town verifies its villages' and grids', district command its towns', and a unit's own
+        wait for another of its people than the one who resolved them); and the accepted or
+        in-progress cases assigned to you (a specialist's: given to them or their studio),
+        whatever their colour. A grid worker's holds only what is assigned to them. The most
+        urgent first. A village's inbox holds its grids' cases too (the village station accepts
+        for them). Suspended and referred cases wait on no one here: the clock has stopped."""
         scope = current_scope()
         limit = args["limit"]
         rows, key = service.inbox(db.session, scope_path=scope.path if scope else "",
                                   principal_id=scope.principal_id if scope else None, limit=limit,
                                   after=decode_cursor(args["cursor"], kind=list),
-                                  specialist=scope is not None and scope.role == Role.SPECIALIST)
+                                  specialist=scope is not None and scope.role == Role.SPECIALIST,
+                                  handles=scope is None or allows(Role(scope.role), "cases:handle"))
         return _present_page(rows, limit, key)

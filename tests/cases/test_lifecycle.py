@@ -1124,8 +1124,8 @@ def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(sess
     assert [case["id"] for case in response.get_json()["items"]] == [c.id, d.id, r.id, a.id, b.id]
     assert not {e.id, f.id, g.id, h.id} & {case["id"] for case in response.get_json()["items"]}
 
-    mine = [case["id"] for case in actors.grid.client.get(INBOX).get_json()["items"]]
-    assert mine == [d.id, r.id, a.id]
+    # A grid worker decides nothing: theirs is what is assigned to them (none here).
+    assert actors.grid.client.get(INBOX).get_json()["items"] == []
     # The town's is what waits for the town; what waits for its villages is theirs to do. (Before,
     # it held every case waiting anywhere below it, and district command's the whole district's.)
     town = [case["id"] for case in actors.town.client.get(INBOX).get_json()["items"]]
@@ -1167,6 +1167,36 @@ def test_a_case_assigned_to_someone_is_in_their_inbox_from_the_start(actors, ids
     assert [item["id"] for item in actors.grid.client.get(INBOX).get_json()["items"]] == [case["id"]]
     act(actors.village.client, case, "resolve", note="双方和解")
     assert actors.grid.client.get(INBOX).get_json()["items"] == []
+
+
+def test_a_resolved_case_waits_in_the_inbox_of_those_who_may_verify_it(session, actors, ids):
+    """Before, a resolved case was in no one's inbox: a village with one account cannot close
+    what it resolved, and the town never heard of it."""
+    grid_case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    grid_case = act(actors.village.client, grid_case, "resolve", note="双方和解")
+    town_case = act(actors.town.client, log(actors.grid.client, ids[M111], category="labour"), "accept")
+    town_case = act(actors.town.client, town_case, "resolve", note="已结清工资")
+
+    def inbox(actor):
+        return [item["id"] for item in actor.client.get(INBOX).get_json()["items"]]
+
+    assert grid_case["id"] not in inbox(actors.village)  # the one who resolved it
+    assert grid_case["id"] in inbox(actors.village2)  # another of the village's people
+    assert inbox(actors.town) == [grid_case["id"]]  # the level above; its own case it resolved itself
+    assert inbox(actors.district) == [town_case["id"]]
+    assert inbox(actors.far_village) == [] and inbox(actors.grid) == []
+
+    act(actors.town.client, grid_case, "close", note="电话核实")
+    act(actors.district.client, town_case, "close", note="电话核实")
+    assert inbox(actors.village2) == inbox(actors.town) == inbox(actors.district) == []
+
+
+def test_a_grid_worker_refused_an_action_hears_who_takes_it(actors, ids):
+    case = log(actors.grid.client, ids[M111])
+    assert "village station" in assert_problem(act_response(actors.grid.client, case, "record_attempt",
+                                                            outcome="success"), 403)["detail"]
+    assert "Station and centre accounts" in assert_problem(act_response(actors.grid.client, case, "accept"),
+                                                           403)["detail"]
 
 
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
