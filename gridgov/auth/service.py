@@ -119,6 +119,12 @@ def _scope_unit(session: Session, scope_unit_id: int | None):
     return None
 
 
+# Called as ``hook(session, principal=)`` in the same transaction after an account's role or
+# scope changed or it was deactivated: other domains let go of what it may no longer hold (the
+# cases domain, the open cases assigned to it).
+ACCESS_CHANGED: list = []
+
+
 def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
     # Locked and read again: the version compared is the row's, not an earlier read's.
     session.scalars(sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
@@ -156,6 +162,9 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
             session, action="principal.update", principal=principal,
             details={"before": {k: str(v) for k, v in before.items()}},
         )
+        if {"scope", "role"} & set(before):
+            for hook in ACCESS_CHANGED:
+                hook(session, principal=principal)
     return principal
 
 
@@ -167,6 +176,8 @@ def deactivate(session: Session, *, principal: Principal) -> Principal:
         _revoke_all_tokens(session, principal)
         session.flush()
         audit.record_principal(session, action="principal.deactivate", principal=principal)
+        for hook in ACCESS_CHANGED:
+            hook(session, principal=principal)
     return principal
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.auth import pii
+from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import ACTION_PERMISSIONS, ROLE_PERMISSIONS, Role
 from gridgov.auth.scope import UNSCOPED, current_scope
@@ -21,6 +22,7 @@ from gridgov.cases.enums import (
     CLOCK_RUNNING,
     HANDLING_ORDER,
     EscalationReason,
+    OPEN_STATUSES,
     HandlingLevel,
     Outcome,
     Status,
@@ -400,6 +402,30 @@ def _cannot_work_on(case: Case, principal: Principal) -> str | None:
     if not in_area(case, principal.scope_path):
         return "it lies outside their scope"
     return None
+
+
+def _release_assigned(session: Session, *, principal: Principal) -> None:
+    """The open cases assigned to an account that may no longer work on them (deactivated, or
+    its role or scope changed) go back to their owners unassigned, each with an event: the work
+    must not wait on someone who has left."""
+    cases = session.scalars(
+        sa.select(Case).where(Case.assignee_id == principal.id, Case.status.in_(OPEN_STATUSES))
+        .order_by(Case.id).with_for_update().execution_options(**UNSCOPED)
+    ).all()
+    now = utcnow()
+    for case in cases:
+        why = "their account was deactivated" if not principal.active else _cannot_work_on(case, principal)
+        if why is None:
+            continue
+        before = _snapshot(case)
+        case.assignee_id = None
+        case.updated_at = now
+        session.flush()
+        _event(session, case, actor=None, action="unassign", now=now, before=before, from_status=case.status,
+               from_owner=case.owner_unit_id, reason=f"{principal.display_name} may no longer work on it: {why}")
+
+
+auth_service.ACCESS_CHANGED.append(_release_assigned)
 
 
 def _may_be_given(case: Case, path: str | None, *, from_above: bool) -> bool:

@@ -19,6 +19,7 @@ from gridgov.cases.models import CaseEvent, Party
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
 from tests.cases.support import (
+    API,
     CASES,
     EXPECTED,
     INBOX,
@@ -1197,6 +1198,37 @@ def test_a_grid_worker_refused_an_action_hears_who_takes_it(actors, ids):
                                                             outcome="success"), 403)["detail"]
     assert "Station and centre accounts" in assert_problem(act_response(actors.grid.client, case, "accept"),
                                                            403)["detail"]
+
+
+@pytest.mark.parametrize("change", ["deactivate", "rescope", "rerole"])
+def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, actors, ids, make_principal, change):
+    """Before, a deactivated (or moved) grid worker kept its open cases, out of every inbox."""
+    from tests.conftest import bearer_client
+
+    admin = bearer_client(app, make_principal("admin", D)[1])
+    mine = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    mine = act(actors.village.client, mine, "assign", assignee_id=actors.grid.id)
+    other_grid = act(actors.village.client, log(actors.grid.client, ids[M112]), "accept")
+    other_grid = act(actors.village.client, other_grid, "assign", assignee_id=actors.grid.id)
+    done = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    done = act(actors.village.client, act(actors.village.client, done, "assign", assignee_id=actors.grid.id),
+               "resolve", note="已调解")
+
+    principal = f"{API}/principals/{actors.grid.id}"
+    response = {
+        "deactivate": lambda: admin.post(f"{principal}/deactivate"),
+        # Its grid G11 holds M111 and M112; moved to G12, neither is in its reach any more.
+        "rescope": lambda: admin.patch(principal, json={"scope_unit_id": ids[G12]}),
+        "rerole": lambda: admin.patch(principal, json={"role": "auditor"}),
+    }[change]()
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    for case in (mine, other_grid):
+        seen = get(actors.village.client, case["id"])
+        assert seen["assignee_id"] is None and seen["status"] == "in_progress"
+        event = timeline(actors.village.client, case["id"])[-1]
+        assert event["action"] == "unassign" and "may no longer work on it" in event["reason"]
+    assert get(actors.village.client, done["id"])["assignee_id"] == actors.grid.id  # history stays
 
 
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
