@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
-from gridgov.auth.permissions import Role
+from gridgov.auth.permissions import ROLE_PERMISSIONS, Role
 from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
@@ -83,6 +83,7 @@ def create_principal(
     scope_unit_id: int,
     password: str | None = None,
 ) -> Principal:
+    check_may_hand_out(role, "create")
     if not USERNAME.fullmatch(username):
         raise RuleViolation(
             "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
@@ -107,6 +108,18 @@ def create_principal(
         details={"role": role.value, "scope": scope.code if scope else "*", "password": bool(password)},
     )
     return principal
+
+
+def check_may_hand_out(role: Role, what: str) -> None:
+    """An account cannot hand out the reading of personal data it lacks: the password or a token
+    of an account that reads it, or that role. Only one that reads personal data itself, one
+    over the whole installation, or the command line may (403 otherwise)."""
+    acting = current_scope()
+    if acting is None or not acting.path or "pii:read" not in ROLE_PERMISSIONS[role]:
+        return
+    if "pii:read" not in ROLE_PERMISSIONS[Role(acting.role)]:
+        raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
+                        f"command line can {what} an account with the role {role}.")
 
 
 def _scope_unit(session: Session, scope_unit_id: int | None):
@@ -141,6 +154,8 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
     ):
         # Otherwise an admin could make itself district command, and read personal data.
         raise Forbidden("You cannot change your own role or scope; another admin must.")
+    if changes.get("role", principal.role) != principal.role:
+        check_may_hand_out(changes["role"], "give the role to")
     before = {}
     if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
         scope = _scope_unit(session, changes.pop("scope_unit_id"))
@@ -184,6 +199,7 @@ def deactivate(session: Session, *, principal: Principal) -> Principal:
 def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
     """A new password: the lock-out ends, and so do the sessions and the tokens of the old one
     (a reset usually means the old password is known to someone else)."""
+    check_may_hand_out(principal.role, "set the password of")
     principal.password_hash = password_hasher().hash(password)
     principal.failed_logins = 0
     principal.locked_until = None

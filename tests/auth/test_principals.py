@@ -509,3 +509,31 @@ def test_moving_a_unit_moves_the_scope_of_its_accounts(app, client, tree, make_p
 
     assert "moves.along" in usernames(v2_admin)
     assert v2_admin.get(f"{P}/{account}").get_json()["scope_unit"]["code"] == G11
+
+
+# --- handing out personal data ------------------------------------------------------------------
+
+
+def test_a_district_admin_cannot_hand_itself_the_reading_of_personal_data(app, client, tree, make_principal):
+    """Before, an admin without pii:read issued itself a token of district command (or set its
+    password, or made an account of that role) and read every party's name and phone."""
+    admin = bearer_client(app, make_principal("admin", D)[1])
+    command, _ = make_principal("district_command", D)
+    worker, _ = make_principal("grid_worker", G11)
+
+    refused = [
+        admin.post(TOKENS, json={"principal_id": command, "name": "x"}),
+        admin.post(f"{P}/{command}/password", json={"password": "a new password"}),
+        admin.post(P, json=new_account(scope=tree[D], role="auditor", password=PASSWORD)),
+        admin.patch(f"{P}/{worker}", json={"role": "district_command", "scope_unit_id": tree[D]}),
+    ]
+    for response in refused:
+        assert "personal data" in assert_problem(response, 403)["detail"]
+    assert [token["name"] for token in client.get(TOKENS, query_string={"principal_id": command}).get_json()["items"]] == ["test"]
+    assert "zhao.liu" not in usernames(client)
+    assert client.get(f"{P}/{worker}").get_json()["role"] == "grid_worker"
+
+    # What reads no personal data stays the admin's to hand out; so does all of it to the
+    # installation's own admin.
+    assert admin.post(TOKENS, json={"principal_id": worker, "name": "手机"}).status_code == 201
+    assert client.post(TOKENS, json={"principal_id": command, "name": "x"}).status_code == 201
