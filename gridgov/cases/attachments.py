@@ -5,6 +5,7 @@ only images and PDF are kept.
 """
 
 import hashlib
+import mimetypes
 import uuid
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def add(session, *, case, actor, upload) -> Attachment:
         )
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     (directory() / storage_name).write_bytes(data)
-    name = _display_name(upload.filename) or f"attachment.{kind.extension}"
+    name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)
     attachment = Attachment(
         case_id=case.id,
         filename=name,
@@ -67,11 +68,18 @@ def add(session, *, case, actor, upload) -> Attachment:
     return attachment
 
 
-def _display_name(filename: str | None) -> str:
-    """The name a phone gave the file, fit to store and to send back in a header: no folders,
-    no control characters or lone surrogates, at most 200 characters."""
-    name = Path(filename or "").name
-    return "".join(char for char in name if char.isprintable()).strip()[:200]
+def _display_name(filename: str | None, *, extension: str, mime: str) -> str:
+    """The name a phone gave the file, fit to store and to send back in a header (no folders,
+    no control characters or lone surrogates, at most 200 characters), ending as its content
+    is: a PDF named "证据.html" is downloaded as "证据.pdf", never opened as a page or run."""
+    name = "".join(char for char in Path(filename or "").name if char.isprintable())
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    stem = stem.strip(" .") or "attachment"
+    if mimetypes.guess_type(f"x.{suffix}")[0] != mime:  # "照片.JPEG" stays as it is
+        suffix = extension
+    return f"{stem[:199 - len(suffix)]}.{suffix}"
 
 
 def send(*, case, attachment_id: int):
@@ -82,9 +90,15 @@ def send(*, case, attachment_id: int):
     if not stored.is_file():  # lost from the disk (a restore without the files): say so, not 500
         current_app.logger.error("attachment %s of case %s: file %s is missing", attachment.id, case.reference, stored)
         raise Gone(f"The file of attachment {attachment_id} is no longer kept.")
-    return send_file(
+    response = send_file(
         stored,
         mimetype=attachment.content_type,
         download_name=attachment.filename,
         as_attachment=attachment.content_type == "application/pdf",
     )
+    # What a resident's case holds: never guessed into another type, run as a page, or kept
+    # by a shared cache.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -4,6 +4,7 @@ import hashlib
 import io
 import struct
 import zlib
+from urllib.parse import quote
 
 import pytest
 
@@ -158,11 +159,33 @@ def test_an_iphone_photo_in_heic_is_kept(actors, case):
     assert photo.get_json()["content_type"] == "image/heic"
 
 
+@pytest.mark.parametrize(("data", "given", "kept"), [
+    (tiny_pdf()[:9] + b"<html><script>alert(1)</script></html>", "证据材料.html", "证据材料.pdf"),
+    (tiny_pdf(), "evidence.bat", "evidence.pdf"),
+    (tiny_png(), "现场.html", "现场.png"),
+    (tiny_png(), "现场.PNG", "现场.PNG"),
+    (tiny_pdf(), "调解协议书", "调解协议书.pdf"),
+])
+def test_a_file_is_named_for_what_it_holds_and_served_so_that_nothing_runs(actors, case, data, given, kept):
+    """Before, a PDF named "证据材料.html" was downloaded under that name, and a browser opened it
+    as a page."""
+    stored = upload(actors.grid.client, case["id"], data, given)
+    assert stored.status_code == 201, stored.get_data(as_text=True)
+    assert stored.get_json()["filename"] == kept
+
+    download = actors.village.client.get(f"{CASES}/{case['id']}/attachments/{stored.get_json()['id']}")
+    assert download.status_code == 200 and download.data == data
+    assert quote(kept) in download.headers["Content-Disposition"] or kept in download.headers["Content-Disposition"]
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in download.headers["Content-Security-Policy"]
+    assert "no-store" in download.headers["Cache-Control"]
+
+
 @pytest.mark.parametrize(("given", "kept"), [
     ("现场\x00照片\x1b.png", "现场照片.png"),
     ("../../etc/passwd.png", "passwd.png"),
     ("\x07\x08", "attachment.png"),
-    ("名" * 300 + ".png", "名" * 200),
+    ("名" * 300 + ".png", "名" * 196 + ".png"),
 ])
 def test_a_filename_is_kept_without_folders_or_control_characters(actors, case, given, kept):
     response = upload(actors.grid.client, case["id"], tiny_png(), given)
