@@ -49,6 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(settings.DEFAULTS)
     app.config.update(overrides)
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
+    # A database error's message leaves out the statement's values: they are residents' names,
+    # phones and ID hashes, and the message goes to the log.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
     app.config.update(
         API_TITLE="gridgov",
         API_VERSION="v1",

@@ -163,7 +163,11 @@ def schema_missing(error: Exception) -> bool:
     orig = getattr(error, "orig", None)
     if orig is None:
         return False
-    return getattr(orig, "sqlstate", None) in SCHEMA_SQLSTATES or str(orig).startswith(("no such table", "no such column"))
+    # SQLite's words: "no such table: …", "no such column: …", "table reports has no column named …"
+    # (an INSERT into a table an older revision made).
+    message = str(orig)
+    return (getattr(orig, "sqlstate", None) in SCHEMA_SQLSTATES or message.startswith(("no such table", "no such column"))
+            or (message.startswith("table ") and " has no column named " in message))
 
 
 def handle_database_conflict(error: sa.exc.DBAPIError):

@@ -1,13 +1,17 @@
 """Settings that make no sense stop the start; those that do are honoured."""
 
 import flask_migrate
+import sqlalchemy as sa
 import pytest
 
 from gridgov import create_app
 from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import Role
 from gridgov.db import db
+from gridgov.reports import service as report_service
+from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
+from tests.conftest import SMALL_TREE_CSV
 
 
 def _settings(tmp_path, **overrides) -> dict:
@@ -60,3 +64,34 @@ def test_a_database_without_the_schema_says_what_to_run(tmp_path):
         result = app.test_cli_runner().invoke(args=args)
         assert result.exit_code != 0, args
         assert "db upgrade" in result.output and "Traceback" not in result.output, (args, result.output)
+
+
+def test_code_ahead_of_its_database_says_what_to_run_and_logs_no_personal_data(tmp_path, capfd):
+    """A deploy whose `db upgrade` has not run yet: before, an INSERT into a table an older
+    revision made answered 500, and the log held the reporter's name and phone."""
+    app = create_app(_settings(tmp_path, WTF_CSRF_ENABLED=False))
+    with app.app_context():
+        flask_migrate.upgrade(revision="0010_username_lower")  # reports without triage_due_provisional
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        unit = tree_service.get_unit_by_code(db.session, code="510503001001001001")
+        token = report_service.report_code(db.session, unit=unit).token
+        db.session.commit()
+    app.testing = False  # the deployed handlers, not the test client's exceptions
+
+    response = app.test_client().post(f"/r/{token}", data={
+        "category": "family_neighbour", "description": "楼上漏水", "reporter_name": "王小红", "phone": "13911112222"})
+
+    assert response.status_code == 503
+    assert "db upgrade" in response.get_data(as_text=True)
+    logged = capfd.readouterr().err
+    assert "has no column named" in logged
+    assert "13911112222" not in logged and "王小红" not in logged and "楼上漏水" not in logged
+
+
+def test_a_database_errors_message_leaves_out_the_statements_values(tmp_path):
+    """What the 500 handler logs of an unexpected database error: the statement, not the
+    residents' data it carried."""
+    app = create_app(_settings(tmp_path))
+    with app.app_context(), pytest.raises(sa.exc.DBAPIError) as failed:
+        db.session.execute(sa.text("INSERT INTO nowhere (phone) VALUES (:phone)"), {"phone": "13911112222"})
+    assert "nowhere" in str(failed.value) and "13911112222" not in str(failed.value)
