@@ -8,7 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.auth import scope
 from gridgov.db import UTCDateTime, binary_string, db, enum_type, utcnow
-from gridgov.tree.models import PATH_LENGTH, register_path_copy, subtree_criterion
+from gridgov.tree import paths
+from gridgov.tree.models import PATH_LENGTH, in_subtree, register_path_copy, subtree_criterion
 
 
 class WorkerRole(enum.StrEnum):
@@ -72,6 +73,8 @@ class Studio(db.Model):
     path: Mapped[str] = mapped_column(binary_string(PATH_LENGTH), index=True)
     district_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two people editing its members must not overwrite each other (PATCH with version).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     members: Mapped[list[Worker]] = relationship(secondary=studio_members, order_by=Worker.id, lazy="selectin")
 
@@ -102,5 +105,15 @@ register_path_copy(Worker.home_path, Worker.district_id)
 register_path_copy(Studio.path, Studio.district_id)
 register_path_copy(Assignment.unit_path, Assignment.district_id)
 scope.register(Worker, subtree_criterion("home_path"))
-scope.register(Studio, subtree_criterion("path"))
+
+
+def _studio_criterion(cls, principal_scope):
+    """A scope's own studios, and those above it that serve it: a town gives its labour cases
+    to the district's labour studio (cases.service._may_be_given), so it must find it."""
+    if not principal_scope.path:
+        return None
+    return sa.or_(in_subtree(cls.path, principal_scope.path), cls.path.in_(paths.ancestor_paths(principal_scope.path)))
+
+
+scope.register(Studio, _studio_criterion)
 scope.register(Assignment, subtree_criterion("unit_path"))

@@ -55,6 +55,7 @@ class StudioSchema(ma.Schema):
     unit_id = fields.Integer(required=True)
     member_ids = fields.Function(lambda studio: [worker.id for worker in studio.members], required=True,
                                  metadata={"type": "array", "items": {"type": "integer"}})
+    version = fields.Integer(required=True)
 
 
 class StudioListSchema(ma.Schema):
@@ -73,6 +74,8 @@ class StudioPatchSchema(ma.Schema):
     name = Text(min_length=1, max_length=100)
     specialties = fields.List(fields.Enum(Category, by_value=True))
     member_ids = fields.List(Id(), validate=validate.Length(max=500))
+    version = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1),
+                             metadata={"description": "The version you read: a stale one answers 409."})
 
 
 class AssignmentSchema(ma.Schema):

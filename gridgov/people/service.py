@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridgov.auth.models import Principal
-from gridgov.auth.scope import UNSCOPED
+from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.cases.enums import OPEN_STATUSES
 from gridgov.cases.models import Case
 from gridgov.db import one_by_id
-from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
 from gridgov.people import planner
 from gridgov.people.duties import DUTIES, DUTY_BY_NAME, DUTY_ROLES
 from gridgov.people.models import Assignment, Studio, Worker
@@ -152,13 +152,24 @@ def create_studio(session: Session, *, name, unit_id, specialties=(), member_ids
     return studio
 
 
-def update_studio(session: Session, *, studio: Studio, name=None, specialties=None, member_ids=None) -> Studio:
+def update_studio(session: Session, *, studio: Studio, name=None, specialties=None, member_ids=None,
+                  version: int | None = None) -> Studio:
+    scope_path = current_scope_path()
+    if scope_path and not paths.is_descendant_or_self(studio.path, scope_path):
+        # Seen from below (it serves the scope) but managed where it sits.
+        raise Forbidden(f"{studio.name} belongs to a unit above your scope; it is managed there.")
+    session.refresh(studio, with_for_update=True)  # the version compared is the row's, not an earlier read's
+    if version is not None and version != studio.version:
+        raise Conflict(f"Studio {studio.id} has changed since version {version}.", current_version=studio.version)
+    before = (studio.name, list(studio.specialties), [worker.id for worker in studio.members])
     if name is not None:
         studio.name = name
     if specialties is not None:
         studio.specialties = sorted({str(category) for category in specialties})
     if member_ids is not None:
         studio.members = _workers(session, member_ids)
+    if (studio.name, list(studio.specialties), [worker.id for worker in studio.members]) != before:
+        studio.version += 1
     session.flush()
     return studio
 

@@ -226,9 +226,39 @@ def test_a_studio_is_created_and_its_members_changed(command, station):
             404)
     problem(command.client.post(S, json={"name": "无", "unit_id": command.id(DISTRICT), "specialties": ["gossip"]}),
             422)
-    # It sits at the district: outside the village station's scope.
-    problem(station.client.get(f"{S}/{studio['id']}"), 404)
-    assert ok(station.client.get(S))["items"] == []
+    # It sits at the district and serves the village below: the station finds it to give it
+    # cases (before, it could give it cases but not find it).
+    assert ok(station.client.get(f"{S}/{studio['id']}"))["name"] == "家事调解室"
+    assert [item["id"] for item in ok(station.client.get(S))["items"]] == [studio["id"]]
+
+
+def test_a_studio_is_found_from_below_but_not_from_beside_and_changed_only_where_it_sits(
+        app, command, station, make_principal):
+    town_studio = ok(command.client.post(S, json={"name": "镇调解室", "unit_id": command.id(TOWN_A)}), 201)
+    other_town = ok(command.client.post(S, json={"name": "别镇调解室", "unit_id": command.id(TOWN_B)}), 201)
+    assert [item["id"] for item in ok(station.client.get(S))["items"]] == [town_studio["id"]]
+    problem(station.client.get(f"{S}/{other_town['id']}"), 404)
+
+    # District command of the town only: the district's studio serves it, the district manages it.
+    district_studio = ok(command.client.post(S, json={"name": "区调解室", "unit_id": command.id(DISTRICT)}), 201)
+    town_command = People(bearer_client(app, make_principal("district_command", TOWN_A)[1]), command.units)
+    problem(town_command.client.patch(f"{S}/{district_studio['id']}", json={"name": "改名"}), 403)
+    assert ok(command.client.get(f"{S}/{district_studio['id']}"))["name"] == "区调解室"
+
+
+def test_two_edits_of_a_studio_from_one_read_do_not_overwrite_each_other(command):
+    a = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]
+    b = command.worker("counsellor", DISTRICT, capacity=0)["id"]
+    studio = ok(command.client.post(S, json={"name": "家事邻里调解室", "unit_id": command.id(DISTRICT)}), 201)
+    assert studio["version"] == 1
+
+    first = ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": [a], "version": 1}))
+    assert first["version"] == 2
+    stale = problem(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": [b], "version": 1}), 409)
+    assert stale["current_version"] == 2
+    assert ok(command.client.get(f"{S}/{studio['id']}"))["member_ids"] == [a]
+    # Sending what it holds already changes nothing, not even the version.
+    assert ok(command.client.patch(f"{S}/{studio['id']}", json={"member_ids": [a]}))["version"] == 2
 
 
 # --- planning -----------------------------------------------------------------------------------
