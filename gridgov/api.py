@@ -8,6 +8,7 @@ import re
 from http import HTTPStatus
 from urllib.parse import unquote_plus
 
+import apispec
 import flask_smorest
 import marshmallow as ma
 from flask import current_app
@@ -118,8 +119,37 @@ class ProblemSchema(ma.Schema):
     )
 
 
+# Schemas of answers that are files, for the document (a view that answers a Response is not
+# serialised by them).
+BINARY = {"type": "string", "format": "binary"}
+TEXT = {"type": "string"}
+
+
+class OperationIds(apispec.BasePlugin):
+    """Names every operation after its method and view (``getUnitById``, ``postCases``): the
+    names a generated client gives its functions."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        rule = kwargs.get("rule")
+        if rule is None or not operations:
+            return
+        view = rule.endpoint.rsplit(".", 1)[-1]
+        for method, operation in operations.items():
+            operation.setdefault("operationId", f"{method}{view}")
+
+
+def _enum_type(_converter, field, **_kwargs) -> dict:
+    """The enums are StrEnums answered by value: strings. (apispec writes their values and no
+    type; OpenAPI 3.0 ignores ``nullable`` on a schema without one.)"""
+    return {"type": "string"} if isinstance(field, ma.fields.Enum) else {}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, *, extra_plugins=None, **kwargs):
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), OperationIds()], **kwargs)
+        self.ma_plugin.converter.add_attribute_function(_enum_type)
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)

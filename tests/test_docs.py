@@ -35,3 +35,55 @@ def test_the_export_is_documented_in_both_formats_and_the_json_matches_its_schem
     assert len(rows) == 15
     for row in rows:
         assert set(row_schema["required"]) <= set(row) <= set(row_schema["properties"])
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield method, path, operation
+
+
+def test_every_operation_is_named_and_summarised_for_a_generated_client(client):
+    """Before, no operation had an operationId (generators invented `apiV1UnitsUnitIdGet`) and
+    sixteen had no summary."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operations = list(_operations(spec))
+    names = [operation.get("operationId") for _method, _path, operation in operations]
+    assert all(names) and len(set(names)) == len(names)
+    assert [(method, path) for method, path, operation in operations if not operation.get("summary")] == []
+    by_name = {operation["operationId"]: (method, path) for method, path, operation in operations}
+    assert by_name["getUnitById"] == ("get", "/api/v1/units/{unit_id}")
+    assert by_name["postCases"] == ("post", "/api/v1/cases")
+
+
+def test_every_answer_that_is_a_file_says_its_media_type(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    bare = [(method, path) for method, path, operation in _operations(spec)
+            for status, answer in operation["responses"].items()
+            if status.startswith("2") and status != "204" and not answer.get("content")]
+    assert bare == []
+    media = {path: set(operation["responses"]["200"]["content"]) for method, path, operation in _operations(spec)
+             if method == "get" and path.endswith(("qr.png", "riskmap.geojson", "cases.csv", "{attachment_id}"))}
+    assert media["/api/v1/units/{unit_id}/qr.png"] == {"image/png"}
+    assert media["/api/v1/units/{unit_id}/riskmap.geojson"] == {"application/geo+json"}
+    assert media["/api/v1/cases.csv"] == {"text/csv"}
+    assert {"image/jpeg", "application/pdf"} <= media["/api/v1/cases/{case_id}/attachments/{attachment_id}"]
+
+
+def test_every_property_has_a_type_so_that_nullable_means_something(client):
+    """OpenAPI 3.0 ignores `nullable` on a schema without a type: before, every enum (a case's
+    status, its deadline colour …) had none, and generated clients made them non-nullable."""
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    untyped = [(name, field) for name, schema in schemas.items()
+               for field, prop in schema.get("properties", {}).items()
+               if not {"type", "$ref", "allOf", "oneOf", "anyOf"} & set(prop)]
+    assert untyped == []
+    colour = schemas["Case"]["properties"]["deadline_colour"]
+    assert colour["type"] == "string" and colour["nullable"] is True and "red" in colour["enum"]
+
+
+def test_the_case_export_documents_no_paging_it_does_not_do(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    names = {parameter["name"] for parameter in spec["paths"]["/api/v1/cases.csv"]["get"]["parameters"]}
+    assert "status" in names and not {"limit", "cursor"} & names

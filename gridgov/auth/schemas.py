@@ -38,8 +38,9 @@ class PrincipalSchema(ma.Schema):
     scope_unit = fields.Nested(ScopeUnitSchema, allow_none=True, required=True)
     district_id = fields.Integer(allow_none=True, required=True)
     active = fields.Boolean(required=True)
-    locked = fields.Function(lambda principal: is_locked(principal), required=True)
-    has_password = fields.Function(lambda principal: principal.password_hash is not None, required=True)
+    locked = fields.Function(lambda principal: is_locked(principal), required=True, metadata={"type": "boolean"})
+    has_password = fields.Function(lambda principal: principal.password_hash is not None, required=True,
+                                   metadata={"type": "boolean"})
     version = fields.Integer(required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
@@ -101,7 +102,7 @@ class TokenCreateSchema(ma.Schema):
 class TokenSchema(ma.Schema):
     id = fields.Integer(required=True)
     principal_id = fields.Integer(required=True)
-    username = fields.Function(lambda token: token.principal.username, required=True)
+    username = fields.Function(lambda token: token.principal.username, required=True, metadata={"type": "string"})
     name = fields.String(required=True)
     prefix = fields.String(required=True, metadata={"description": "The token's first characters."})
     created_at = fields.AwareDateTime(required=True)

@@ -105,6 +105,7 @@ class Principals(MethodView):
 class PrincipalById(MethodView):
     @blp.response(200, PrincipalSchema)
     def get(self, principal_id):
+        """One account in your scope."""
         return service.get_principal(db.session, principal_id=principal_id)
 
     @blp.arguments(PrincipalPatchSchema)

@@ -113,19 +113,22 @@ class CasePageSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class CaseListArgs(PageArgs):
+class CaseFilterArgs(ma.Schema):
+    """What selects cases: the list's filters and order, and the CSV export's."""
+
     origin_unit_id = Id(strict=False, metadata={"description": "Cases that happened in this unit's subtree."})
     owner_unit_id = Id(strict=False, metadata={"description": "Cases handled in this unit's subtree."})
     status = fields.List(enum(Status), metadata={"description": "Repeat for several."})
     category = enum(Category)
     risk_grade = enum(RiskGrade)
     owner_level = enum(HandlingLevel)
-    assignee_id = Id(strict=False)
+    assignee_id = Id(strict=False, metadata={"description": "Cases assigned to this principal (an account's id, "
+                                                            "not a worker's)."})
     deadline_colour = enum(DeadlineColour)
-    created_from = Moment()
-    created_to = Moment()
-    closed_from = Moment()
-    closed_to = Moment()
+    created_from = Moment(metadata={"description": "Logged at or after this moment."})
+    created_to = Moment(metadata={"description": "Logged before this moment (not at it)."})
+    closed_from = Moment(metadata={"description": "Closed at or after this moment."})
+    closed_to = Moment(metadata={"description": "Closed before this moment (not at it)."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),
                          metadata={"description": "`deadline_at` lists only cases whose clock runs."})
 
@@ -135,6 +138,10 @@ class CaseListArgs(PageArgs):
         for start, end in (("created_from", "created_to"), ("closed_from", "closed_to")):
             if data.get(start) and data.get(end) and data[end] < data[start]:
                 raise ma.ValidationError(f"{end} lies before {start}.", field_name=end)
+
+
+class CaseListArgs(PageArgs, CaseFilterArgs):
+    pass
 
 
 class ActionSchema(ma.Schema):

@@ -3,7 +3,7 @@
 from flask import g, request
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
+from gridgov.api import BINARY, Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import pii
 from gridgov.auth.permissions import Role, allows
 from gridgov.auth.scope import current_scope
@@ -86,6 +86,7 @@ class Cases(MethodView):
 class CaseById(MethodView):
     @blp.response(200, CaseSchema)
     def get(self, case_id):
+        """One case, with its parties (personal data masked without `pii:read`) and attachments."""
         return present(service.get_case(db.session, case_id=case_id))
 
 
@@ -163,8 +164,11 @@ class Attachments(MethodView):
 
 @blp.route("/cases/<id:case_id>/attachments/<id:attachment_id>")
 class AttachmentFile(MethodView):
-    @blp.response(200, content_type="application/octet-stream", description="The file as uploaded.")
+    @blp.response(200, BINARY, content_type="application/octet-stream", description="The file as uploaded.")
+    @blp.doc(responses={"200": {"description": "The file as uploaded, as the type its content is.", "content": {
+        mime: {"schema": BINARY} for mime in sorted(attachments.ALLOWED)}}})
     def get(self, case_id, attachment_id):
+        """The file of an attachment: a photo shown inline, a PDF downloaded."""
         case = service.get_case(db.session, case_id=case_id)
         return attachments.send(case=case, attachment_id=attachment_id)
 

@@ -81,7 +81,7 @@ class StudioPatchSchema(ma.Schema):
 class AssignmentSchema(ma.Schema):
     id = fields.Integer(required=True)
     worker_id = fields.Integer(required=True)
-    worker_name = fields.Function(lambda assignment: assignment.worker.name, required=True)
+    worker_name = fields.Function(lambda assignment: assignment.worker.name, required=True, metadata={"type": "string"})
     unit_id = fields.Integer(required=True)
     duty = fields.String(required=True)
     starts_on = fields.Date(required=True)

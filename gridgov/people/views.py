@@ -55,6 +55,7 @@ class Workers(MethodView):
     @blp.arguments(WorkerCreateSchema)
     @blp.response(201, WorkerSchema)
     def post(self, data):
+        """Put a worker on the roster, based at a unit of your scope."""
         worker = service.create_worker(db.session, **data)
         db.session.commit()
         return present(worker)
@@ -64,6 +65,7 @@ class Workers(MethodView):
 class WorkerById(MethodView):
     @blp.response(200, WorkerSchema)
     def get(self, worker_id):
+        """One worker of the roster."""
         return present(service.get_worker(db.session, worker_id=worker_id))
 
     @blp.arguments(WorkerPatchSchema)
@@ -82,6 +84,7 @@ class WorkerAssignments(MethodView):
     @blp.arguments(HistoryArgs, location="query")
     @blp.response(200, AssignmentListSchema)
     def get(self, args, worker_id):
+        """What the worker covers (`history=true`: also what they covered once)."""
         worker = service.get_worker(db.session, worker_id=worker_id)
         return {"items": service.assignments(db.session, worker=worker, history=args["history"]), "next_cursor": None}
 
@@ -91,6 +94,7 @@ class UnitAssignments(MethodView):
     @blp.arguments(HistoryArgs, location="query")
     @blp.response(200, AssignmentListSchema)
     def get(self, args, unit_id):
+        """Who covers the unit (`history=true`: also who covered it once)."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
         return {"items": service.assignments(db.session, unit=unit, history=args["history"]), "next_cursor": None}
 
@@ -120,11 +124,13 @@ class Plan(MethodView):
 class Studios(MethodView):
     @blp.response(200, StudioListSchema)
     def get(self):
+        """The studios of your scope, and those above it that serve it (to give cases to)."""
         return {"items": service.list_studios(db.session), "next_cursor": None}
 
     @blp.arguments(StudioCreateSchema)
     @blp.response(201, StudioSchema)
     def post(self, data):
+        """Open a studio at a unit of your scope, with its specialties and members."""
         studio = service.create_studio(db.session, **data)
         db.session.commit()
         return studio
@@ -134,11 +140,13 @@ class Studios(MethodView):
 class StudioById(MethodView):
     @blp.response(200, StudioSchema)
     def get(self, studio_id):
+        """One studio."""
         return service.get_studio(db.session, studio_id=studio_id)
 
     @blp.arguments(StudioPatchSchema)
     @blp.response(200, StudioSchema)
     def patch(self, data, studio_id):
+        """Rename a studio, or change its specialties or members; `version` guards against a stale edit."""
         studio = service.update_studio(db.session, studio=service.get_studio(db.session, studio_id=studio_id), **data)
         db.session.commit()
         return studio

@@ -6,7 +6,7 @@ import segno
 from flask import Response, g, render_template
 from flask.views import MethodView
 
-from gridgov.api import Blueprint, page_by_id
+from gridgov.api import BINARY, TEXT, Blueprint, page_by_id
 from gridgov.auth import pii
 from gridgov.auth.permissions import ROLE_PERMISSIONS
 from gridgov.db import db, utcnow
@@ -56,6 +56,7 @@ class Reports(MethodView):
 class ReportById(MethodView):
     @blp.response(200, ReportSchema)
     def get(self, report_id):
+        """One resident's report (personal data masked without `pii:read`)."""
         return present(service.get_report(db.session, report_id=report_id))
 
 
@@ -101,7 +102,7 @@ class RotateReportCode(MethodView):
 
 @blp.route("/units/<id:unit_id>/qr.svg")
 class QrSvg(MethodView):
-    @blp.response(200, content_type="image/svg+xml", description="The unit's QR code.")
+    @blp.response(200, TEXT, content_type="image/svg+xml", description="The unit's QR code.")
     def get(self, unit_id):
         """The unit's QR code as SVG, for print."""
         return _qr_image(unit_id, kind="svg", mimetype="image/svg+xml", scale=8, title=QR_TITLE, encoding="utf-8")
@@ -109,7 +110,7 @@ class QrSvg(MethodView):
 
 @blp.route("/units/<id:unit_id>/qr.png")
 class QrPng(MethodView):
-    @blp.response(200, content_type="image/png", description="The unit's QR code.")
+    @blp.response(200, BINARY, content_type="image/png", description="The unit's QR code.")
     def get(self, unit_id):
         """The unit's QR code as PNG."""
         return _qr_image(unit_id, kind="png", mimetype="image/png", scale=10)
@@ -117,7 +118,7 @@ class QrPng(MethodView):
 
 @blp.route("/units/<id:unit_id>/qr-sheet")
 class QrSheet(MethodView):
-    @blp.response(200, content_type="text/html", description="A printable page of QR codes.")
+    @blp.response(200, TEXT, content_type="text/html", description="A printable page of QR codes.")
     def get(self, unit_id):
         """A printable sheet of the QR codes of every micro-grid in use of a village (or a grid),
         each with its unit's name and code under it."""

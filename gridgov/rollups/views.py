@@ -4,9 +4,9 @@
 from flask import Response, json
 from flask.views import MethodView
 
-from gridgov.api import Blueprint
+from gridgov.api import TEXT, Blueprint
 from gridgov.cases import service as case_service
-from gridgov.cases.schemas import CaseListArgs
+from gridgov.cases.schemas import CaseFilterArgs
 from gridgov.db import db
 from gridgov.errors import RuleViolation
 from gridgov.rollups import export, service
@@ -32,6 +32,7 @@ class Rollup(MethodView):
                          "children add up to the unit). Without `from`/`to` the window is all time.\n\n"
                          + DEFINITIONS_DOC)
     def get(self, args, unit_id):
+        """The unit's figures and its children's, for the window (`from`, `to`; default: all time)."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
         return service.rollup(db.session, unit=unit, window=_window(args))
 
@@ -39,7 +40,7 @@ class Rollup(MethodView):
 @blp.route("/units/<id:unit_id>/rollup.csv")
 class RollupCsv(MethodView):
     @blp.arguments(WindowArgs, location="query")
-    @blp.response(200, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    @blp.response(200, TEXT, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args, unit_id):
         """The rollup as a table: the unit's row, then one per child."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
@@ -59,9 +60,40 @@ class Trend(MethodView):
         return {"unit_id": unit.id, "interval": args["interval"], "items": items}
 
 
+# The risk map's GeoJSON (RFC 7946), as service.riskmap builds it.
+RISK_MAP = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {
+            "type": "object",
+            "required": ["type", "id", "geometry", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "integer", "description": "The child unit's id."},
+                "geometry": {
+                    "type": "object", "nullable": True, "description": "Null for a unit without a centroid.",
+                    "properties": {"type": {"type": "string", "enum": ["Point"]},
+                                   "coordinates": {"type": "array", "items": {"type": "number"}, "minItems": 2,
+                                                   "maxItems": 2, "description": "[longitude, latitude]"}},
+                },
+                "properties": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
+                    "level": {"type": "string"}, "cases": {"type": "integer"}, "open": {"type": "integer"},
+                    "overdue": {"type": "integer"},
+                    "deadline_colours": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "risk_score": {"type": "number"},
+                }},
+            },
+        }},
+    },
+}
+
+
 @blp.route("/units/<id:unit_id>/riskmap.geojson")
 class RiskMap(MethodView):
-    @blp.response(200, content_type="application/geo+json", description="A GeoJSON FeatureCollection.")
+    @blp.response(200, RISK_MAP, content_type="application/geo+json", description="A GeoJSON FeatureCollection.")
     def get(self, unit_id):
         """The children as points at their centroids, with counts and risk score (see the rollup)."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
@@ -70,12 +102,11 @@ class RiskMap(MethodView):
 
 @blp.route("/cases.csv")
 class CasesCsv(MethodView):
-    @blp.arguments(CaseListArgs, location="query")
-    @blp.response(200, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    @blp.arguments(CaseFilterArgs, location="query")
+    @blp.response(200, TEXT, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args):
         """Every case the filters of `GET /cases` select (all pages, up to 100,000 rows; more is
         refused, 422, rather than cut short), one row each; personal data is not exported."""
-        args.pop("limit"), args.pop("cursor")
         sort = args.pop("sort")
         rows, _key = case_service.list_cases(db.session, filters=args, sort=sort, after=None, limit=export.MAX_ROWS)
         if len(rows) > export.MAX_ROWS:  # a spreadsheet that looks whole but is not would mislead

@@ -49,6 +49,7 @@ class Units(MethodView):
 class UnitById(MethodView):
     @blp.response(200, UnitSchema)
     def get(self, unit_id):
+        """One unit."""
         return service.get_unit(db.session, unit_id=unit_id)
 
     @blp.arguments(UnitPatchSchema)
@@ -62,7 +63,8 @@ class UnitById(MethodView):
 
     @blp.response(204)
     def delete(self, unit_id):
-        """Delete a unit that has no children (and, later, no cases or assignments)."""
+        """Delete a unit that nothing refers to: no children, cases, reports, accounts, workers or
+        studios (409 naming what holds it; deactivate it instead)."""
         unit = service.get_unit(db.session, unit_id=unit_id)
         service.delete_unit(db.session, unit=unit)
         db.session.commit()
@@ -72,6 +74,7 @@ class UnitById(MethodView):
 class UnitByCode(MethodView):
     @blp.response(200, UnitSchema)
     def get(self, code):
+        """The unit with this code (统计用区划代码, or a grid's or micro-grid's)."""
         return service.get_unit_by_code(db.session, code=code)
 
 
@@ -139,6 +142,7 @@ class Export(MethodView):
         "application/json": {"schema": ExportRowSchema(many=True)},
     }}})
     def get(self, args, unit_id):
+        """The subtree in the import's columns (`format=csv` or `json`), ready to import elsewhere."""
         unit = service.get_unit(db.session, unit_id=unit_id)
         rows = transfer.export_rows(db.session, unit=unit)
         filename = f"units-{unit.code}.{args['format']}"
