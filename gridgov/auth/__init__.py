@@ -31,7 +31,9 @@ def _document(app: Flask, api) -> None:
     )
     api.spec.components.security_scheme(
         "session", {"type": "apiKey", "in": "cookie", "name": "session",
-                    "description": "The cookie of `/login`; changes also need the `X-CSRFToken` header."}
+                    "description": "The cookie of `/login`; changes also need the session's CSRF token in the "
+                                   "`X-CSRFToken` header (/docs adds it when you are signed in; /logout's "
+                                   "form holds it)."}
     )
     paths = api.spec._paths  # apispec keeps them here until the document is rendered
     for rule in app.url_map.iter_rules():

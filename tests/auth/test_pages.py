@@ -1,5 +1,6 @@
 """``/login`` and ``/logout``, and the cookie session they manage: CSRF, redirects, cookies."""
 
+import json
 import re
 import time
 
@@ -327,3 +328,22 @@ def test_a_sign_in_form_no_account_could_match_says_so_not_that_the_page_expired
     response = browser.post("/login", data=form)
     assert response.status_code == status and words in response.get_data(as_text=True)
     assert "过期" not in response.get_data(as_text=True)
+
+
+DOCS_CSRF = re.compile(r"const csrf = (\"[^\"]*\");")
+
+
+def test_the_docs_page_lets_a_signed_in_browser_try_changes(browser, anonymous, other):
+    """Before, "Try it out" sent the session's cookie without its CSRF token: every change
+    answered 400 for someone signed in."""
+    token = json.loads(DOCS_CSRF.search(browser.get("/docs").get_data(as_text=True)).group(1))
+    assert token
+    assert "X-CSRFToken" in browser.get("/docs").get_data(as_text=True)
+
+    response = browser.patch(f"{PRINCIPALS}/{other}", json={"display_name": "王五"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    # A visitor gets no token (and no session just for one).
+    page = anonymous.get("/docs")
+    assert json.loads(DOCS_CSRF.search(page.get_data(as_text=True)).group(1)) == ""
+    assert "Set-Cookie" not in page.headers
