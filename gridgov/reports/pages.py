@@ -7,7 +7,9 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 import secrets
 import unicodedata
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, TimestampSigner
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -33,18 +35,52 @@ def _storable(form, field):
 
 class _Choice(SelectField):
     def pre_validate(self, form):
+        if not self.data:
+            raise ValidationError("请选择纠纷类型")
         if self.data not in {choice.value for choice in self.choices}:
             raise ValidationError("请从列表中选择")
 
 
+# How long a report page stays good to send: a page left open over a working day still files.
+FORM_MAX_AGE = 12 * 60 * 60
+
+
+def _form_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="gridgov.report-form")
+
+
+def new_submission() -> str:
+    """A page load's own id, signed with the time it was made."""
+    return _form_signer().sign(secrets.token_urlsafe(16)).decode()
+
+
+def _fresh(form, field):
+    try:
+        form.submission_id = _form_signer().unsign(field.data or "", max_age=FORM_MAX_AGE).decode()
+    except BadSignature:  # also SignatureExpired
+        raise ValidationError("页面已过期") from None
+
+
 class ReportForm(FlaskForm):
+    class Meta:
+        # The form's signed id stands in for a session's CSRF token: a resident whose browser
+        # keeps no cookies can still report (before, the page said "expired" every time), and
+        # no cookie is set on a resident at all.
+        csrf = False
+
     # Each page load's own id: the same form sent twice (a refresh of the receipt, a double tap)
-    # answers the report it filed, instead of filing another.
-    submission = HiddenField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16,64}\Z")])
-    category = _Choice("纠纷类型", choices=[SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items()],
+    # answers the report it filed, instead of filing another. Signed and dated: a page too old
+    # (or a form made elsewhere) is refused as expired.
+    submission = HiddenField(validators=[_fresh])
+    submission_id: str | None = None
+    # Nothing chosen for the resident: one who skips the list is asked, not filed as 家事邻里.
+    category = _Choice("纠纷类型", choices=[SelectChoice("", "请选择"),
+                                         *(SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items())],
                        validators=[InputRequired("请选择纠纷类型")])
-    description = TextAreaField("发生了什么", validators=[
-        DataRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"), _storable])
+    # A browser counts a line break as one character against maxlength and sends it as two (CRLF).
+    description = TextAreaField("发生了什么", filters=[lambda text: text.replace("\r\n", "\n") if text else text],
+                                validators=[DataRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"),
+                                            _storable])
     media_url = StringField("照片链接（选填）", validators=[
         Optional(), Length(max=500, message="请控制在 500 字以内"), URL(message="请填写有效的链接"), _storable])
     phone = StringField("联系电话（选填）", validators=[
@@ -72,8 +108,8 @@ def report(token: str):
     form = ReportForm()
     status = 200
     if form.validate_on_submit():
-        submission = form.submission.data or None
-        if submission and (earlier := service.find_by_submission(db.session, submission=submission)):
+        submission = form.submission_id
+        if earlier := service.find_by_submission(db.session, submission=submission):
             return render_template("report_done.html", report=earlier, unit=unit), 200
         made = service.submit_report(
             db.session,
@@ -89,9 +125,9 @@ def report(token: str):
         db.session.commit()
         return render_template("report_done.html", report=made, unit=unit), 201
     if request.method == "POST":
-        status = 400 if form.csrf_token.errors else 422
-    else:
-        form.submission.data = secrets.token_urlsafe(16)
+        status = 400 if form.submission.errors else 422
+    if request.method == "GET" or form.submission.errors:
+        form.submission.data = new_submission()  # an expired page gets a fresh id: it may be sent again
     return render_template("report.html", form=form, unit=unit), status
 
 
@@ -118,8 +154,14 @@ def track(code: str):
 
 @bp.errorhandler(429)
 def _too_many(error):
-    return render_template("message.html", title="提交过于频繁",
-                           message="您提交得太频繁了，请稍后再试。紧急情况请拨打 110。"), 429
+    title, message = "提交过于频繁", "您提交得太频繁了，请稍后再试。紧急情况请拨打 110。"
+    if request.endpoint == "report_pages.report" and request.method == "POST":
+        # The form again, as typed: nothing the resident wrote is lost while they wait.
+        unit = service.unit_for_token(db.session, token=request.view_args["token"])
+        form = ReportForm()
+        form.submission.data = new_submission()
+        return render_template("report.html", form=form, unit=unit, notice=f"{title}：{message}"), 429
+    return render_template("message.html", title=title, message=message), 429
 
 
 @bp.errorhandler(NotFound)

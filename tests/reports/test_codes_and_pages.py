@@ -17,6 +17,7 @@ import io
 import re
 import secrets
 import struct
+import time
 import xml.etree.ElementTree as ET
 import zlib
 from datetime import datetime
@@ -34,7 +35,7 @@ G11 = "510503001001001"
 M111, M112, M121 = "510503001001001001", "510503001001001002", "510503001001002001"
 M211 = "510503001002001001"
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+SUBMISSION_FIELD = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
 TRACKING = re.compile(r'id="tracking-code">([A-Z0-9]+)<')
 STAGE = re.compile(r'<p class="stage" id="stage">([^<]*)</p>')
 STEP = re.compile(r'<li><time datetime="([^"]+)">([^<]+)</time> ([^<]*)</li>')
@@ -112,17 +113,18 @@ def token_of(client, unit_id: int) -> str:
     return report_code(client, unit_id)["token"]
 
 
-def csrf_token(browser, token: str) -> str:
-    match = CSRF_FIELD.search(assert_page(browser.get(f"/r/{token}"), 200))
-    assert match, "no CSRF token on the report page"
+def form_id(browser, token: str) -> str:
+    """The report page's signed form id (it stands in for a CSRF token)."""
+    match = SUBMISSION_FIELD.search(assert_page(browser.get(f"/r/{token}"), 200))
+    assert match, "no form id on the report page"
     return match.group(1)
 
 
-def submit(browser, token: str, *, csrf: bool = True, **fields):
+def submit(browser, token: str, *, with_form_id: bool = True, **fields):
     """POST the report form as a resident's browser would (category defaults to 家事邻里)."""
     form = {"category": "family_neighbour", **fields}
-    if csrf:
-        form["csrf_token"] = csrf_token(browser, token)
+    if with_form_id:
+        form["submission"] = form_id(browser, token)
     return browser.post(f"/r/{token}", data=form)
 
 
@@ -477,7 +479,8 @@ def test_report_page_is_a_chinese_form_naming_the_unit(client, anonymous, ids, n
     assert names[M111] in page and M111 in page
     assert "纠纷类型" in page and "家事邻里纠纷" in page
     assert 'name="description"' in page and 'name="phone"' in page and 'name="anonymous"' in page
-    assert CSRF_FIELD.search(page)
+    assert SUBMISSION_FIELD.search(page)
+    assert "Set-Cookie" not in anonymous.get(f"/r/{token_of(client, ids[M111])}").headers  # no cookie on a resident
 
 
 def test_filed_report_is_pending_on_the_triage_desk_with_the_phone_masked(client, anonymous, clerk, ids):
@@ -564,27 +567,18 @@ def test_body_over_32_kb_is_refused(client, anonymous, clerk, ids):
     assert all_reports(clerk) == []
 
 
-SUBMISSION_FIELD = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
-
-
-def cookie_of(browser) -> dict:
-    (cookie,) = [cookie for cookie in browser._cookies.values() if cookie.key == "session"]
-    return {"key": cookie.key, "value": cookie.value}
-
 
 def test_the_same_form_sent_twice_files_one_report(app, client, anonymous, clerk, ids):
     """A refreshed receipt or a double tap sends the form again; before, each filed a report."""
     token = token_of(client, ids[M111])
     page = assert_page(anonymous.get(f"/r/{token}"), 200)
-    form = {"csrf_token": CSRF_FIELD.search(page).group(1), "submission": SUBMISSION_FIELD.search(page).group(1),
+    form = {"submission": SUBMISSION_FIELD.search(page).group(1),
             "category": "family_neighbour", "description": "楼上漏水，协商无果。"}
-    before_answer = cookie_of(anonymous)  # what a second tap carries: the first answer is not back yet
     first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
     again = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 200)).group(1)
-    # A double tap: the second copy leaves before the first answer (and its cookie) arrives.
-    tapped = app.test_client()
-    tapped.set_cookie(**before_answer)
-    twice = TRACKING.search(assert_page(tapped.post(f"/r/{token}", data=form), 200)).group(1)
+    # A double tap, from a browser that keeps nothing between the two: the form is enough.
+    twice = TRACKING.search(assert_page(app.test_client(use_cookies=False).post(f"/r/{token}", data=form),
+                                        200)).group(1)
     assert again == twice == first
     assert [report["tracking_code"] for report in all_reports(clerk)] == [first]
     # A new page load is a new report.
@@ -606,7 +600,7 @@ def test_a_copy_that_passes_the_first_on_its_way_answers_the_first_report(client
     monkeypatch.setattr(service, "find_by_submission", not_yet_for_the_page)
     token = token_of(client, ids[M111])
     page = assert_page(anonymous.get(f"/r/{token}"), 200)
-    form = {"csrf_token": CSRF_FIELD.search(page).group(1), "submission": SUBMISSION_FIELD.search(page).group(1),
+    form = {"submission": SUBMISSION_FIELD.search(page).group(1),
             "category": "family_neighbour", "description": "楼上漏水，协商无果。"}
     first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
     second = anonymous.post(f"/r/{token}", data=form)
@@ -615,21 +609,59 @@ def test_a_copy_that_passes_the_first_on_its_way_answers_the_first_report(client
     assert len(calls) == 3 and [report["tracking_code"] for report in all_reports(clerk)] == [first]
 
 
-def test_a_refused_form_speaks_chinese_and_says_when_the_page_expired(client, anonymous, ids):
+def test_a_refused_form_speaks_chinese_and_says_when_the_page_expired(client, anonymous, ids, monkeypatch):
     token = token_of(client, ids[M111])
     page = assert_page(submit(anonymous, token, category="alien_invasion", description="噪音",
                               media_url="https://img.example/" + "p" * 500), 422)
     assert "请从列表中选择" in page and "请控制在 500 字以内" in page and "Not a valid" not in page
-    expired = assert_page(anonymous.post(f"/r/{token}", data={"csrf_token": "stale", "category": "other",
-                                                             "description": "噪音"}), 400)
-    assert "页面已过期" in expired
+
+    stale = form_id(anonymous, token)
+    now = time.time()
+    monkeypatch.setattr("itsdangerous.timed.time.time", lambda: now + 13 * 3600)  # 13 hours later
+    expired = assert_page(anonymous.post(f"/r/{token}", data={"submission": stale, "category": "other",
+                                                             "description": "噪音还在继续"}), 400)
+    assert "页面已过期" in expired and "噪音还在继续" in expired  # kept, to be sent again
+    fresh = SUBMISSION_FIELD.search(expired).group(1)
+    assert fresh != stale
+    assert_page(anonymous.post(f"/r/{token}", data={"submission": fresh, "category": "other",
+                                                    "description": "噪音还在继续"}), 201)
 
 
-def test_missing_csrf_token_is_refused(client, anonymous, clerk, ids):
+def test_a_form_without_a_good_form_id_is_refused(client, anonymous, clerk, ids):
     token = token_of(client, ids[M111])
-    assert_page(submit(anonymous, token, csrf=False, description="无令牌提交"), 400)
-    assert_page(anonymous.post(f"/r/{token}", data={"csrf_token": "forged", "category": "other",
+    assert_page(submit(anonymous, token, with_form_id=False, description="无令牌提交"), 400)
+    assert_page(anonymous.post(f"/r/{token}", data={"submission": "forged.AAAAAA.BBBBBB", "category": "other",
                                                     "description": "伪造令牌"}), 400)
+    assert all_reports(clerk) == []
+
+
+def test_a_browser_that_keeps_no_cookies_still_reports(app, client, clerk, ids):
+    """Before, the form's CSRF token lived in the session cookie: without cookies every send
+    answered "页面已过期"."""
+    token = token_of(client, ids[M111])
+    no_cookies = app.test_client(use_cookies=False)
+    page = assert_page(no_cookies.get(f"/r/{token}"), 200)
+    done = no_cookies.post(f"/r/{token}", data={"submission": SUBMISSION_FIELD.search(page).group(1),
+                                                 "category": "other", "description": "路灯坏了"})
+    assert done.status_code == 201, done.get_data(as_text=True)
+    assert len(all_reports(clerk)) == 1
+
+
+def test_line_breaks_count_once_as_the_browser_counted_them(client, anonymous, clerk, ids):
+    """A browser sends each line break as CRLF: 2,000 characters as typed were 2,200 to the server."""
+    token = token_of(client, ids[M111])
+    typed = "\r\n".join(["一二三四五六七八九"] * 200)  # 1,999 characters with "\n" breaks
+    file_report(anonymous, token, description=typed)
+    [report] = all_reports(clerk)
+    assert "\r" not in report["description"] and len(report["description"]) == 1999
+
+
+def test_a_resident_who_skips_the_category_is_asked_for_it(client, anonymous, clerk, ids):
+    token = token_of(client, ids[M111])
+    page = assert_page(anonymous.get(f"/r/{token}"), 200)
+    assert '<option value="">请选择</option>' in page and " selected" not in page  # the browser asks first
+    refused = assert_page(submit(anonymous, token, category="", description="邻居吵架"), 422)
+    assert "请选择纠纷类型" in refused
     assert all_reports(clerk) == []
 
 

@@ -11,6 +11,7 @@ Each test builds its own app with limits on and small numbers, on a fresh SQLite
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,8 +100,16 @@ def from_address(app, address: str):
     return client
 
 
-def file_report(client, token: str):
-    return client.post(f"/r/{token}", data=REPORT)
+SUBMISSION_FIELD = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
+
+
+def form_id(client, token: str) -> str:
+    """A fresh report page's signed form id (each page load is its own report)."""
+    return SUBMISSION_FIELD.search(client.get(f"/r/{token}").get_data(as_text=True)).group(1)
+
+
+def file_report(client, token: str, **fields):
+    return client.post(f"/r/{token}", data={**REPORT, "submission": form_id(client, token), **fields})
 
 
 def test_behind_a_trusted_proxy_each_resident_is_counted_by_their_own_address(make_app):
@@ -109,7 +118,8 @@ def test_behind_a_trusted_proxy_each_resident_is_counted_by_their_own_address(ma
     proxy = from_address(app, "10.0.0.2")  # every request arrives from the proxy
 
     def through_proxy(resident: str):
-        return proxy.post(f"/r/{token}", data=REPORT, headers={"X-Forwarded-For": resident})
+        return proxy.post(f"/r/{token}", data={**REPORT, "submission": form_id(proxy, token)},
+                          headers={"X-Forwarded-For": resident})
 
     assert [through_proxy("203.0.113.7").status_code for _ in range(4)] == [201, 201, 201, 429]
     assert through_proxy("203.0.113.8").status_code == 201
@@ -145,6 +155,21 @@ def test_fourth_report_from_one_address_within_a_minute_is_refused_and_not_writt
     refused = file_report(phone, token)
 
     assert_refused_page(refused)
+    assert count_reports(app) == 3
+
+
+def test_forms_refused_for_a_mistake_use_up_no_reports_and_the_refusal_keeps_what_was_typed(make_app):
+    """Before, five mistyped phones used up a resident's reports, and the 429 page held no form."""
+    app = make_app(RATELIMIT_REPORT_CODE="100 per hour")  # 3 reports a minute per address
+    token = report_token(app, M111)
+    resident = from_address(app, "192.0.2.30")
+    assert [file_report(resident, token, phone="12ab").status_code for _ in range(4)] == [422] * 4
+    assert [file_report(resident, token).status_code for _ in range(3)] == [201] * 3
+
+    refused = file_report(resident, token, description="楼道堆放杂物，存在消防隐患。")
+    assert_refused_page(refused)
+    page = refused.get_data(as_text=True)
+    assert "楼道堆放杂物，存在消防隐患。" in page and 'name="submission"' in page  # the form, as typed
     assert count_reports(app) == 3
 
 
@@ -248,13 +273,19 @@ def test_limits_of_one_app_do_not_reach_another_app_of_the_process(make_app):
 # A second worker: its own process (so nothing of the first app is shared but the database file and
 # Redis), its own app, the same report code.
 WORKER = """
-import json, logging, sys
+import json, logging, re, sys
 logging.disable(logging.CRITICAL)
 from gridgov import create_app
 config, token, count = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 client = create_app(config).test_client()
 report = json.loads(sys.argv[4])
-print(json.dumps([client.post("/r/" + token, data=report).status_code for _ in range(count)]))
+
+def form_id():
+    page = client.get("/r/" + token).get_data(as_text=True)
+    return re.search(r'name="submission" type="hidden" value="([^"]+)"', page).group(1)
+
+print(json.dumps([client.post("/r/" + token, data={**report, "submission": form_id()}).status_code
+                  for _ in range(count)]))
 """
 
 
