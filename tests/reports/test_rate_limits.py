@@ -11,7 +11,6 @@ Each test builds its own app with limits on and small numbers, on a fresh SQLite
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from gridgov.reports.models import Report
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from tests.conftest import SMALL_TREE_CSV, TEST_SETTINGS, bearer_client, fresh_app
+from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
 
 ROOT = Path(__file__).resolve().parents[2]
 D = "510503"
@@ -98,9 +98,6 @@ def from_address(app, address: str):
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return client
-
-
-SUBMISSION_FIELD = re.compile(r'name="submission" type="hidden" value="([^"]+)"')
 
 
 def form_id(client, token: str) -> str:

@@ -10,7 +10,6 @@ owned as the case policy says, also with ``CASE_POLICY`` overridden) — and the
 at once (PostgreSQL); and the tree keeping reports with their units (no delete, moves follow).
 """
 
-import re
 import threading
 import time
 from datetime import date, datetime, timedelta
@@ -33,6 +32,7 @@ from tests.cases.support import (
     D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem, case_in,
 )
 from tests.conftest import bearer_client, delete_district, every_page
+from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
 
 API = "/api/v1"
 REPORTS = f"{API}/reports"
@@ -245,7 +245,7 @@ def test_a_report_made_on_the_qr_page_reaches_the_desk(app, tree, client, anonym
     code = client.get(f"{API}/units/{tree.id[M112]}/report-code").get_json()
     page = anonymous.get(f"/r/{code['token']}")
     assert page.status_code == 200
-    form_id = re.search(r'name="submission" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    form_id = SUBMISSION_FIELD.search(page.get_data(as_text=True)).group(1)
 
     done = anonymous.post(f"/r/{code['token']}", data={
         "submission": form_id, "category": "consumer", "description": "超市售卖过期食品，拒绝退款。", "phone": PHONE,

@@ -1,0 +1,138 @@
+"""The resident's report page (/r/<token>) in a real browser (headless Chromium through Selenium):
+Back after the receipt and 提交 again files no second report (the page's one script keeps the
+sent form's id), and a browser that keeps no cookies reports like any other.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov.db import db
+from gridgov.reports import service as report_service
+from gridgov.reports.models import Report
+from gridgov.tree import service as tree_service
+from gridgov.tree import transfer
+from tests.conftest import SMALL_TREE_CSV, fresh_app, need, served
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WAIT_SECONDS = 20
+M111 = "510503001001001001"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    need(Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(),
+         "Chromium: /usr/bin/chromium and /usr/bin/chromedriver are needed (Debian packages chromium, chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def live(chromium, tmp_path_factory):
+    """The small tree on a fresh SQLite file, served over HTTP; yields (app, report page URL)."""
+    app = fresh_app(tmp_path_factory.mktemp("report_page"))
+    with app.app_context():
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        unit = tree_service.get_unit_by_code(db.session, code=M111)
+        token = report_service.report_code(db.session, unit=unit).token
+        db.session.commit()
+    with served(app) as base:
+        yield app, f"{base}/r/{token}"
+    with app.app_context():
+        db.engine.dispose()
+
+
+def browser(*, cookies: bool):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=375,800", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    if not cookies:
+        options.add_experimental_option("prefs", {"profile.default_content_setting_values.cookies": 2})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    return driver, profile
+
+
+@pytest.fixture
+def phone():
+    driver, profile = browser(cookies=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def phone_without_cookies():
+    driver, profile = browser(cookies=False)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def reports_made(app) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.execute(sa.select(Report.tracking_code, Report.description).order_by(Report.id)).all()
+        db.session.rollback()
+        return [tuple(row) for row in rows]
+
+
+def fill_and_send(driver, description: str) -> str:
+    """Choose a category, type the description, tap 提交; the tracking code on the receipt."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    Select(driver.find_element(By.ID, "category")).select_by_value("family_neighbour")
+    box = driver.find_element(By.ID, "description")
+    box.clear()
+    box.send_keys(description)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "tracking-code")))
+    return driver.find_element(By.ID, "tracking-code").text
+
+
+def test_back_after_the_receipt_and_send_again_files_one_report(live, phone):
+    """Before, the reloaded page had a new form id, and the same words became a second report
+    with a second tracking code."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    app, page = live
+    before = len(reports_made(app))
+    phone.get(page)
+    first = fill_and_send(phone, "楼上每晚装修到十一点，协商无果。")
+
+    phone.back()
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "description")))
+    assert phone.find_element(By.ID, "description").get_attribute("value") == "楼上每晚装修到十一点，协商无果。"
+    phone.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "tracking-code")))
+
+    assert phone.find_element(By.ID, "tracking-code").text == first
+    assert reports_made(app)[before:] == [(first, "楼上每晚装修到十一点，协商无果。")]
+
+    # A new visit is a new report.
+    phone.get(page)
+    assert fill_and_send(phone, "楼道堆放杂物。") != first
+    assert len(reports_made(app)) == before + 2
+
+
+def test_a_browser_that_keeps_no_cookies_reports(live, phone_without_cookies):
+    """Before, the form's check lived in a session cookie: such a browser was told "页面已过期"
+    on every try."""
+    app, page = live
+    before = len(reports_made(app))
+    phone_without_cookies.get(page)
+    code = fill_and_send(phone_without_cookies, "路口路灯坏了一周。")
+    assert reports_made(app)[before:] == [(code, "路口路灯坏了一周。")]
