@@ -61,6 +61,10 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    if request.path.endswith("/"):
+        # Its links are relative (a proxy may put a prefix in front): from /logout/ they would
+        # point into /logout/login.
+        return redirect("../logout")
     form = LogoutForm()
     if request.method == "POST":
         if not form.validate_on_submit():

@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from urllib.parse import urljoin
 
 import pytest
 from itsdangerous.timed import TimestampSigner
@@ -347,3 +348,11 @@ def test_the_docs_page_lets_a_signed_in_browser_try_changes(browser, anonymous, 
     page = anonymous.get("/docs")
     assert json.loads(DOCS_CSRF.search(page.get_data(as_text=True)).group(1)) == ""
     assert "Set-Cookie" not in page.headers
+
+
+def test_logout_with_a_trailing_slash_sends_the_browser_to_logout(anonymous):
+    """From /logout/ the page's relative links (and the redirect after signing out) led to
+    /logout/login, a 404."""
+    response = anonymous.get("/logout/")
+    assert response.status_code == 302
+    assert urljoin("http://localhost/logout/", response.headers["Location"]) == "http://localhost/logout"
