@@ -9,7 +9,7 @@ messages).
 from http import HTTPStatus
 
 import sqlalchemy as sa
-from flask import Flask, current_app, request
+from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -44,7 +44,9 @@ class Forbidden(DomainError):
 
 
 class NotFound(DomainError):
-    status, type, title = 404, "not-found", "Not found"
+    # Titles are HTTP's phrases where the type is HTTP's: one title per type (RFC 9457), whether
+    # the service or the router answers.
+    status, type, title = 404, "not-found", "Not Found"
 
 
 class Conflict(DomainError):
@@ -74,7 +76,7 @@ class InvalidInput(DomainError):
 
 
 class UnsupportedMediaType(DomainError):
-    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+    status, type, title = 415, "unsupported-media-type", "Unsupported Media Type"
 
 
 class Locked(DomainError):
@@ -129,11 +131,26 @@ def handle_http_exception(error: HTTPException):
             detail="The request has invalid fields; see `errors`.",
             errors=_flatten_messages(messages),
         )
+    if status == 404 and _wants_a_page():
+        # A resident's mistyped link (/r/, /t/a/b …) is a page in their words, not a problem document.
+        return render_template("message.html", title="页面不存在",
+                               message="您访问的页面不存在。请扫描网格内张贴的二维码，或检查链接是否完整。"), 404
     response = problem(status, detail=data.get("message") or error.description)
     for name, value in (error.get_headers() if hasattr(error, "get_headers") else []):
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value
     return response
+
+
+# Where programs call: their answers are problem documents whatever they accept.
+PROGRAM_PREFIXES = ("/api/", "/open311/")
+
+
+def _wants_a_page() -> bool:
+    """A browser asking for a page outside the API."""
+    if request.path.startswith(PROGRAM_PREFIXES):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
 def handle_domain_error(error: DomainError):

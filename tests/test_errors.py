@@ -2,6 +2,8 @@
 
 import logging
 
+import pytest
+
 from gridgov import create_app
 from gridgov.auth import guard
 from gridgov.auth.permissions import PUBLIC
@@ -25,3 +27,19 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR and "GET /boom failed" in r.getMessage()]
     assert record.exc_info and "the secret internals" in str(record.exc_info[1])
 
+
+
+@pytest.mark.parametrize("path", ["/r/", "/t/a/b", "/nothing-here"])
+def test_a_browser_that_follows_a_broken_link_gets_a_page_in_chinese(anonymous, path):
+    """Before, a resident's mistyped link answered an English problem document."""
+    response = anonymous.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_a_program_gets_a_problem_for_a_broken_link_and_one_title_per_type(anonymous, client):
+    for response in (anonymous.get("/nothing-here"),
+                     anonymous.get("/api/v1/nothing", headers={"Accept": "text/html"}),
+                     client.get("/api/v1/units/2147483647")):
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+        assert response.get_json()["title"] == "Not Found"
