@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 import sqlalchemy as sa
 from flask import Flask, current_app, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -135,7 +136,10 @@ def handle_http_exception(error: HTTPException):
         # A resident's mistyped link (/r/, /t/a/b …) is a page in their words, not a problem document.
         return render_template("message.html", title="页面不存在",
                                message="您访问的页面不存在。请扫描网格内张贴的二维码，或检查链接是否完整。"), 404
-    response = problem(status, detail=data.get("message") or error.description)
+    detail = data.get("message") or error.description
+    if isinstance(error, RateLimitExceeded):  # its description is the limit alone ("3 per 1 minute")
+        detail = f"Too many requests: at most {error.description}. Try again after Retry-After seconds."
+    response = problem(status, detail=detail)
     for name, value in (error.get_headers() if hasattr(error, "get_headers") else []):
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value

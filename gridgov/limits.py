@@ -80,6 +80,8 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=_not_public,
         enabled=app.config["RATELIMIT_ENABLED"],
     )
+    # Registered first, so run last: after the limiter has written its headers.
+    app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)
     for (endpoint, method), limits in ROUTE_LIMITS.items():
         view = app.view_functions[endpoint]
@@ -89,3 +91,11 @@ def init_app(app: Flask) -> Limiter:
         app.view_functions[endpoint] = view
     app.extensions["gridgov.limiter"] = limiter
     return limiter
+
+
+def _retry_after_only_when_refused(response):
+    """Flask-Limiter's headers put ``Retry-After`` on every answer; it tells a client to wait,
+    so it stays only on those that ask them to (429, 503)."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response

@@ -2,7 +2,7 @@
 
 import re
 
-from flask import Flask
+from flask import Flask, g
 
 from gridgov.auth import keys, permissions
 
@@ -19,7 +19,16 @@ def init_app(app: Flask, api) -> None:
     if missing:
         raise RuntimeError("endpoints without an entry in auth.permissions.ENDPOINTS: " + ", ".join(missing))
     app.before_request(guard)
+    app.after_request(_kept_by_no_cache)
     _document(app, api)
+
+
+def _kept_by_no_cache(response):
+    """What a signed-in principal is answered (cases, parties, figures) is kept by no cache in
+    between, nor by the browser: Back after signing out on a shared computer shows nothing."""
+    if g.get("principal") is not None and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

@@ -307,3 +307,8 @@ def test_a_deactivated_account_gets_no_new_token(client, make_principal):
 
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
+
+
+def test_what_a_signed_in_principal_is_answered_is_kept_by_no_cache(client, anonymous):
+    assert client.get("/api/v1/units").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in anonymous.get("/api/v1/openapi.json").headers.get("Cache-Control", "")

@@ -245,6 +245,21 @@ def test_public_get_is_limited_per_address_by_the_public_limit(make_app, url, an
     assert from_address(app, "192.0.2.11").get(url).status_code == 200
 
 
+def test_only_a_refusal_tells_the_client_to_wait_and_it_says_the_limit_in_words(make_app):
+    """Before, every public answer carried Retry-After (a 200 of services.json, a 401 of a wrong
+    password), and a 429's detail read only "10 per 1 minute"."""
+    app = make_app()  # 10 per minute per address
+    visitor = from_address(app, "192.0.2.40")
+    answered = [visitor.post("/api/v1/auth/token", json={"username": "nobody", "password": "wrong password"})
+                for _ in range(11)]
+    assert [response.status_code for response in answered] == [401] * 10 + [429]
+    assert not any("Retry-After" in response.headers for response in answered[:10])
+    refused = answered[-1]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["detail"].startswith("Too many requests: at most 10 per 1 minute")
+    assert "Retry-After" not in from_address(app, "192.0.2.41").get("/open311/v2/services.json").headers
+
+
 def test_signed_in_api_is_not_held_to_the_public_limit(make_app):
     app = make_app()  # public: 10 per minute
     client = bearer_client(app, token_for(app, "district_command"))
