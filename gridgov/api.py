@@ -3,6 +3,7 @@ parser, the id converter, common fields and cursor pagination."""
 
 import base64
 import binascii
+import decimal
 import json
 import re
 from http import HTTPStatus
@@ -284,6 +285,18 @@ class Float(_PlainNumber, ma.fields.Float):
 
 class Decimal(_PlainNumber, ma.fields.Decimal):
     pattern = NUMBER_TEXT
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # marshmallow rounds to ``places`` (half to even) without a word: 12.345 yuan became
+        # 12.34. More digits than the amount holds are refused instead.
+        if self.places is not None and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            try:
+                given = decimal.Decimal(str(value).strip())
+            except decimal.InvalidOperation:
+                given = None
+            if given is not None and given.is_finite() and given != given.quantize(self.places):
+                raise ma.ValidationError(f"At most {-self.places.as_tuple().exponent} decimal places.")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:

@@ -1399,3 +1399,17 @@ def test_an_amount_in_anything_but_plain_digits_is_refused(actors, ids, amount):
         "title": "欠薪", "category": "labour", "risk_grade": "blue", "source": "grid_patrol",
         "origin_unit_id": ids[M111], "amount_in_dispute": amount})
     assert "amount_in_dispute" in assert_problem(response, 422)["errors"]
+
+
+@pytest.mark.parametrize("amount", [12.345, "12.345", "0.001", 1e-7])
+def test_an_amount_with_more_than_two_decimal_places_is_refused_not_rounded(actors, ids, amount):
+    """Before, 12.345 yuan was stored as 12.34 (rounded half to even) without a word."""
+    response = actors.grid.client.post(CASES, json={
+        "title": "借款纠纷", "category": "other", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": ids[M111], "amount_in_dispute": amount})
+    assert "decimal places" in str(assert_problem(response, 422)["errors"]["amount_in_dispute"])
+
+
+def test_an_amount_in_yuan_and_fen_is_kept_as_given(actors, ids):
+    assert log(actors.grid.client, ids[M111], amount_in_dispute=12.3)["amount_in_dispute"] == "12.30"
+    assert log(actors.grid.client, ids[M111], amount_in_dispute="12.300")["amount_in_dispute"] == "12.30"
