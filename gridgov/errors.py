@@ -187,7 +187,8 @@ def schema_missing(error: Exception) -> bool:
     # SQLite's words: "no such table: …", "no such column: …", "table reports has no column named …"
     # (an INSERT into a table an older revision made).
     message = str(orig)
-    return (getattr(orig, "sqlstate", None) in SCHEMA_SQLSTATES or message.startswith(("no such table", "no such column"))
+    return (getattr(orig, "sqlstate", None) in SCHEMA_SQLSTATES
+            or message.startswith(("no such table", "no such column"))
             or (message.startswith("table ") and " has no column named " in message))
 
 

@@ -82,7 +82,8 @@ def test_code_ahead_of_its_database_says_what_to_run_and_logs_no_personal_data(t
     with app.test_request_context():
         form_id = report_pages.new_submission()
     response = app.test_client().post(f"/r/{token}", data={
-        "submission": form_id, "category": "family_neighbour", "description": "楼上漏水", "reporter_name": "王小红", "phone": "13911112222"})
+        "submission": form_id, "category": "family_neighbour", "description": "楼上漏水", "reporter_name": "王小红",
+        "phone": "13911112222"})
 
     assert response.status_code == 503
     assert "db upgrade" in response.get_data(as_text=True)

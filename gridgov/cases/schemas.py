@@ -56,8 +56,8 @@ class CaseCreateSchema(ma.Schema):
     source = enum(Source, required=True)
     origin_unit_id = Id(required=True)
     people_involved = fields.Integer(strict=True, load_default=1, validate=validate.Range(0, 100_000))
-    amount_in_dispute = Decimal(places=2, allow_none=True, validate=_amount, allow_nan=False,
-                                       metadata={"description": "Yuan, from 0 to 999,999,999,999.99, to the fen (two decimal places at most)."})
+    amount_in_dispute = Decimal(places=2, allow_none=True, validate=_amount, allow_nan=False, metadata={
+        "description": "Yuan, from 0 to 999,999,999,999.99, to the fen (two decimal places at most)."})
     parties = fields.List(fields.Nested(PartyInSchema), load_default=list, validate=validate.Length(max=50))
 
 

@@ -284,7 +284,8 @@ def act(
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
         possible = allowed_from(case.status)
         raise Conflict(
-            f"{action} is not allowed while the case is {case.status}{' with that reason' if action in possible else ''}; "
+            f"{action} is not allowed while the case is {case.status}"
+            f"{' with that reason' if action in possible else ''}; "
             f"allowed: {', '.join(described_from(case.status)) or 'nothing'}.",
             allowed_actions=possible,
         )

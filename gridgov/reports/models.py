@@ -50,7 +50,8 @@ class Report(db.Model):
         # The few whose due time was counted past the holiday data, which the sweep counts again
         # (spelled as ix_cases_provisional is).
         sa.Index("ix_reports_provisional", "triage_due_provisional", "id",
-                 sqlite_where=sa.text("triage_due_provisional = 1"), postgresql_where=sa.text("triage_due_provisional")),
+                 sqlite_where=sa.text("triage_due_provisional = 1"),
+                 postgresql_where=sa.text("triage_due_provisional")),
         sa.CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
         sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
     )

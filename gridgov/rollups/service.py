@@ -279,8 +279,8 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
     end = window.end or measures.local_day(now)
     # By default whole periods (26 weeks from a Monday, 13 months from a 1st): a first bar counting
     # only part of its period would read as a drop.
-    start = window.start or _period_start(end - timedelta(weeks=25) if interval == "week" else date(end.year - 1, end.month, 1),
-                                          interval)
+    default_start = end - timedelta(weeks=25) if interval == "week" else date(end.year - 1, end.month, 1)
+    start = window.start or _period_start(default_start, interval)
     if end < start:  # `from` alone, after today (the default `to`)
         raise RuleViolation("`from` lies after `to`, which is today when not given.", errors={"from": ["after to"]})
     if (end - start).days > 3 * 366:

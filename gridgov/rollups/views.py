@@ -40,7 +40,8 @@ class Rollup(MethodView):
 @blp.route("/units/<id:unit_id>/rollup.csv")
 class RollupCsv(MethodView):
     @blp.arguments(WindowArgs, location="query")
-    @blp.response(200, TEXT, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    @blp.response(200, TEXT, content_type="text/csv",
+                  description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args, unit_id):
         """The rollup as a table: the unit's row, then one per child."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
@@ -103,7 +104,8 @@ class RiskMap(MethodView):
 @blp.route("/cases.csv")
 class CasesCsv(MethodView):
     @blp.arguments(CaseFilterArgs, location="query")
-    @blp.response(200, TEXT, content_type="text/csv", description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
+    @blp.response(200, TEXT, content_type="text/csv",
+                  description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args):
         """Every case the filters of `GET /cases` select (all pages, up to 100,000 rows; more is
         refused, 422, rather than cut short), one row each; personal data is not exported."""

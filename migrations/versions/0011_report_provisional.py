@@ -22,7 +22,8 @@ WHERE = dict(sqlite_where=sa.text("triage_due_provisional = 1"), postgresql_wher
 
 def upgrade():
     # Plain ALTERs (SQLite adds a column with a constant default in place): no copy of the table.
-    op.add_column('reports', sa.Column('triage_due_provisional', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('reports',
+                  sa.Column('triage_due_provisional', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_index('ix_reports_provisional', 'reports', ['triage_due_provisional', 'id'], unique=False, **WHERE)
 
 

@@ -529,7 +529,8 @@ def test_a_district_admin_cannot_hand_itself_the_reading_of_personal_data(app, c
     ]
     for response in refused:
         assert "personal data" in assert_problem(response, 403)["detail"]
-    assert [token["name"] for token in client.get(TOKENS, query_string={"principal_id": command}).get_json()["items"]] == ["test"]
+    tokens = client.get(TOKENS, query_string={"principal_id": command}).get_json()["items"]
+    assert [token["name"] for token in tokens] == ["test"]
     assert "zhao.liu" not in usernames(client)
     assert client.get(f"{P}/{worker}").get_json()["role"] == "grid_worker"
 

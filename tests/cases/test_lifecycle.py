@@ -360,7 +360,8 @@ def test_an_overdue_case_taken_up_again_on_a_holiday_stays_overdue(session, ids,
     do(session, case, "accept", now=at(2026, 9, 28, 10))
     fields = {"reason": "当事人外出"} if stop == "suspend" else {"channel": "legal_aid"}
     do(session, case, stop, now=at(2026, 9, 30, 9), **fields)  # a day late: no time left
-    do(session, case, start, now=at(2026, 10, 1, 10), **({"outcome": "judgment"} if start == "return_from_referral" else {}))
+    do(session, case, start, now=at(2026, 10, 1, 10),
+       **({"outcome": "judgment"} if start == "return_from_referral" else {}))
 
     assert case.deadline_at == at(2026, 10, 1, 10)  # not 8 October, after the holiday
     assert clock.colour(case, now=at(2026, 10, 2, 10)) is DeadlineColour.RED
