@@ -428,8 +428,10 @@ def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
 
 @bp.route(f"/tokens/<token>.{FORMAT}")
 def token(token, fmt):
+    district = _jurisdiction()
     report = service.find_by_tracking_code(db.session, tracking_code=token)
-    if report is None:
+    # Another district's token is no token here, as another district's request is no request.
+    if report is None or (district is not None and report.district_id != district.id):
         raise Open311Error(404, f"No request has the token {token}.")
     case = service.case_of(db.session, report)
     return respond([{"service_request_id": case.reference if case else None, "token": report.tracking_code}],

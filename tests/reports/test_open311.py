@@ -499,6 +499,17 @@ def test_a_token_has_no_request_id_while_pending_and_the_case_reference_once_dis
     assert desk.web.get(f"{BASE}/tokens/{token.lower()}.json").get_json()[0]["service_request_id"] == case["reference"]
 
 
+def test_a_token_is_looked_up_in_the_jurisdiction_asked_for(desk, client):
+    """Before, `jurisdiction_id` was ignored here: a token of one district answered for any."""
+    token = file(desk.web, desk.key)
+    assert desk.web.get(f"{BASE}/tokens/{token}.json", query_string={"jurisdiction_id": D}).status_code == 200
+    other = client.post("/api/v1/units", json={"code": "510504", "name": "龙马潭区", "level": "district"})
+    assert other.status_code == 201, other.get_data(as_text=True)
+    assert_error(desk.web.get(f"{BASE}/tokens/{token}.json", query_string={"jurisdiction_id": "510504"}), 404)
+    assert_error(desk.web.get(f"{BASE}/tokens/{token}.json", query_string={"jurisdiction_id": "999999"}), 404)
+    assert_error(desk.web.get(f"{BASE}/tokens/{token}.json", query_string={"jurisdiction_id": "abc"}), 404)
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 @pytest.mark.parametrize("token", ["ABCDEFGHJK", "nothing", "A" * 300])
 def test_an_unknown_token_is_404_in_the_error_format(desk, token, fmt):
