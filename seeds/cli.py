@@ -45,6 +45,7 @@ def seed_naxi(case_count: int):
         click.echo(f"roster: {len(planned['added'])} assignments planned; load per worker "
                    f"min {planned['load']['min']}, median {planned['load']['median']}, max {planned['load']['max']}")
     accounts = _demo_accounts()
+    people_seed.link_specialist(db.session, district_code=naxi.CODE, principal=accounts["naxi.expert"])
     stations = _station_accounts(accounts)
     made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count,
                           stations=case_seed.Stations(db.session, by_unit=stations, command=accounts["naxi.command"]))

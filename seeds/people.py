@@ -13,7 +13,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from gridgov.people import service
-from gridgov.people.models import Worker, WorkerRole
+from gridgov.people.models import Studio, Worker, WorkerRole
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 
@@ -84,3 +84,18 @@ def seed(session, *, district_code: str, today: date, plan: bool = True) -> dict
     if not plan:
         return {}
     return service.plan_scope(session, scope_unit_id=district.id, apply=True, today=today)
+
+
+def link_specialist(session, *, district_code: str, principal) -> None:
+    """The demo specialist's account is a gold mediator of the labour-dispute studio, so that it
+    sees what that studio is given (the wage story), unless someone is linked to it already."""
+    if session.scalar(sa.select(Worker.id).where(Worker.principal_id == principal.id)) is not None:
+        return
+    district = session.scalar(sa.select(Unit).where(Unit.code == district_code))
+    studio = session.scalar(sa.select(Studio).where(Studio.district_id == district.id, Studio.name == STUDIOS[0][0]))
+    member = next((worker for worker in (studio.members if studio else [])
+                   if worker.role is WorkerRole.GOLD_MEDIATOR and worker.principal_id is None), None)
+    if member is not None:
+        member.principal_id = principal.id
+        session.flush()
+

@@ -17,6 +17,7 @@ from datetime import datetime
 import pytest
 
 from gridgov.auth import service as auth_service
+from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.cases.calendar import TIMEZONE, working_days_between
 from gridgov.db import db
@@ -273,3 +274,16 @@ def test_seeding_naxi_again_tells_no_story_twice(naxi, command):
     assert "two stories" not in again.output
     assert len(after) == len(before) == 2
     assert sorted(report["description"] for report in after) == sorted([INJURY, WAGES])
+
+
+def test_the_demo_specialist_sees_the_wage_story_given_to_their_studio(naxi, admin):
+    """Before, no worker was linked to `naxi.expert`: the README's specialist saw nothing."""
+    expert = [item for item in get(admin, f"{API}/principals?limit=500")["items"] if item["username"] == "naxi.expert"]
+    with naxi.app_context():
+        _token, text = auth_service.issue_token(db.session, principal=db.session.get(Principal, expert[0]["id"]),
+                                                name="test", expires_in=None)
+        db.session.commit()
+    seen = get(bearer_client(naxi, text), f"{API}/cases?limit=500")["items"]
+    assert [case["category"] for case in seen] == ["labour"]
+    assert seen[0]["studio_id"] is not None
+
