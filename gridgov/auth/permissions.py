@@ -188,7 +188,7 @@ ACTION_PERMISSIONS: dict[str, str] = {
     **{
         action: "cases:handle"
         for action in ("accept", "assign", "resolve", "escalate", "delegate", "refer", "return_from_referral",
-                       "suspend", "resume", "close", "reopen", "follow_up", "reject")
+                       "suspend", "resume", "close", "reopen", "follow_up", "reject", "regrade", "add_party")
     },
 }
 

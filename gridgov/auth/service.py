@@ -83,7 +83,7 @@ def create_principal(
     scope_unit_id: int,
     password: str | None = None,
 ) -> Principal:
-    check_may_hand_out(role, "create")
+    check_may_hand_out(role, "create such an account")
     if not USERNAME.fullmatch(username):
         raise RuleViolation(
             "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
@@ -110,7 +110,7 @@ def create_principal(
     return principal
 
 
-def check_may_hand_out(role: Role, what: str) -> None:
+def check_may_hand_out(role: Role, doing: str) -> None:
     """An account cannot hand out the reading of personal data it lacks: the password or a token
     of an account that reads it, or that role. Only one that reads personal data itself, one
     over the whole installation, or the command line may (403 otherwise)."""
@@ -119,7 +119,7 @@ def check_may_hand_out(role: Role, what: str) -> None:
         return
     if "pii:read" not in ROLE_PERMISSIONS[Role(acting.role)]:
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
-                        f"command line can {what} an account with the role {role}.")
+                        f"command line can {doing} (the role {role} reads personal data).")
 
 
 def _scope_unit(session: Session, scope_unit_id: int | None):
@@ -155,7 +155,7 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
         # Otherwise an admin could make itself district command, and read personal data.
         raise Forbidden("You cannot change your own role or scope; another admin must.")
     if changes.get("role", principal.role) != principal.role:
-        check_may_hand_out(changes["role"], "give the role to")
+        check_may_hand_out(changes["role"], "give an account that role")
     before = {}
     if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
         scope = _scope_unit(session, changes.pop("scope_unit_id"))
@@ -199,7 +199,7 @@ def deactivate(session: Session, *, principal: Principal) -> Principal:
 def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
     """A new password: the lock-out ends, and so do the sessions and the tokens of the old one
     (a reset usually means the old password is known to someone else)."""
-    check_may_hand_out(principal.role, "set the password of")
+    check_may_hand_out(principal.role, "set the password of such an account")
     principal.password_hash = password_hasher().hash(password)
     principal.failed_logins = 0
     principal.locked_until = None

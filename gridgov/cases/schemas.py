@@ -167,8 +167,10 @@ class ActionSchema(ma.Schema):
     external_reference = Text(max_length=100)
     satisfaction = fields.Integer(strict=True, validate=validate.Range(1, 5))
     comment = Text(max_length=2000)
-    risk_grade = enum(RiskGrade)
+    risk_grade = enum(RiskGrade, metadata={"description": "escalate, regrade: the case's new risk grade."})
     people_involved = fields.Integer(strict=True, validate=validate.Range(0, 100_000))
+    category = enum(Category, metadata={"description": "regrade: the case's new category."})
+    party = fields.Nested(PartyInSchema, metadata={"description": "add_party: a party met after the case was logged."})
 
 
 class EventSchema(ma.Schema):
@@ -210,9 +212,11 @@ ACTION_FIELDS = {
     "reopen": ({"reason"}, set()),
     "follow_up": ({"satisfaction"}, {"comment"}),
     "reject": ({"reason"}, {"note"}),
+    "regrade": ({"note"}, {"risk_grade", "category", "people_involved"}),  # the note says why
+    "add_party": ({"party"}, set()),
 }
 # Actions that need at least one of several fields.
-ONE_OF = {"assign": ("assignee_id", "studio_id")}
+ONE_OF = {"assign": ("assignee_id", "studio_id"), "regrade": ("risk_grade", "category", "people_involved")}
 CHOICES = {
     ("escalate", "reason"): [reason.value for reason in EscalationReason],
     ("reject", "reason"): ["duplicate", "out_of_scope", "invalid"],

@@ -537,6 +537,9 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
         homes = [party.home_unit_id for party in case.parties if party.home_unit_id is not None]
         units = [tree_service.get_unit_unscoped(session, unit_id=unit_id) for unit_id in homes]
         outside = [unit for unit in units if not paths.is_descendant_or_self(unit.path, owner.path)]
+        if not homes:
+            raise _fail_locally("No party's home unit is recorded: add the parties with their home units "
+                                "(add_party) first.")
         if not outside:
             raise _fail_locally(f"Every party lives within {owner.name}; handle it there.")
         # Above the owner too: the lowest unit whose subtree holds the owner and every party.
@@ -660,6 +663,27 @@ def _reject(session, case, *, actor, now, reason, note=None):
     return case.rejection_reason
 
 
+def _regrade(session, case, *, actor, now, note, risk_grade=None, category=None, people_involved=None):
+    graded = {"category": category or case.category, "risk_grade": risk_grade or case.risk_grade,
+              "people_involved": case.people_involved if people_involved is None else people_involved}
+    required = current_policy().required_level(**graded)
+    if required.rank > case.owner_level.rank:
+        # Up a level is an escalation, which says why and hands the case over in one step.
+        raise RuleViolation(f"As regraded, the case needs the {required} level: escalate it with the reason "
+                            "beyond_authority (and the new risk_grade or people_involved).",
+                            errors={"risk_grade": [f"needs the {required} level"]})
+    case.category, case.risk_grade, case.people_involved = (
+        graded["category"], graded["risk_grade"], graded["people_involved"])
+    return note
+
+
+def _add_party(session, case, *, actor, now, party):
+    case.parties.append(_party(session, **party))
+    # The event names the party's role and home, not who they are: the timeline is read widely.
+    return f"party added: {party['role']}", {"party": {"role": str(party["role"]),
+                                                        "home_unit_id": party.get("home_unit_id")}}
+
+
 HANDLERS = {
     "accept": _accept,
     "assign": _assign,
@@ -675,6 +699,8 @@ HANDLERS = {
     "reopen": _reopen,
     "follow_up": _follow_up,
     "reject": _reject,
+    "regrade": _regrade,
+    "add_party": _add_party,
 }
 assert set(HANDLERS) == set(TRANSITIONS)
 

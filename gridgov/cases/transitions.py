@@ -40,6 +40,10 @@ TRANSITIONS: dict[str, Transition] = {
     "reopen": Transition(frozenset({CLOSED}), REOPENED),
     "follow_up": Transition(frozenset({CLOSED}), None),
     "reject": Transition(frozenset({R, A, REOPENED}), REJECTED),
+    # Corrections while the case lives: its grade (downward, or up within the owner's authority;
+    # beyond it, escalate with beyond_authority), and the parties met after it was logged.
+    "regrade": Transition(frozenset({R, A, P, REOPENED}), None),
+    "add_party": Transition(frozenset({R, A, P, SUSPENDED, REFERRED, REOPENED}), None),
 }
 
 ACTIONS = tuple(TRANSITIONS)

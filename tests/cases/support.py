@@ -51,6 +51,11 @@ EXPECTED = {
     "reopen": ({S.CLOSED}, S.REOPENED),
     "follow_up": ({S.CLOSED}, None),
     "reject": ({S.REPORTED, S.ACCEPTED, S.REOPENED}, S.REJECTED),
+    # Not in the list, but what its users need where it is silent: a mis-graded case
+    # corrected where it is (before, only an escalation could regrade it), and the parties met
+    # after logging recorded (before, a resident's case could never go cross_boundary).
+    "regrade": ({S.REPORTED, S.ACCEPTED, S.IN_PROGRESS, S.REOPENED}, None),
+    "add_party": ({S.REPORTED, S.ACCEPTED, S.IN_PROGRESS, S.SUSPENDED, S.REFERRED, S.REOPENED}, None),
 }
 
 

@@ -66,6 +66,10 @@ def params_for(action, case, rng, ids, assignee_id):
         return {"satisfaction": rng.randint(1, 5)}
     if action == "reject":
         return {"reason": rng.choice(["duplicate", "out_of_scope", "invalid"])}
+    if action == "regrade":
+        return {"note": "复核定级", "risk_grade": rng.choice(["blue", "yellow"])}
+    if action == "add_party":
+        return {"party": {"role": "other", "name": "李四", "home_unit_id": ids[rng.choice([M111, V2, V3])]}}
     return {}
 
 

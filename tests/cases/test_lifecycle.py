@@ -195,6 +195,8 @@ BODIES = {
     "reopen": lambda ids, actors: {"reason": "申请人异议"},
     "follow_up": lambda ids, actors: {"satisfaction": 5, "comment": "满意"},
     "reject": lambda ids, actors: {"reason": "duplicate"},
+    "regrade": lambda ids, actors: {"risk_grade": "blue", "note": "经核实风险较低"},
+    "add_party": lambda ids, actors: {"party": {"role": "respondent", "name": "李四", "home_unit_id": ids[V3]}},
 }
 ALLOWED_PAIRS = [
     (status, action) for action, (sources, _target) in EXPECTED.items() for status in sorted(sources)
@@ -221,7 +223,7 @@ def test_every_allowed_transition(session, actors, ids, status, action):
     after = act(actors.district.client, before, action, **body)
 
     target = EXPECTED[action][1]
-    expected_status = {"resume": "accepted", "follow_up": "closed"}.get(action, target)
+    expected_status = {"resume": "accepted", "follow_up": "closed"}.get(action, target) or status
     assert after["status"] == expected_status
     assert after["version"] > before["version"]
     event = timeline(actors.district.client, case.id)[-1]
@@ -481,6 +483,50 @@ def test_an_unknown_escalation_reason_is_refused(actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     problem = assert_problem(act_response(actors.village.client, case, "escalate", reason="too_hard"), 422)
     assert "reason" in problem["errors"]
+
+
+def test_a_mis_graded_case_is_regraded_where_it_is_and_then_delegated_down(actors, ids):
+    """Before, only an escalation could change a grade: a red family case at the town went up to
+    the district to come back down."""
+    case = act(actors.town.client, log(actors.town.client, ids[M111], risk_grade="red"), "accept")
+    assert case["owner_level"] == "town"
+    assert assert_problem(act_response(actors.town.client, case, "delegate", unit_id=ids[V1], note="属地处置"), 422)
+
+    case = act(actors.town.client, case, "regrade", risk_grade="blue", note="经核实为一般邻里纠纷")
+    assert (case["risk_grade"], case["owner_level"], case["status"]) == ("blue", "town", "accepted")
+    event = timeline(actors.town.client, case["id"])[-1]
+    assert event["action"] == "regrade" and event["reason"] == "经核实为一般邻里纠纷"
+    assert event["details"]["changes"]["risk_grade"] == "blue"
+    assert act(actors.town.client, case, "delegate", unit_id=ids[V1], note="属地处置")["owner_unit_id"] == ids[V1]
+
+
+def test_regrading_beyond_the_owners_authority_says_to_escalate(actors, ids):
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    problem = assert_problem(act_response(actors.village.client, case, "regrade", risk_grade="red",
+                                          note="涉及人数多"), 422)
+    assert "beyond_authority" in problem["detail"]
+    assert get(actors.village.client, case["id"])["risk_grade"] == case["risk_grade"]
+    assert "regrade needs one of" in str(assert_problem(
+        act_response(actors.village.client, case, "regrade", note="无变化"), 422)["errors"])
+
+
+def test_a_party_met_after_logging_is_added_and_makes_the_case_cross_boundary(actors, ids):
+    """Before, parties could be given only when logging: a resident's case (whose one party has
+    no home) could never go cross_boundary, and the refusal said every party lived within."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    refused = assert_problem(act_response(actors.village.client, case, "escalate", reason="cross_boundary"), 422)
+    assert "add_party" in refused["detail"]
+
+    case = act(actors.village.client, case, "add_party",
+               party={"role": "respondent", "name": "王五", "phone": "13912345678", "home_unit_id": ids[M211]})
+    assert [(party["role"], party["name"], party["home_unit_id"]) for party in case["parties"]] == [
+        ("respondent", "王*", ids[M211])]  # masked for the village, as every party is
+    event = timeline(actors.village.client, case["id"])[-1]
+    assert event["details"]["party"] == {"role": "respondent", "home_unit_id": ids[M211]}
+    assert "王五" not in str(event) and "13912345678" not in str(event)
+
+    escalated = act(actors.village.client, case, "escalate", reason="cross_boundary")
+    assert escalated["owner_unit_id"] == ids[T1]  # where V1 and M211's village meet
 
 
 def test_the_district_cannot_escalate(actors, ids):
@@ -1220,7 +1266,7 @@ def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, ac
         "deactivate": lambda: admin.post(f"{principal}/deactivate"),
         # Its grid G11 holds M111 and M112; moved to G12, neither is in its reach any more.
         "rescope": lambda: admin.patch(principal, json={"scope_unit_id": ids[G12]}),
-        "rerole": lambda: admin.patch(principal, json={"role": "auditor"}),
+        "rerole": lambda: admin.patch(principal, json={"role": "triage_clerk"}),
     }[change]()
     assert response.status_code == 200, response.get_data(as_text=True)
 

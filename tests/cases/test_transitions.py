@@ -67,8 +67,8 @@ def test_final_and_waiting_statuses():
     assert allowed_from(S.REJECTED) == []
     assert set(allowed_from(S.CLOSED)) == {"reopen", "follow_up"}
     assert set(allowed_from(S.RESOLVED)) == {"close"}
-    assert set(allowed_from(S.SUSPENDED)) == {"resume"}
-    assert set(allowed_from(S.REFERRED)) == {"return_from_referral"}
+    assert set(allowed_from(S.SUSPENDED)) == {"resume", "add_party"}
+    assert set(allowed_from(S.REFERRED)) == {"return_from_referral", "add_party"}
 
 
 def test_an_unknown_action_is_not_silently_refused():
