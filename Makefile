@@ -28,5 +28,6 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[postgres,test]'
 	touch $@
 
+# Not instance/: it holds the database, the attachments and the secret key.
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -92,7 +92,22 @@ def deactivate_command(username):
         db.session.commit()
     except DomainError as error:
         _fail(error)
-    click.echo(f"Deactivated {username}.")
+    click.echo(f"Deactivated {principal.username}.")
+
+
+@principals.command("rename")
+@click.argument("username")
+@click.argument("new_username")
+def rename_command(username, new_username):
+    """Rename USERNAME to NEW_USERNAME (e.g. one of two names that differ only in case, which
+    `db upgrade` past 0010 refuses). Sign-in uses the new name; tokens and sessions go on."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        service.rename(db.session, principal=principal, username=new_username)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Renamed {username.strip()} to {principal.username}.")
 
 
 @click.group(cls=CommandGroup, help="API tokens.")
@@ -114,7 +129,7 @@ def issue_command(username, days, name):
         db.session.commit()
     except DomainError as error:
         _fail(error)
-    click.echo(f"Token {token.id} for {username}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now:", err=True)
+    click.echo(f"Token {token.id} for {principal.username}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now:", err=True)
     click.echo(text)
 
 

@@ -49,9 +49,13 @@ def get_principal(session: Session, *, principal_id: int) -> Principal:
 
 
 def get_principal_by_username(session: Session, *, username: str) -> Principal:
-    principal = session.scalar(sa.select(Principal).where(Principal.username == username))
+    """As signing in finds it: whatever the case, without surrounding spaces (one account per
+    name as people read it)."""
+    principal = session.scalar(
+        sa.select(Principal).where(sa.func.lower(Principal.username) == username.strip().lower())
+    )
     if principal is None:
-        raise NotFound(f"No principal is called {username}.")
+        raise NotFound(f"No principal is called {username.strip()}.")
     return principal
 
 
@@ -66,12 +70,24 @@ def list_principals(session: Session, *, role=None, active=None, after_id=None, 
     return list(session.scalars(stmt))
 
 
-def username_taken(session: Session, username: str) -> bool:
+def username_taken(session: Session, username: str, *, by_other_than: int | None = None) -> bool:
     """Whether a name people would read as this one is taken (``Wang.Wu`` and ``wang.wu`` are one
     name); the unique index decides when two requests race past the check together."""
     taken = (sa.select(Principal.id).where(sa.func.lower(Principal.username) == username.lower())
              .limit(1).execution_options(**UNSCOPED))
+    if by_other_than is not None:
+        taken = taken.where(Principal.id != by_other_than)
     return session.scalar(taken) is not None
+
+
+def _check_username(session: Session, username: str, *, by_other_than: int | None = None) -> None:
+    if not USERNAME.fullmatch(username):
+        raise RuleViolation(
+            "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
+            errors={"username": ["letters, digits, '.', '_' or '-'"]},
+        )
+    if username_taken(session, username, by_other_than=by_other_than):
+        raise Conflict(f"The username {username} is taken.", errors={"username": ["taken"]})
 
 
 def create_principal(
@@ -84,13 +100,7 @@ def create_principal(
     password: str | None = None,
 ) -> Principal:
     check_may_hand_out(role, "create such an account")
-    if not USERNAME.fullmatch(username):
-        raise RuleViolation(
-            "A username is 3 to 64 letters, digits, '.', '_' or '-'.",
-            errors={"username": ["letters, digits, '.', '_' or '-'"]},
-        )
-    if username_taken(session, username):
-        raise Conflict(f"The username {username} is taken.", errors={"username": ["taken"]})
+    _check_username(session, username)
     scope = _scope_unit(session, scope_unit_id)
     principal = Principal(
         username=username,
@@ -107,6 +117,19 @@ def create_principal(
         session, action="principal.create", principal=principal,
         details={"role": role.value, "scope": scope.code if scope else "*", "password": bool(password)},
     )
+    return principal
+
+
+def rename(session: Session, *, principal: Principal, username: str) -> Principal:
+    """A new username, checked as a new account's is (the command line's: an admin fixes
+    clashes that an older database let in)."""
+    username = username.strip()
+    _check_username(session, username, by_other_than=principal.id)
+    before = principal.username
+    principal.username = username
+    principal.version += 1
+    session.flush()
+    audit.record_principal(session, action="principal.rename", principal=principal, details={"before": before})
     return principal
 
 

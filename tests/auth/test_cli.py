@@ -258,3 +258,27 @@ def test_revoke_takes_an_id_only_in_plain_digits(app, session, small_tree, argum
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
     assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_not(None))) == 0
+
+
+def test_accounts_are_found_as_people_type_their_names(app, session, small_tree):
+    """Before, `deactivate NAXI.ADMIN` said there was no such account, though sign-in found it."""
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11)
+    assert " zhao.liu" not in issue(app, " Zhao.Liu ")
+    result = run(app, "principals", "deactivate", "ZHAO.LIU")
+    assert result.exit_code == 0 and result.stdout == "Deactivated zhao.liu.\n"
+
+
+def test_rename_gives_an_account_a_new_name_it_signs_in_with(app, session, small_tree):
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11)
+    run(app, "principals", "create", "wang.wu", "--role", "grid_worker", "--scope", G11)
+    token = issue(app, "zhao.liu")
+
+    result = run(app, "principals", "rename", "zhao.liu", "Zhao.Liu2")
+
+    assert result.exit_code == 0, result.output
+    assert principal(session, "Zhao.Liu2") is not None and principal(session, "zhao.liu") is None
+    assert bearer_client(app, token).get(ME).get_json()["username"] == "Zhao.Liu2"
+    for taken_or_bad in ("WANG.WU", "x", "有中文"):
+        refused = run(app, "principals", "rename", "Zhao.Liu2", taken_or_bad)
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert principal(session, "Zhao.Liu2") is not None

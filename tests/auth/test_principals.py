@@ -132,7 +132,7 @@ def test_a_username_taken_by_a_racing_request_is_409_and_leaves_nothing(client, 
     from gridgov.auth import service
 
     assert client.post(P, json=new_account(scope=tree[G11])).status_code == 201
-    monkeypatch.setattr(service, "username_taken", lambda session, username: False)
+    monkeypatch.setattr(service, "username_taken", lambda session, username, **_kwargs: False)
     before = audit_events(client, action="principal.create")
 
     body = assert_problem(client.post(P, json=new_account(scope=tree[G12], display_name="另一个赵六")), 409)
