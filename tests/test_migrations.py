@@ -105,3 +105,24 @@ def test_migrating_down_and_up_keeps_every_cases_history(empty_app):
         if db.engine.dialect.name == "sqlite":  # the migration's connection goes back to the pool
             assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
     assert counts() == before
+
+
+def test_names_that_differ_only_in_case_stop_the_upgrade_naming_them_until_one_is_renamed(empty_app):
+    """Before, the unique index's IntegrityError was all an operator saw, with no way to rename."""
+    import click
+
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0009_report_submission")
+        for username in ("Bob.Li", "bob.li"):
+            db.session.execute(sa.text(
+                "INSERT INTO principals (username, display_name, role, scope_path, active, failed_logins, "
+                "session_generation, version, created_at, updated_at) "
+                "VALUES (:name, '李', 'auditor', '', true, 0, 0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"name": username})
+        db.session.commit()
+        with pytest.raises(click.ClickException, match=r"bob\.li.*principals rename"):
+            flask_migrate.upgrade()
+    result = empty_app.test_cli_runner().invoke(args=["principals", "rename", "Bob.Li", "bob.li.auditor"])
+    assert result.exit_code == 0, result.output
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        assert sorted(db.session.scalars(sa.text("SELECT username FROM principals"))) == ["bob.li", "bob.li.auditor"]
