@@ -10,6 +10,10 @@ from sqlalchemy.orm import DeclarativeBase
 
 from gridgov.errors import SCHEMA_HINT, NotFound, schema_missing
 
+# How long a writer waits for SQLite's write lock before it gives up ("database is locked"):
+# then the request answers 503 with Retry-After (errors.handle_database_conflict).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
 # Stable constraint names, so that Alembic can drop and alter what it created on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -126,7 +130,7 @@ def configure_engine_events(engine: sa.engine.Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

@@ -9,7 +9,7 @@ messages).
 from http import HTTPStatus
 
 import sqlalchemy as sa
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, make_response, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -192,6 +192,26 @@ def schema_missing(error: Exception) -> bool:
             or (message.startswith("table ") and " has no column named " in message))
 
 
+BUSY_RETRY_SECONDS = 5
+
+
+def _busy(error: sa.exc.DBAPIError) -> bool:
+    """SQLite's write lock held by another writer for longer than the busy timeout (a large
+    import): nothing was written, and the same request a little later will go through."""
+    return str(error.orig).startswith(("database is locked", "database is busy"))
+
+
+def busy_answer():
+    if _wants_a_page():
+        response = make_response(render_template(
+            "message.html", title="系统繁忙", message="系统正忙，您填写的内容没有保存。请稍候片刻再提交。"), 503)
+    else:
+        response = problem(503, detail="The database is busy with other writes; nothing was written. "
+                                       "Try again after Retry-After seconds.")
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+    return response
+
+
 def handle_database_conflict(error: sa.exc.DBAPIError):
     """A write the request's own checks allowed but the database refused, because another
     request made the same change (a username, a code) or took the same rows at the same time.
@@ -200,6 +220,12 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     if schema_missing(error):
         current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
         return problem(503, detail=SCHEMA_HINT)
+    if _busy(error):
+        from gridgov.db import db
+
+        db.session.rollback()
+        current_app.logger.warning("%s %s: the database stayed busy: %s", request.method, request.path, error.orig)
+        return busy_answer()
     if not isinstance(error, sa.exc.IntegrityError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
         raise error  # anything else is a fault: the 500 handler, and the log
     from gridgov.db import db

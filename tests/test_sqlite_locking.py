@@ -75,3 +75,37 @@ def test_a_locking_read_takes_the_lock(app, other_writer):
         db.session.rollback()
         other_writer.execute("BEGIN IMMEDIATE")
         other_writer.execute("ROLLBACK")
+
+
+def test_a_write_that_waits_too_long_for_the_lock_answers_503_to_try_again(app, other_writer, monkeypatch):
+    """A large import holds the write lock for a while. Before, a request that waited past the
+    busy timeout answered 500, a resident's report page an English problem document."""
+    from gridgov import db as db_module
+    from gridgov.reports import pages as report_pages
+    from gridgov.reports import service as report_service
+    from gridgov.reports.models import Report
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    with app.app_context():
+        db.engine.dispose()  # new connections, with the short timeout
+        unit = db.session.scalar(sa.select(Unit).where(Unit.code == "510503001001001001"))
+        token = report_service.report_code(db.session, unit=unit).token
+        db.session.commit()
+    with app.test_request_context():
+        form_id = report_pages.new_submission()
+    app.testing = False  # the deployed handlers
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        api = app.test_client().post("/api/v1/cases", headers={"Authorization": f"Bearer {app.token}"}, json={
+            "title": "邻里纠纷", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+            "origin_unit_id": unit.id})
+        page = app.test_client().post(f"/r/{token}", headers={"Accept": "text/html"}, data={
+            "submission": form_id, "category": "other", "description": "路灯坏了"})
+    finally:
+        other_writer.execute("ROLLBACK")
+
+    assert api.status_code == 503 and api.mimetype == "application/problem+json"
+    assert int(api.headers["Retry-After"]) > 0
+    assert page.status_code == 503 and page.mimetype == "text/html" and "系统繁忙" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0
