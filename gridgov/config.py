@@ -6,6 +6,7 @@ values are parsed as JSON when they look like JSON (numbers, booleans), otherwis
 
 import json
 import os
+from urllib.parse import urlsplit
 
 PREFIX = "GRIDGOV_"
 
@@ -98,7 +99,10 @@ RANGES = {
     "SIGN_IN_TOKEN_HOURS": (1, 24 * 366),
     "MAX_JSON_DEPTH": (2, 1000),
     "PROXY_FIX": (0, 10),
+    "MAX_CONTENT_LENGTH": (1024, 1024 ** 3),  # bytes: 1 KiB to 1 GiB
 }
+# A signing key shorter than this is guessable: a forged session cookie signs anyone in.
+SECRET_KEY_MIN_LENGTH = 16
 RATE_LIMITS = ("RATELIMIT_PUBLIC", "RATELIMIT_REPORT", "RATELIMIT_REPORT_CODE", "RATELIMIT_OPEN311_POST")
 
 
@@ -117,3 +121,14 @@ def check(config) -> None:
         except (ValueError, TypeError):
             raise ValueError(f"{PREFIX}{name} must be rate limits such as '5 per minute;30 per day' "
                              f"(got {config[name]!r})") from None
+    public_url = config.get("PUBLIC_URL")
+    if public_url is not None:
+        # Printed on the QR codes: a phone opens only an absolute web address.
+        parts = urlsplit(str(public_url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{PREFIX}PUBLIC_URL must be an address such as https://gridgov.example.cn "
+                             f"(got {public_url!r})")
+    secret = config.get("SECRET_KEY")
+    if secret is not None and (not isinstance(secret, str) or len(secret.strip()) < SECRET_KEY_MIN_LENGTH):
+        raise ValueError(f"{PREFIX}SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters "
+                         "(unset, one is generated into the instance folder)")

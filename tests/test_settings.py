@@ -30,6 +30,11 @@ def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
     ("RATELIMIT_PUBLIC", "banana"), ("RATELIMIT_REPORT", "5 per minute;lots"), ("RATELIMIT_OPEN311_POST", ""),
     ("SIGN_IN_TOKEN_HOURS", -1), ("SIGN_IN_TOKEN_HOURS", 0), ("LOCKOUT_THRESHOLD", 0), ("LOCKOUT_MINUTES", "15"),
     ("PROXY_FIX", -1),
+    # Before, these started and then refused (413) or broke (500) every request with a body, put
+    # a bare host on every printed QR code, or signed cookies with one space.
+    ("MAX_CONTENT_LENGTH", -1), ("MAX_CONTENT_LENGTH", 0), ("MAX_CONTENT_LENGTH", 1.5), ("MAX_CONTENT_LENGTH", "16MB"),
+    ("PUBLIC_URL", "gridgov.naxi.gov.cn"), ("PUBLIC_URL", "ftp://gridgov.naxi.gov.cn"),
+    ("SECRET_KEY", " "), ("SECRET_KEY", "short"),
 ])
 def test_a_setting_that_makes_no_sense_stops_the_start_naming_it(tmp_path, name, value):
     """Before, a bad rate limit answered 500 on every public page, and a negative token life
