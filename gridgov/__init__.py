@@ -140,5 +140,7 @@ def _database_url(app: Flask) -> str:
     url = app.config.get("DATABASE_URL")
     if url:
         return url
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The database file, the attachments and the secret key live here: readable by the service's
+    # own user only (a file's own mode follows the umask; the folder's keeps others out).
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{Path(app.instance_path) / 'gridgov.db'}"

@@ -116,3 +116,17 @@ def test_an_insert_naming_a_column_an_older_revision_lacks_is_a_schema_behind_th
             db.session.execute(sa.text("INSERT INTO units (added_later) VALUES (1)"))
     assert "has no column named" in str(failed.value.orig)
     assert errors.schema_missing(failed.value)
+
+
+def test_the_instance_folder_and_the_attachments_are_for_the_services_own_user(tmp_path):
+    """Before, instance/ (the SQLite file with residents' names and phones) and the attachments
+    were created readable by every local account."""
+    from gridgov.cases import attachments
+
+    instance = tmp_path / "fresh-instance"
+    app = create_app({**_settings(tmp_path), "INSTANCE_PATH": str(instance),
+                      "DATABASE_URL": f"sqlite:///{instance / 'gridgov.db'}"})
+    with app.app_context():
+        photos = attachments.directory()
+    assert instance.stat().st_mode & 0o077 == 0
+    assert photos.stat().st_mode & 0o077 == 0

@@ -15,7 +15,7 @@ SECRET_FILE = "secret_key"
 
 def load_or_create(instance_path: str) -> str:
     path = Path(instance_path) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

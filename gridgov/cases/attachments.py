@@ -25,7 +25,7 @@ MAX_BYTES = 10 * 1024 * 1024
 def directory() -> Path:
     configured = current_app.config.get("ATTACHMENT_DIR")
     path = Path(configured) if configured else Path(current_app.instance_path) / "attachments"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # residents' photos: for the service's own user
     return path
 
 
