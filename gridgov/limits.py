@@ -90,7 +90,23 @@ def init_app(app: Flask) -> Limiter:
                                  deduct_when=counted)(view)
         app.view_functions[endpoint] = view
     app.extensions["gridgov.limiter"] = limiter
+    _say_if_unreachable(app, limiter)
     return limiter
+
+
+def _say_if_unreachable(app: Flask, limiter: Limiter) -> None:
+    """An operator who named a Redis hears at the start that it cannot be reached (Flask-Limiter
+    falls back to each worker's memory without a word in the service's log)."""
+    url = app.config.get("RATELIMIT_STORAGE_URL")
+    if not url or not app.config["RATELIMIT_ENABLED"]:
+        return
+    try:
+        reachable = limiter.storage.check()
+    except Exception:  # noqa: BLE001 — whatever the client library raises, the answer is "no"
+        reachable = False
+    if not reachable:
+        app.logger.warning("rate limits: %s cannot be reached; each worker counts in its own memory until it can",
+                           url)
 
 
 def _retry_after_only_when_refused(response):

@@ -346,9 +346,11 @@ def test_the_shared_counters_hold_no_api_key_anyone_could_use(make_app, redis_ur
     assert key.encode() not in stored and key.split("_")[-1].encode() not in stored
 
 
-def test_an_unreachable_redis_still_answers_and_still_limits(make_app):
-    """Before, every public page answered 500 while the limiter's Redis was down."""
+def test_an_unreachable_redis_still_answers_and_still_limits(make_app, caplog):
+    """Before, every public page answered 500 while the limiter's Redis was down; and the
+    operator was never told."""
     app = make_app(RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/14")  # the discard port: nothing answers
+    assert "redis://127.0.0.1:9/14 cannot be reached" in caplog.text
     visitor = from_address(app, "192.0.2.20")
     assert [visitor.get("/open311/v2/services.json").status_code for _ in range(10)] == [200] * 10
     assert_open311_error(visitor.get("/open311/v2/services.json"), 429)
