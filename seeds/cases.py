@@ -87,8 +87,9 @@ class Stations:
 
 
 def seed(session, *, district_code: str, stations: Stations, count: int = COUNT,
-         now: datetime | None = None) -> int:
-    """Generate ``count`` cases unless the district has some already. Returns how many were made."""
+         now: datetime | None = None, progress=None) -> int:
+    """Generate ``count`` cases unless the district has some already (``progress(n)`` after each
+    ``n`` made). Returns how many were made."""
     district = session.scalar(sa.select(Unit).where(Unit.code == district_code))
     if not count or session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.district_id == district.id)):
         return 0
@@ -106,7 +107,11 @@ def seed(session, *, district_code: str, stations: Stations, count: int = COUNT,
         _one_case(session, rng=rng, origin_id=origin_id, start=start, now=now, actors=stations)
         if number % 200 == 199:
             session.commit()
+            if progress:
+                progress(200)
     session.commit()
+    if progress:
+        progress(count % 200)
     sweep.sweep(session, now=now)  # what the clock says today: overdue ones go up or turn red
     return count
 

@@ -47,8 +47,10 @@ def seed_naxi(case_count: int):
     accounts = _demo_accounts()
     people_seed.link_specialist(db.session, district_code=naxi.CODE, principal=accounts["naxi.expert"])
     stations = _station_accounts(accounts)
-    made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count,
-                          stations=case_seed.Stations(db.session, by_unit=stations, command=accounts["naxi.command"]))
+    with click.progressbar(length=case_count, label="纳溪区 cases", file=sys.stderr) as bar:
+        made = case_seed.seed(db.session, district_code=naxi.CODE, count=case_count, progress=bar.update,
+                              stations=case_seed.Stations(db.session, by_unit=stations,
+                                                          command=accounts["naxi.command"]))
     if case_count:
         click.echo(f"{made} generated cases" if made else "cases: the district has some already; none added")
     told = stories.seed(db.session, district_code=naxi.CODE, accounts=accounts, today=calendar.today())

@@ -147,6 +147,7 @@ def test_naxi_cases_are_real_cases_in_every_status_mostly_settled_locally(app, s
 
     result = run(app, "naxi")
     assert "2000 generated cases" in result.stdout
+    assert "纳溪区 cases" in result.stderr  # a progress bar: before, nothing moved for a minute
     assert "the district's two stories" in result.stdout  # two more cases: tests/reports/test_stories.py
 
     by_status = dict(session.execute(sa.select(Case.status, sa.func.count()).group_by(Case.status)).all())
