@@ -117,6 +117,7 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("units.Import", "POST"): "units:write",
     # accounts
     ("auth.Token", "POST"): PUBLIC,
+    ("auth.Token", "DELETE"): SIGNED_IN,
     ("auth.Me", "GET"): SIGNED_IN,
     ("auth.Permissions", "GET"): SIGNED_IN,
     ("auth.Principals", "GET"): "principals:manage",

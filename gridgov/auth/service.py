@@ -193,8 +193,10 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
             setattr(principal, key, value)
     if before:
         principal.version += 1
-        # A changed role or scope must not live on in sessions signed in under the old one.
-        principal.session_generation += 1
+        if {"scope", "role"} & set(before):
+            # A changed role or scope must not live on in sessions signed in under the old one
+            # (a new display name or phone ends no one's session).
+            principal.session_generation += 1
         session.flush()
         audit.record_principal(
             session, action="principal.update", principal=principal,
@@ -348,6 +350,13 @@ def issue_token(
         details={"token_id": token.id, "name": name, "expires_at": token.expires_at.isoformat() if token.expires_at else None},
     )
     return token, text
+
+
+def token_of_text(session: Session, *, text: str) -> ApiToken:
+    row = session.execute(TOKEN_LOOKUP, {"hash": token_hash(text)}).scalar_one_or_none()
+    if row is None:
+        raise NotFound("No such token.")
+    return row
 
 
 # Every request's first query, so built once.

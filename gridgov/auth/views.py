@@ -3,7 +3,7 @@
 from datetime import timedelta
 from functools import partial
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask.views import MethodView
 
 from gridgov.api import Blueprint, decode_cursor, page, page_by_id, page_limit
@@ -27,6 +27,7 @@ from gridgov.auth.schemas import (
     TokenRequestSchema,
 )
 from gridgov.db import db
+from gridgov.errors import RuleViolation
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Accounts, tokens, permissions and the admin audit log.")
 
@@ -47,6 +48,17 @@ class Token(MethodView):
         )
         db.session.commit()
         return _issued(token, text)
+
+    @blp.response(204)
+    def delete(self):
+        """Sign out a program or a phone: the token this request is made with stops working (a
+        lost phone's, from another device: `DELETE /tokens/{id}` by an admin)."""
+        scheme, _, text = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            raise RuleViolation("Send the token to revoke as 'Authorization: Bearer …' (a browser signs out "
+                                "at /logout).")
+        service.revoke_token(db.session, token=service.token_of_text(db.session, text=text.strip()))
+        db.session.commit()
 
 
 def _issued(token, text):

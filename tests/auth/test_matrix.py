@@ -297,6 +297,7 @@ REQUESTS: dict[tuple[str, str], Spec] = {
     ),
     # accounts
     ("auth.Me", "GET"): spec(200, lambda w: Req(f"{API}/me")),
+    ("auth.Token", "DELETE"): spec(204, lambda w: Req(f"{API}/auth/token")),  # the caller's own token
     ("auth.Permissions", "GET"): spec(200, lambda w: Req(f"{API}/permissions")),
     ("auth.Principals", "GET"): spec(200, lambda w: Req(P)),
     ("auth.Principals", "POST"): spec(

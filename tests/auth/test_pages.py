@@ -356,3 +356,11 @@ def test_logout_with_a_trailing_slash_sends_the_browser_to_logout(anonymous):
     response = anonymous.get("/logout/")
     assert response.status_code == 302
     assert urljoin("http://localhost/logout/", response.headers["Location"]) == "http://localhost/logout"
+
+
+def test_a_new_display_name_ends_no_ones_session_but_a_new_role_does(browser, client, admin):
+    """Before, fixing an account's display name signed its owner out."""
+    assert client.patch(f"{PRINCIPALS}/{admin}", json={"display_name": "张管理员"}).status_code == 200
+    assert browser.get("/api/v1/me").status_code == 200
+    assert client.patch(f"{PRINCIPALS}/{admin}", json={"role": "auditor"}).status_code == 200
+    assert browser.get("/api/v1/me").status_code == 401

@@ -312,3 +312,17 @@ def test_a_deactivated_account_gets_no_new_token(client, make_principal):
 def test_what_a_signed_in_principal_is_answered_is_kept_by_no_cache(client, anonymous):
     assert client.get("/api/v1/units").headers["Cache-Control"] == "no-store"
     assert "no-store" not in anonymous.get("/api/v1/openapi.json").headers.get("Cache-Control", "")
+
+
+def test_a_program_signs_out_by_revoking_the_token_it_calls_with(anonymous, make_principal):
+    """Before, only an admin could revoke a token: a phone's sign-in token outlived its sign-out."""
+    make_principal("grid_worker", password=PASSWORD, username="worker.token")
+    token = anonymous.post("/api/v1/auth/token", json={"username": "worker.token", "password": PASSWORD})
+    assert token.status_code == 201, token.get_data(as_text=True)
+    phone = {"Authorization": f"Bearer {token.get_json()['token']}"}
+    assert anonymous.get(ME, headers=phone).status_code == 200
+
+    assert anonymous.delete("/api/v1/auth/token", headers=phone).status_code == 204
+
+    assert anonymous.get(ME, headers=phone).status_code == 401
+    assert anonymous.delete("/api/v1/auth/token", headers=phone).status_code == 401
