@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
-from gridgov.auth.permissions import ROLE_PERMISSIONS, Role
+from gridgov.auth.permissions import Role, allows
 from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
@@ -21,7 +21,6 @@ from gridgov.tree import service as tree_service
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
 TOKEN_PREFIX = "gg_"
-EDITABLE_FIELDS = ("display_name", "role", "scope_unit_id")
 
 
 def password_hasher() -> PasswordHasher:
@@ -138,9 +137,9 @@ def check_may_hand_out(role: Role, doing: str) -> None:
     of an account that reads it, or that role. Only one that reads personal data itself, one
     over the whole installation, or the command line may (403 otherwise)."""
     acting = current_scope()
-    if acting is None or not acting.path or "pii:read" not in ROLE_PERMISSIONS[role]:
+    if acting is None or not acting.path or not allows(role, "pii:read"):
         return
-    if "pii:read" not in ROLE_PERMISSIONS[Role(acting.role)]:
+    if not allows(Role(acting.role), "pii:read"):
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
                         f"command line can {doing} (the role {role} reads personal data).")
 

@@ -13,7 +13,7 @@ import filetype
 from flask import current_app, send_file
 
 from gridgov.cases import service
-from gridgov.cases.models import Attachment, CaseEvent
+from gridgov.cases.models import Attachment
 from gridgov.db import utcnow
 from gridgov.errors import Gone, InvalidInput, NotFound, RuleViolation
 
@@ -58,13 +58,8 @@ def add(session, *, case, actor, upload) -> Attachment:
     )
     session.add(attachment)
     session.flush()
-    session.add(CaseEvent(
-        case_id=case.id, at=utcnow(), actor_id=actor.id if actor else None,
-        actor=actor.username if actor else "system", action="attach",
-        from_status=case.status, to_status=case.status,
-        from_owner_unit_id=case.owner_unit_id, to_owner_unit_id=case.owner_unit_id,
-        reason=name, details={"changes": {}, "attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)},
-    ))
+    service.record_note(session, case=case, actor=actor, action="attach", now=utcnow(), reason=name,
+                        details={"attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)})
     return attachment
 
 

@@ -37,7 +37,6 @@ class RiskGrade(enum.StrEnum):
     RED = "red"  # cross-department, many people, mass-incident risk
 
 
-RISK_ORDER = list(RiskGrade)
 RISK_TITLES = {RiskGrade.BLUE: "蓝", RiskGrade.YELLOW: "黄", RiskGrade.ORANGE: "橙", RiskGrade.RED: "红"}
 
 

@@ -230,17 +230,21 @@ def _case_criterion(cls, principal_scope):
         clauses.append(sa.or_(in_subtree(cls.origin_path, principal_scope.path),
                               in_subtree(cls.owner_path, principal_scope.path)))
     if principal_scope.role == "specialist":
-        # Theirs: assigned to them, or given to a studio they are a member of (as a worker still
-        # on the roster).
-        from gridgov.people.models import Worker, studio_members
-
-        their_studios = (
-            sa.select(studio_members.c.studio_id)
-            .join(Worker, Worker.id == studio_members.c.worker_id)
-            .where(Worker.principal_id == principal_scope.principal_id, Worker.active)
-        )
-        clauses.append(sa.or_(cls.assignee_id == principal_scope.principal_id, cls.studio_id.in_(their_studios)))
+        # Theirs: assigned to them, or given to a studio they are a member of.
+        clauses.append(sa.or_(cls.assignee_id == principal_scope.principal_id,
+                              cls.studio_id.in_(studios_of(principal_scope.principal_id))))
     return sa.and_(*clauses) if clauses else None
+
+
+def studios_of(principal_id: int):
+    """The ids of the studios the principal is a member of, as a worker still on the roster."""
+    from gridgov.people.models import Worker, studio_members
+
+    return (
+        sa.select(studio_members.c.studio_id)
+        .join(Worker, Worker.id == studio_members.c.worker_id)
+        .where(Worker.principal_id == principal_id, Worker.active)
+    )
 
 
 scope.register(Case, _case_criterion)

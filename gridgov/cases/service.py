@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.auth import pii
 from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
-from gridgov.auth.permissions import ACTION_PERMISSIONS, ROLE_PERMISSIONS, Role
+from gridgov.auth.permissions import ACTION_PERMISSIONS, Role, allows
 from gridgov.auth.scope import UNSCOPED, current_scope
 from gridgov.cases import clock, policy as policy_module
 from gridgov.cases.calendar import TIMEZONE
@@ -27,8 +27,17 @@ from gridgov.cases.enums import (
     Outcome,
     Status,
 )
-from gridgov.cases.models import Case, CaseEvent, CaseSequence, IdempotencyRecord, MediationAttempt, Party, in_area
-from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from, described_from
+from gridgov.cases.models import (
+    Case,
+    CaseEvent,
+    CaseSequence,
+    IdempotencyRecord,
+    MediationAttempt,
+    Party,
+    in_area,
+    studios_of,
+)
+from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from, described_from, sources
 from gridgov.db import one_by_id, utc_moment, utcnow
 from gridgov.errors import BeingMoved, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.rollups import counters, measures
@@ -64,12 +73,20 @@ def events(session: Session, *, case: Case, after_id: int | None = None, limit: 
 
 
 def may_read_pii(principal: Principal | None, case: Case) -> bool:
-    """District command and auditors see personal data; so do the specialists of a case."""
+    """District command and auditors see personal data; so do the specialists a case is given
+    to, themselves or through their studio (they call the parties)."""
     if principal is None:
         return True  # the command line
-    if "pii:read" in ROLE_PERMISSIONS[principal.role]:
+    if allows(principal.role, "pii:read"):
         return True
-    return principal.role is Role.SPECIALIST and case.assignee_id == principal.id
+    if principal.role is not Role.SPECIALIST:
+        return False
+    if case.assignee_id == principal.id:
+        return True
+    if case.studio_id is None:
+        return False
+    session = object_session(case)
+    return case.studio_id in session.scalars(studios_of(principal.id)).all()
 
 
 # --- units a case moves between -----------------------------------------------------------------
@@ -334,7 +351,7 @@ def check_role(*, action: str, actor: Principal | None) -> None:
     if actor is None:
         return  # the sweep, the command line
     permission = ACTION_PERMISSIONS[action]
-    if permission not in ROLE_PERMISSIONS[actor.role]:
+    if not allows(actor.role, permission):
         who = " Station and centre accounts decide cases; a grid worker works on those assigned to them." \
             if actor.role is Role.GRID_WORKER else ""
         raise Forbidden(f"The role {actor.role} may not {action} cases (needs {permission}).{who}")
@@ -398,7 +415,7 @@ def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note
 def _cannot_work_on(case: Case, principal: Principal) -> str | None:
     """Why ``principal`` could not do the work of an assignee on ``case`` (record its mediation
     attempts, and so read it), or None."""
-    if ACTION_PERMISSIONS["record_attempt"] not in ROLE_PERMISSIONS[principal.role]:
+    if not allows(principal.role, ACTION_PERMISSIONS["record_attempt"]):
         return f"the role {principal.role} does not record mediation attempts"
     if not in_area(case, principal.scope_path):
         return "it lies outside their scope"
@@ -723,13 +740,20 @@ def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     return True
 
 
+def record_note(session: Session, *, case: Case, actor, action: str, now: datetime, reason: str,
+                details: dict) -> None:
+    """An event that changes nothing of the case but belongs to its history (a file attached,
+    a resident's report merged into it)."""
+    _event(session, case, actor=actor, action=action, now=now, before=_snapshot(case), from_status=case.status,
+           from_owner=case.owner_unit_id, reason=reason, details=details)
+
+
 def note_merged_report(session: Session, *, case: Case, actor, now: datetime, report_id: int,
                        tracking_code: str) -> None:
     """The triage desk merged a resident's report into the case: its handlers hear that one
-    more resident reported it (an event that changes nothing)."""
-    _event(session, case, actor=actor, action="merge_report", now=now, before=_snapshot(case),
-           from_status=case.status, from_owner=case.owner_unit_id, reason=f"report {tracking_code}",
-           details={"report_id": report_id})
+    more resident reported it."""
+    record_note(session, case=case, actor=actor, action="merge_report", now=now, reason=f"report {tracking_code}",
+                details={"report_id": report_id})
 
 
 # --- the event log ------------------------------------------------------------------------------
@@ -885,8 +909,9 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
     see, which is those given to them or their studio). The most urgent first. Up to
     ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a row."""
     now = now or utcnow()
-    waiting = Case.status.in_([Status.REPORTED, Status.REOPENED])
-    working = Case.status.in_([Status.ACCEPTED, Status.IN_PROGRESS])
+    # What each waits for, read from the transition table: to be accepted, worked on, closed.
+    waiting = Case.status.in_(sources("accept"))
+    working = Case.status.in_(sources("resolve"))
     pressing = sa.and_(working, Case.yellow_at <= now)
     if specialist or not handles:
         arrived = sa.false()
@@ -898,7 +923,7 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
             units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[level]))
             verifying = sa.and_(verifying, Case.owner_level.in_(VERIFY_LEVELS[level]))
         # Not by the one who resolved it: they may not verify it.
-        to_verify = sa.and_(verifying, Case.status == Status.RESOLVED,
+        to_verify = sa.and_(verifying, Case.status.in_(sources("close")),
                             Case.resolved_by_id.is_distinct_from(principal_id))
         arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing)), to_verify)
     # Not IS NULL: a caller without an id (the command line) has nothing assigned.

@@ -12,14 +12,15 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gridgov.cases import service
-from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel, Status
+from gridgov.cases import service, transitions
+from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
 from gridgov.errors import BeingMoved
 from gridgov.tree import service as tree_service
 
-ESCALATABLE = [Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS]
+# Where an overdue case may go up from: the statuses escalate allows with deadline_exceeded.
+ESCALATABLE = sorted(transitions.sources("escalate", reason=EscalationReason.DEADLINE_EXCEEDED.value))
 # Running cases whose deadline was counted past the holiday data (the partial index
 # ix_cases_provisional finds them).
 PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(CLOCK_RUNNING))

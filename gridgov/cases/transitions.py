@@ -56,6 +56,13 @@ def allowed(action: str, status: Status, *, reason: str | None = None) -> bool:
     return (status, reason) in transition.only_for_reason
 
 
+def sources(action: str, *, reason: str | None = None) -> frozenset:
+    """The statuses ``action`` is allowed from (with ``reason``, those it opens too): what waits
+    for an action is read from here, not written out again."""
+    transition = TRANSITIONS[action]
+    return transition.sources | {status for status, only in transition.only_for_reason if only == reason}
+
+
 def allowed_from(status: Status) -> list[str]:
     """Every action the status allows (some only with a particular reason)."""
     return [

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from gridgov.api import BINARY, TEXT, Blueprint, page_by_id
 from gridgov.auth import pii
-from gridgov.auth.permissions import ROLE_PERMISSIONS
+from gridgov.auth.permissions import allows
 from gridgov.db import db, utcnow
 from gridgov.errors import RuleViolation
 from gridgov.reports import service
@@ -29,7 +29,7 @@ _STORED = [name for name in ReportSchema().fields if name not in _DERIVED]
 
 def present(report, *, now=None) -> dict:
     """Personal data masked for callers without pii:read (the triage desk works without it)."""
-    unmasked = "pii:read" in ROLE_PERMISSIONS[g.principal.role]
+    unmasked = allows(g.principal.role, "pii:read")
     return {
         **{name: getattr(report, name) for name in _STORED},
         "overdue": service.is_overdue(report, now=now),

@@ -1207,6 +1207,26 @@ def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_where
     assert [(item["id"], item["owner_level"]) for item in inbox] == [(to_studio["id"], "grid"), (given["id"], "village")]
 
 
+def test_a_specialist_sees_the_parties_of_a_case_given_to_their_studio(app, session, actors, ids, make_principal):
+    """Before, only a case given to them in person showed the parties' names and phones; one
+    given to their studio showed them masked, though they are the ones who call the parties."""
+    from gridgov.people import service as people_service
+    from tests.conftest import bearer_client
+
+    specialist_id, token = make_principal("specialist", D)
+    member = people_service.create_worker(session, name="金牌调解员", role="gold_mediator",
+                                          home_unit_id=ids[D], capacity=0, principal_id=specialist_id)
+    studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
+                                          specialties=["family_neighbour"], member_ids=[member.id])
+    session.commit()
+    case = log(actors.grid.client, ids[M111], parties=[{"role": "applicant", "name": "张三", "phone": "13812345678"}])
+    case = act(actors.village.client, act(actors.village.client, case, "accept"), "assign", studio_id=studio.id)
+
+    seen = bearer_client(app, token).get(f"{CASES}/{case['id']}").get_json()
+    assert [(party["name"], party["phone"]) for party in seen["parties"]] == [("张三", "13812345678")]
+    assert get(actors.village.client, case["id"])["parties"][0]["name"] == "张*"  # still masked for others
+
+
 def test_a_case_assigned_to_someone_is_in_their_inbox_from_the_start(actors, ids):
     """Before, it showed only once it turned yellow."""
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
