@@ -1,4 +1,5 @@
-"""Local first: who owns a case, for how long, and when it may go up. All of it data.
+"""Local first: who owns a case, for how long, when it may go up, and whose inbox it waits in.
+All of it data.
 
 A case is owned by the lowest handling level the policy allows at or above where it happened,
 and moves up one level only with a reason that holds (see ``service.escalate``). Deployments
@@ -8,6 +9,7 @@ change the defaults with ``GRIDGOV_CASE_POLICY``, a JSON object of the same fiel
 from dataclasses import dataclass, field, fields, replace
 
 from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Source
+from gridgov.tree.levels import Level
 
 G, V, T, D = HandlingLevel.GRID, HandlingLevel.VILLAGE, HandlingLevel.TOWN, HandlingLevel.DISTRICT
 
@@ -136,3 +138,29 @@ def _convert(name: str, value):
     if name == "risk_weights":
         return {**DEFAULT.risk_weights, **{RiskGrade(k): float(v) for k, v in value.items()}}
     return value
+
+
+# --- whose inbox --------------------------------------------------------------------------------
+
+# Whose cases wait in a unit's inbox: its own, and at a village its grids' too (a grid worker
+# logs and mediates; the village station accepts for the grid). What waits below a town or the
+# district is the lower units' to do: the lists and the rollups show it, not the inbox.
+INBOX_LEVELS = {
+    Level.DISTRICT: [HandlingLevel.DISTRICT],
+    Level.TOWN: [HandlingLevel.TOWN],
+    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.GRID: [HandlingLevel.GRID],
+    Level.MICROGRID: [HandlingLevel.GRID],
+}
+
+
+# Whose resolved cases wait for a unit's verification (核查结案): the level above verifies (a town
+# its villages' and their grids', district command its towns'), and a unit's own wait for another
+# of its people than the one who resolved them.
+VERIFY_LEVELS = {
+    Level.DISTRICT: [HandlingLevel.DISTRICT, HandlingLevel.TOWN],
+    Level.TOWN: [HandlingLevel.TOWN, HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
+    Level.GRID: [],
+    Level.MICROGRID: [],
+}

@@ -875,39 +875,16 @@ def _keyset_page(session: Session, stmt, column, *, descending: bool, after: lis
     return rows, (lambda case: [getattr(case, column.key).isoformat(), case.id])
 
 
-# Whose cases wait in a unit's inbox: its own, and at a village its grids' too (a grid worker
-# logs and mediates; the village station accepts for the grid). What waits below a town or the
-# district is the lower units' to do: the lists and the rollups show it, not the inbox.
-INBOX_LEVELS = {
-    Level.DISTRICT: [HandlingLevel.DISTRICT],
-    Level.TOWN: [HandlingLevel.TOWN],
-    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
-    Level.GRID: [HandlingLevel.GRID],
-    Level.MICROGRID: [HandlingLevel.GRID],
-}
-
-
-# Whose resolved cases wait for a unit's verification (核查结案): the level above verifies (a town
-# its villages' and their grids', district command its towns'), and a unit's own wait for another
-# of its people than the one who resolved them.
-VERIFY_LEVELS = {
-    Level.DISTRICT: [HandlingLevel.DISTRICT, HandlingLevel.TOWN],
-    Level.TOWN: [HandlingLevel.TOWN, HandlingLevel.VILLAGE, HandlingLevel.GRID],
-    Level.VILLAGE: [HandlingLevel.VILLAGE, HandlingLevel.GRID],
-    Level.GRID: [],
-    Level.MICROGRID: [],
-}
-
-
 def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit: int, after: list | None = None,
           specialist: bool = False, handles: bool = True,
           now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
-    """What waits for the unit at ``scope_path`` (``INBOX_LEVELS``; for the whole installation, at
-    every unit): arrivals not yet accepted, accepted cases near or past their deadline, and
-    resolved cases to verify (``VERIFY_LEVELS``), for a principal who ``handles`` cases; and
-    what is being worked on by the principal it is assigned to (a ``specialist``: every case they
-    see, which is those given to them or their studio). The most urgent first. Up to
-    ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and the key of a row."""
+    """What waits for the unit at ``scope_path`` (``policy.INBOX_LEVELS``; for the whole
+    installation, at every unit): arrivals not yet accepted, accepted cases near or past their
+    deadline, and resolved cases to verify (``policy.VERIFY_LEVELS``), for a principal who
+    ``handles`` cases; and what is being worked on by the principal it is assigned to (a
+    ``specialist``: every case they see, which is those given to them or their studio). The
+    most urgent first. Up to ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and
+    the key of a row."""
     now = now or utcnow()
     # What each waits for, read from the transition table: to be accepted, worked on, closed.
     waiting = Case.status.in_(sources("accept"))
@@ -920,8 +897,8 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
         verifying = units
         if scope_path:
             level = LEVEL_ORDER[paths.depth(scope_path)]
-            units = sa.and_(units, Case.owner_level.in_(INBOX_LEVELS[level]))
-            verifying = sa.and_(verifying, Case.owner_level.in_(VERIFY_LEVELS[level]))
+            units = sa.and_(units, Case.owner_level.in_(policy_module.INBOX_LEVELS[level]))
+            verifying = sa.and_(verifying, Case.owner_level.in_(policy_module.VERIFY_LEVELS[level]))
         # Not by the one who resolved it: they may not verify it.
         to_verify = sa.and_(verifying, Case.status.in_(sources("close")),
                             Case.resolved_by_id.is_distinct_from(principal_id))
