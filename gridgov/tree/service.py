@@ -87,6 +87,7 @@ def list_units(session: Session, *, level=None, parent_id=None, q=None, after_id
     if level is not None:
         stmt = stmt.where(Unit.level == level)
     if parent_id is not None:
+        get_unit(session, unit_id=parent_id)  # 404 for a parent not there, as every filter by unit answers
         stmt = stmt.where(Unit.parent_id == parent_id)
     if q:
         code_low, code_high = paths.subtree_range(q)

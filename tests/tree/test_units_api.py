@@ -717,3 +717,12 @@ def test_an_unknown_parameter_given_twice_is_ignored_as_it_is_given_once(client,
 def test_numbers_as_text_in_the_usual_notations_are_read(client, ids, latitude):
     response = client.post(U, json={"name": "新区", "level": "district", "code": "510598", "latitude": latitude})
     assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_listing_by_parent_gives_its_children_and_a_parent_not_there_is_404(client, ids):
+    """Before, an unknown parent_id answered an empty list (a typo looked like "no children"),
+    where every other filter by unit answers 404."""
+    listed = client.get(U, query_string={"parent_id": ids[V1]})
+    assert listed.status_code == 200
+    assert {unit["code"] for unit in listed.get_json()["items"]} == {"510503001001001", "510503001001002"}
+    assert_problem(client.get(U, query_string={"parent_id": 2**31 - 1}), 404)
