@@ -299,6 +299,16 @@ class Decimal(_PlainNumber, ma.fields.Decimal):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Boolean(ma.fields.Boolean):
+    """A JSON body's true or false, and nothing else: marshmallow also takes 1, "yes" and "on",
+    and ``{"apply": 1}`` applied a plan. (Query strings, which are text, keep the plain field.)"""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):  # 1 == True to Python: a set of truthy values would take it
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
     """A row id. In JSON bodies ``strict`` (no ``"12"`` or ``12.0``); query strings are text,
     so their ids are given as ``Id(strict=False)``."""

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Float, FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Boolean, Float, FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.cases.enums import Category
 from gridgov.people.models import WorkerRole
 
@@ -36,7 +36,7 @@ class WorkerPatchSchema(ma.Schema):
     name = Text(min_length=1, max_length=100)
     phone = fields.String(validate=PHONE, allow_none=True)
     capacity = fields.Integer(strict=True, validate=validate.Range(0, 1000))
-    active = fields.Boolean(metadata={"description": "false deactivates: their units are re-planned, or 422."})
+    active = Boolean(metadata={"description": "false deactivates: their units are re-planned, or 422."})
     home_unit_id = Id(metadata={"description": "Where they are based; only while they cover nothing (409)."})
     principal_id = Id(allow_none=True, metadata={"description": "Their account; null unlinks it."})
     version = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
@@ -99,7 +99,7 @@ class HistoryArgs(ma.Schema):
 
 class PlanRequestSchema(ma.Schema):
     scope_unit_id = Id(required=True)
-    apply = fields.Boolean(load_default=False)
+    apply = Boolean(load_default=False)
     change_cost = Float(allow_none=True, validate=validate.Range(0, 10_000),
                                metadata={"description": "Cost of changing one assignment, in load units "
                                          "(default: the load of an average micro-grid)."})

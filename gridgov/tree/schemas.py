@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Float, FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Boolean, Float, FullMatch, Id, PageArgs, Text, page_schema
 from gridgov.tree.levels import Level
 
 CODE = FullMatch(r"^[0-9]{6,18}$", error="A code is 6 to 18 digits.")
@@ -35,7 +35,7 @@ class UnitFieldsMixin:
     population = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 100_000_000))
     latitude = Float(allow_none=True, validate=validate.Range(-90, 90))
     longitude = Float(allow_none=True, validate=validate.Range(-180, 180))
-    active = fields.Boolean()
+    active = Boolean()
 
 
 class UnitCreateSchema(UnitFieldsMixin, ma.Schema):

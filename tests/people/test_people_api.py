@@ -859,3 +859,10 @@ def test_workers_of_roles_that_cover_nothing_do_not_count_in_the_load_figures(co
     after = command.coverage(V1)
     assert after["median_load"] == before["median_load"] > 0
     assert not {item["worker_id"] for item in after["underloaded"]} & set(social)
+
+
+@pytest.mark.parametrize("apply", [1, 0, "true", "yes"])
+def test_a_body_flag_is_json_true_or_false_not_something_like_it(command, apply):
+    """Before, {"apply": 1} applied the plan."""
+    response = command.client.post(PLAN, json={"scope_unit_id": command.id(DISTRICT), "apply": apply})
+    assert "apply" in problem(response, 422)["errors"]
