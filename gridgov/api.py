@@ -294,7 +294,9 @@ class Decimal(_PlainNumber, ma.fields.Decimal):
                 given = decimal.Decimal(str(value).strip())
             except decimal.InvalidOperation:
                 given = None
-            if given is not None and given.is_finite() and given != given.quantize(self.places):
+            # Normalised ("12.300" is 12.3): the digits it has after the point, not those written.
+            if given is not None and given.is_finite() and \
+                    given.normalize().as_tuple().exponent < self.places.as_tuple().exponent:
                 raise ma.ValidationError(f"At most {-self.places.as_tuple().exponent} decimal places.")
         return super()._deserialize(value, attr, data, **kwargs)
 

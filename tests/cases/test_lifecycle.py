@@ -1477,6 +1477,14 @@ def test_an_amount_with_more_than_two_decimal_places_is_refused_not_rounded(acto
     assert "decimal places" in str(assert_problem(response, 422)["errors"]["amount_in_dispute"])
 
 
+def test_an_amount_beyond_what_is_kept_is_422_not_500(actors, ids):
+    """The fuzzer's find: 1e+26 made the decimal-places check itself fail (a 500)."""
+    response = actors.grid.client.post(CASES, json={
+        "title": "借款纠纷", "category": "other", "risk_grade": "blue", "source": "grid_patrol",
+        "origin_unit_id": ids[M111], "amount_in_dispute": 1e26})
+    assert "amount_in_dispute" in assert_problem(response, 422)["errors"]
+
+
 def test_an_amount_in_yuan_and_fen_is_kept_as_given(actors, ids):
     assert log(actors.grid.client, ids[M111], amount_in_dispute=12.3)["amount_in_dispute"] == "12.30"
     assert log(actors.grid.client, ids[M111], amount_in_dispute="12.300")["amount_in_dispute"] == "12.30"
