@@ -331,22 +331,27 @@ def _next_period(day: date, interval: str) -> date:
 
 def riskmap(session: Session, *, unit: Unit, now: datetime | None = None) -> dict:
     """The children as GeoJSON points at their centroids (null geometry without one), with
-    their counts and risk score."""
+    their counts and risk score; and the unit's own cases (``own``), if any, at its centroid."""
     result = rollup(session, unit=unit, window=Window(), now=now)
-    features = []
-    for child in result["children"]:
-        place, figures = child["unit"], child["totals"]
-        features.append({
-            "type": "Feature",
-            "id": place.id,
-            "geometry": (
-                {"type": "Point", "coordinates": [place.longitude, place.latitude]}
-                if place.latitude is not None and place.longitude is not None else None
-            ),
-            "properties": {
-                "id": place.id, "code": place.code, "name": place.name, "level": place.level.value,
-                "cases": figures["cases"], "open": figures["open"], "overdue": figures["overdue"],
-                "deadline_colours": figures["deadline_colours"], "risk_score": figures["risk_score"],
-            },
-        })
+    features = [_feature(child["unit"], child["totals"], own=False) for child in result["children"]]
+    if result["own"]["cases"]:
+        # What happened at the unit itself (a report made at a village's own code), in no child:
+        # a point at the unit's centroid, so the map adds up to the tiles as the table does.
+        features.append(_feature(unit, result["own"], own=True))
     return {"type": "FeatureCollection", "features": features}
+
+
+def _feature(place: Unit, figures: dict, *, own: bool) -> dict:
+    return {
+        "type": "Feature",
+        "id": place.id,
+        "geometry": (
+            {"type": "Point", "coordinates": [place.longitude, place.latitude]}
+            if place.latitude is not None and place.longitude is not None else None
+        ),
+        "properties": {
+            "id": place.id, "code": place.code, "name": place.name, "level": place.level.value, "own": own,
+            "cases": figures["cases"], "open": figures["open"], "overdue": figures["overdue"],
+            "deadline_colours": figures["deadline_colours"], "risk_score": figures["risk_score"],
+        },
+    }

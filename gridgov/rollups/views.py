@@ -81,7 +81,9 @@ RISK_MAP = {
                 },
                 "properties": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"},
-                    "level": {"type": "string"}, "cases": {"type": "integer"}, "open": {"type": "integer"},
+                    "level": {"type": "string"},
+                    "own": {"type": "boolean", "description": "The unit's own cases (in no child), not a child's."},
+                    "cases": {"type": "integer"}, "open": {"type": "integer"},
                     "overdue": {"type": "integer"},
                     "deadline_colours": {"type": "object", "additionalProperties": {"type": "integer"}},
                     "risk_score": {"type": "number"},

@@ -584,6 +584,22 @@ def test_the_risk_map_is_a_point_per_child_with_the_rollups_figures(session, sma
             assert properties[name] == totals[name], (code, name)
     assert features[T1]["properties"]["risk_score"] == pytest.approx(expected_risk(risky[T1], now), abs=0.005)
     assert features["510503200"]["properties"]["cases"] == 0
+    assert not any(feature["properties"]["own"] for feature in features.values())
+
+
+def test_a_units_own_cases_are_a_point_of_its_risk_map(session, small_tree, ids, command):
+    """A village whose reports come in at its own code: before, its map showed only its grids
+    (at 0) beside a risk tile that was not."""
+    tree_service.update_unit(session, unit=small_tree[V1], latitude=28.78, longitude=105.37)
+    session.commit()
+    log(session, small_tree, V1, at(2026, 3, 10, 9))
+
+    collection = command.get(f"{API}/units/{ids[V1]}/riskmap.geojson").get_json()
+    own = [feature for feature in collection["features"] if feature["properties"]["own"]]
+    rollup = get_rollup(command, ids[V1])
+    assert [(feature["properties"]["code"], feature["properties"]["open"]) for feature in own] == [(V1, 1)]
+    assert own[0]["geometry"] == {"type": "Point", "coordinates": [105.37, 28.78]}
+    assert sum(feature["properties"]["open"] for feature in collection["features"]) == rollup["totals"]["open"]
 
 
 # --- CSV ---------------------------------------------------------------------------------------
