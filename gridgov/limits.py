@@ -37,24 +37,12 @@ def by_api_key() -> str:
     return "api_key:" + hashlib.sha256(given[0][:200].encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def filed(response) -> bool:
-    """Whether the answer filed a report: a form refused (a mistyped phone, a page expired) does
-    not use up the resident's reports, nor their QR code's."""
-    return response.status_code == 201
-
-
-def any_answer(_response) -> bool:
-    return True
-
-
-# (endpoint, method) → [(setting, counted by, which answers count)]: every limit applies. The
-# public limit counts every answer, so that refused forms cannot be sent without end either.
+# (endpoint, method) → [(setting, counted by)]: every limit applies. Each request is counted
+# before it runs (a check after the answer would let a burst of simultaneous requests through),
+# so a form refused for a mistake counts too; its 429 page keeps what was typed.
 ROUTE_LIMITS = {
-    ("report_pages.report", "POST"): [("RATELIMIT_REPORT", by_address, filed),
-                                      ("RATELIMIT_REPORT_CODE", by_report_code, filed),
-                                      ("RATELIMIT_PUBLIC", by_address, any_answer)],
-    ("open311.create_request", "POST"): [("RATELIMIT_OPEN311_POST", by_api_key, filed),
-                                         ("RATELIMIT_PUBLIC", by_address, any_answer)],
+    ("report_pages.report", "POST"): [("RATELIMIT_REPORT", by_address), ("RATELIMIT_REPORT_CODE", by_report_code)],
+    ("open311.create_request", "POST"): [("RATELIMIT_OPEN311_POST", by_api_key), ("RATELIMIT_PUBLIC", by_address)],
 }
 
 
@@ -85,9 +73,8 @@ def init_app(app: Flask) -> Limiter:
     limiter.init_app(app)
     for (endpoint, method), limits in ROUTE_LIMITS.items():
         view = app.view_functions[endpoint]
-        for setting, key, counted in limits:
-            view = limiter.limit(_setting(setting), key_func=key, methods=[method], per_method=True,
-                                 deduct_when=counted)(view)
+        for setting, key in limits:
+            view = limiter.limit(_setting(setting), key_func=key, methods=[method], per_method=True)(view)
         app.view_functions[endpoint] = view
     app.extensions["gridgov.limiter"] = limiter
     _say_if_unreachable(app, limiter)

@@ -157,11 +157,15 @@ def track(code: str):
 def _too_many(error):
     title, message = "提交过于频繁", "您提交得太频繁了，请稍后再试。紧急情况请拨打 110。"
     if request.endpoint == "report_pages.report" and request.method == "POST":
-        # The form again, as typed: nothing the resident wrote is lost while they wait.
-        unit = service.unit_for_token(db.session, token=request.view_args["token"])
-        form = ReportForm()
-        form.submission.data = new_submission()
-        return render_template("report.html", form=form, unit=unit, notice=f"{title}：{message}"), 429
+        try:
+            unit = service.unit_for_token(db.session, token=request.view_args["token"])
+        except NotFound:  # no such code: nothing to show the form at
+            unit = None
+        if unit is not None:
+            # The form again, as typed: nothing the resident wrote is lost while they wait.
+            form = ReportForm()
+            form.submission.data = new_submission()
+            return render_template("report.html", form=form, unit=unit, notice=f"{title}：{message}"), 429
     return render_template("message.html", brand=QR_TITLE, title=title, message=message), 429
 
 
