@@ -7,7 +7,7 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 import secrets
 import unicodedata
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -58,7 +58,10 @@ def new_submission() -> str:
 def _fresh(form, field):
     try:
         form.submission_id = _form_signer().unsign(field.data or "", max_age=FORM_MAX_AGE).decode()
-    except BadSignature:  # also SignatureExpired
+    except SignatureExpired as old:
+        form.expired_id = old.payload.decode()  # ours, only too old: it may have filed a report already
+        raise ValidationError("页面已过期") from None
+    except BadSignature:
         raise ValidationError("页面已过期") from None
 
 
@@ -74,6 +77,7 @@ class ReportForm(FlaskForm):
     # (or a form made elsewhere) is refused as expired.
     submission = HiddenField(validators=[_fresh])
     submission_id: str | None = None
+    expired_id: str | None = None
     # Nothing chosen for the resident: one who skips the list is asked, not filed as 家事邻里.
     category = _Choice("纠纷类型", choices=[SelectChoice("", "请选择"),
                                          *(SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items())],
@@ -125,6 +129,8 @@ def report(token: str):
         )
         db.session.commit()
         return render_template("report_done.html", report=made, unit=unit), 201
+    if form.expired_id and (earlier := service.find_by_submission(db.session, submission=form.expired_id)):
+        return render_template("report_done.html", report=earlier, unit=unit), 200  # a receipt reloaded a day later
     if request.method == "POST":
         status = 400 if form.submission.errors else 422
     if request.method == "GET" or form.submission.errors:

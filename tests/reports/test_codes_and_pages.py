@@ -627,6 +627,18 @@ def test_a_refused_form_speaks_chinese_and_says_when_the_page_expired(client, an
                                                     "description": "噪音还在继续"}), 201)
 
 
+def test_a_receipt_reloaded_after_the_page_expired_is_still_the_receipt(client, anonymous, clerk, ids, monkeypatch):
+    token = token_of(client, ids[M111])
+    form = {"submission": form_id(anonymous, token), "category": "other", "description": "路灯坏了"}
+    first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
+    now = time.time()
+    monkeypatch.setattr("itsdangerous.timed.time.time", lambda: now + 13 * 3600)  # the next morning
+
+    again = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 200)).group(1)
+
+    assert again == first and len(all_reports(clerk)) == 1
+
+
 def test_a_form_without_a_good_form_id_is_refused(client, anonymous, clerk, ids):
     token = token_of(client, ids[M111])
     assert_page(submit(anonymous, token, with_form_id=False, description="无令牌提交"), 400)

@@ -136,3 +136,25 @@ def test_a_browser_that_keeps_no_cookies_reports(live, phone_without_cookies):
     phone_without_cookies.get(page)
     code = fill_and_send(phone_without_cookies, "路口路灯坏了一周。")
     assert reports_made(app)[before:] == [(code, "路口路灯坏了一周。")]
+
+
+def test_an_expired_page_can_be_sent_again_with_scripts_on(live, phone):
+    """Before, the script put the expired form's id back on the refreshed page: every 提交
+    answered "页面已过期" again."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    app, page = live
+    before = len(reports_made(app))
+    phone.get(page)
+    Select(phone.find_element(By.ID, "category")).select_by_value("other")
+    phone.find_element(By.ID, "description").send_keys("井盖缺失，夜间危险。")
+    phone.execute_script('document.getElementById("submission").value = "stale.AAAAAA.BBBBBB";')
+    phone.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "页面已过期"))
+
+    phone.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # as the page asks
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "tracking-code")))
+    assert reports_made(app)[before:] == [(phone.find_element(By.ID, "tracking-code").text, "井盖缺失，夜间危险。")]
