@@ -316,14 +316,9 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
         raise RuleViolation("Merge into one report (report_id) or one case (case_id).",
                             errors={"report_id": ["exactly one of report_id, case_id"]})
     if case_id is not None:
-        case = case_service.get_case(session, case_id=case_id)
-        if case.status in (Status.CLOSED, Status.REJECTED):
-            # Nobody would hear of it: a closed case is reopened by its owner, on the applicant's word.
-            raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
-                                errors={"case_id": [f"{case.status}"]})
-        report.case_id = case.id
-        case_service.note_merged_report(session, case=case, actor=actor, now=now,
-                                        report_id=report.id, tracking_code=report.tracking_code)
+        _join_case(session, report, case=case_service.get_case(session, case_id=case_id), actor=actor, now=now,
+                   field="case_id")
+        report.case_id = case_id
     else:
         target = _followed(session, get_report(session, report_id=report_id, for_update=True))
         if target.id != report_id:  # further along a chain of merges: lock where it ends, too
@@ -335,8 +330,22 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
                                 "instead.", errors={"report_id": ["merged into this report already"]})
         if target.status is ReportStatus.REJECTED:
             raise RuleViolation(f"Report {target.tracking_code} was rejected; reject this one too, or dispatch it.")
+        if target.case_id is not None:  # dispatched (or merged into a case): this one joins that case
+            case = session.scalar(sa.select(Case).where(Case.id == target.case_id).execution_options(**UNSCOPED))
+            _join_case(session, report, case=case, actor=actor, now=now, field="report_id")
         report.merged_into_id = target.id
     _handled(report, actor=actor, now=now, status=ReportStatus.MERGED)
+
+
+def _join_case(session, report, *, case: Case, actor, now, field: str) -> None:
+    """A report merged into a case, directly or through the report that made it: refused once
+    the case is over (nobody would hear of it; a closed case is reopened by its owner, on the
+    applicant's word), else its handlers hear that one more resident reported it."""
+    if case.status in (Status.CLOSED, Status.REJECTED):
+        raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
+                            errors={field: [f"its case is {case.status}"]})
+    case_service.note_merged_report(session, case=case, actor=actor, now=now,
+                                    report_id=report.id, tracking_code=report.tracking_code)
 
 
 def _reject(session, report, *, actor, now, reason, note=None):

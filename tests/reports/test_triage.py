@@ -440,6 +440,24 @@ def test_a_report_cannot_be_merged_into_a_closed_or_rejected_case(session, tree,
     assert get_report(clerk.client, report_id)["status"] == "pending"
 
 
+def test_a_report_merged_into_the_report_that_made_a_case_joins_that_case(session, tree, clerk, command):
+    """Before, merging through the report (report_id) neither told the case's handlers nor
+    minded that the case was closed."""
+    original = file_report(session, tree.unit[M111])
+    case_id = act(clerk.client, original, "dispatch", risk_grade="blue")["case_id"]
+    duplicate = file_report(session, tree.unit[M112])
+    act(clerk.client, duplicate, "merge", report_id=original)
+    events = command.client.get(f"{API}/cases/{case_id}/timeline").get_json()["items"]
+    assert (events[-1]["action"], events[-1]["details"]["report_id"]) == ("merge_report", duplicate)
+
+    session.execute(sa.update(Case).where(Case.id == case_id).values(status="closed"))
+    session.commit()
+    late = file_report(session, tree.unit[M111])
+    problem = assert_problem(act_response(clerk.client, late, "merge", report_id=original), 422)
+    assert "report_id" in problem["errors"]
+    assert get_report(clerk.client, late)["status"] == "pending"
+
+
 def test_merge_into_a_merged_report_follows_the_chain_to_its_end(session, tree, clerk):
     first, second, third = (file_report(session, tree.unit[M111]) for _ in range(3))
     act(clerk.client, second, "merge", report_id=first)
