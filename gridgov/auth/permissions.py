@@ -198,6 +198,12 @@ def allows(role: Role, permission: str) -> bool:
     return permission in (PUBLIC, SIGNED_IN) or permission in ROLE_PERMISSIONS[role]
 
 
+def reads_personal_data(role: Role) -> bool:
+    """Whether an account of the role sees parties' names and phones: everywhere in its scope
+    (pii:read), or, a specialist, on the cases given to them or their studio."""
+    return allows(role, "pii:read") or role is Role.SPECIALIST
+
+
 def unguarded(rules) -> list[str]:
     """``"METHOD rule"`` for every URL rule and method with no entry in ``ENDPOINTS``."""
     missing = []

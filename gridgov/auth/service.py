@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
-from gridgov.auth.permissions import Role, allows
+from gridgov.auth.permissions import Role, allows, reads_personal_data
 from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
 from gridgov.db import one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
@@ -137,7 +137,7 @@ def check_may_hand_out(role: Role, doing: str) -> None:
     of an account that reads it, or that role. Only one that reads personal data itself, one
     over the whole installation, or the command line may (403 otherwise)."""
     acting = current_scope()
-    if acting is None or not acting.path or not allows(role, "pii:read"):
+    if acting is None or not acting.path or not reads_personal_data(role):
         return
     if not allows(Role(acting.role), "pii:read"):
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
@@ -178,6 +178,8 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
         raise Forbidden("You cannot change your own role or scope; another admin must.")
     if changes.get("role", principal.role) != principal.role:
         check_may_hand_out(changes["role"], "give an account that role")
+    if changes.get("scope_unit_id", principal.scope_unit_id) != principal.scope_unit_id:
+        check_may_hand_out(changes.get("role", principal.role), "change the scope of such an account")
     before = {}
     if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
         scope = _scope_unit(session, changes.pop("scope_unit_id"))

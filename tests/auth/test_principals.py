@@ -534,6 +534,16 @@ def test_a_district_admin_cannot_hand_itself_the_reading_of_personal_data(app, c
     assert "zhao.liu" not in usernames(client)
     assert client.get(f"{P}/{worker}").get_json()["role"] == "grid_worker"
 
+    # A specialist reads the parties of the cases given to them; a town's command, widened to
+    # the district, would read the district's.
+    specialist, _ = make_principal("specialist", D)
+    town_command, _ = make_principal("district_command", T1)
+    for response in (admin.post(TOKENS, json={"principal_id": specialist, "name": "x"}),
+                     admin.post(f"{P}/{specialist}/password", json={"password": "a new password"}),
+                     admin.patch(f"{P}/{town_command}", json={"scope_unit_id": tree[D]})):
+        assert "personal data" in assert_problem(response, 403)["detail"]
+    assert client.get(f"{P}/{town_command}").get_json()["scope_unit"]["code"] == T1
+
     # What reads no personal data stays the admin's to hand out; so does all of it to the
     # installation's own admin.
     assert admin.post(TOKENS, json={"principal_id": worker, "name": "手机"}).status_code == 201
