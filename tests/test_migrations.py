@@ -121,11 +121,14 @@ def test_names_that_differ_only_in_case_stop_the_upgrade_naming_them_until_one_i
         db.session.commit()
         with pytest.raises(click.ClickException, match=r"bob\.li.*principals rename"):
             flask_migrate.upgrade()
-    result = empty_app.test_cli_runner().invoke(args=["principals", "rename", "Bob.Li", "bob.li.auditor"])
+    ambiguous = empty_app.test_cli_runner().invoke(args=["principals", "rename", "BOB.LI", "bob.li.grid"])
+    assert ambiguous.exit_code == 1 and "Bob.Li" in ambiguous.output and "bob.li" in ambiguous.output
+    # Typed exactly, the one meant (before, the first row of the two, Bob.Li).
+    result = empty_app.test_cli_runner().invoke(args=["principals", "rename", "bob.li", "bob.li.grid"])
     assert result.exit_code == 0, result.output
     with empty_app.app_context():
         flask_migrate.upgrade()
-        assert sorted(db.session.scalars(sa.text("SELECT username FROM principals"))) == ["bob.li", "bob.li.auditor"]
+        assert sorted(db.session.scalars(sa.text("SELECT username FROM principals"))) == ["Bob.Li", "bob.li.grid"]
 
 
 def test_upgrading_a_database_with_cases_past_the_rollups_says_to_rebuild_them(empty_app, capfd):

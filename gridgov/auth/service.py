@@ -50,12 +50,19 @@ def get_principal(session: Session, *, principal_id: int) -> Principal:
 def get_principal_by_username(session: Session, *, username: str) -> Principal:
     """As signing in finds it: whatever the case, without surrounding spaces (one account per
     name as people read it)."""
-    principal = session.scalar(
-        sa.select(Principal).where(sa.func.lower(Principal.username) == username.strip().lower())
-    )
-    if principal is None:
-        raise NotFound(f"No principal is called {username.strip()}.")
-    return principal
+    username = username.strip()
+    found = session.scalars(
+        sa.select(Principal).where(sa.func.lower(Principal.username) == username.lower()).order_by(Principal.id)
+    ).all()
+    exact = [principal for principal in found if principal.username == username]
+    if exact:  # a database from before 0010 may hold "Bob.Li" and "bob.li": the one typed
+        return exact[0]
+    if len(found) > 1:
+        raise Conflict(f"Several accounts are called {username} but for case: "
+                       f"{', '.join(principal.username for principal in found)}; type one exactly.")
+    if not found:
+        raise NotFound(f"No principal is called {username}.")
+    return found[0]
 
 
 def list_principals(session: Session, *, role=None, active=None, after_id=None, limit: int):
