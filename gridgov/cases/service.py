@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -83,10 +83,15 @@ def may_read_pii(principal: Principal | None, case: Case) -> bool:
         return False
     if case.assignee_id == principal.id:
         return True
-    if case.studio_id is None:
-        return False
-    session = object_session(case)
-    return case.studio_id in session.scalars(studios_of(principal.id)).all()
+    return case.studio_id is not None and case.studio_id in _studios_of(object_session(case), principal.id)
+
+
+def _studios_of(session: Session, principal_id: int) -> frozenset:
+    """The principal's studios, read once a request: a page of cases asks for each of them."""
+    cache = request.environ.setdefault("gridgov.studios", {}) if has_request_context() else {}
+    if principal_id not in cache:
+        cache[principal_id] = frozenset(session.scalars(studios_of(principal_id)))
+    return cache[principal_id]
 
 
 # --- units a case moves between -----------------------------------------------------------------

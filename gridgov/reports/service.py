@@ -410,6 +410,28 @@ def case_id_of(session: Session, report: Report) -> int | None:
     return _followed(session, report).case_id
 
 
+def case_ids_of(session: Session, reports: list[Report]) -> dict[int, int | None]:
+    """``case_id_of`` for a page of reports: the merge chains followed a step at a time for all
+    of them (a query per step, not per report)."""
+    found = {report.id: report.case_id for report in reports if report.merged_into_id is None}
+    following = {report.id: report.merged_into_id for report in reports if report.merged_into_id is not None}
+    for _step in range(len(reports) + 1):  # a chain is no longer than the reports merged along it
+        if not following:
+            break
+        targets = {row.id: row for row in session.execute(
+            sa.select(Report.id, Report.merged_into_id, Report.case_id)
+            .where(Report.id.in_(set(following.values()))).execution_options(**UNSCOPED))}
+        ahead = {}
+        for report_id, target_id in following.items():
+            target = targets.get(target_id)
+            if target is None or target.merged_into_id is None:
+                found[report_id] = target.case_id if target is not None else None
+            else:
+                ahead[report_id] = target.merged_into_id
+        following = ahead
+    return {**found, **dict.fromkeys(following)}
+
+
 def case_of(session: Session, report: Report) -> Case | None:
     """The case a report became or was merged into, following merges; unscoped (public)."""
     case_id = case_id_of(session, report)

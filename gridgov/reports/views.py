@@ -27,13 +27,14 @@ _DERIVED = {"overdue", "reporter_name", "phone", "email", "case_id"}
 _STORED = [name for name in ReportSchema().fields if name not in _DERIVED]
 
 
-def present(report, *, now=None) -> dict:
-    """Personal data masked for callers without pii:read (the triage desk works without it)."""
+def present(report, *, now=None, case_ids: dict | None = None) -> dict:
+    """Personal data masked for callers without pii:read (the triage desk works without it);
+    ``case_ids`` when a page has found them already (``service.case_ids_of``)."""
     unmasked = allows(g.principal.role, "pii:read")
     return {
         **{name: getattr(report, name) for name in _STORED},
         "overdue": service.is_overdue(report, now=now),
-        "case_id": service.case_id_of(db.session, report),
+        "case_id": case_ids[report.id] if case_ids is not None else service.case_id_of(db.session, report),
         "reporter_name": report.reporter_name if unmasked else pii.mask_name(report.reporter_name),
         "phone": report.phone if unmasked else pii.mask_phone(report.phone),
         "email": report.email if unmasked else pii.mask_email(report.email),
@@ -48,7 +49,8 @@ class Reports(MethodView):
         """Reports made in your scope, oldest first (`status=pending` is the desk's queue)."""
         now = utcnow()
         result = page_by_id(args, lambda **kw: service.list_reports(db.session, now=now, **kw))
-        result["items"] = [present(report, now=now) for report in result["items"]]
+        case_ids = service.case_ids_of(db.session, result["items"])
+        result["items"] = [present(report, now=now, case_ids=case_ids) for report in result["items"]]
         return result
 
 

@@ -418,6 +418,33 @@ def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree
     assert {item["id"]: item["case_id"] for item in listed(clerk.client)}[duplicate] == case_id
 
 
+def test_a_page_of_merged_reports_costs_the_same_few_queries_however_many_there_are(app, session, tree, clerk):
+    """Each merged report's case was looked up on its own: 20 on a page, 20 more queries."""
+    def statements_for_the_list() -> int:
+        seen = []
+        with app.app_context():
+            engine = db.engine
+        listener = lambda *args: seen.append(args[2])  # noqa: E731 — the statement
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            listed(clerk.client)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    def merged_pair():
+        original = file_report(session, tree.unit[M111])
+        act(clerk.client, file_report(session, tree.unit[M111]), "merge", report_id=original)
+        act(clerk.client, original, "dispatch", risk_grade="blue")
+
+    merged_pair()
+    few = statements_for_the_list()
+    for _ in range(10):
+        merged_pair()
+    assert statements_for_the_list() == few
+    assert all(item["case_id"] is not None for item in listed(clerk.client))
+
+
 def test_the_handlers_of_a_case_hear_of_a_report_merged_into_it(session, tree, clerk, command):
     case, _ = case_service.create_case(session, actor=None, title="装修噪音", category="family_neighbour",
                                        risk_grade="blue", source="grid_patrol", origin_unit_id=tree.id[M111])
