@@ -82,6 +82,8 @@ def from_environment(environ=os.environ):
             continue
         name = key[len(PREFIX):]
         default = DEFAULTS.get(name)
+        if raw == "" and name in DEFAULTS and default is None:
+            continue  # GRIDGOV_SECRET_KEY= in a compose or systemd file: unset, as it reads
         if name in JSON_SETTINGS or isinstance(default, (bool, int, float)):
             try:
                 settings[name] = json.loads(raw)

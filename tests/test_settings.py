@@ -130,3 +130,15 @@ def test_the_instance_folder_and_the_attachments_are_for_the_services_own_user(t
         photos = attachments.directory()
     assert instance.stat().st_mode & 0o077 == 0
     assert photos.stat().st_mode & 0o077 == 0
+
+
+def test_a_setting_given_empty_in_the_environment_is_unset(tmp_path, monkeypatch):
+    """Compose and systemd files often hold `GRIDGOV_SECRET_KEY=`: it means none, not a key of no
+    characters (which now stops the start)."""
+    from gridgov import config
+
+    monkeypatch.setenv("GRIDGOV_SECRET_KEY", "")
+    monkeypatch.setenv("GRIDGOV_PUBLIC_URL", "")
+    assert "SECRET_KEY" not in config.from_environment() and "PUBLIC_URL" not in config.from_environment()
+    app = create_app(_settings(tmp_path))
+    assert app.config["PUBLIC_URL"] is None and len(app.config["SECRET_KEY"]) >= 16  # generated

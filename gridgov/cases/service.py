@@ -686,14 +686,24 @@ def _reject(session, case, *, actor, now, reason, note=None):
 
 
 def _regrade(session, case, *, actor, now, note, risk_grade=None, category=None, people_involved=None):
+    """The case's grade corrected where it is. Its deadline stays as it was set when the case
+    came to its owner: a regrade moves no clock."""
     graded = {"category": category or case.category, "risk_grade": risk_grade or case.risk_grade,
               "people_involved": case.people_involved if people_involved is None else people_involved}
     required = current_policy().required_level(**graded)
     if required.rank > case.owner_level.rank:
         # Up a level is an escalation, which says why and hands the case over in one step.
-        raise RuleViolation(f"As regraded, the case needs the {required} level: escalate it with the reason "
+        first = "accept it, then " if case.status in (Status.REPORTED, Status.REOPENED) else ""
+        raise RuleViolation(f"As regraded, the case needs the {required} level: {first}escalate it with the reason "
                             "beyond_authority (and the new risk_grade or people_involved).",
                             errors={"risk_grade": [f"needs the {required} level"]})
+    if case.studio_id is not None and category is not None:
+        from gridgov.people.models import Studio
+
+        studio = session.get(Studio, case.studio_id)
+        if studio is not None and studio.specialties and str(category) not in studio.specialties:
+            raise RuleViolation(f"{studio.name}, which has the case, takes {', '.join(studio.specialties)} cases, "
+                                f"not {category}: assign it elsewhere first.", errors={"category": ["not the studio's"]})
     case.category, case.risk_grade, case.people_involved = (
         graded["category"], graded["risk_grade"], graded["people_involved"])
     return note

@@ -508,6 +508,10 @@ def test_regrading_beyond_the_owners_authority_says_to_escalate(actors, ids):
     assert get(actors.village.client, case["id"])["risk_grade"] == case["risk_grade"]
     assert "regrade needs one of" in str(assert_problem(
         act_response(actors.village.client, case, "regrade", note="无变化"), 422)["errors"])
+    # Not yet accepted, it cannot be escalated for that either: the message says to accept first.
+    waiting = log(actors.grid.client, ids[M111])
+    assert "accept it, then escalate" in assert_problem(
+        act_response(actors.village.client, waiting, "regrade", risk_grade="red", note="涉及人数多"), 422)["detail"]
 
 
 def test_a_party_met_after_logging_is_added_and_makes_the_case_cross_boundary(actors, ids):
