@@ -834,3 +834,64 @@ def test_moves_and_roster_changes_of_one_district_take_turns(app, district, dial
     assert failures == []
     with request_session(app) as session:
         assert_tree_and_cases_agree(session, district)
+
+
+# --- an account changed while work is given to it -----------------------------------------------
+
+
+def test_an_assignment_to_an_account_being_deactivated_is_let_go_of_not_left(app, district, monkeypatch):
+    """The station assigns a case to a grid worker just as an admin deactivates the account. The
+    assignment read the account before the deactivation committed; before, it then wrote the
+    stale decision after the deactivation had let go of the account's cases: the case stayed
+    with an account no one can sign in as, out of every inbox."""
+    with request_session(app) as session:
+        worker = auth_service.create_principal(session, username="race.grid", display_name="竞态网格员",
+                                               role=Role.GRID_WORKER, scope_unit_id=district.grid)
+        session.commit()
+        worker_id = worker.id
+    case_id = log_case(app, district.microgrid)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        cases_service.act(session, case=case, action="accept", actor=None, version=case.version, params={})
+        session.commit()
+
+    read, go = threading.Event(), threading.Event()
+    real = cases_service._cannot_work_on
+
+    def paused(case, principal):  # the assignment has read the account: hold it there
+        read.set()
+        go.wait(timeout=20)
+        return real(case, principal)
+
+    monkeypatch.setattr(cases_service, "_cannot_work_on", paused)
+    outcomes = {}
+
+    def assign():
+        with request_session(app) as session:
+            case = session.get(Case, case_id)
+            cases_service.act(session, case=case, action="assign", actor=None, version=case.version,
+                              params={"assignee_id": worker_id})
+            session.commit()
+        outcomes["assign"] = "done"
+
+    def deactivate():
+        read.wait(timeout=20)
+        with request_session(app) as session:
+            auth_service.deactivate(session, principal=session.get(Principal, worker_id))
+            session.commit()
+        outcomes["deactivate"] = "done"
+
+    threads = [threading.Thread(target=assign), threading.Thread(target=deactivate)]
+    for thread in threads:
+        thread.start()
+    read.wait(timeout=20)
+    threads[1].join(timeout=1)  # the deactivation waits for the assignment (with the fix), or is done
+    go.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes == {"assign": "done", "deactivate": "done"}
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        assert case.assignee_id is None  # let go of, with an event saying why
+        assert cases_service.events(session, case=case)[-1].action == "unassign"

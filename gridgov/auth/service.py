@@ -167,10 +167,17 @@ def _scope_unit(session: Session, scope_unit_id: int | None):
 ACCESS_CHANGED: list = []
 
 
-def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
-    # Locked and read again: the version compared is the row's, not an earlier read's.
-    session.scalars(sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
+def _lock_fresh(session: Session, principal: Principal) -> None:
+    """Lock the account and read it again: what is compared and changed is the row as it is, not
+    an earlier read. FOR NO KEY UPDATE: rows that only refer to it (an attempt its assignee
+    records, an event naming it) go on meanwhile instead of deadlocking with us."""
+    session.scalars(sa.select(Principal).where(Principal.id == principal.id)
+                    .with_for_update(of=Principal, key_share=True)
                     .execution_options(populate_existing=True, **UNSCOPED)).all()
+
+
+def update_principal(session: Session, *, principal: Principal, version: int | None = None, **changes) -> Principal:
+    _lock_fresh(session, principal)
     if version is not None and version != principal.version:
         raise Conflict(
             f"Principal {principal.username} has changed since version {version}.",
@@ -217,6 +224,7 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
 
 
 def deactivate(session: Session, *, principal: Principal) -> Principal:
+    _lock_fresh(session, principal)  # two at once deactivate once; a version step is never lost
     if principal.active:
         principal.active = False
         principal.session_generation += 1

@@ -44,6 +44,7 @@ def add(session, *, case, actor, upload) -> Attachment:
             "Only photos (JPEG, PNG, WebP, GIF, HEIC) and PDF documents are accepted, judged by their content.",
             errors={"file": [f"content is {kind.mime if kind else 'not a known type'}"]},
         )
+    service.check_may_attach(service.hold_as_it_is(session, case), actor)  # as the case is now, held
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     (directory() / storage_name).write_bytes(data)
     name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)

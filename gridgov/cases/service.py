@@ -378,6 +378,15 @@ def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
         raise Forbidden("The case is handled by a unit outside your scope now.")
 
 
+def hold_as_it_is(session: Session, case: Case) -> Case:
+    """Share-lock the case and read it again, for a note that changes nothing of it (a file, a
+    merged report) but must not land after it was closed or rejected: an action under way
+    finishes first and is seen, or waits for the note."""
+    session.scalars(sa.select(Case).where(Case.id == case.id).with_for_update(read=True, of=Case)
+                    .execution_options(populate_existing=True, **UNSCOPED)).all()
+    return case
+
+
 def check_may_attach(case: Case, actor: Principal | None) -> None:
     """Attaching is work on the case: for its owner's people, its assignee and whoever logged
     it (the photos of the scene, taken where it happened, while the town already handles it),
@@ -403,7 +412,11 @@ def _assign(session, case, *, actor, now, assignee_id=None, studio_id=None, note
                             errors={"assignee_id": ["or studio_id"]})
     names = []
     if assignee_id is not None:
-        assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id).execution_options(**UNSCOPED))
+        # Share-locked and read as it is: an account being deactivated or moved meanwhile either
+        # waits for this assignment (and then lets go of it) or is seen as it now is.
+        assignee = session.scalar(sa.select(Principal).where(Principal.id == assignee_id)
+                                  .with_for_update(read=True, of=Principal)
+                                  .execution_options(populate_existing=True, **UNSCOPED))
         expert = assignee is not None and assignee.role is Role.SPECIALIST
         if assignee is None or not assignee.active or not _may_be_given(case, assignee.scope_path, from_above=expert):
             raise NotFound(f"Principal {assignee_id} does not exist here or is inactive.")

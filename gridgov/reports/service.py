@@ -341,6 +341,7 @@ def _join_case(session, report, *, case: Case, actor, now, field: str) -> None:
     """A report merged into a case, directly or through the report that made it: refused once
     the case is over (nobody would hear of it; a closed case is reopened by its owner, on the
     applicant's word), else its handlers hear that one more resident reported it."""
+    case_service.hold_as_it_is(session, case)
     if case.status in (Status.CLOSED, Status.REJECTED):
         raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
                             errors={field: [f"its case is {case.status}"]})
