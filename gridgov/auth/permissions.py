@@ -52,8 +52,8 @@ PERMISSIONS = {
     "cases:read": "read the cases that happened or are handled in the scope, and their timelines",
     "cases:log": "log cases that happen in the scope",
     "cases:attempt": "record mediation attempts and attach files (a grid worker: attempts on the cases assigned to them)",
-    "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen and "
-                    "reject the cases owned in the scope",
+    "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen, "
+                    "reject, regrade and add parties to the cases owned in the scope",
     "people:read": "read the roster, studios, assignments and coverage of the scope",
     "people:write": "add and change workers and studios of the scope",
     "people:plan": "plan (and apply) who covers which unit",
