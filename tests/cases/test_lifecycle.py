@@ -514,6 +514,20 @@ def test_regrading_beyond_the_owners_authority_says_to_escalate(actors, ids):
         act_response(actors.village.client, waiting, "regrade", risk_grade="red", note="涉及人数多"), 422)["detail"]
 
 
+def test_a_case_with_a_studio_keeps_a_category_the_studio_takes(session, actors, ids):
+    from gridgov.people import service as people_service
+
+    studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
+                                          specialties=["family_neighbour"])
+    session.commit()
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", studio_id=studio.id)
+    problem = assert_problem(act_response(actors.village.client, case, "regrade", category="consumer",
+                                          note="实为消费纠纷"), 422)
+    assert "assign it elsewhere first" in problem["detail"]
+    assert get(actors.village.client, case["id"])["category"] == "family_neighbour"
+
+
 def test_a_party_met_after_logging_is_added_and_makes_the_case_cross_boundary(actors, ids):
     """Before, parties could be given only when logging: a resident's case (whose one party has
     no home) could never go cross_boundary, and the refusal said every party lived within."""
