@@ -120,6 +120,48 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+# --- a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+BROWSER_WAIT_SECONDS = 20
+
+
+def need_chromium() -> None:
+    need(os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+         "Chromium: /usr/bin/chromium and /usr/bin/chromedriver are needed (Debian packages chromium, chromium-driver)")
+
+
+@contextlib.contextmanager
+def chromium(*, window_size: str = "1400,1800", cookies: bool = True, console: bool = False):
+    """Debian's Chromium, headless, through Selenium, with a profile of its own (deleted after);
+    ``cookies=False`` blocks them as a browser can; ``console`` keeps the console's log."""
+    import shutil
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--window-size={window_size}", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    if not cookies:
+        options.add_experimental_option("prefs", {"profile.default_content_setting_values.cookies": 2})
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(BROWSER_WAIT_SECONDS)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def pytest_report_header(config):
     if POSTGRES_URL:
         return f"gridgov databases: SQLite and PostgreSQL ({sa.make_url(POSTGRES_URL).render_as_string()})"

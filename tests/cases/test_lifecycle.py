@@ -50,7 +50,7 @@ from tests.cases.support import (
     set_clock,
     timeline,
 )
-from tests.conftest import every_page
+from tests.conftest import bearer_client, every_page
 
 
 def working_days(case: dict) -> float:
@@ -158,8 +158,6 @@ def test_the_same_idempotency_key_with_a_different_body_is_a_conflict(actors, id
 
 
 def test_idempotency_keys_belong_to_one_principal(app, actors, ids, make_principal):
-    from tests.conftest import bearer_client
-
     _, token = make_principal("grid_worker", G11)
     colleague = bearer_client(app, token)
     headers = {"Idempotency-Key": "shared-key"}
@@ -868,8 +866,6 @@ def test_a_grid_worker_may_not_accept(actors, ids):
 def test_a_role_that_may_not_act_hears_403_before_its_fields_are_looked_at(app, actors, ids, make_principal, body):
     """Before, an auditor heard 409 for a stale version and 422 for a missing reason, as if the
     action could have been taken with the right body."""
-    from tests.conftest import bearer_client
-
     case = log(actors.grid.client, ids[M111])
     _id, auditor = make_principal("auditor", D)
     assert "cases:attempt" in assert_problem(
@@ -1199,12 +1195,10 @@ def test_the_inbox_lists_what_waits_for_the_callers_units_most_urgent_first(sess
     assert actors.district.client.get(INBOX).get_json()["items"] == []
 
 
-def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_wherever_they_are_handled(
-        app, session, actors, ids, make_principal):
-    """Before, only a given case that had turned yellow showed: one just assigned (green, in
-    progress) or given to their studio never did."""
+def specialist_in_a_studio(session, ids, make_principal):
+    """A specialist's account, the gold mediator on the roster it is, and the family-and-
+    neighbour studio the mediator is a member of: (principal id, token, studio)."""
     from gridgov.people import service as people_service
-    from tests.conftest import bearer_client
 
     specialist_id, token = make_principal("specialist", D)
     member = people_service.create_worker(session, name="金牌调解员", role="gold_mediator",
@@ -1212,6 +1206,14 @@ def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_where
     studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
                                           specialties=["family_neighbour"], member_ids=[member.id])
     session.commit()
+    return specialist_id, token, studio
+
+
+def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_wherever_they_are_handled(
+        app, session, actors, ids, make_principal):
+    """Before, only a given case that had turned yellow showed: one just assigned (green, in
+    progress) or given to their studio never did."""
+    specialist_id, token, studio = specialist_in_a_studio(session, ids, make_principal)
     given = act(actors.village.client, log(actors.grid.client, ids[M111], category="traffic_injury"), "accept")
     given = act(actors.district.client, given, "assign", assignee_id=specialist_id)
     to_studio = act(actors.village.client, log(actors.grid.client, ids[M112]), "accept")
@@ -1228,15 +1230,7 @@ def test_a_specialists_inbox_holds_the_cases_given_to_them_or_their_studio_where
 def test_a_specialist_sees_the_parties_of_a_case_given_to_their_studio(app, session, actors, ids, make_principal):
     """Before, only a case given to them in person showed the parties' names and phones; one
     given to their studio showed them masked, though they are the ones who call the parties."""
-    from gridgov.people import service as people_service
-    from tests.conftest import bearer_client
-
-    specialist_id, token = make_principal("specialist", D)
-    member = people_service.create_worker(session, name="金牌调解员", role="gold_mediator",
-                                          home_unit_id=ids[D], capacity=0, principal_id=specialist_id)
-    studio = people_service.create_studio(session, name="家事邻里调解室", unit_id=ids[D],
-                                          specialties=["family_neighbour"], member_ids=[member.id])
-    session.commit()
+    _specialist_id, token, studio = specialist_in_a_studio(session, ids, make_principal)
     case = log(actors.grid.client, ids[M111], parties=[{"role": "applicant", "name": "张三", "phone": "13812345678"}])
     case = act(actors.village.client, act(actors.village.client, case, "accept"), "assign", studio_id=studio.id)
 
@@ -1288,8 +1282,6 @@ def test_a_grid_worker_refused_an_action_hears_who_takes_it(actors, ids):
 @pytest.mark.parametrize("change", ["deactivate", "rescope", "rerole"])
 def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, actors, ids, make_principal, change):
     """Before, a deactivated (or moved) grid worker kept its open cases, out of every inbox."""
-    from tests.conftest import bearer_client
-
     admin = bearer_client(app, make_principal("admin", D)[1])
     mine = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     mine = act(actors.village.client, mine, "assign", assignee_id=actors.grid.id)

@@ -3,10 +3,6 @@ Back after the receipt and 提交 again files no second report (the page's one s
 sent form's id), and a browser that keeps no cookies reports like any other.
 """
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -15,22 +11,19 @@ from gridgov.reports import service as report_service
 from gridgov.reports.models import Report
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
-from tests.conftest import SMALL_TREE_CSV, fresh_app, need, served
+from tests.conftest import BROWSER_WAIT_SECONDS, SMALL_TREE_CSV, chromium, fresh_app, need_chromium, served
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-WAIT_SECONDS = 20
+WAIT_SECONDS = BROWSER_WAIT_SECONDS
 M111 = "510503001001001001"
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    need(Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(),
-         "Chromium: /usr/bin/chromium and /usr/bin/chromedriver are needed (Debian packages chromium, chromium-driver)")
+def needs_chromium():
+    need_chromium()
 
 
 @pytest.fixture(scope="module")
-def live(chromium, tmp_path_factory):
+def live(needs_chromium, tmp_path_factory):
     """The small tree on a fresh SQLite file, served over HTTP; yields (app, report page URL)."""
     app = fresh_app(tmp_path_factory.mktemp("report_page"))
     with app.app_context():
@@ -44,38 +37,16 @@ def live(chromium, tmp_path_factory):
         db.engine.dispose()
 
 
-def browser(*, cookies: bool):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=375,800", f"--user-data-dir={profile}"):
-        options.add_argument(argument)
-    if not cookies:
-        options.add_experimental_option("prefs", {"profile.default_content_setting_values.cookies": 2})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    return driver, profile
-
-
 @pytest.fixture
 def phone():
-    driver, profile = browser(cookies=True)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium(window_size="375,800") as browser:
+        yield browser
 
 
 @pytest.fixture
 def phone_without_cookies():
-    driver, profile = browser(cookies=False)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium(window_size="375,800", cookies=False) as browser:
+        yield browser
 
 
 def reports_made(app) -> list[tuple[str, str]]:

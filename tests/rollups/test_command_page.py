@@ -13,7 +13,6 @@ werkzeug in a thread), not once per database: the page reads the same API on eit
 
 import re
 import shutil
-import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,15 +21,13 @@ import pytest
 import sqlalchemy as sa
 
 from gridgov.db import db
-from tests.conftest import bearer_client, fresh_app, need, served
+from tests.conftest import BROWSER_WAIT_SECONDS, bearer_client, chromium, fresh_app, need_chromium, served
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 DISTRICT_CODE = "510503"
 DISTRICT_NAME = "纳溪区"
 COMMAND_USER = "naxi.command"
 DEMO_PASSWORD = "naxi-demo-2026"
-WAIT_SECONDS = 20
+WAIT_SECONDS = BROWSER_WAIT_SECONDS
 OUT_OF_REACH = "2147483647"  # a unit id no one has
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -77,13 +74,12 @@ def expected_row(child: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    need(Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(),
-         "Chromium: /usr/bin/chromium and /usr/bin/chromedriver are needed (Debian packages chromium, chromium-driver)")
+def needs_chromium():
+    need_chromium()
 
 
 @pytest.fixture(scope="module")
-def live(chromium, tmp_path_factory):
+def live(needs_chromium, tmp_path_factory):
     """The demo district (150 cases) on a fresh SQLite file, served over HTTP; yields
     (app, base URL). Checked for Chromium first, so that a skip costs no seeding."""
     app = fresh_app(tmp_path_factory.mktemp("command_page"))
@@ -121,25 +117,9 @@ def district_id(live) -> int:
 
 
 @pytest.fixture(scope="module")
-def driver(chromium):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1400,1800", f"--user-data-dir={profile}"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(WAIT_SECONDS)
-    try:
+def driver(needs_chromium):
+    with chromium(console=True) as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
