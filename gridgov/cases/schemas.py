@@ -169,7 +169,7 @@ class ActionSchema(ma.Schema):
     comment = Text(max_length=2000)
     risk_grade = enum(RiskGrade, metadata={"description": "escalate, regrade: the case's new risk grade."})
     people_involved = fields.Integer(strict=True, validate=validate.Range(0, 100_000))
-    category = enum(Category, metadata={"description": "regrade: the case's new category."})
+    category = enum(Category, metadata={"description": "escalate, regrade: the case's new category."})
     party = fields.Nested(PartyInSchema, metadata={"description": "add_party: a party met after the case was logged."})
 
 
@@ -202,7 +202,7 @@ ACTION_FIELDS = {
     "assign": (set(), {"assignee_id", "studio_id", "note"}),
     "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
     "resolve": (set(), {"note"}),
-    "escalate": ({"reason"}, {"note", "risk_grade", "people_involved"}),
+    "escalate": ({"reason"}, {"note", "risk_grade", "people_involved", "category"}),
     "delegate": ({"unit_id", "note"}, set()),  # the note says why it goes down
     "refer": ({"channel"}, {"external_reference", "studio_id", "note"}),
     "return_from_referral": ({"outcome"}, {"note"}),

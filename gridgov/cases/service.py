@@ -15,7 +15,7 @@ from gridgov.auth import pii
 from gridgov.auth import service as auth_service
 from gridgov.auth.models import Principal
 from gridgov.auth.permissions import ACTION_PERMISSIONS, Role, allows
-from gridgov.auth.scope import UNSCOPED, current_scope
+from gridgov.auth.scope import UNSCOPED, current_principal, current_scope
 from gridgov.cases import clock, policy as policy_module
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import (
@@ -457,8 +457,9 @@ def _release_assigned(session: Session, *, principal: Principal) -> None:
         case.assignee_id = None
         case.updated_at = now
         session.flush()
-        _event(session, case, actor=None, action="unassign", now=now, before=before, from_status=case.status,
-               from_owner=case.owner_unit_id, reason=f"{principal.display_name} may no longer work on it: {why}")
+        _event(session, case, actor=current_principal(), action="unassign", now=now, before=before,
+               from_status=case.status, from_owner=case.owner_unit_id,
+               reason=f"{principal.display_name} may no longer work on it: {why}")
 
 
 auth_service.ACCESS_CHANGED.append(_release_assigned)
@@ -533,11 +534,15 @@ def _resolve(session, case, *, actor, now, note=None):
     return note
 
 
-def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, people_involved=None):
+def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, people_involved=None,
+              category=None):
     policy = current_policy()
     reason = EscalationReason(reason)
     if case.owner_level is HandlingLevel.DISTRICT:
         raise RuleViolation("The district cannot escalate: it refers the case or closes it.")
+    if category is not None:
+        _check_studio_takes(session, case, category)
+        case.category = category
     if risk_grade is not None:
         case.risk_grade = risk_grade
     if people_involved is not None:
@@ -707,19 +712,28 @@ def _regrade(session, case, *, actor, now, note, risk_grade=None, category=None,
     if required.rank > case.owner_level.rank:
         # Up a level is an escalation, which says why and hands the case over in one step.
         first = "accept it, then " if case.status in (Status.REPORTED, Status.REOPENED) else ""
+        given = [name for name, value in (("category", category), ("risk_grade", risk_grade),
+                                          ("people_involved", people_involved)) if value is not None]
         raise RuleViolation(f"As regraded, the case needs the {required} level: {first}escalate it with the reason "
-                            "beyond_authority (and the new risk_grade or people_involved).",
-                            errors={"risk_grade": [f"needs the {required} level"]})
-    if case.studio_id is not None and category is not None:
-        from gridgov.people.models import Studio
-
-        studio = session.get(Studio, case.studio_id)
-        if studio is not None and studio.specialties and str(category) not in studio.specialties:
-            raise RuleViolation(f"{studio.name}, which has the case, takes {', '.join(studio.specialties)} cases, "
-                                f"not {category}: assign it elsewhere first.", errors={"category": ["not the studio's"]})
+                            f"beyond_authority and the new {' and '.join(given)}.",
+                            errors={name: [f"needs the {required} level"] for name in given})
+    if category is not None:
+        _check_studio_takes(session, case, category)
     case.category, case.risk_grade, case.people_involved = (
         graded["category"], graded["risk_grade"], graded["people_involved"])
     return note
+
+
+def _check_studio_takes(session, case, category) -> None:
+    """A case with a studio keeps a category the studio takes."""
+    if case.studio_id is None:
+        return
+    from gridgov.people.models import Studio
+
+    studio = session.get(Studio, case.studio_id)
+    if studio is not None and studio.specialties and str(category) not in studio.specialties:
+        raise RuleViolation(f"{studio.name}, which has the case, takes {', '.join(studio.specialties)} cases, "
+                            f"not {category}: assign it elsewhere first.", errors={"category": ["not the studio's"]})
 
 
 def _add_party(session, case, *, actor, now, party):
@@ -930,7 +944,10 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
         # Not by the one who resolved it: they may not verify it.
         to_verify = sa.and_(verifying, Case.status.in_(sources("close")),
                             Case.resolved_by_id.is_distinct_from(principal_id))
-        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing)), to_verify)
+        # Worked on with no one given it: the unit's own work, or let go of by an account that
+        # left (``_release_assigned``); it waits on the unit whatever its colour.
+        unattended = sa.and_(Case.status == Status.IN_PROGRESS, Case.assignee_id.is_(None), Case.studio_id.is_(None))
+        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing, unattended)), to_verify)
     # Not IS NULL: a caller without an id (the command line) has nothing assigned.
     given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
     if specialist:

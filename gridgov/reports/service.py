@@ -382,6 +382,12 @@ def _dispatch(session, report, *, actor, now, category=None, risk_grade=None, ti
     report.category, report.risk_grade = category, risk_grade
     report.case_id = case.id
     _handled(report, actor=actor, now=now, status=ReportStatus.DISPATCHED)
+    # Those merged into this one before it was dispatched: the case's handlers hear of them too.
+    merged = session.scalars(sa.select(Report).where(Report.merged_into_id == report.id).order_by(Report.id)
+                             .execution_options(**UNSCOPED))
+    for duplicate in merged:
+        case_service.note_merged_report(session, case=case, actor=actor, now=now, report_id=duplicate.id,
+                                        tracking_code=duplicate.tracking_code)
 
 
 def _handled(report: Report, *, actor, now, status: ReportStatus) -> None:

@@ -498,6 +498,17 @@ def test_a_mis_graded_case_is_regraded_where_it_is_and_then_delegated_down(actor
     assert act(actors.town.client, case, "delegate", unit_id=ids[V1], note="属地处置")["owner_unit_id"] == ids[V1]
 
 
+def test_a_case_logged_under_too_light_a_category_goes_up_with_its_true_one(actors, ids):
+    """Before, regrade said to escalate, and escalate took no category: a dead end."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")  # family: the grid's
+    refused = assert_problem(act_response(actors.village.client, case, "regrade", category="land_housing",
+                                          note="实为土地纠纷"), 422)
+    assert "beyond_authority and the new category" in refused["detail"] and "category" in refused["errors"]
+
+    escalated = act(actors.village.client, case, "escalate", reason="beyond_authority", category="land_housing")
+    assert (escalated["category"], escalated["owner_unit_id"]) == ("land_housing", ids[V1])
+
+
 def test_regrading_beyond_the_owners_authority_says_to_escalate(actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     problem = assert_problem(act_response(actors.village.client, case, "regrade", risk_grade="red",
@@ -1300,11 +1311,15 @@ def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, ac
     }[change]()
     assert response.status_code == 200, response.get_data(as_text=True)
 
+    admin_name = admin.get(f"{API}/me").get_json()["username"]
+    waiting = [item["id"] for item in actors.village.client.get(INBOX).get_json()["items"]]
     for case in (mine, other_grid):
         seen = get(actors.village.client, case["id"])
         assert seen["assignee_id"] is None and seen["status"] == "in_progress"
         event = timeline(actors.village.client, case["id"])[-1]
         assert event["action"] == "unassign" and "may no longer work on it" in event["reason"]
+        assert event["actor"] == admin_name  # who took the work away, not "system"
+        assert case["id"] in waiting  # back with its owner, whatever its colour
     assert get(actors.village.client, done["id"])["assignee_id"] == actors.grid.id  # history stays
 
 

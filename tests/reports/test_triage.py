@@ -407,7 +407,7 @@ def test_merge_into_a_case(session, tree, clerk):
     assert case_count(session) == 1
 
 
-def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree, clerk):
+def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree, clerk, command):
     original = file_report(session, tree.unit[M111])
     duplicate = file_report(session, tree.unit[M112])
     act(clerk.client, duplicate, "merge", report_id=original)
@@ -416,6 +416,10 @@ def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree
 
     assert get_report(clerk.client, duplicate)["case_id"] == case_id
     assert {item["id"]: item["case_id"] for item in listed(clerk.client)}[duplicate] == case_id
+    # Its handlers hear of the second resident too (before, only of reports merged after dispatch).
+    events = command.client.get(f"{API}/cases/{case_id}/timeline").get_json()["items"]
+    assert [(event["action"], event["details"].get("report_id")) for event in events] == [
+        ("create", None), ("merge_report", duplicate)]
 
 
 def test_a_page_of_merged_reports_costs_the_same_few_queries_however_many_there_are(app, session, tree, clerk):
