@@ -922,8 +922,8 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
           now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the unit at ``scope_path`` (``policy.INBOX_LEVELS``; for the whole
     installation, at every unit): arrivals not yet accepted, accepted cases near or past their
-    deadline, and resolved cases to verify (``policy.VERIFY_LEVELS``), for a principal who
-    ``handles`` cases; and what is being worked on by the principal it is assigned to (a
+    deadline, cases in progress that no one is given, and resolved cases to verify
+    (``policy.VERIFY_LEVELS``), for a principal who ``handles`` cases; and what is being worked on by the principal it is assigned to (a
     ``specialist``: every case they see, which is those given to them or their studio). The
     most urgent first. Up to ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and
     the key of a row."""
