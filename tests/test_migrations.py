@@ -117,7 +117,8 @@ def test_names_that_differ_only_in_case_stop_the_upgrade_naming_them_until_one_i
             db.session.execute(sa.text(
                 "INSERT INTO principals (username, display_name, role, scope_path, active, failed_logins, "
                 "session_generation, version, created_at, updated_at) "
-                "VALUES (:name, '李', 'auditor', '', true, 0, 0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"name": username})
+                "VALUES (:name, '李', 'auditor', '', true, 0, 0, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"name": username})
         db.session.commit()
         with pytest.raises(click.ClickException, match=r"bob\.li.*principals rename"):
             flask_migrate.upgrade()

@@ -129,7 +129,8 @@ def issue_command(username, days, name):
         db.session.commit()
     except DomainError as error:
         _fail(error)
-    click.echo(f"Token {token.id} for {principal.username}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now:", err=True)
+    click.echo(f"Token {token.id} for {principal.username}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC; "
+               "it is shown only now:", err=True)
     click.echo(text)
 
 

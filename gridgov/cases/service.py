@@ -923,10 +923,10 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
     """What waits for the unit at ``scope_path`` (``policy.INBOX_LEVELS``; for the whole
     installation, at every unit): arrivals not yet accepted, accepted cases near or past their
     deadline, cases in progress that no one is given, and resolved cases to verify
-    (``policy.VERIFY_LEVELS``), for a principal who ``handles`` cases; and what is being worked on by the principal it is assigned to (a
-    ``specialist``: every case they see, which is those given to them or their studio). The
-    most urgent first. Up to ``limit + 1`` after the keyset ``after`` (``[deadline, id]``), and
-    the key of a row."""
+    (``policy.VERIFY_LEVELS``), for a principal who ``handles`` cases; and what is being worked
+    on by the principal it is assigned to (a ``specialist``: every case they see, which is
+    those given to them or their studio). The most urgent first. Up to ``limit + 1`` after the
+    keyset ``after`` (``[deadline, id]``), and the key of a row."""
     now = now or utcnow()
     # What each waits for, read from the transition table: to be accepted, worked on, closed.
     waiting = Case.status.in_(sources("accept"))
