@@ -54,15 +54,19 @@ def get_principal_by_username(session: Session, *, username: str) -> Principal:
     found = session.scalars(
         sa.select(Principal).where(sa.func.lower(Principal.username) == username.lower()).order_by(Principal.id)
     ).all()
-    exact = [principal for principal in found if principal.username == username]
-    if exact:  # a database from before 0010 may hold "Bob.Li" and "bob.li": the one typed
-        return exact[0]
-    if len(found) > 1:
+    principal = _the_one_named(found, username)
+    if principal is None and found:
         raise Conflict(f"Several accounts are called {username} but for case: "
-                       f"{', '.join(principal.username for principal in found)}; type one exactly.")
-    if not found:
+                       f"{', '.join(account.username for account in found)}; type one exactly.")
+    if principal is None:
         raise NotFound(f"No principal is called {username}.")
-    return found[0]
+    return principal
+
+
+def _the_one_named(candidates: list[Principal], username: str) -> Principal | None:
+    """Of the accounts whose name reads as ``username``, the one meant: the one spelt exactly so
+    (a database from before 0010 may hold "Bob.Li" and "bob.li"), else the only one, else none."""
+    return next((p for p in candidates if p.username == username), candidates[0] if len(candidates) == 1 else None)
 
 
 def list_principals(session: Session, *, role=None, active=None, after_id=None, limit: int):
@@ -208,7 +212,8 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
             setattr(principal, key, value)
     if before:
         principal.version += 1
-        if {"scope", "role"} & set(before):
+        access_changed = bool({"scope", "role"} & set(before))
+        if access_changed:
             # A changed role or scope must not live on in sessions signed in under the old one
             # (a new display name or phone ends no one's session).
             principal.session_generation += 1
@@ -217,7 +222,7 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
             session, action="principal.update", principal=principal,
             details={"before": {k: str(v) for k, v in before.items()}},
         )
-        if {"scope", "role"} & set(before):
+        if access_changed:
             for hook in ACCESS_CHANGED:
                 hook(session, principal=principal)
     return principal
@@ -298,8 +303,7 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
         .with_for_update(of=Principal)
         .execution_options(populate_existing=True, **UNSCOPED)
     ).all()
-    # Names that differ only in case predate the rule against them: the exact one, or none.
-    principal = next((p for p in candidates if p.username == username), candidates[0] if len(candidates) == 1 else None)
+    principal = _the_one_named(candidates, username)
     now = utcnow()
     if principal is not None and principal.locked_until is not None and principal.locked_until <= now:
         principal.failed_logins, principal.locked_until = 0, None  # a lock that ran out starts afresh

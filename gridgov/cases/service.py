@@ -482,7 +482,7 @@ def _give_to_studio(session, case, studio_id: int) -> str:
     studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id).execution_options(**UNSCOPED))
     if studio is None or not _may_be_given(case, studio.path, from_above=True):
         raise NotFound(f"Studio {studio_id} does not exist here.")
-    if studio.specialties and str(case.category) not in studio.specialties:
+    if not _studio_takes(studio, case.category):
         raise RuleViolation(f"{studio.name} takes {', '.join(studio.specialties)} cases, not {case.category}.",
                             errors={"studio_id": ["not this studio's specialty"]})
     case.studio_id = studio.id
@@ -724,6 +724,11 @@ def _regrade(session, case, *, actor, now, note, risk_grade=None, category=None,
     return note
 
 
+def _studio_takes(studio, category) -> bool:
+    """A studio takes the cases of its specialties; one with none named takes any."""
+    return not studio.specialties or str(category) in studio.specialties
+
+
 def _check_studio_takes(session, case, category) -> None:
     """A case with a studio keeps a category the studio takes."""
     if case.studio_id is None:
@@ -731,7 +736,7 @@ def _check_studio_takes(session, case, category) -> None:
     from gridgov.people.models import Studio
 
     studio = session.get(Studio, case.studio_id)
-    if studio is not None and studio.specialties and str(category) not in studio.specialties:
+    if studio is not None and not _studio_takes(studio, category):
         raise RuleViolation(f"{studio.name}, which has the case, takes {', '.join(studio.specialties)} cases, "
                             f"not {category}: assign it elsewhere first.", errors={"category": ["not the studio's"]})
 
