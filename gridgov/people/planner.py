@@ -1,19 +1,26 @@
-"""Who covers what: a min-cost flow over duties and workers (networkx), pure — plain values in,
-a plan out, no database.
+"""Who covers what: a min-cost flow over duties and workers (networkx), then a local search
+that evens out the workers' loads; pure — plain values in, a plan out, no database.
 
-For each duty slot (a unit that needs one more person for a duty) flow goes
-``source → slot → eligible worker → worker's k-th assignment → sink``:
+The objective (issue 5): the spread of the workers' loads plus a cost C for every assignment the
+plan changes, with every duty covered whenever that is possible. Loads are not split (a unit has
+one holder per place), which no flow expresses; so it is solved in two steps, village by village:
 
-* source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first; an
-  "at least" duty has optional room for as many as are based in the unit itself (a smaller
-  reward); what nobody can take flows straight from source to sink;
-* slot → worker costs ``change_cost`` unless the worker covers that slot now (re-planning moves
-  few people);
-* the worker's k-th assignment costs ``(2k − 1) × mean unit load``: convex, so load spreads
-  evenly within capacities (the sum of squares of counts, weighted by the typical load); k counts
-  on from what the worker holds outside the units planned, so planning a grid agrees with
-  planning its village;
-* a worker's capacity is the number of their k-arcs.
+1. Coverage, keeping what can be kept. For each duty slot (a unit that needs one more person for
+   a duty) flow goes ``source → slot → eligible worker → sink``:
+
+   * source → a required slot costs ``-REQUIRED`` (a large reward), so coverage comes first; an
+     "at least" duty has optional room for as many as are based in the unit itself (a smaller
+     reward); what nobody can take flows straight from source to sink;
+   * slot → worker costs ``change_cost`` unless the worker covers that slot now;
+   * worker → sink has the worker's capacity.
+
+2. Balance (``_balance``). The spread is measured as the sum of the squares of the workers'
+   loads, divided by the typical unit load (so that one move's gain is comparable with C). A
+   place moves to another eligible worker with room whenever that lowers the sum of squares
+   by more than what it adds in changes; the best such move is made, again and again, until
+   none is left. Each move lowers the objective, so it ends; and a plan that nothing has
+   changed since is left as it is. A worker's load counts what they hold outside the units
+   planned, so planning a grid agrees with planning its village.
 
 Eligibility never crosses a village (workers are based in the unit, its grid or its village), so
 each village is planned on its own: time grows linearly with the tree.
@@ -29,8 +36,8 @@ from gridgov.people.duties import DUTIES, GRID, SELF, VILLAGE, Duty
 from gridgov.tree.levels import Level
 
 SCALE = 100  # loads are floats; the flow wants integer costs
-# Rewards for covering: a required slot outweighs everything, an optional one any cost of load
-# or change (so room that can be filled is filled, as a maximum flow would).
+# Rewards for covering: a required slot outweighs everything, an optional one any cost of
+# change (so room that can be filled is filled, as a maximum flow would).
 REQUIRED = 10**12
 OPTIONAL = 10**9
 
@@ -52,8 +59,10 @@ class WorkerInfo:
     capacity: int
     # The village the worker is based in; None: look it up from ``units`` (when it is there).
     village_id: int | None = None
-    # Assignments held outside the units planned (``capacity`` is what is left after them).
+    # Assignments held outside the units planned (``capacity`` is what is left after them), and
+    # their load; None: ``held`` units of the typical load.
     held: int = 0
+    held_load: float | None = None
 
 
 @dataclass
@@ -143,8 +152,7 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
     graph.add_node("source")
     graph.add_node("sink")
     change = round(change_cost * SCALE)
-    step = round(typical * SCALE) or 1
-    needs = []  # (duty, unit, candidates, how many more it needs)
+    needs = []  # (duty, unit, candidates, how many more it needs, whether it has optional room)
     for unit in members:
         for duty in duties:
             if duty.level is not unit.level:
@@ -153,7 +161,6 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
             eligible_here = [worker for worker in workers if eligible(duty, unit, worker, units)]
             candidates = [worker for worker in eligible_here if worker.id not in holders]
             needed = max(0, duty.count - len(holders))
-            needs.append((duty, unit, candidates, needed))
             required, optional = ("required", duty.name, unit.id), ("optional", duty.name, unit.id)
             if needed:
                 graph.add_edge("source", required, capacity=needed, weight=-REQUIRED)
@@ -165,6 +172,7 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
             extra = max(0, based_here - max(duty.count, len(holders)))
             if extra:
                 graph.add_edge("source", optional, capacity=extra, weight=-OPTIONAL)
+            needs.append((duty, unit, candidates, needed, bool(extra)))
             for worker in candidates:
                 cover = ("cover", duty.name, unit.id, worker.id)  # at most once per worker
                 now = (duty.name, unit.id, worker.id) in current
@@ -174,9 +182,8 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
                     graph.add_edge(optional, cover, capacity=1, weight=0 if now else change)
                 graph.add_edge(cover, ("worker", worker.id), capacity=1, weight=0)
     for worker in workers:
-        for k in range(worker.held + 1, worker.held + worker.capacity + 1):
-            graph.add_edge(("worker", worker.id), ("load", worker.id, k), capacity=1, weight=(2 * k - 1) * step)
-            graph.add_edge(("load", worker.id, k), "sink", capacity=1, weight=0)
+        if worker.capacity > 0:
+            graph.add_edge(("worker", worker.id), "sink", capacity=worker.capacity, weight=0)
 
     # Everything the source offers must arrive: what no worker can take goes straight to the
     # sink, at no reward. One network-simplex run, no separate max-flow pass.
@@ -186,7 +193,7 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
     graph.nodes["sink"]["demand"] = offered
     flow = nx.min_cost_flow(graph) if needs else {}
     chosen, missing = set(), []
-    for duty, unit, candidates, needed in needs:
+    for duty, unit, candidates, needed, _room in needs:
         for worker in candidates:
             if flow.get(("cover", duty.name, unit.id, worker.id), {}).get(("worker", worker.id), 0) > 0:
                 chosen.add((duty.name, unit.id, worker.id))
@@ -194,4 +201,53 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
         for _ in range(needed - covered):
             reason = "capacity exhausted" if candidates else "no one eligible"
             missing.append({"unit_id": unit.id, "duty": duty.name, "reason": reason})
-    return chosen, missing
+    # A place of an "at least" duty with optional room stays with whom the flow gave it: that
+    # room is for the people based in the unit itself, not for whoever has the least load.
+    movable = {(duty.name, unit.id): candidates for duty, unit, candidates, _needed, room in needs if not room}
+    return _balance(chosen, units=units, workers=workers, movable=movable, current=current, fixed=fixed,
+                    change_cost=change_cost, typical=typical), missing
+
+
+def _balance(chosen: set, *, units, workers, movable, current, fixed, change_cost, typical) -> set:
+    """``chosen`` with places moved to even out the workers' loads (see the module's docstring):
+    the best move at a time, while one lowers the objective."""
+    chosen = set(chosen)
+    load = {worker.id: worker.held * typical if worker.held_load is None else worker.held_load for worker in workers}
+    for _duty, unit_id, worker_id in fixed:
+        if worker_id in load:
+            load[worker_id] += units[unit_id].load
+    for _duty, unit_id, worker_id in chosen:
+        load[worker_id] += units[unit_id].load
+    room = {worker.id: worker.capacity for worker in workers}
+    for _duty, _unit_id, worker_id in chosen:
+        room[worker_id] -= 1
+    held = chosen | fixed
+
+    def changes(item) -> int:
+        return 0 if item in current else 1
+
+    while True:
+        best, best_delta = None, -1e-9
+        for item in sorted(chosen):
+            name, unit_id, holder = item
+            unit_load = units[unit_id].load
+            for worker in movable.get((name, unit_id), ()):
+                target = (name, unit_id, worker.id)
+                if worker.id == holder or room[worker.id] <= 0 or target in held:
+                    continue
+                # (L_a - l)² + (L_b + l)² - L_a² - L_b², over the typical load; then the changes.
+                delta = 2 * unit_load * (load[worker.id] - load[holder] + unit_load) / typical
+                delta += change_cost * (changes(target) - changes(item))
+                if delta < best_delta:
+                    best, best_delta = (item, target), delta
+        if best is None:
+            return chosen
+        (item, target), unit_load = best, units[best[0][1]].load
+        chosen.remove(item)
+        held.remove(item)
+        chosen.add(target)
+        held.add(target)
+        load[item[2]] -= unit_load
+        load[target[2]] += unit_load
+        room[item[2]] += 1
+        room[target[2]] -= 1

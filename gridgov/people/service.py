@@ -321,6 +321,7 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None) 
         worker.id: planner.WorkerInfo(
             worker.id, worker.role.value, worker.home_unit_id, max(0, worker.capacity - held[worker.id]),
             village_id=id_at_level(worker.home_path, Level.VILLAGE), held=held[worker.id],
+            held_load=elsewhere.get(worker.id, 0.0),
         )
         for worker in workers_rows
     }
@@ -385,12 +386,6 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
         capacity = dict(session.execute(
             sa.select(Worker.id, Worker.capacity).where(Worker.id.in_(candidates)).execution_options(**UNSCOPED)
         ).all()) if candidates else {}
-        free = {
-            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
-                                          max(0, capacity[worker_id] - used[worker_id]),
-                                          village_id=info.village_id, held=used[worker_id])
-            for worker_id, info in candidates.items()
-        }
         only = {unit_id: units[unit_id] for _name, unit_id, _worker in handed}
         planned = {duty.name for duty in duties}
         # The colleagues on those units keep their places, as long as they may hold them.
@@ -399,6 +394,18 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
             if unit_id in only and holder != worker.id and name in planned and holder in candidates
             and planner.eligible(DUTY_BY_NAME[name], only[unit_id], candidates[holder], units)
         )
+        # The load of what each holds besides (the planner counts the fixed places itself).
+        held_load = defaultdict(float)
+        for item in current - fixed:
+            if item[2] in candidates and item[1] in units:
+                held_load[item[2]] += units[item[1]].load
+        free = {
+            worker_id: planner.WorkerInfo(info.id, info.role, info.home_unit_id,
+                                          max(0, capacity[worker_id] - used[worker_id]),
+                                          village_id=info.village_id, held=used[worker_id],
+                                          held_load=held_load[worker_id])
+            for worker_id, info in candidates.items()
+        }
         result = planner.plan(units=only, workers=free, current=fixed, fixed=fixed, duties=duties)
         if not result.feasible:
             worker.active = True

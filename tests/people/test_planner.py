@@ -117,8 +117,28 @@ def test_load_is_spread_within_capacities():
     units, workers = small_village()
     result = plan(units=units, workers=workers, current=set())
     micro = Counter(w for d, _u, w in result.assignments if d == "microgrid_responsible")
-    # 8 micro-grids over three eligible people with room: nobody takes them all.
-    assert max(micro.values()) <= 4 and len(micro) == 3
+    # The mediator already carries the village (load 5.0): the 8 micro-grids (0.6 each) go to the
+    # two others with room, four each.
+    assert micro == {101: 4, 102: 4}
+    assert result.loads[100] == 5.0 and result.loads[101] == result.loads[102]
+
+
+def test_a_heavy_unit_is_loads_not_counts():
+    """One micro-grid as heavy as all the others together: its holder is given nothing else,
+    also when re-planning a plan made before it grew (with changing free). Before, the planner
+    evened out how many units each held, whatever their loads."""
+    units, workers = small_village()
+    # The micro-grids' two, with room for all of them (the village and the grid go uncovered).
+    workers = {101: WorkerInfo(101, "grid_worker", 2, 8), 102: WorkerInfo(102, "auxiliary_police", 1, 8)}
+    before = plan(units=units, workers=workers, current=set())
+    heavy_holder = next(w for _d, u, w in before.assignments if u == 3)
+    units[3] = UnitInfo(3, Level.MICROGRID, 1, 2, 7 * 0.6)
+    after = plan(units=units, workers=workers, current=before.assignments, change_cost=0)
+    assert {u for _d, u, w in after.assignments if w == heavy_holder} == {3}
+    assert after.loads[101] == after.loads[102]
+    # Where changing costs more than it evens out, the plan keeps what is.
+    kept = plan(units=units, workers=workers, current=before.assignments, change_cost=100)
+    assert kept.assignments == before.assignments
 
 
 def test_an_infeasible_scope_lists_every_uncovered_duty_and_why():
@@ -134,17 +154,22 @@ def test_an_infeasible_scope_lists_every_uncovered_duty_and_why():
 @settings(max_examples=100, deadline=None)
 @given(worlds(), st.data())
 def test_planning_one_grid_agrees_with_planning_its_village(world, data):
-    """A grid planned on its own, with what its workers hold elsewhere in the village counted,
-    keeps the village's plan. Before, a worker's load restarted at zero inside the grid, so the
+    """A grid planned on its own, with what its workers hold elsewhere in the village counted (how
+    many, and their load), keeps the village's plan. Before, a worker's load restarted at zero inside the grid, so the
     grid's plan moved people and the village's next plan moved them back."""
     units, workers = world
     whole = plan(units=units, workers=workers, current=set())
     grid = data.draw(st.sampled_from(sorted(unit.id for unit in units.values() if unit.level is Level.GRID)))
     part = {unit.id: unit for unit in units.values() if unit.grid_id == grid}
     inside = {item for item in whole.assignments if item[1] in part}
-    held = Counter(worker for _duty, unit, worker in whole.assignments if unit not in part)
+    held, held_load = Counter(), Counter()
+    for _duty, unit, worker in whole.assignments:
+        if unit not in part:
+            held[worker] += 1
+            held_load[worker] += units[unit].load
     rest = {worker.id: WorkerInfo(worker.id, worker.role, worker.home_unit_id, worker.capacity - held[worker.id],
-                                  village_id=units[worker.home_unit_id].village_id, held=held[worker.id])
+                                  village_id=units[worker.home_unit_id].village_id, held=held[worker.id],
+                                  held_load=held_load[worker.id])
             for worker in workers.values()}
     again = plan(units=part, workers=rest, current=inside)
     assert again.feasible == (not [item for item in whole.uncovered if item["unit_id"] in part])
