@@ -465,6 +465,51 @@ def _release_assigned(session: Session, *, principal: Principal) -> None:
 auth_service.ACCESS_CHANGED.append(_release_assigned)
 
 
+def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
+    """属地: the open cases that happened in a moved subtree and are handled above it, by a unit
+    the subtree has left (the old town of a moved village), go to the unit of the same level
+    above where it is now, each with an event. They arrive there as a hand-over does: waiting to
+    be accepted, on a fresh deadline (or a full one once resumed), with no one given them; the
+    old unit's people and studios work there no more. Cases handled inside the subtree, or by a
+    unit still above it, stay as they are."""
+    session.expire_all()  # the paths were rewritten in bulk: read units and cases as they are now
+    stranded = [
+        case for case in session.scalars(
+            sa.select(Case).where(in_subtree(Case.origin_path, new_path), Case.status.in_(OPEN_STATUSES),
+                                  sa.not_(in_subtree(Case.owner_path, new_path)))
+            .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
+        )
+        if not paths.is_descendant_or_self(case.origin_path, case.owner_path)
+    ]
+    if not stranded:
+        return
+    now, policy, actor = utcnow(), current_policy(), current_principal()
+    moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
+    for case in stranded:
+        lineage = list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
+        target = in_use(session, handling_unit(session, unit=lineage[-1], level=case.owner_level, lineage=lineage),
+                        lineage=lineage)
+        before, counted, from_status, from_owner = _snapshot(case), counters.state(case, policy), case.status, case.owner_unit_id
+        case.owner_unit_id, case.owner_path, case.owner_level = target.id, target.path, own_level(target)
+        case.highest_level = max(case.highest_level, case.owner_level, key=lambda level: level.rank)
+        case.arrived_at, case.updated_at = now, now
+        case.assignee_id = case.studio_id = None
+        if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
+            case.status = Status.REPORTED
+        if case.status in CLOCK_RUNNING:
+            clock.start(case, now=now, policy=policy)
+        else:  # suspended or referred: the new owner's full deadline when it runs again
+            case.deadline_remaining_seconds = None
+        session.flush()
+        _event(session, case, actor=actor, action="transfer", now=now, before=before, from_status=from_status,
+               from_owner=from_owner, reason=f"{moved.name} now lies under {target.name}, which handles its "
+                                             f"{case.owner_level}-level cases")
+        counters.track(session, case, before=counted, policy=policy, lineage=lineage)
+
+
+tree_service.AFTER_MOVE.append(_follow_move)
+
+
 def _may_be_given(case: Case, path: str | None, *, from_above: bool) -> bool:
     """A case may go to the people and studios of the giver's subtree; and, ``from_above``
     (studios and experts), to those above it whose area holds the case: a town gives a labour

@@ -472,6 +472,7 @@ EVENT_WORDS = {
     "record_attempt": "已开展调解",
     "escalate": "已提交{owner}办理",
     "delegate": "已交由{owner}办理",
+    "transfer": "因区划调整，转由{owner}办理",
     "refer": "已转入{channel}程序",
     "return_from_referral": "{channel}程序已有结果，继续办理",
     "suspend": "暂缓办理",
@@ -543,7 +544,8 @@ def progress(session: Session, *, tracking_code: str) -> dict:
         "stage": words,
         "open": open_,
         "case_reference": case.reference if case is not None else None,
-        "steps": steps,
+        # In time order: a merge's step comes after what the case went through before it.
+        "steps": sorted(steps, key=lambda step: step[0]),
     }
 
 

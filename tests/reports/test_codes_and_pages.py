@@ -880,6 +880,19 @@ def test_report_merged_into_a_case_follows_the_case(client, anonymous, clerk, co
     assert stage(tracking_page(anonymous, later)) == "已化解，等待核查结案"
 
 
+def test_a_merged_reports_steps_are_in_time_order(client, anonymous, clerk, command, ids):
+    """What the case went through between the report and its merge comes before the merge."""
+    token = token_of(client, ids[M111])
+    case_id = triage(clerk, file_report(anonymous, token), "dispatch", risk_grade="blue")["case_id"]
+    case_act(command, case_id, "accept")
+    later = file_report(anonymous, token, description="又有人反映同一件事")
+    case_act(command, case_id, "record_attempt", outcome="partial")
+
+    triage(clerk, later, "merge", case_id=case_id)
+
+    assert steps(tracking_page(anonymous, later)) == ["已收到您的反映", "已开展调解", "与其他相同反映合并办理"]
+
+
 def test_tracking_code_is_forgiven_case_and_spaces(client, anonymous, ids):
     code = file_report(anonymous, token_of(client, ids[M111]))
     spaced = f"{code[:5].lower()} {code[5:].lower()}"

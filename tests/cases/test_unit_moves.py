@@ -1,0 +1,65 @@
+"""A unit moved with the cases that happened in it: the open ones that a unit it has left
+handles go to the unit of the same level above where it is now (属地)."""
+
+from datetime import datetime
+
+from gridgov.rollups import counters
+from gridgov.cases import service
+from tests.cases.support import (
+    D, INBOX, M111, M121, T1, T2, V1, act, act_response, assert_problem, get, log, parse, timeline,
+)
+from tests.conftest import bearer_client
+
+
+def test_a_moved_village_takes_its_open_town_cases_to_its_new_town(app, session, actors, ids, client,
+                                                                   make_principal):
+    town_case = log(actors.district.client, ids[M111], category="labour", title="拖欠工资")
+    assert town_case["owner_unit_id"] == ids[T1]
+    town_case = act(actors.town.client, town_case, "accept")
+    town_case = act(actors.town.client, town_case, "record_attempt", outcome="partial")
+    village_case = act(actors.village.client, log(actors.district.client, ids[M121], risk_grade="orange"), "accept")
+    district_case = log(actors.district.client, ids[M111], people_involved=120)
+    closed = log(actors.district.client, ids[M111], category="labour")
+    for action, fields in [("accept", {}), ("resolve", {"note": "已和解"})]:
+        closed = act(actors.town.client, closed, action, **fields)
+    closed = act(actors.district.client, closed, "close")
+    assert (village_case["owner_unit_id"], district_case["owner_unit_id"]) == (ids[V1], ids[D])
+
+    moved_at = datetime.now().astimezone()
+    response = client.post(f"/api/v1/units/{ids[V1]}/move", json={"parent_id": ids[T2]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    handed = get(actors.district.client, town_case["id"])
+    assert handed["owner_unit_id"] == ids[T2] and handed["owner_level"] == "town"
+    # It waits for the new town to accept it, on the new town's deadline, with no one given it.
+    assert handed["status"] == "reported" and handed["assignee_id"] is None
+    assert parse(handed["deadline_at"]) > moved_at
+    last = timeline(actors.district.client, town_case["id"])[-1]
+    assert last["action"] == "transfer"
+    assert (last["from_owner_unit_id"], last["to_owner_unit_id"]) == (ids[T1], ids[T2])
+    assert (last["from_status"], last["to_status"]) == ("in_progress", "reported")
+
+    # The new town has it to do; the old one no longer sees it (it happened outside it now).
+    _id, token = make_principal("town_centre", T2)
+    new_town = bearer_client(app, token)
+    assert town_case["id"] in [case["id"] for case in new_town.get(INBOX).get_json()["items"]]
+    assert town_case["id"] not in [case["id"] for case in actors.town.client.get(INBOX).get_json()["items"]]
+    assert_problem(act_response(actors.town.client, handed, "accept"), 404)
+    act(new_town, handed, "accept")
+
+    # What the village handles moved with it; what the district handles stays with the district,
+    # which is still above it; a closed case is the old town's record.
+    assert _unchanged(get(actors.district.client, village_case["id"])) == _unchanged(village_case)
+    assert get(actors.district.client, district_case["id"])["owner_unit_id"] == ids[D]
+    assert get(actors.district.client, closed["id"])["owner_unit_id"] == ids[T1]
+    for case in (village_case, district_case, closed):
+        assert "transfer" not in [event["action"] for event in timeline(actors.district.client, case["id"])]
+
+    session.expire_all()
+    kept = counters.read_all(session)
+    counters.rebuild(session, policy=service.current_policy())
+    assert counters.read_all(session) == kept
+
+
+def _unchanged(case: dict) -> dict:
+    return {key: case[key] for key in ("owner_unit_id", "status", "version", "deadline_at")}
