@@ -29,7 +29,7 @@ from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import allows
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.calendar import TIMEZONE
-from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category
+from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
 from gridgov.cases.models import Case
 from gridgov.db import db, utcnow
 from gridgov import errors
@@ -186,11 +186,13 @@ def param(name: str, *, max_length: int = 200) -> str | None:
     return value
 
 
-def _service_code(text: str) -> Category:
+def _service_code(text: str, *, status: int = 400) -> Category:
+    """The category of a service code; ``status`` when there is none (filing a request for a
+    service not found is a 404 in the specification; a filter naming one, a bad query)."""
     try:
         return Category(text)
     except ValueError:
-        raise Open311Error(400, f"service_code {text!r} is not a service here; see services.json.") from None
+        raise Open311Error(status, f"service_code {text!r} is not a service here; see services.json.") from None
 
 
 def _datetime(moment: datetime) -> str:
@@ -311,7 +313,7 @@ def create_request(fmt):
     service_code = param("service_code", max_length=40)
     if service_code is None:
         raise Open311Error(400, "service_code is required.")
-    category = _service_code(service_code)
+    category = _service_code(service_code, status=404)
     description = param("description", max_length=4000)
     if description is None:
         raise Open311Error(400, "description is required: say what happened.")
@@ -407,20 +409,37 @@ def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
             raise Open311Error(400, f"lat and long lie more than {NEAREST_KM} km from every micro-grid of "
                                     f"jurisdiction {district.code}; give address_string or a code.")
     if address is not None:
-        # The longest unit name the address mentions, the deepest on a tie (a micro-grid's name
-        # usually contains its village's).
-        rows = db.session.execute(
-            sa.select(Unit.id, Unit.name, Unit.path)
-            .where(in_subtree(Unit.path, district.path), Unit.level.in_(service.REPORTING_LEVELS),
-                   Unit.active.is_(True))
-            .execution_options(**UNSCOPED)
-        ).all()
-        named = [row for row in rows if row.name in address]
-        if not named:
-            raise Open311Error(400, "address_string names no village, grid or micro-grid of this jurisdiction.")
-        best = max(named, key=lambda row: (len(row.name), len(row.path)))
-        return db.session.scalar(sa.select(Unit).where(Unit.id == best.id).execution_options(**UNSCOPED))
+        return _named_in(district, address)
     raise Open311Error(400, "Say where: lat and long, address_string, address_id or attribute[unit_code].")
+
+
+def _named_in(district: Unit, address: str) -> Unit:
+    """The village, grid or micro-grid an address names. Names repeat across a district (three
+    villages called 丰收村 in three towns), so the unit whose town, village and grid the address
+    also names comes first; then the longest name (a micro-grid's name usually holds its
+    village's), the deepest on a tie. Two places still alike: 400, asking for a code."""
+    rows = db.session.execute(
+        sa.select(Unit.id, Unit.name, Unit.path, Unit.level)
+        .where(in_subtree(Unit.path, district.path), Unit.level != Level.DISTRICT, Unit.active.is_(True))
+        .execution_options(**UNSCOPED)
+    ).all()
+    name_at = {row.path: row.name for row in rows}
+
+    def fit(row) -> tuple:
+        above = [name_at.get(path) for path in paths.ancestor_paths(row.path)]
+        return sum(1 for name in above if name and name in address), len(row.name), len(row.path)
+
+    named = sorted((row for row in rows if row.level in service.REPORTING_LEVELS and row.name in address),
+                   key=fit, reverse=True)
+    if not named:
+        raise Open311Error(400, "address_string names no village, grid or micro-grid of this jurisdiction.")
+    if len(named) > 1 and fit(named[0]) == fit(named[1]):
+        alike = [row for row in named if fit(row) == fit(named[0])]
+        where = "、".join(" ".join(name_at.get(path, "") for path in paths.ancestor_paths(row.path)[1:] + [row.path])
+                         for row in alike[:5])
+        raise Open311Error(400, f"address_string fits more than one place ({where}): name the town too, or give "
+                                f"address_id or attribute[unit_code].")
+    return db.session.scalar(sa.select(Unit).where(Unit.id == named[0].id).execution_options(**UNSCOPED))
 
 
 # --- reading requests -----------------------------------------------------------------------------------
@@ -529,7 +548,10 @@ def _request(report: Report, case: Case, origin: Unit, owner: Unit) -> dict:
         "agency_responsible": owner.name,
         "service_notice": None,
         "requested_datetime": report.submitted_at,
-        "updated_datetime": case.updated_at,
+        # For a closed request, when it was closed (the specification); a follow-up call since
+        # changes nothing a client of the request knows of.
+        "updated_datetime": {Status.CLOSED: case.closed_at, Status.RESOLVED: case.resolved_at}.get(case.status)
+        or case.updated_at,
         "expected_datetime": case.deadline_at if case.status in OPEN_STATUSES else None,
         "address": origin.name,
         "address_id": origin.code,

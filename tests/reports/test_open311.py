@@ -31,7 +31,9 @@ import sqlalchemy as sa
 from gridgov.cases.enums import CATEGORY_TITLES, Category
 from gridgov.db import db
 from gridgov.reports.models import Report
-from tests.cases.support import D, G12, G21, M111, M112, M121, M211, M311, T1, V1, V2, V3, act, get
+from tests.cases.support import (
+    D, G12, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, act, get, set_clock,
+)
 from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, served
 
 BASE = "/open311/v2"
@@ -326,7 +328,6 @@ def test_a_missing_wrong_or_non_integration_api_key_is_refused(desk, make_princi
 
 BAD_REQUESTS = {
     "no service_code": {"service_code": None},
-    "unknown service_code": {"service_code": "potholes"},
     "no description": {"description": None},
     "blank description": {"description": "   "},
     "overlong description": {"description": "长" * 4001},
@@ -363,6 +364,13 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("fields", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
 def test_a_bad_request_answers_400_and_files_nothing(desk, fields, fmt):
     assert_error(post(desk.web, form(desk.key, **fields), fmt=fmt), 400, fmt)
+    assert reports(desk.clerk) == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_request_for_a_service_not_found_answers_404_and_files_nothing(desk, fmt):
+    """The specification's POST errors: "404 - service_code or jurisdiction_id was not found"."""
+    assert_error(post(desk.web, form(desk.key, service_code="potholes"), fmt=fmt), 404, fmt)
     assert reports(desk.clerk) == []
 
 
@@ -424,6 +432,28 @@ def test_address_string_maps_to_the_unit_with_the_longest_name_it_contains(desk,
     report = report_of(desk.clerk, token)
     assert report["unit_id"] == desk.unit_ids[expected]
     assert report["address"] == address
+
+
+def test_an_address_naming_a_village_of_two_towns_goes_to_the_town_it_names(desk, client):
+    """Village names repeat across a district; before, the first of them took the report."""
+    response = client.post("/api/v1/units", json={"name": "永安社区", "level": "village",
+                                                  "parent_id": desk.unit_ids[T2], "code": "510503100202"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    namesake = response.get_json()["id"]
+
+    token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, address_string="大渡口镇永安社区路口")
+    assert report_of(desk.clerk, token)["unit_id"] == namesake
+    token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, address_string="纳溪区安富街道永安社区")
+    assert report_of(desk.clerk, token)["unit_id"] == desk.unit_ids[V1]
+    # A grid's name holds its village's: the grid of the one 永安社区 that has it.
+    token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, address_string="永安社区第2网格")
+    assert report_of(desk.clerk, token)["unit_id"] == desk.unit_ids[G12]
+
+    before = len(reports(desk.clerk))
+    error = assert_error(post(desk.web, form(desk.key, **{"attribute[unit_code]": None},
+                                             address_string="永安社区门口")), 400)
+    assert "安富街道" in error and "大渡口镇" in error and "attribute[unit_code]" in error
+    assert len(reports(desk.clerk)) == before
 
 
 @pytest.mark.parametrize("field", ["attribute[unit_code]", "address_id"])
@@ -558,6 +588,20 @@ def test_get_requests_lists_only_dispatched_reports_with_the_specs_fields(desk, 
     else:
         assert (float(item["lat"]), float(item["long"])) == (lat, long)
         assert item["media_url"] is None and item["zipcode"] is None
+
+
+def test_a_closed_requests_updated_datetime_is_when_it_was_closed(desk, session):
+    """The specification: "For requests with status=closed, this will be the date the request was
+    closed". Before, a follow-up call days later moved it."""
+    case = dispatch(desk.clerk, file(desk.web, desk.key))
+    close(desk.station, desk.verifier, case)
+    closed_at = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+    set_clock(session, case["id"], closed_at=closed_at)
+    act(desk.verifier, get(desk.clerk, case["id"]), "follow_up", satisfaction=5)
+
+    (item,) = listed(desk.web, service_request_id=case["reference"])
+    assert item["status"] == "closed"
+    assert datetime.fromisoformat(item["updated_datetime"]) == closed_at
 
 
 def test_service_request_id_takes_a_comma_list_and_overrides_the_other_filters(desk):
