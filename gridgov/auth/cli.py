@@ -12,7 +12,7 @@ from gridgov.api import MAX_ID
 from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
-from gridgov.auth.schemas import PrincipalCreateSchema, TokenCreateSchema
+from gridgov.auth.schemas import PasswordSchema, PrincipalCreateSchema, PrincipalPatchSchema, TokenCreateSchema
 from gridgov.db import CommandGroup, db
 from gridgov.errors import DomainError
 from gridgov.tree import service as tree_service
@@ -108,6 +108,62 @@ def rename_command(username, new_username):
     except DomainError as error:
         _fail(error)
     click.echo(f"Renamed {username.strip()} to {principal.username}.")
+
+
+@principals.command("update")
+@click.argument("username")
+@click.option("--role", default=None, type=click.Choice([role.value for role in Role]))
+@click.option("--scope", "scope_code", default=None,
+              help="Code of the unit whose subtree they act in; '*' for every district.")
+@click.option("--name", "display_name", default=None, help="Display name.")
+def update_command(username, role, scope_code, display_name):
+    """Change the role, scope or display name of USERNAME (from here also for the accounts that
+    read personal data, which only an admin over the whole installation may change in the API).
+    A new role or scope ends their sessions and lets go of the cases they may no longer work on."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        changes = {"role": role, "display_name": display_name}
+        if scope_code is not None:
+            scope = None if scope_code == "*" else tree_service.get_unit_by_code(db.session, code=scope_code)
+            changes["scope_unit_id"] = scope.id if scope else None
+        changes = _checked(PrincipalPatchSchema(), changes)
+        if not changes:
+            click.echo("Error: say what to change: --role, --scope or --name.", err=True)
+            sys.exit(1)
+        service.update_principal(db.session, principal=principal, **changes)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    where = f"{principal.scope_unit.code} {principal.scope_unit.name}" if principal.scope_unit else "every district"
+    click.echo(f"{principal.username}: {principal.display_name}, {principal.role}, scope {where}.")
+
+
+@principals.command("password")
+@click.argument("username")
+@click.password_option(help="The new password (asked for, twice, when not given).")
+def password_command(username, password):
+    """Set the password of USERNAME: a lock-out ends, and so do their sessions and tokens."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        password = _checked(PasswordSchema(), {"password": password})["password"]
+        service.set_password(db.session, principal=principal, password=password)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Set the password of {principal.username}; their sessions and tokens have ended.")
+
+
+@principals.command("unlock")
+@click.argument("username")
+def unlock_command(username):
+    """End the lock-out of USERNAME after too many wrong passwords."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        service.unlock(db.session, principal=principal)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Unlocked {principal.username}.")
 
 
 @click.group(cls=CommandGroup, help="API tokens.")

@@ -152,7 +152,8 @@ def check_may_hand_out(role: Role, doing: str) -> None:
         return
     if not allows(Role(acting.role), "pii:read"):
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
-                        f"command line can {doing} (the role {role} reads personal data).")
+                        f"command line (flask --app gridgov principals update, password; tokens issue) can {doing} "
+                        f"(the role {role} reads personal data).")
 
 
 def _scope_unit(session: Session, scope_unit_id: int | None):

@@ -282,3 +282,56 @@ def test_rename_gives_an_account_a_new_name_it_signs_in_with(app, session, small
         refused = run(app, "principals", "rename", "Zhao.Liu2", taken_or_bad)
         assert refused.exit_code == 1 and "Traceback" not in refused.output
     assert principal(session, "Zhao.Liu2") is not None
+
+
+# --- principals update / password / unlock ------------------------------------------------------
+
+
+def test_update_changes_the_role_and_scope_of_an_account_that_reads_personal_data(app, session, small_tree):
+    """The README sends operators here for what only an admin over the whole installation may do
+    in the API: before, there was no such command."""
+    run(app, "principals", "create", "naxi.cmd", "--role", "district_command", "--scope", "510503")
+    token = issue(app, "naxi.cmd")
+
+    result = run(app, "principals", "update", "Naxi.Cmd", "--role", "auditor", "--scope", T2, "--name", "大渡口审计")
+
+    assert result.exit_code == 0, result.output
+    changed = principal(session, "naxi.cmd")
+    assert (changed.role.value, changed.scope_unit.code, changed.display_name) == ("auditor", T2, "大渡口审计")
+    assert bearer_client(app, token).get(ME).get_json()["role"] == "auditor"
+    assert session.scalar(sa.select(AdminEvent).where(AdminEvent.action == "principal.update")
+                          .order_by(AdminEvent.id.desc())).target_id == changed.id
+    assert run(app, "principals", "update", "naxi.cmd", "--scope", "*").exit_code == 0
+    assert principal(session, "naxi.cmd").scope_unit is None
+    for refused in (["--role", "king"], ["--scope", "999999"], ["--name", ""], []):
+        result = run(app, "principals", "update", "naxi.cmd", *refused)
+        assert result.exit_code != 0 and "Traceback" not in result.output, (refused, result.output)
+
+
+def test_password_sets_a_new_one_and_ends_the_lock_out_sessions_and_tokens(app, session, small_tree):
+    run(app, "principals", "create", "naxi.cmd", "--role", "district_command", "--scope", "510503")
+    token = issue(app, "naxi.cmd")
+
+    result = run(app, "principals", "password", "naxi.cmd", "--password", PASSWORD)
+
+    assert result.exit_code == 0, result.output
+    assert bearer_client(app, token).get(ME).status_code == 401
+    signed_in = app.test_client().post("/api/v1/auth/token", json={"username": "naxi.cmd", "password": PASSWORD})
+    assert signed_in.status_code == 201
+    short = run(app, "principals", "password", "naxi.cmd", "--password", "short")
+    assert short.exit_code == 1 and "--password" in short.output and "Traceback" not in short.output
+
+
+def test_unlock_ends_a_lock_out(app, session, small_tree):
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11, "--password", PASSWORD)
+    for _ in range(5):
+        app.test_client().post("/api/v1/auth/token", json={"username": "zhao.liu", "password": "wrong password!"})
+    assert service.is_locked(principal(session, "zhao.liu"))
+
+    result = run(app, "principals", "unlock", "zhao.liu")
+
+    assert result.exit_code == 0 and result.stdout == "Unlocked zhao.liu.\n"
+    session.expire_all()
+    assert not service.is_locked(principal(session, "zhao.liu"))
+    signed_in = app.test_client().post("/api/v1/auth/token", json={"username": "zhao.liu", "password": PASSWORD})
+    assert signed_in.status_code == 201
