@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.models import Principal
 from gridgov.auth.scope import UNSCOPED, current_scope_path
+from gridgov.cases import calendar
 from gridgov.cases.enums import OPEN_STATUSES
 from gridgov.cases.models import Case
 from gridgov.db import one_by_id
@@ -224,6 +225,19 @@ def _before_move(session: Session, *, unit: Unit, new_parent: Unit) -> None:
 
 
 tree_service.BEFORE_MOVE.append(_before_move)
+
+
+def _end_duties_of_retired(session: Session, *, unit: Unit) -> None:
+    """Retired units carry no duties: what their workers covered there ends today, and counts
+    no more against their capacity (before, it stayed current until the next plan)."""
+    _take_turn(session, district_ids={unit.district_id})
+    session.execute(
+        sa.update(Assignment).where(Assignment.unit_id == unit.id, Assignment.ends_on.is_(None))
+        .values(ends_on=calendar.today()).execution_options(synchronize_session=False)
+    )
+
+
+tree_service.RETIRED.append(_end_duties_of_retired)
 
 
 # --- planning -----------------------------------------------------------------------------------

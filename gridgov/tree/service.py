@@ -268,6 +268,8 @@ def create_unit(
         )
     if city_code is not None and level is not Level.DISTRICT:
         raise RuleViolation("Only a district records a city code.", errors={"city_code": ["districts only"]})
+    if parent is not None:
+        _check_in_use(parent)
     if code is not None and (problem := code_problem(code, level)):
         raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
 
@@ -375,6 +377,19 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     return paths.child_path(row.path, sequence)
 
 
+def _check_in_use(parent: Unit) -> None:
+    """A retired unit takes no new units under it (its matters already go to the unit above)."""
+    if not parent.active:
+        raise RuleViolation(f"{parent.name} is no longer in use; place the unit under one that is.",
+                            errors={"parent_id": ["inactive unit"]})
+
+
+# Called as ``hook(session, unit=)`` in the same transaction after a unit is retired (``active``
+# becomes false): other domains let go of what it may no longer hold (the people domain, the
+# duties of its workers there).
+RETIRED: list = []
+
+
 def update_unit(session: Session, *, unit: Unit, version: int | None = None, **changes) -> Unit:
     lock_units(session, units=[unit])  # the version compared is the row's, not an earlier read's
     if version is not None and version != unit.version:
@@ -393,6 +408,9 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
         unit.version += 1
         session.flush()
         audit.record_unit(session, action="unit.update", unit=unit, details={"before": before, "after": changed})
+        if changed.get("active") is False:
+            for hook in RETIRED:
+                hook(session, unit=unit)
     return unit
 
 
@@ -422,6 +440,7 @@ def move_unit(session: Session, *, unit: Unit, new_parent: Unit) -> Unit:
     # from a place the unit has already left.
     lock_units(session, units=[unit, new_parent])
     _check_parent(unit.level, new_parent)
+    _check_in_use(new_parent)
     if paths.is_descendant_or_self(new_parent.path, unit.path):
         raise RuleViolation("A unit cannot move under itself or its own descendant.")
     if unit.parent_id == new_parent.id:

@@ -280,6 +280,9 @@ def import_units(
             continue
         if problem := parent_problem(row.level, parent_level):
             errors.add(row.line, f"{problem} (parent {row.parent_code} is a {parent_level})")
+        parent = existing.get(row.parent_code)
+        if parent is not None and not parent.unit.active and (current is None or current.parent_code != row.parent_code):
+            errors.add(row.line, f"parent {row.parent_code} ({parent.unit.name}) is no longer in use")
     errors.raise_if_any()
 
     counts = Counter(created=0, updated=0, moved=0, unchanged=0)

@@ -726,3 +726,25 @@ def test_listing_by_parent_gives_its_children_and_a_parent_not_there_is_404(clie
     assert listed.status_code == 200
     assert {unit["code"] for unit in listed.get_json()["items"]} == {"510503001001001", "510503001001002"}
     assert_problem(client.get(U, query_string={"parent_id": 2**31 - 1}), 404)
+
+
+def test_nothing_new_goes_under_a_retired_unit(client, ids):
+    """A retired unit's matters go to the unit above it; before, units could still be created,
+    moved or imported under it, and lay in a place no one works."""
+    grid = client.get(f"{U}/{ids[G12]}").json
+    assert client.patch(f"{U}/{ids[G12]}", json={"active": False, "version": grid["version"]}).status_code == 200
+
+    refused = create(client, name="新微网格", level="microgrid", parent_id=ids[G12])
+    assert refused.status_code == 422 and "parent_id" in refused.json["errors"]
+    refused = move(client, ids[M111], ids[G12])
+    assert refused.status_code == 422 and "no longer in use" in refused.json["detail"]
+    assert client.get(f"{U}/{ids[M111]}").json["parent_id"] == ids[G11]
+    imported = client.post(f"{U}/import", content_type="text/csv",
+                           data=f"code,name,level,parent_code\n{M112},2号微网格,microgrid,{G12}\n".encode())
+    assert imported.status_code == 422 and "no longer in use" in imported.json["errors"]["line 2"][0]
+    assert client.get(f"{U}/{ids[M112]}").json["parent_id"] == ids[G11]
+    # What lies under it already stays, and what is named there unchanged imports as before.
+    unchanged = client.post(f"{U}/import", content_type="text/csv",
+                            data=f"code,name,level,parent_code\n{M121},{client.get(f'{U}/{ids[M121]}').json['name']},"
+                                 f"microgrid,{G12}\n".encode())
+    assert unchanged.status_code == 200, unchanged.json
