@@ -78,6 +78,16 @@ class Studio(db.Model):
 
     members: Mapped[list[Worker]] = relationship(secondary=studio_members, order_by=Worker.id, lazy="selectin")
 
+    @property
+    def member_ids(self) -> list[int]:
+        """Every member's id, wherever they are based. ``members`` holds only those the caller's
+        scope shows: a town sees the district's studio it is served by, whose experts sit above it,
+        and must not take it for one without members."""
+        return list(sa.orm.object_session(self).scalars(
+            sa.select(studio_members.c.worker_id).where(studio_members.c.studio_id == self.id)
+            .order_by(studio_members.c.worker_id)
+        ))
+
 
 class Assignment(db.Model):
     """A worker covering a unit for a duty, from one date to another: history, never deleted."""

@@ -53,7 +53,7 @@ class StudioSchema(ma.Schema):
     name = fields.String(required=True)
     specialties = fields.List(fields.String(), required=True)
     unit_id = fields.Integer(required=True)
-    member_ids = fields.Function(lambda studio: [worker.id for worker in studio.members], required=True,
+    member_ids = fields.Function(lambda studio: studio.member_ids, required=True,
                                  metadata={"type": "array", "items": {"type": "integer"}})
     version = fields.Integer(required=True)
 

@@ -17,7 +17,7 @@ from gridgov.db import one_by_id
 from gridgov.errors import Conflict, Forbidden, NotFound, RuleViolation
 from gridgov.people import planner
 from gridgov.people.duties import DUTIES, DUTY_BY_NAME, DUTY_ROLES
-from gridgov.people.models import Assignment, Studio, Worker
+from gridgov.people.models import Assignment, Studio, Worker, studio_members
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
@@ -162,14 +162,21 @@ def update_studio(session: Session, *, studio: Studio, name=None, specialties=No
     session.refresh(studio, with_for_update=True)  # the version compared is the row's, not an earlier read's
     if version is not None and version != studio.version:
         raise Conflict(f"Studio {studio.id} has changed since version {version}.", current_version=studio.version)
-    before = (studio.name, list(studio.specialties), [worker.id for worker in studio.members])
+    before = (studio.name, list(studio.specialties), studio.member_ids)
     if name is not None:
         studio.name = name
     if specialties is not None:
         studio.specialties = sorted({str(category) for category in specialties})
-    if member_ids is not None:
-        studio.members = _workers(session, member_ids)
-    if (studio.name, list(studio.specialties), [worker.id for worker in studio.members]) != before:
+    if member_ids is not None and set(member_ids) != set(before[2]):
+        # Written on the table itself: ``members`` holds only those the editor's scope shows, and
+        # assigning it would keep every member above the scope, whatever the list said.
+        _workers(session, set(member_ids) - set(before[2]))  # one adds only whom one sees (404)
+        session.execute(sa.delete(studio_members).where(studio_members.c.studio_id == studio.id))
+        if member_ids:
+            session.execute(sa.insert(studio_members), [{"studio_id": studio.id, "worker_id": worker_id}
+                                                        for worker_id in sorted(set(member_ids))])
+        session.expire(studio, ["members"])
+    if (studio.name, list(studio.specialties), studio.member_ids) != before:
         studio.version += 1
     session.flush()
     return studio

@@ -246,6 +246,30 @@ def test_a_studio_is_found_from_below_but_not_from_beside_and_changed_only_where
     assert ok(command.client.get(f"{S}/{district_studio['id']}"))["name"] == "区调解室"
 
 
+def test_a_studio_shows_its_members_above_the_callers_scope_and_a_change_of_them_is_the_whole_list(
+        app, command, make_principal):
+    """A town's command sees that a studio of the town has a district expert among its members
+    (before: not at all, so a PATCH of the members it saw kept the one it did not, while its
+    answer said otherwise)."""
+    expert = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]
+    local = command.worker("mediator", V1, capacity=0)["id"]
+    other = command.worker("counsellor", V1, capacity=0)["id"]
+    studio = ok(command.client.post(S, json={"name": "镇调解室", "unit_id": command.id(TOWN_A),
+                                             "member_ids": [expert, local]}), 201)
+    town_command = bearer_client(app, make_principal("district_command", TOWN_A)[1])
+    assert ok(town_command.get(f"{S}/{studio['id']}"))["member_ids"] == sorted([expert, local])
+
+    # Keeping the expert is a list that names them; leaving them out takes them off.
+    kept = ok(town_command.patch(f"{S}/{studio['id']}", json={"member_ids": [other, expert], "version": 1}))
+    assert kept["member_ids"] == sorted([other, expert]) and kept["version"] == 2
+    patched = ok(town_command.patch(f"{S}/{studio['id']}", json={"member_ids": [other], "version": 2}))
+    assert patched["member_ids"] == [other] and patched["version"] == 3
+    assert ok(command.client.get(f"{S}/{studio['id']}"))["member_ids"] == [other]
+    # Adding someone the town cannot see is not for it to do.
+    problem(town_command.patch(f"{S}/{studio['id']}", json={"member_ids": [other, expert]}), 404)
+    assert ok(command.client.get(f"{S}/{studio['id']}"))["member_ids"] == [other]
+
+
 def test_two_edits_of_a_studio_from_one_read_do_not_overwrite_each_other(command):
     a = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]
     b = command.worker("counsellor", DISTRICT, capacity=0)["id"]
