@@ -345,8 +345,9 @@ def _join_case(session, report, *, case: Case, actor, now, field: str) -> None:
     if case.status in (Status.CLOSED, Status.REJECTED):
         raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
                             errors={field: [f"its case is {case.status}"]})
-    case_service.note_merged_report(session, case=case, actor=actor, now=now,
-                                    report_id=report.id, tracking_code=report.tracking_code)
+    for joining in [report, *_merged_into(session, report)]:
+        case_service.note_merged_report(session, case=case, actor=actor, now=now,
+                                        report_id=joining.id, tracking_code=joining.tracking_code)
 
 
 def _reject(session, report, *, actor, now, reason, note=None):
@@ -383,9 +384,7 @@ def _dispatch(session, report, *, actor, now, category=None, risk_grade=None, ti
     report.case_id = case.id
     _handled(report, actor=actor, now=now, status=ReportStatus.DISPATCHED)
     # Those merged into this one before it was dispatched: the case's handlers hear of them too.
-    merged = session.scalars(sa.select(Report).where(Report.merged_into_id == report.id).order_by(Report.id)
-                             .execution_options(**UNSCOPED))
-    for duplicate in merged:
+    for duplicate in _merged_into(session, report):
         case_service.note_merged_report(session, case=case, actor=actor, now=now, report_id=duplicate.id,
                                         tracking_code=duplicate.tracking_code)
 
@@ -398,6 +397,19 @@ def _handled(report: Report, *, actor, now, status: ReportStatus) -> None:
 
 HANDLERS = {"classify": _classify, "merge": _merge, "reject": _reject, "dispatch": _dispatch}
 assert set(HANDLERS) == set(TRIAGE_ACTIONS)
+
+
+def _merged_into(session: Session, report: Report) -> list[Report]:
+    """Every report merged into ``report``, directly or along a chain (A into B, B into this one),
+    in id order."""
+    found, frontier = [], [report.id]
+    while frontier:
+        step = list(session.scalars(sa.select(Report).where(Report.merged_into_id.in_(frontier))
+                                    .execution_options(**UNSCOPED)))
+        step = [merged for merged in step if merged.id != report.id and merged not in found]
+        found += step
+        frontier = [merged.id for merged in step]
+    return sorted(found, key=lambda merged: merged.id)
 
 
 def _followed(session: Session, report: Report) -> Report:

@@ -489,6 +489,25 @@ def test_a_report_merged_into_the_report_that_made_a_case_joins_that_case(sessio
     assert get_report(clerk.client, late)["status"] == "pending"
 
 
+def test_the_handlers_hear_of_every_report_merged_along_a_chain(session, tree, clerk, command):
+    """A merged into T, T then merged into U: when U becomes a case, or T joins one, the handlers
+    hear of A as well (before, only of the report merged into it directly)."""
+    def merged_reports(case_id):
+        events = command.client.get(f"{API}/cases/{case_id}/timeline").get_json()["items"]
+        return sorted(event["details"]["report_id"] for event in events if event["action"] == "merge_report")
+
+    first, then, last = (file_report(session, tree.unit[M111]) for _ in range(3))
+    act(clerk.client, first, "merge", report_id=then)
+    act(clerk.client, then, "merge", report_id=last)
+    case_id = act(clerk.client, last, "dispatch", risk_grade="blue")["case_id"]
+    assert merged_reports(case_id) == sorted([first, then])
+
+    first, then = (file_report(session, tree.unit[M112]) for _ in range(2))
+    act(clerk.client, first, "merge", report_id=then)
+    act(clerk.client, then, "merge", case_id=case_id)
+    assert len(merged_reports(case_id)) == 4 and {first, then} <= set(merged_reports(case_id))
+
+
 def test_merge_into_a_merged_report_follows_the_chain_to_its_end(session, tree, clerk):
     first, second, third = (file_report(session, tree.unit[M111]) for _ in range(3))
     act(clerk.client, second, "merge", report_id=first)
