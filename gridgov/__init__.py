@@ -1,5 +1,6 @@
 """gridgov: the grid-governance service of a county-level social governance centre."""
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -43,12 +44,16 @@ class JSONProvider(DefaultJSONProvider):
 def create_app(config: dict | None = None) -> Flask:
     """The application. ``config`` overrides the environment, which overrides the defaults."""
     overrides = {**settings.from_environment(), **(config or {})}
-    app = Flask(__name__, instance_path=overrides.get("INSTANCE_PATH"), instance_relative_config=True)
+    instance_path = overrides.get("INSTANCE_PATH")
+    # Flask wants it absolute; an operator's relative path means from where they stand.
+    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
+                instance_relative_config=True)
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
     app.config.from_mapping(settings.DEFAULTS)
     app.config.update(overrides)
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
+    settings.check(app.config)  # before anything is made of the settings
     # A database error's message leaves out the statement's values: they are residents' names,
     # phones and ID hashes, and the message goes to the log.
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
@@ -90,7 +95,6 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
 
-    settings.check(app.config)
     page_size = app.config["PAGE_SIZE_DEFAULT"]
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE_MAX:
         raise ValueError(f"GRIDGOV_PAGE_SIZE_DEFAULT must be a whole number from 1 to {PAGE_SIZE_MAX} (got {page_size!r})")

@@ -8,6 +8,8 @@ import json
 import os
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+
 PREFIX = "GRIDGOV_"
 
 DEFAULTS = {
@@ -111,6 +113,7 @@ RATE_LIMITS = ("RATELIMIT_PUBLIC", "RATELIMIT_REPORT", "RATELIMIT_REPORT_CODE", 
 def check(config) -> None:
     """``ValueError`` naming the first setting that makes no sense: better at the start than as
     a 500 on the first request that reads it."""
+    import limits.storage
     from limits import parse_many
 
     for name, (low, high) in RANGES.items():
@@ -130,6 +133,15 @@ def check(config) -> None:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{PREFIX}PUBLIC_URL must be an address such as https://gridgov.example.cn "
                              f"(got {public_url!r})")
+    try:
+        sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"]).get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise ValueError(f"{PREFIX}DATABASE_URL must be a database URL such as sqlite:////srv/gridgov/gridgov.db or "
+                         f"postgresql+psycopg://user@host/gridgov ({error})") from None
+    storage = config.get("RATELIMIT_STORAGE_URL")
+    if storage and urlsplit(str(storage)).scheme not in limits.storage.SCHEMES:
+        raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a Redis URL such as redis://127.0.0.1:6379/0 "
+                         f"(got {storage!r})")
     secret = config.get("SECRET_KEY")
     if secret is not None and (not isinstance(secret, str) or len(secret.strip()) < SECRET_KEY_MIN_LENGTH):
         raise ValueError(f"{PREFIX}SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters "

@@ -35,12 +35,22 @@ def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
     ("MAX_CONTENT_LENGTH", -1), ("MAX_CONTENT_LENGTH", 0), ("MAX_CONTENT_LENGTH", 1.5), ("MAX_CONTENT_LENGTH", "16MB"),
     ("PUBLIC_URL", "gridgov.naxi.gov.cn"), ("PUBLIC_URL", "ftp://gridgov.naxi.gov.cn"),
     ("SECRET_KEY", " "), ("SECRET_KEY", "short"),
+    # Before, these stopped it with an error of SQLAlchemy's or the limits library's that named
+    # no setting.
+    ("DATABASE_URL", "foo://x"), ("DATABASE_URL", "not a url"), ("RATELIMIT_STORAGE_URL", "foo://bar"),
 ])
 def test_a_setting_that_makes_no_sense_stops_the_start_naming_it(tmp_path, name, value):
     """Before, a bad rate limit answered 500 on every public page, and a negative token life
     handed out tokens already expired."""
     with pytest.raises(ValueError, match=f"GRIDGOV_{name}"):
         create_app(_settings(tmp_path, **{name: value}))
+
+
+def test_a_relative_instance_path_is_from_where_the_command_runs(tmp_path, monkeypatch):
+    """Before, Flask refused it with an error that named no setting."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(_settings(tmp_path, INSTANCE_PATH="inst"))
+    assert app.instance_path == str(tmp_path / "inst")
 
 
 def test_the_default_page_size_is_what_a_list_without_limit_gives(tmp_path):
