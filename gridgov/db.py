@@ -1,9 +1,11 @@
 """The declarative base, the Flask-SQLAlchemy extension, and column types shared by every domain."""
 
+import functools
 from datetime import datetime, timezone
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
@@ -156,8 +158,21 @@ def _takes_write_lock(statement: str, context) -> bool:
 
 
 class CommandGroup(AppGroup):
-    """The command line's groups: a database without the schema is told what to run, in one
-    line, instead of a traceback."""
+    """The command line's groups: a database without the schema, or with an older one, is told
+    what to run, in one line, before the command writes anything (instead of a traceback half-way)."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)  # runs the command in an app context
+
+        def decorator(callback):
+            @functools.wraps(callback)
+            def checked(*call_args, **call_kwargs):
+                _require_current_schema()
+                return callback(*call_args, **call_kwargs)
+
+            return register(checked)
+
+        return decorator
 
     def invoke(self, ctx):
         try:
@@ -166,3 +181,17 @@ class CommandGroup(AppGroup):
             if schema_missing(error):
                 raise click.ClickException(SCHEMA_HINT) from None
             raise
+
+
+def _require_current_schema() -> None:
+    """``ClickException`` unless the database's schema is the revision this code's migrations end
+    at. (A missing schema fails the query: ``CommandGroup.invoke`` says what to run.)"""
+    from alembic.script import ScriptDirectory
+
+    migrate = current_app.extensions["migrate"]
+    heads = set(ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory)).get_heads())
+    found = set(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+    db.session.rollback()  # the command's own work begins its own transaction
+    if found != heads:
+        raise click.ClickException(f"{SCHEMA_HINT} (The database is at {', '.join(sorted(found)) or 'no revision'}; "
+                                   f"this code's schema is {', '.join(sorted(heads))}.)")

@@ -82,6 +82,23 @@ def test_a_database_without_the_schema_says_what_to_run(tmp_path):
         assert "db upgrade" in result.output and "Traceback" not in result.output, (args, result.output)
 
 
+def test_a_command_on_a_database_behind_the_code_says_what_to_run_and_writes_nothing(tmp_path):
+    """Before, `seed naxi` wrote the 3,658 units and then stopped on the first newer table, and
+    other commands ran on the older schema as if nothing were amiss."""
+    app = create_app(_settings(tmp_path))
+    with app.app_context():
+        flask_migrate.upgrade(revision="0011_report_provisional")
+    for args in (["seed", "naxi", "--cases", "0"], ["principals", "list"], ["cases", "sweep"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "db upgrade" in result.output and "0011_report_provisional" in result.output, result.output
+        assert "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.scalar(sa.text("SELECT count(*) FROM units")) == 0
+        flask_migrate.upgrade()
+    assert app.test_cli_runner().invoke(args=["principals", "list"]).exit_code == 0
+
+
 def test_code_ahead_of_its_database_says_what_to_run_and_logs_no_personal_data(tmp_path, capfd):
     """A deploy whose `db upgrade` has not run yet: before, an INSERT into a table an older
     revision made answered 500, and the log held the reporter's name and phone."""
