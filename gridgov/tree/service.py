@@ -321,11 +321,18 @@ def _check_parent(level: Level, parent: Unit | None) -> None:
 
 
 def next_generated_code(session: Session, *, parent: Unit) -> str:
-    """The parent's code plus the next free three-digit sequence under it."""
+    """The parent's code plus the next three-digit sequence under it: after the highest in use or
+    ever deleted (the admin log names deleted units by code, and a new unit under an old one's
+    code would take its history)."""
     width = CODE_LENGTH[parent.level] + GENERATED_SEQUENCE_WIDTH
     low, high = parent.code + "000", parent.code + "999"
     generated = (Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
     taken = session.scalar(sa.select(sa.func.max(Unit.code)).where(*generated).execution_options(**UNSCOPED))
+    deleted = [label.partition(" ")[0] for label in session.scalars(
+        sa.select(AdminEvent.target_label).where(AdminEvent.target_type == "unit", AdminEvent.action == "unit.delete",
+                                                 AdminEvent.target_label >= low, AdminEvent.target_label < high + "~")
+        .execution_options(**UNSCOPED))]
+    taken = max([code for code in [taken, *deleted] if code and len(code) == width and code.isdigit()], default=None)
     sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
     if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
         # The last number is taken (given explicitly, say): the first one free below it.

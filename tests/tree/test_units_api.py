@@ -187,6 +187,15 @@ def test_generated_code_continues_after_existing_children(client, ids):
     assert create(client, name="3号微网格", level="microgrid", parent_id=ids[G11]).json["code"] == M111[:-3] + "003"
 
 
+def test_a_deleted_units_generated_code_is_not_given_again(client, ids):
+    """Codes are identities (the admin log names units by them): before, a grid deleted and a new
+    one created got the same code."""
+    grid = create(client, name="第3网格", level="grid", parent_id=ids[V1]).json
+    assert grid["code"] == V1 + "003"
+    assert client.delete(f"{U}/{grid['id']}").status_code == 204
+    assert create(client, name="新第3网格", level="grid", parent_id=ids[V1]).json["code"] == V1 + "004"
+
+
 def test_after_an_explicit_last_code_the_generated_one_takes_the_first_free_number(client, ids):
     """Before, a grid given ``…999`` by hand left "no free code" for the 997 numbers below it."""
     assert create(client, name="第999网格", level="grid", parent_id=ids[V1], code=V1 + "999").status_code == 201
