@@ -466,17 +466,20 @@ auth_service.ACCESS_CHANGED.append(_release_assigned)
 
 
 def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
-    """属地: the open cases that happened in a moved subtree and are handled above it, by a unit
-    the subtree has left (the old town of a moved village), go to the unit of the same level
-    above where it is now, each with an event. They arrive there as a hand-over does: waiting to
-    be accepted, on a fresh deadline (or a full one once resumed), with no one given them; the
-    old unit's people and studios work there no more. Cases handled inside the subtree, or by a
-    unit still above it, stay as they are."""
+    """属地: the open cases whose owner no longer lies above where they happened after a move
+    (handled by the old town of a moved village; or delegated into the moved village from
+    elsewhere) go to the unit of the same level above where they happened, each with an event.
+    They arrive there as a hand-over does: waiting to be accepted (a suspended one, once resumed;
+    a referred one comes back in progress, as it would have), on a fresh deadline, with no one
+    given them: the old unit's people and studios work there no more. Resolved and closed cases
+    stay the record of who handled them (a reopened one follows then, see ``_reopen``)."""
     session.expire_all()  # the paths were rewritten in bulk: read units and cases as they are now
+    inside_origin, inside_owner = in_subtree(Case.origin_path, new_path), in_subtree(Case.owner_path, new_path)
     stranded = [
         case for case in session.scalars(
-            sa.select(Case).where(in_subtree(Case.origin_path, new_path), Case.status.in_(OPEN_STATUSES),
-                                  sa.not_(in_subtree(Case.owner_path, new_path)))
+            sa.select(Case).where(Case.status.in_(OPEN_STATUSES),
+                                  sa.or_(sa.and_(inside_origin, sa.not_(inside_owner)),
+                                         sa.and_(inside_owner, sa.not_(inside_origin))))
             .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
         )
         if not paths.is_descendant_or_self(case.origin_path, case.owner_path)
@@ -486,25 +489,35 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
     now, policy, actor = utcnow(), current_policy(), current_principal()
     moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
     for case in stranded:
-        lineage = list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
-        target = in_use(session, handling_unit(session, unit=lineage[-1], level=case.owner_level, lineage=lineage),
-                        lineage=lineage)
         before, counted, from_status, from_owner = _snapshot(case), counters.state(case, policy), case.status, case.owner_unit_id
-        case.owner_unit_id, case.owner_path, case.owner_level = target.id, target.path, own_level(target)
-        case.highest_level = max(case.highest_level, case.owner_level, key=lambda level: level.rank)
-        case.arrived_at, case.updated_at = now, now
-        case.assignee_id = case.studio_id = None
+        target, lineage = _owner_above_origin(session, case, now=now)
         if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
             case.status = Status.REPORTED
+        if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
+            case.suspended_from = Status.REPORTED
         if case.status in CLOCK_RUNNING:
             clock.start(case, now=now, policy=policy)
         else:  # suspended or referred: the new owner's full deadline when it runs again
             case.deadline_remaining_seconds = None
+        case.updated_at = now
         session.flush()
         _event(session, case, actor=actor, action="transfer", now=now, before=before, from_status=from_status,
-               from_owner=from_owner, reason=f"{moved.name} now lies under {target.name}, which handles its "
-                                             f"{case.owner_level}-level cases")
+               from_owner=from_owner, reason=f"{moved.name} was moved: {target.name} handles the case's "
+                                             f"{case.owner_level}-level work where it happened now")
         counters.track(session, case, before=counted, policy=policy, lineage=lineage)
+
+
+def _owner_above_origin(session: Session, case: Case, *, now: datetime) -> tuple[Unit, list[Unit]]:
+    """Give the case to the unit (in use) of its owner's level above where it happened: arrived
+    now, with no one given it. That unit, and the lineage of where the case happened."""
+    lineage = list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
+    target = in_use(session, handling_unit(session, unit=lineage[-1], level=case.owner_level, lineage=lineage),
+                    lineage=lineage)
+    case.owner_unit_id, case.owner_path, case.owner_level = target.id, target.path, own_level(target)
+    case.highest_level = max(case.highest_level, case.owner_level, key=lambda level: level.rank)
+    case.arrived_at = now
+    case.assignee_id = case.studio_id = None
+    return target, lineage
 
 
 tree_service.AFTER_MOVE.append(_follow_move)
@@ -732,6 +745,10 @@ def _reopen(session, case, *, actor, now, reason):
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
+    if not paths.is_descendant_or_self(case.origin_path, case.owner_path):
+        # Where it happened has moved away from its owner since it was resolved: it reopens with
+        # the unit that handles such cases there now.
+        _owner_above_origin(session, case, now=now)
     clock.start(case, now=now, policy=current_policy())
     return reason
 

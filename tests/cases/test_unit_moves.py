@@ -6,7 +6,7 @@ from datetime import datetime
 from gridgov.rollups import counters
 from gridgov.cases import service
 from tests.cases.support import (
-    D, INBOX, M111, M121, T1, T2, V1, act, act_response, assert_problem, get, log, parse, timeline,
+    D, INBOX, M111, M121, M211, T1, T2, V1, V2, act, act_response, assert_problem, get, log, parse, timeline,
 )
 from tests.conftest import bearer_client
 
@@ -63,3 +63,45 @@ def test_a_moved_village_takes_its_open_town_cases_to_its_new_town(app, session,
 
 def _unchanged(case: dict) -> dict:
     return {key: case[key] for key in ("owner_unit_id", "status", "version", "deadline_at")}
+
+
+def test_a_suspended_case_resumes_waiting_and_a_reopened_one_and_one_delegated_in_go_where_they_happened(
+        app, session, actors, ids, client, make_principal):
+    """Found by a race audit: a suspended case resumed as accepted by a town that never accepted
+    it; a case resolved before the move and reopened after stayed with the old town for good; and
+    one the old town delegated into the moving village from elsewhere left with that village."""
+    suspended = log(actors.district.client, ids[M111], category="labour")
+    for action, fields in [("accept", {}), ("suspend", {"reason": "当事人外出"})]:
+        suspended = act(actors.town.client, suspended, action, **fields)
+    resolved = log(actors.district.client, ids[M111], category="labour")
+    for action, fields in [("accept", {}), ("resolve", {"note": "已和解"})]:
+        resolved = act(actors.town.client, resolved, action, **fields)
+    # Happened in V2 (安富街道, staying), handled by the town, delegated into V1 (moving).
+    sideways = log(actors.district.client, ids[M211], category="consumer", risk_grade="red")
+    assert sideways["owner_unit_id"] == ids[T1]
+    sideways = act(actors.town.client, act(actors.town.client, sideways, "accept"), "regrade",
+                   note="评估后降级", risk_grade="orange")
+    sideways = act(actors.town.client, sideways, "delegate", unit_id=ids[V1], note="由永安社区调解员调处")
+
+    assert client.post(f"/api/v1/units/{ids[V1]}/move", json={"parent_id": ids[T2]}).status_code == 200
+
+    _id, token = make_principal("town_centre", T2)
+    new_town = bearer_client(app, token)
+    handed = get(actors.district.client, suspended["id"])
+    assert (handed["owner_unit_id"], handed["status"]) == (ids[T2], "suspended")
+    assert act(new_town, handed, "resume", reason="当事人返回")["status"] == "reported"
+
+    assert get(actors.district.client, resolved["id"])["owner_unit_id"] == ids[T1]  # who resolved it
+    closed = act(actors.district.client, get(actors.district.client, resolved["id"]), "close")
+    reopened = act(actors.district.client, closed, "reopen", reason="申请人异议")
+    assert (reopened["owner_unit_id"], reopened["status"]) == (ids[T2], "reopened")
+    act(new_town, reopened, "accept")
+
+    back = get(actors.district.client, sideways["id"])
+    assert (back["owner_unit_id"], back["status"]) == (ids[V2], "reported")
+    assert timeline(actors.district.client, sideways["id"])[-1]["action"] == "transfer"
+
+    session.expire_all()
+    kept = counters.read_all(session)
+    counters.rebuild(session, policy=service.current_policy())
+    assert counters.read_all(session) == kept
