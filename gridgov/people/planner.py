@@ -151,7 +151,9 @@ def _plan_village(*, units, members, workers, current, fixed, duties, change_cos
     graph = nx.DiGraph()
     graph.add_node("source")
     graph.add_node("sink")
-    change = round(change_cost * SCALE)
+    # At least 1 even when changing is free: of plans as good, the flow keeps the current one
+    # (else it started anywhere, and the balancing found another plan, no better, every time).
+    change = max(1, round(change_cost * SCALE))
     needs = []  # (duty, unit, candidates, how many more it needs, whether it has optional room)
     for unit in members:
         for duty in duties:
