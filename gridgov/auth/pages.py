@@ -3,23 +3,23 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, redirect, render_template, request
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from gridgov.auth import guard, service
 from gridgov.db import db
 from gridgov.errors import Locked, Unauthenticated
+from gridgov.forms import TextForm
 
 bp = Blueprint("pages", __name__)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     username = StringField("用户名", validators=[InputRequired("请输入用户名"), Length(max=64)])
     password = PasswordField("密码", validators=[InputRequired("请输入密码"), Length(max=128)])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(TextForm):
     pass
 
 

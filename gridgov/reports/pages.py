@@ -10,7 +10,6 @@ import unicodedata
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
@@ -20,6 +19,7 @@ from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, Category
 from gridgov.db import db
 from gridgov.errors import NotFound
+from gridgov.forms import TextForm
 from gridgov.reports import service
 from gridgov.reports.models import Channel
 from gridgov.reports.views import QR_TITLE
@@ -65,7 +65,7 @@ def _fresh(form, field):
         raise ValidationError("页面已过期") from None
 
 
-class ReportForm(FlaskForm):
+class ReportForm(TextForm):
     class Meta:
         # The form's signed id stands in for a session's CSRF token: a resident whose browser
         # keeps no cookies can still report (before, the page said "expired" every time), and

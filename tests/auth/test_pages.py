@@ -1,5 +1,6 @@
 """``/login`` and ``/logout``, and the cookie session they manage: CSRF, redirects, cookies."""
 
+import io
 import json
 import re
 import time
@@ -69,6 +70,16 @@ def test_the_login_page_is_in_chinese_with_a_csrf_field(anonymous):
     assert "登录" in html and "用户名" in html and "密码" in html
     assert CSRF_FIELD.search(html)
     assert 'name="username"' in html and 'type="password"' in html
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_file_sent_for_the_name_or_password_is_no_value_not_a_500(anonymous, admin, field):
+    """Found by fuzzing: a file part where text is expected broke the form's validators (500)."""
+    data = {"username": "admin.zhang", "password": PASSWORD, "csrf_token": csrf_token(anonymous),
+            field: (io.BytesIO(b"x"), "f.txt")}
+    response = anonymous.post("/login", data=data)
+    assert response.status_code == 422 and response.mimetype == "text/html"
+    assert 'name="username"' in response.get_data(as_text=True)  # the form again, not signed in
 
 
 def test_the_pages_name_the_one_districts_centre_or_none_where_several_share_the_service(app, session, small_tree,

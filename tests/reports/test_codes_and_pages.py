@@ -549,6 +549,21 @@ def test_bad_report_is_refused_with_a_page_and_nothing_written(client, anonymous
     assert all_reports(clerk) == []
 
 
+@pytest.mark.parametrize("field", ["description", "phone", "media_url", "category"])
+def test_a_file_sent_for_a_text_field_is_no_value_not_a_500(client, anonymous, clerk, ids, field):
+    """Found by fuzzing: the form read uploaded files first, and a file where text is expected
+    broke the validators (500)."""
+    token = token_of(client, ids[M111])
+    fields = {"description": "楼道堆物纠纷", "phone": PHONE, field: (io.BytesIO(b"x"), "f.txt")}
+    response = submit(anonymous, token, **fields)
+    if field in ("description", "category"):  # required: the form again
+        assert 'name="description"' in assert_page(response, 422)
+        assert all_reports(clerk) == []
+    else:
+        assert_page(response, 201)
+        assert [report.get(field) for report in all_reports(clerk)] == [None]
+
+
 def test_blank_description_writes_nothing(client, anonymous, clerk, ids):
     response = submit(anonymous, token_of(client, ids[M111]), description="  \u3000 ")
     assert response.status_code == 422
