@@ -24,6 +24,18 @@ def _fail(error: DomainError) -> None:
     sys.exit(1)
 
 
+def _change(username: str, change) -> Principal:
+    """The account USERNAME after ``change(principal)``, committed; or the command ends saying
+    what is wrong."""
+    try:
+        principal = service.get_principal_by_username(db.session, username=username)
+        change(principal)
+        db.session.commit()
+    except DomainError as error:
+        _fail(error)
+    return principal
+
+
 def _checked(schema: ma.Schema, values: dict, *, partial=()) -> dict:
     """``values`` as the API would take them (the same schema: lengths, characters, passwords),
     or the command ends naming what is wrong, an option a line."""
@@ -86,12 +98,7 @@ def list_command():
 @click.argument("username")
 def deactivate_command(username):
     """Deactivate USERNAME: sessions end, tokens are revoked."""
-    try:
-        principal = service.get_principal_by_username(db.session, username=username)
-        service.deactivate(db.session, principal=principal)
-        db.session.commit()
-    except DomainError as error:
-        _fail(error)
+    principal = _change(username, lambda principal: service.deactivate(db.session, principal=principal))
     click.echo(f"Deactivated {principal.username}.")
 
 
@@ -101,12 +108,8 @@ def deactivate_command(username):
 def rename_command(username, new_username):
     """Rename USERNAME to NEW_USERNAME (e.g. one of two names that differ only in case, which
     `db upgrade` past 0010 refuses). Sign-in uses the new name; tokens and sessions go on."""
-    try:
-        principal = service.get_principal_by_username(db.session, username=username)
-        service.rename(db.session, principal=principal, username=new_username)
-        db.session.commit()
-    except DomainError as error:
-        _fail(error)
+    principal = _change(username, lambda principal: service.rename(db.session, principal=principal,
+                                                                   username=new_username))
     click.echo(f"Renamed {username.strip()} to {principal.username}.")
 
 
@@ -143,13 +146,9 @@ def update_command(username, role, scope_code, display_name):
 @click.password_option(help="The new password (asked for, twice, when not given).")
 def password_command(username, password):
     """Set the password of USERNAME: a lock-out ends, and so do their sessions and tokens."""
-    try:
-        principal = service.get_principal_by_username(db.session, username=username)
-        password = _checked(PasswordSchema(), {"password": password})["password"]
-        service.set_password(db.session, principal=principal, password=password)
-        db.session.commit()
-    except DomainError as error:
-        _fail(error)
+    password = _checked(PasswordSchema(), {"password": password})["password"]
+    principal = _change(username, lambda principal: service.set_password(db.session, principal=principal,
+                                                                         password=password))
     click.echo(f"Set the password of {principal.username}; their sessions and tokens have ended.")
 
 
@@ -157,12 +156,7 @@ def password_command(username, password):
 @click.argument("username")
 def unlock_command(username):
     """End the lock-out of USERNAME after too many wrong passwords."""
-    try:
-        principal = service.get_principal_by_username(db.session, username=username)
-        service.unlock(db.session, principal=principal)
-        db.session.commit()
-    except DomainError as error:
-        _fail(error)
+    principal = _change(username, lambda principal: service.unlock(db.session, principal=principal))
     click.echo(f"Unlocked {principal.username}.")
 
 
