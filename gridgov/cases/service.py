@@ -473,7 +473,10 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
     a referred one comes back in progress, as it would have), on a fresh deadline, with no one
     given them: the old unit's people and studios work there no more. Resolved and closed cases
     stay the record of who handled them (a reopened one follows then, see ``_reopen``)."""
-    session.expire_all()  # the paths were rewritten in bulk: read units and cases as they are now
+    # The paths were rewritten in bulk: read units and cases as they are now. (The counters have
+    # moved the subtree's sums already: rollups.counters' hook comes first, registered as this
+    # module imports it; what is tracked here lands on the lineage as it is now.)
+    session.expire_all()
     inside_origin, inside_owner = in_subtree(Case.origin_path, new_path), in_subtree(Case.owner_path, new_path)
     stranded = [
         case for case in session.scalars(
@@ -482,15 +485,16 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
                                          sa.and_(inside_owner, sa.not_(inside_origin))))
             .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
         )
-        if not paths.is_descendant_or_self(case.origin_path, case.owner_path)
+        if _apart(case)
     ]
     if not stranded:
         return
     now, policy, actor = utcnow(), current_policy(), current_principal()
     moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
     for case in stranded:
-        before, counted, from_status, from_owner = _snapshot(case), counters.state(case, policy), case.status, case.owner_unit_id
-        target, lineage = _owner_above_origin(session, case, now=now)
+        before, counted = _snapshot(case), counters.state(case, policy)
+        from_status, from_owner = case.status, case.owner_unit_id
+        target, lineage = _back_where_it_happened(session, case, now=now)
         if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
             case.status = Status.REPORTED
         if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
@@ -507,16 +511,24 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
         counters.track(session, case, before=counted, policy=policy, lineage=lineage)
 
 
-def _owner_above_origin(session: Session, case: Case, *, now: datetime) -> tuple[Unit, list[Unit]]:
-    """Give the case to the unit (in use) of its owner's level above where it happened: arrived
-    now, with no one given it. That unit, and the lineage of where the case happened."""
+def _apart(case: Case) -> bool:
+    """Whether a move has taken the case's owner away from where it happened: their lowest common
+    ancestor lies above the highest level the case reached. Delegation keeps both within the unit
+    that delegated, which is at that level or below, so an owner beside or below where it
+    happened (delegated there) is not apart; the old town of a moved village is."""
+    common = paths.common_ancestor([case.owner_path, case.origin_path])
+    return common is None or paths.depth(common) < case.highest_level.tree_level.rank
+
+
+def _back_where_it_happened(session: Session, case: Case, *, now: datetime) -> tuple[Unit, list[Unit]]:
+    """Give the case to the unit (in use) of its owner's level above where it happened (where it
+    happened itself, when that lies higher). That unit, and the lineage of where it happened.
+    (Parties living beyond that unit are for it to escalate cross_boundary, as anywhere.)"""
     lineage = list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
-    target = in_use(session, handling_unit(session, unit=lineage[-1], level=case.owner_level, lineage=lineage),
-                    lineage=lineage)
-    case.owner_unit_id, case.owner_path, case.owner_level = target.id, target.path, own_level(target)
-    case.highest_level = max(case.highest_level, case.owner_level, key=lambda level: level.rank)
-    case.arrived_at = now
-    case.assignee_id = case.studio_id = None
+    origin = lineage[-1]
+    level = case.owner_level if origin.level.rank >= case.owner_level.tree_level.rank else own_level(origin)
+    target = in_use(session, handling_unit(session, unit=origin, level=level, lineage=lineage), lineage=lineage)
+    _set_owner(case, target, path=target.path, now=now)
     return target, lineage
 
 
@@ -686,7 +698,13 @@ def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, pol
     above, below = (target_path, owner_path) if up else (owner_path, target_path)
     if not paths.is_descendant_or_self(below, above):
         raise BeingMoved(f"{target.name} or the case's present owner was moved just now; try again.")
-    case.owner_path = target_path
+    _set_owner(case, target, path=target_path, now=now)
+    clock.start(case, now=now, policy=policy)
+
+
+def _set_owner(case: Case, target: Unit, *, path: str, now: datetime) -> None:
+    """``target`` (whose path is ``path``) owns the case from ``now``."""
+    case.owner_path = path
     case.owner_unit_id = target.id
     case.owner_level = own_level(target)
     case.arrived_at = now
@@ -694,7 +712,6 @@ def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, pol
     case.assignee_id = case.studio_id = None
     if case.owner_level.rank > case.highest_level.rank:
         case.highest_level = case.owner_level
-    clock.start(case, now=now, policy=policy)
 
 
 def _refer(session, case, *, actor, now, channel, external_reference=None, studio_id=None, note=None):
@@ -745,10 +762,10 @@ def _reopen(session, case, *, actor, now, reason):
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
-    if not paths.is_descendant_or_self(case.origin_path, case.owner_path):
+    if _apart(case):
         # Where it happened has moved away from its owner since it was resolved: it reopens with
         # the unit that handles such cases there now.
-        _owner_above_origin(session, case, now=now)
+        _back_where_it_happened(session, case, now=now)
     clock.start(case, now=now, policy=current_policy())
     return reason
 

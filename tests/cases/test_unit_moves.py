@@ -3,10 +3,12 @@ handles go to the unit of the same level above where it is now (属地)."""
 
 from datetime import datetime
 
-from gridgov.rollups import counters
 from gridgov.cases import service
+from gridgov.rollups import counters
+from gridgov.tree import service as tree_service
 from tests.cases.support import (
-    D, INBOX, M111, M121, M211, T1, T2, V1, V2, act, act_response, assert_problem, get, log, parse, timeline,
+    D, G11, INBOX, M111, M121, M211, T1, T2, V1, V2, act, act_response, assert_problem, do, fresh, get, log,
+    new_case, parse, timeline,
 )
 from tests.conftest import bearer_client
 
@@ -105,3 +107,31 @@ def test_a_suspended_case_resumes_waiting_and_a_reopened_one_and_one_delegated_i
     kept = counters.read_all(session)
     counters.rebuild(session, policy=service.current_policy())
     assert counters.read_all(session) == kept
+
+
+def test_a_case_delegated_beside_or_below_where_it_happened_stays_unless_a_move_parts_them(session, actors, ids):
+    """Found in review: the first version took any owner not above where the case happened for
+    one a move had parted from it. A case the town delegated sideways was taken back on reopening
+    though nothing had moved, and one a village gave its grid could not be reopened (422), nor
+    its grid moved."""
+    sideways = log(actors.district.client, ids[M211], category="consumer", risk_grade="red")
+    sideways = act(actors.town.client, act(actors.town.client, sideways, "accept"), "regrade",
+                   note="评估后降级", risk_grade="orange")
+    sideways = act(actors.town.client, sideways, "delegate", unit_id=ids[V1], note="由永安社区调处")
+    for action, fields in [("accept", {}), ("resolve", {"note": "已和解"})]:
+        sideways = act(actors.village.client, sideways, action, **fields)
+    sideways = act(actors.district.client, act(actors.district.client, sideways, "close"), "reopen", reason="异议")
+    assert sideways["owner_unit_id"] == ids[V1]
+
+    below = new_case(session, ids[V1])  # logged at the village itself, given to one of its grids
+    do(session, below, "delegate", unit_id=ids[G11])
+    for action, params in [("accept", {}), ("resolve", {"note": "已和解"}), ("close", {}), ("reopen", {"reason": "异议"})]:
+        do(session, below, action, **params)
+    assert below.owner_unit_id == ids[G11]
+    session.commit()
+
+    tree_service.move_unit(session, unit=tree_service.get_unit_unscoped(session, unit_id=ids[G11]),
+                           new_parent=tree_service.get_unit_unscoped(session, unit_id=ids[V2]))
+    session.commit()
+    below = fresh(session, below.id)
+    assert (below.owner_unit_id, below.status) == (ids[V1], "reopened")  # back with the village it happened in
