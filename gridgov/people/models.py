@@ -78,15 +78,21 @@ class Studio(db.Model):
 
     members: Mapped[list[Worker]] = relationship(secondary=studio_members, order_by=Worker.id, lazy="selectin")
 
+    # Read by ``member_ids`` once (a list reads them for all its studios at once, see
+    # ``people.service.list_studios``); not mapped.
+    _member_ids = None
+
     @property
     def member_ids(self) -> list[int]:
         """Every member's id, wherever they are based. ``members`` holds only those the caller's
         scope shows: a town sees the district's studio it is served by, whose experts sit above it,
         and must not take it for one without members."""
-        return list(sa.orm.object_session(self).scalars(
-            sa.select(studio_members.c.worker_id).where(studio_members.c.studio_id == self.id)
-            .order_by(studio_members.c.worker_id)
-        ))
+        if self._member_ids is None:
+            self._member_ids = list(sa.orm.object_session(self).scalars(
+                sa.select(studio_members.c.worker_id).where(studio_members.c.studio_id == self.id)
+                .order_by(studio_members.c.worker_id)
+            ))
+        return self._member_ids
 
 
 class Assignment(db.Model):

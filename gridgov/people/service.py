@@ -138,7 +138,16 @@ def get_studio(session: Session, *, studio_id: int) -> Studio:
 
 
 def list_studios(session: Session) -> list[Studio]:
-    return list(session.scalars(sa.select(Studio).order_by(Studio.id)))
+    studios = list(session.scalars(sa.select(Studio).order_by(Studio.id)))
+    members = defaultdict(list)  # every studio's member ids in one query, not one per studio
+    for studio_id, worker_id in session.execute(
+        sa.select(studio_members.c.studio_id, studio_members.c.worker_id)
+        .where(studio_members.c.studio_id.in_([studio.id for studio in studios])).order_by(studio_members.c.worker_id)
+    ):
+        members[studio_id].append(worker_id)
+    for studio in studios:
+        studio._member_ids = members[studio.id]
+    return studios
 
 
 def create_studio(session: Session, *, name, unit_id, specialties=(), member_ids=()) -> Studio:
@@ -176,6 +185,7 @@ def update_studio(session: Session, *, studio: Studio, name=None, specialties=No
             session.execute(sa.insert(studio_members), [{"studio_id": studio.id, "worker_id": worker_id}
                                                         for worker_id in sorted(set(member_ids))])
         session.expire(studio, ["members"])
+        studio._member_ids = None
     if (studio.name, list(studio.specialties), studio.member_ids) != before:
         studio.version += 1
     session.flush()

@@ -22,8 +22,10 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
 from gridgov.cases.calendar import TIMEZONE
+from gridgov.db import db
 from tests.conftest import bearer_client
 
 API = "/api/v1"
@@ -268,6 +270,32 @@ def test_a_studio_shows_its_members_above_the_callers_scope_and_a_change_of_them
     # Adding someone the town cannot see is not for it to do.
     problem(town_command.patch(f"{S}/{studio['id']}", json={"member_ids": [other, expert]}), 404)
     assert ok(command.client.get(f"{S}/{studio['id']}"))["member_ids"] == [other]
+
+
+def test_the_list_of_studios_costs_the_same_few_queries_however_many_there_are(app, command):
+    """Found in review: each studio's members were read on their own."""
+    def statements_for_the_list() -> int:
+        seen = []
+        with app.app_context():
+            engine = db.engine
+        listener = lambda *args: seen.append(args[2])  # noqa: E731 — the statement
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            items = ok(command.client.get(S))["items"]
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        assert all(item["member_ids"] for item in items)
+        return len(seen)
+
+    def studio():
+        member = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]
+        ok(command.client.post(S, json={"name": "调解室", "unit_id": command.id(DISTRICT), "member_ids": [member]}), 201)
+
+    studio()
+    few = statements_for_the_list()
+    for _ in range(5):
+        studio()
+    assert statements_for_the_list() == few
 
 
 def test_two_edits_of_a_studio_from_one_read_do_not_overwrite_each_other(command):
