@@ -139,9 +139,10 @@ def check(config) -> None:
         raise ValueError(f"{PREFIX}DATABASE_URL must be a database URL such as sqlite:////srv/gridgov/gridgov.db or "
                          f"postgresql+psycopg://user@host/gridgov ({error})") from None
     storage = config.get("RATELIMIT_STORAGE_URL")
-    if storage and urlsplit(str(storage)).scheme not in limits.storage.SCHEMES:
-        raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a Redis URL such as redis://127.0.0.1:6379/0 "
-                         f"(got {storage!r})")
+    schemes = sorted(scheme for scheme in limits.storage.SCHEMES if not scheme.startswith("async+"))
+    if storage and urlsplit(str(storage)).scheme not in schemes:  # Flask-Limiter counts synchronously
+        raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a storage URL such as redis://127.0.0.1:6379/0 "
+                         f"(one of {', '.join(scheme + '://' for scheme in schemes)}; got {storage!r})")
     secret = config.get("SECRET_KEY")
     if secret is not None and (not isinstance(secret, str) or len(secret.strip()) < SECRET_KEY_MIN_LENGTH):
         raise ValueError(f"{PREFIX}SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters "

@@ -164,6 +164,10 @@ class CommandGroup(AppGroup):
     def command(self, *args, **kwargs):
         register = super().command(*args, **kwargs)  # runs the command in an app context
 
+        # Always called with parentheses here (``@group.command("name")``): Click's bare form
+        # would hand ``super().command`` the function itself.
+        assert not (len(args) == 1 and callable(args[0])), "use @group.command(...)"
+
         def decorator(callback):
             @functools.wraps(callback)
             def checked(*call_args, **call_kwargs):
@@ -189,9 +193,15 @@ def _require_current_schema() -> None:
     from alembic.script import ScriptDirectory
 
     migrate = current_app.extensions["migrate"]
-    heads = set(ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory)).get_heads())
+    script = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory))
+    heads = set(script.get_heads())
     found = set(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
     db.session.rollback()  # the command's own work begins its own transaction
-    if found != heads:
-        raise click.ClickException(f"{SCHEMA_HINT} (The database is at {', '.join(sorted(found)) or 'no revision'}; "
-                                   f"this code's schema is {', '.join(sorted(heads))}.)")
+    if found == heads:
+        return
+    at, ours = ", ".join(sorted(found)) or "no revision", ", ".join(sorted(heads))
+    known = {revision.revision for revision in script.walk_revisions()}
+    if found - known:  # a revision this code has never heard of: newer code made it
+        raise click.ClickException(f"The database's schema ({at}) is newer than this code's ({ours}): run the "
+                                   "version of gridgov that upgraded it.")
+    raise click.ClickException(f"{SCHEMA_HINT} (The database is at {at}; this code's schema is {ours}.)")

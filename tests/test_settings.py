@@ -98,6 +98,13 @@ def test_a_command_on_a_database_behind_the_code_says_what_to_run_and_writes_not
         flask_migrate.upgrade()
     assert app.test_cli_runner().invoke(args=["principals", "list"]).exit_code == 0
 
+    # Newer code upgraded it, and this code is older: upgrading is no help.
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["principals", "list"])
+    assert result.exit_code == 1 and "newer than this code" in result.output and "db upgrade" not in result.output
+
 
 def test_code_ahead_of_its_database_says_what_to_run_and_logs_no_personal_data(tmp_path, capfd):
     """A deploy whose `db upgrade` has not run yet: before, an INSERT into a table an older

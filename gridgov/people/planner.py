@@ -35,7 +35,7 @@ import networkx as nx
 from gridgov.people.duties import DUTIES, GRID, SELF, VILLAGE, Duty
 from gridgov.tree.levels import Level
 
-SCALE = 100  # loads are floats; the flow wants integer costs
+SCALE = 100  # the change cost is a load, a float; the flow wants integer costs
 # Rewards for covering: a required slot outweighs everything, an optional one any cost of
 # change (so room that can be filled is filled, as a maximum flow would).
 REQUIRED = 10**12

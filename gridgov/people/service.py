@@ -401,8 +401,8 @@ def deactivate_worker(session: Session, *, worker: Worker, today: date) -> None:
                     candidates.update(world.workers)
                     current |= world.current
         # What they may still hold is handed over; what they may not (a unit moved away from where
-        # they are based, a retired unit) just ends: coverage shows it already, and it is no
-        # reason to keep them.
+        # they are based; a unit retired before retiring ended its duties) just ends: coverage
+        # shows it already, and it is no reason to keep them.
         leaver = planner.WorkerInfo(worker.id, worker.role.value, worker.home_unit_id, 0)
         handed = {(name, unit_id, holder) for name, unit_id, holder in theirs if unit_id in units
                   and name in DUTY_BY_NAME and planner.eligible(DUTY_BY_NAME[name], units[unit_id], leaver, units)}

@@ -328,15 +328,17 @@ def next_generated_code(session: Session, *, parent: Unit) -> str:
     low, high = parent.code + "000", parent.code + "999"
     generated = (Unit.code >= low, Unit.code <= high, sa.func.length(Unit.code) == width)
     taken = session.scalar(sa.select(sa.func.max(Unit.code)).where(*generated).execution_options(**UNSCOPED))
-    deleted = [label.partition(" ")[0] for label in session.scalars(
-        sa.select(AdminEvent.target_label).where(AdminEvent.target_type == "unit", AdminEvent.action == "unit.delete",
-                                                 AdminEvent.target_label >= low, AdminEvent.target_label < high + "~")
-        .execution_options(**UNSCOPED))]
-    taken = max([code for code in [taken, *deleted] if code and len(code) == width and code.isdigit()], default=None)
+    # The district's deletions (an indexed column; the labels begin with the code).
+    deleted = {label.partition(" ")[0] for label in session.scalars(
+        sa.select(AdminEvent.target_label).where(AdminEvent.district_id == parent.district_id,
+                                                 AdminEvent.action == "unit.delete")
+        .execution_options(**UNSCOPED))}
+    deleted = {code for code in deleted if len(code) == width and code.startswith(parent.code) and code.isdigit()}
+    taken = max([code for code in [taken, *deleted] if code], default=None)
     sequence = int(taken[-GENERATED_SEQUENCE_WIDTH:]) + 1 if taken else 1
     if sequence >= 10**GENERATED_SEQUENCE_WIDTH:
         # The last number is taken (given explicitly, say): the first one free below it.
-        used = set(session.scalars(sa.select(Unit.code).where(*generated).execution_options(**UNSCOPED)))
+        used = set(session.scalars(sa.select(Unit.code).where(*generated).execution_options(**UNSCOPED))) | deleted
         sequence = next((n for n in range(1, 10**GENERATED_SEQUENCE_WIDTH)
                          if f"{parent.code}{n:0{GENERATED_SEQUENCE_WIDTH}d}" not in used), None)
         if sequence is None:
@@ -384,11 +386,15 @@ def allocate_child_path(session: Session, *, parent: Unit | None) -> str:
     return paths.child_path(row.path, sequence)
 
 
+def retired_parent(parent: Unit) -> str | None:
+    """Why ``parent`` may take no new units under it, if so: a retired unit's matters already go
+    to the unit above (creating, moving and importing units all ask)."""
+    return None if parent.active else f"{parent.name} ({parent.code}) is no longer in use"
+
+
 def _check_in_use(parent: Unit) -> None:
-    """A retired unit takes no new units under it (its matters already go to the unit above)."""
-    if not parent.active:
-        raise RuleViolation(f"{parent.name} is no longer in use; place the unit under one that is.",
-                            errors={"parent_id": ["inactive unit"]})
+    if problem := retired_parent(parent):
+        raise RuleViolation(f"{problem}; place the unit under one that is.", errors={"parent_id": ["inactive unit"]})
 
 
 # Called as ``hook(session, unit=)`` in the same transaction after a unit is retired (``active``

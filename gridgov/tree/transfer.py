@@ -281,8 +281,9 @@ def import_units(
         if problem := parent_problem(row.level, parent_level):
             errors.add(row.line, f"{problem} (parent {row.parent_code} is a {parent_level})")
         parent = existing.get(row.parent_code)
-        if parent is not None and not parent.unit.active and (current is None or current.parent_code != row.parent_code):
-            errors.add(row.line, f"parent {row.parent_code} ({parent.unit.name}) is no longer in use")
+        arriving = current is None or current.parent_code != row.parent_code
+        if parent is not None and arriving and (problem := service.retired_parent(parent.unit)):
+            errors.add(row.line, f"parent {problem}")
     errors.raise_if_any()
 
     counts = Counter(created=0, updated=0, moved=0, unchanged=0)
