@@ -269,6 +269,7 @@ def create_unit(
     if city_code is not None and level is not Level.DISTRICT:
         raise RuleViolation("Only a district records a city code.", errors={"city_code": ["districts only"]})
     if parent is not None:
+        lock_units(session, units=[parent])  # as it is now: not retired a moment ago
         _check_in_use(parent)
     if code is not None and (problem := code_problem(code, level)):
         raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
