@@ -716,9 +716,9 @@ def test_a_sweep_and_a_move_of_the_grid_that_owns_an_overdue_case_both_go_throug
     sweep_again(app)  # the next run escalates it, if this one left it
     with request_session(app) as session:
         # PostgreSQL: left to this run, so it goes to the grid's new village; SQLite: the move
-        # waited for the sweep, which sent it to the grid's village then
-        expected = other_village if dialect == "postgresql" else district.village
-        assert session.get(Case, case_id).owner_unit_id == expected
+        # waited for the sweep, which sent it to the grid's old village, and the move handed it
+        # to the new one (where it happened now)
+        assert session.get(Case, case_id).owner_unit_id == other_village
         assert_tree_and_cases_agree(session, district)
 
 
@@ -726,7 +726,8 @@ def test_acting_on_a_town_case_whose_village_is_being_moved_is_told_to_try_again
     """A labour case from a micro-grid is the town's. As the town resolves it, the district is
     moving the micro-grid's village (rewritten, not committed). The resolution's counters (today's
     rows, new) name the village; before, they waited for the move while the move waited for the
-    case: a deadlock. Now the town hears 409 at once, and its resolution goes through after."""
+    case: a deadlock. Now the town hears 409 at once; the move hands the case to the village's
+    new town, which accepts and resolves it."""
     from datetime import timedelta
 
     from gridgov.db import utcnow
@@ -749,6 +750,8 @@ def test_acting_on_a_town_case_whose_village_is_being_moved_is_told_to_try_again
     assert "being moved" in what
     with request_session(app) as session:
         case = session.get(Case, case_id)
+        assert (case.owner_unit_id, case.status) == (district.town2, "reported")
+        cases_service.act(session, case=case, action="accept", actor=None, version=case.version, params={})
         cases_service.act(session, case=case, actor=None, version=case.version, **resolve)
         session.commit()
         assert_tree_and_cases_agree(session, district)
