@@ -161,12 +161,15 @@ class CommandGroup(AppGroup):
     """The command line's groups: a database without the schema, or with an older one, is told
     what to run, in one line, before the command writes anything (instead of a traceback half-way)."""
 
-    def command(self, *args, **kwargs):
-        register = super().command(*args, **kwargs)  # runs the command in an app context
-
+    def command(self, *args, any_schema: bool = False, **kwargs):
+        """``any_schema``: the command runs on an older schema too (a repair that an upgrade
+        asks for before it can go on, such as ``principals rename``)."""
         # Always called with parentheses here (``@group.command("name")``): Click's bare form
         # would hand ``super().command`` the function itself.
         assert not (len(args) == 1 and callable(args[0])), "use @group.command(...)"
+        register = super().command(*args, **kwargs)  # runs the command in an app context
+        if any_schema:
+            return register
 
         def decorator(callback):
             @functools.wraps(callback)

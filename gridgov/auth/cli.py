@@ -102,7 +102,7 @@ def deactivate_command(username):
     click.echo(f"Deactivated {principal.username}.")
 
 
-@principals.command("rename")
+@principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first
 @click.argument("username")
 @click.argument("new_username")
 def rename_command(username, new_username):
