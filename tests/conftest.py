@@ -111,6 +111,21 @@ def delete_district(session, *, district_id: int, path: str) -> None:
     session.commit()
 
 
+def statements_during(app, action) -> int:
+    """How many SQL statements ``action()`` sends: for tests that a list costs the same few
+    queries however long it is."""
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: seen.append(args[2])  # noqa: E731 — the statement
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip (or, under GRIDGOV_TEST_STRICT=1, fail) unless ``condition`` holds."""
     if condition:

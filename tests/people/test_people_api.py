@@ -22,11 +22,9 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-import sqlalchemy as sa
 
 from gridgov.cases.calendar import TIMEZONE
-from gridgov.db import db
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, statements_during
 
 API = "/api/v1"
 W = f"{API}/workers"
@@ -275,17 +273,10 @@ def test_a_studio_shows_its_members_above_the_callers_scope_and_a_change_of_them
 def test_the_list_of_studios_costs_the_same_few_queries_however_many_there_are(app, command):
     """Found in review: each studio's members were read on their own."""
     def statements_for_the_list() -> int:
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        listener = lambda *args: seen.append(args[2])  # noqa: E731 — the statement
-        sa.event.listen(engine, "before_cursor_execute", listener)
-        try:
-            items = ok(command.client.get(S))["items"]
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listener)
+        items = []
+        count = statements_during(app, lambda: items.extend(ok(command.client.get(S))["items"]))
         assert all(item["member_ids"] for item in items)
-        return len(seen)
+        return count
 
     def studio():
         member = command.worker("gold_mediator", DISTRICT, capacity=0)["id"]

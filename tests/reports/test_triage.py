@@ -31,7 +31,7 @@ from gridgov.reports.models import Channel, Report
 from tests.cases.support import (
     D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem, case_in,
 )
-from tests.conftest import bearer_client, delete_district, every_page
+from tests.conftest import bearer_client, delete_district, every_page, statements_during
 from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
 
 API = "/api/v1"
@@ -425,16 +425,7 @@ def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree
 def test_a_page_of_merged_reports_costs_the_same_few_queries_however_many_there_are(app, session, tree, clerk):
     """Each merged report's case was looked up on its own: 20 on a page, 20 more queries."""
     def statements_for_the_list() -> int:
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        listener = lambda *args: seen.append(args[2])  # noqa: E731 — the statement
-        sa.event.listen(engine, "before_cursor_execute", listener)
-        try:
-            listed(clerk.client)
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        return statements_during(app, lambda: listed(clerk.client))
 
     def merged_pair():
         original = file_report(session, tree.unit[M111])
