@@ -55,8 +55,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
     settings.check(app.config)  # before anything is made of the settings
     # A database error's message leaves out the statement's values: they are residents' names,
-    # phones and ID hashes, and the message goes to the log.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True})
+    # phones and ID hashes, and the message goes to the log. A pooled connection is tested before
+    # each request takes it: after the database restarts (or a firewall drops an idle connection)
+    # every worker would otherwise fail one request per connection it kept.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, "pool_pre_ping": True})
     app.config.update(
         API_TITLE="gridgov",
         API_VERSION="v1",
@@ -76,7 +78,7 @@ def create_app(config: dict | None = None) -> Flask:
         configure_engine_events(database.engine)
     migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
 
-    from gridgov import auth, docs, errors, limits
+    from gridgov import auth, docs, errors, health, limits
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
@@ -111,6 +113,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(report_views.blp)
     api.register_blueprint(rollup_views.blp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth_pages.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(command_pages.bp)

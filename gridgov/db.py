@@ -193,18 +193,35 @@ class CommandGroup(AppGroup):
 def _require_current_schema() -> None:
     """``ClickException`` unless the database's schema is the revision this code's migrations end
     at. (A missing schema fails the query: ``CommandGroup.invoke`` says what to run.)"""
-    from alembic.script import ScriptDirectory
-
-    migrate = current_app.extensions["migrate"]
-    script = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory))
-    heads = set(script.get_heads())
-    found = set(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+    problem = schema_problem()
     db.session.rollback()  # the command's own work begins its own transaction
+    if problem is not None:
+        raise click.ClickException(problem)
+
+
+def schema_problem() -> str | None:
+    """What is wrong with the database's schema revision, in one line, or None when it is the
+    one this code's migrations end at. Reads the database (a missing schema raises)."""
+    found = set(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+    heads, known = _migration_revisions()
     if found == heads:
-        return
+        return None
     at, ours = ", ".join(sorted(found)) or "no revision", ", ".join(sorted(heads))
-    known = {revision.revision for revision in script.walk_revisions()}
     if found - known:  # a revision this code has never heard of: newer code made it
-        raise click.ClickException(f"The database's schema ({at}) is newer than this code's ({ours}): run the "
-                                   "version of gridgov that upgraded it.")
-    raise click.ClickException(f"{SCHEMA_HINT} (The database is at {at}; this code's schema is {ours}.)")
+        return (f"The database's schema ({at}) is newer than this code's ({ours}): run the version of gridgov "
+                "that upgraded it.")
+    return f"{SCHEMA_HINT} (The database is at {at}; this code's schema is {ours}.)"
+
+
+def _migration_revisions() -> tuple[set[str], set[str]]:
+    """This code's migration heads and every revision it knows, read from the migrations once
+    per app (they do not change under a running process)."""
+    cached = current_app.extensions.get("gridgov.migration_revisions")
+    if cached is None:
+        from alembic.script import ScriptDirectory
+
+        migrate = current_app.extensions["migrate"]
+        script = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory))
+        cached = set(script.get_heads()), {revision.revision for revision in script.walk_revisions()}
+        current_app.extensions["gridgov.migration_revisions"] = cached
+    return cached

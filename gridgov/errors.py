@@ -192,7 +192,7 @@ def schema_missing(error: Exception) -> bool:
             or (message.startswith("table ") and " has no column named " in message))
 
 
-BUSY_RETRY_SECONDS = 5
+RETRY_SECONDS = 5
 
 
 def _busy(error: sa.exc.DBAPIError) -> bool:
@@ -201,14 +201,23 @@ def _busy(error: sa.exc.DBAPIError) -> bool:
     return str(error.orig).startswith(("database is locked", "database is busy"))
 
 
-def busy_answer():
+def unreachable(error: sa.exc.DBAPIError) -> bool:
+    """The database could not be reached: no connection could be made (the error came before
+    any statement was sent), or the one in use was lost (the server restarted mid-request).
+    Nothing was written; once the database is back, the same request goes through."""
+    return isinstance(error, sa.exc.OperationalError) and (
+        error.connection_invalidated
+        or (error.statement is None and getattr(error.orig, "sqlstate", None) is None))
+
+
+def try_again_later(detail: str):
+    """503 with ``Retry-After``: a page in the resident's words for a browser, else a problem."""
     if _wants_a_page():
         response = make_response(render_template(
             "message.html", title="系统繁忙", message="系统正忙，您填写的内容没有保存。请稍候片刻再提交。"), 503)
     else:
-        response = problem(503, detail="The database is busy with other writes; nothing was written. "
-                                       "Try again after Retry-After seconds.")
-    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        response = problem(503, detail=f"{detail} Try again after Retry-After seconds.")
+    response.headers["Retry-After"] = str(RETRY_SECONDS)
     return response
 
 
@@ -216,20 +225,22 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     """A write the request's own checks allowed but the database refused, because another
     request made the same change (a username, a code) or took the same rows at the same time.
     The transaction is rolled back, so nothing of the request was written. (A database without
-    the schema is no conflict: 503, saying what to run.)"""
+    the schema, or one busy or out of reach, is no conflict: 503, saying what to do.)"""
+    from gridgov.db import db  # not at the top: gridgov.db imports this module
+
     if schema_missing(error):
         current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
         return problem(503, detail=SCHEMA_HINT)
     if _busy(error):
-        from gridgov.db import db
-
         db.session.rollback()
         current_app.logger.warning("%s %s: the database stayed busy: %s", request.method, request.path, error.orig)
-        return busy_answer()
+        return try_again_later("The database is busy with other writes; nothing was written.")
+    if unreachable(error):
+        db.session.rollback()
+        current_app.logger.error("%s %s: the database cannot be reached: %s", request.method, request.path, error.orig)
+        return try_again_later("The database cannot be reached just now; nothing was written.")
     if not isinstance(error, sa.exc.IntegrityError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
         raise error  # anything else is a fault: the 500 handler, and the log
-    from gridgov.db import db
-
     db.session.rollback()
     # A lost race and a bug that breaks a constraint look alike from here: the log tells them apart.
     current_app.logger.warning("%s %s refused by the database: %s", request.method, request.path, error.orig)

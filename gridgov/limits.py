@@ -12,7 +12,7 @@ storage and switches into every other app of the process.
 
 import hashlib
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -68,9 +68,11 @@ def init_app(app: Flask) -> Limiter:
         default_limits_exempt_when=_not_public,
         enabled=app.config["RATELIMIT_ENABLED"],
     )
-    # Registered first, so run last: after the limiter has written its headers.
-    app.after_request(_retry_after_only_when_refused)
+    # Flask runs these in the reverse order of registration: the note before the limiter writes
+    # its headers, the restoring after.
+    app.after_request(_own_retry_after)
     limiter.init_app(app)
+    app.after_request(_note_retry_after)
     for (endpoint, method), limits in ROUTE_LIMITS.items():
         view = app.view_functions[endpoint]
         for setting, key in limits:
@@ -96,9 +98,20 @@ def _say_if_unreachable(app: Flask, limiter: Limiter) -> None:
                            url)
 
 
-def _retry_after_only_when_refused(response):
-    """Flask-Limiter's headers put ``Retry-After`` on every answer; it tells a client to wait,
-    so it stays only on those that ask them to (429, 503)."""
-    if response.status_code not in (429, 503):
+def _note_retry_after(response):
+    g.own_retry_after = response.headers.get("Retry-After")
+    return response
+
+
+def _own_retry_after(response):
+    """Flask-Limiter writes ``Retry-After`` on every answer, and raises one already there to the
+    end of its window. It is about the limits only on a 429; any other answer keeps the one its
+    handler gave (a busy database's 503: a few seconds), or has none."""
+    if response.status_code == 429:
+        return response
+    own = g.pop("own_retry_after", None)
+    if own is None:
         response.headers.pop("Retry-After", None)
+    else:
+        response.headers["Retry-After"] = own
     return response

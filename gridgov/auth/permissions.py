@@ -90,6 +90,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("api-docs.openapi_json", "GET"): PUBLIC,
     ("docs.docs", "GET"): PUBLIC,
     ("docs.home", "GET"): PUBLIC,
+    ("health.healthz", "GET"): PUBLIC,
+    ("health.readyz", "GET"): PUBLIC,
     ("static", "GET"): PUBLIC,
     ("pages.login", "GET"): PUBLIC,
     ("pages.login", "POST"): PUBLIC,

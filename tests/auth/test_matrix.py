@@ -642,6 +642,8 @@ PUBLIC_REQUESTS: dict[tuple[str, str], PublicReq] = {
     ("api-docs.openapi_json", "GET"): PublicReq(f"{API}/openapi.json", 200),
     ("docs.docs", "GET"): PublicReq("/docs", 200),
     ("docs.home", "GET"): PublicReq("/", 302),
+    ("health.healthz", "GET"): PublicReq("/healthz", 200),
+    ("health.readyz", "GET"): PublicReq("/readyz", 200),
     ("static", "GET"): PublicReq("/static/swagger-ui/swagger-ui.css", 200),
     ("pages.login", "GET"): PublicReq("/login", 200),
     # wrong credentials: the sign-in page says so (401), it does not forbid the page

@@ -1,0 +1,36 @@
+"""Health checks, for whatever runs the service: a load balancer, an orchestrator, a monitor.
+
+``/healthz`` (liveness): the process answers. It asks nothing of the database, so that an
+outage of the database does not get healthy workers restarted.
+``/readyz`` (readiness): the service can serve: the database answers and its schema is the one
+this code's migrations end at. Otherwise 503 with what is wrong (a database out of reach answers
+503 through ``errors.handle_database_conflict``, as every request does then).
+"""
+
+from flask import Blueprint, current_app
+
+from gridgov.db import db, schema_problem
+from gridgov.errors import problem
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return _uncached({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    trouble = schema_problem()
+    db.session.rollback()  # a read of its own: no transaction left open in the pooled connection
+    if trouble is not None:
+        current_app.logger.error("GET /readyz: %s", trouble)
+        return _uncached(problem(503, detail=trouble))
+    return _uncached({"status": "ready"})
+
+
+def _uncached(answer):
+    response = current_app.make_response(answer)
+    response.headers["Cache-Control"] = "no-store"  # a cache in between would answer for a dead worker
+    return response

@@ -1,0 +1,102 @@
+"""Health checks (/healthz, /readyz), and what every request answers while the database cannot
+be reached: 503 with Retry-After, not 500 — and, on PostgreSQL, no failed request at all after
+the server dropped the connections a worker kept."""
+
+import pytest
+import sqlalchemy as sa
+
+from gridgov import create_app
+from gridgov.db import db
+from gridgov.errors import RETRY_SECONDS
+from tests.conftest import TEST_SETTINGS, IsolatedClient
+
+TOKEN = "gg_" + "x" * 40
+REPORT_CODE = "A" * 22  # the form of a real code: the page looks it up
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def out_of_reach(request, tmp_path):
+    """An app whose database cannot be reached: an SQLite file in a folder that is not there, or
+    a PostgreSQL port nothing listens on (the app is built and served all the same)."""
+    url = {"sqlite": f"sqlite:///{tmp_path / 'missing' / 'gridgov.db'}",
+           "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/gridgov"}[request.param]
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance")})
+    app.testing = False  # the deployed handlers
+    app.test_client_class = IsolatedClient
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_liveness_answers_without_asking_the_database(out_of_reach):
+    response = out_of_reach.test_client().get("/healthz")
+
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_database_out_of_reach_answers_503_with_retry_after(out_of_reach):
+    """Before, every request that needed the database answered 500, as if the service were broken."""
+    client = out_of_reach.test_client()
+    ready = client.get("/readyz")
+    api = client.get("/api/v1/me", headers={"Authorization": f"Bearer {TOKEN}"})
+    page = client.get(f"/r/{REPORT_CODE}", headers={"Accept": "text/html"})
+
+    for response in (ready, api):
+        assert response.status_code == 503 and response.mimetype == "application/problem+json"
+        assert "cannot be reached" in response.get_json()["detail"]
+        assert response.headers["Retry-After"] == str(RETRY_SECONDS)
+    assert page.status_code == 503 and "系统繁忙" in page.get_data(as_text=True)
+    # A public page is rate-limited: the limiter's window (a minute) does not replace the few seconds.
+    assert page.headers["Retry-After"] == str(RETRY_SECONDS)
+
+
+def test_ready_when_the_schema_is_this_codes(anonymous):
+    response = anonymous.get("/readyz")
+
+    assert response.status_code == 200 and response.get_json() == {"status": "ready"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("revision, says", [
+    ("0011_report_provisional", "older than this code"),
+    ("0099_from_the_future", "newer than this code's"),
+])
+def test_not_ready_while_the_schema_is_another_revision(rollback, anonymous, revision, says):
+    """An upgrade not yet run (or code rolled back under a newer schema) keeps the worker out of
+    the load balancer, saying which revision the database is at."""
+    rollback.execute(sa.text("UPDATE alembic_version SET version_num = :revision"), {"revision": revision})
+
+    response = anonymous.get("/readyz")
+
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    detail = response.get_json()["detail"]
+    assert says in detail and revision in detail
+
+
+def test_a_connection_the_server_dropped_fails_no_request(app, dialect, tmp_path):
+    """PostgreSQL restarted (or a firewall closed an idle connection): before, each worker
+    answered 500 once for every connection it had kept in its pool."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite's connections are files: nothing drops them")
+    with app.app_context():
+        url = db.engine.url
+    served = create_app({**TEST_SETTINGS, "DATABASE_URL": url.render_as_string(hide_password=False),
+                         "INSTANCE_PATH": str(tmp_path / "instance")})
+    served.testing = False
+    served.test_client_class = IsolatedClient
+    try:
+        client = served.test_client()
+        with served.app_context():
+            kept = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            db.session.remove()  # back into the pool, as at the end of a request
+        with app.app_context():
+            assert db.session.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": kept})
+            db.session.rollback()
+
+        answers = [client.get("/readyz").status_code for _ in range(3)]
+
+        assert answers == [200, 200, 200]
+    finally:
+        with served.app_context():
+            db.engine.dispose()
