@@ -4,7 +4,7 @@ the unit's hands (suspended, referred), and read as a colour (green, yellow, red
 from datetime import datetime, timedelta, timezone
 
 from gridgov.cases import calendar
-from gridgov.cases.enums import CLOCK_RUNNING, DeadlineColour
+from gridgov.cases.enums import DEADLINE_STANDS, DeadlineColour
 from gridgov.cases.policy import Policy
 
 
@@ -68,8 +68,8 @@ def recount(case, *, policy: Policy) -> bool:
 
 
 def colour(case, *, now: datetime) -> DeadlineColour | None:
-    """None when no clock runs (resolved, closed, suspended, referred, rejected)."""
-    if case.status not in CLOCK_RUNNING or case.deadline_at is None:
+    """None unless the deadline stands (closed, suspended, referred, rejected)."""
+    if case.status not in DEADLINE_STANDS or case.deadline_at is None:
         return None
     if now >= case.deadline_at:
         return DeadlineColour.RED

@@ -70,6 +70,10 @@ STATUS_TITLES = {
 OPEN_STATUSES = frozenset(Status) - {Status.RESOLVED, Status.CLOSED, Status.REJECTED}
 # The clock runs while the owner unit has the case in hand.
 CLOCK_RUNNING = frozenset({Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS, Status.REOPENED})
+# The deadline stands while the clock runs and while a resolved case waits to be verified: a case
+# is closed on time only if closed by it (按期结案). So these cases have a colour, count as due to
+# close once it passes, and are marked red by the sweep; only a running clock escalates.
+DEADLINE_STANDS = CLOCK_RUNNING | {Status.RESOLVED}
 
 
 class HandlingLevel(enum.StrEnum):

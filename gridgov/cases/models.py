@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.auth import scope
 from gridgov.cases.enums import (
-    CLOCK_RUNNING,
+    DEADLINE_STANDS,
     Category,
     HandlingLevel,
     Outcome,
@@ -23,9 +23,9 @@ from gridgov.tree import paths
 from gridgov.tree.models import PATH_LENGTH, Unit, in_subtree, register_path_copy
 
 
-# The statuses whose deadline clock runs (enums.CLOCK_RUNNING), as SQL with literals: a partial
+# The statuses whose deadline stands (enums.DEADLINE_STANDS), as SQL with literals: a partial
 # index serves a query only when the query names the very same terms.
-RUNNING_SQL = "status IN ({})".format(", ".join(f"'{status}'" for status in Status if status in CLOCK_RUNNING))
+STANDING_SQL = "status IN ({})".format(", ".join(f"'{status}'" for status in Status if status in DEADLINE_STANDS))
 
 
 class Case(db.Model):
@@ -34,10 +34,10 @@ class Case(db.Model):
         sa.Index("ix_cases_origin_path", "origin_path"),
         sa.Index("ix_cases_owner_path", "owner_path"),
         sa.Index("ix_cases_status_deadline", "status", "deadline_at"),
-        # The working set: open cases whose clock runs, by where they happened. The rollups read
+        # The working set: cases whose deadline stands, by where they happened. The rollups read
         # the deadline colours from here (an index-only scan), never from the history.
-        sa.Index("ix_cases_running", "origin_path", "deadline_at", "yellow_at",
-                 sqlite_where=sa.text(RUNNING_SQL), postgresql_where=sa.text(RUNNING_SQL)),
+        sa.Index("ix_cases_standing", "origin_path", "deadline_at", "yellow_at",
+                 sqlite_where=sa.text(STANDING_SQL), postgresql_where=sa.text(STANDING_SQL)),
         # The few cases whose deadline was counted past the holiday data, which the sweep counts
         # again each run: found without reading every running case. (Each database's spelling
         # of the sweep's condition, which a partial index must match; the column leads the key

@@ -20,6 +20,7 @@ from gridgov.cases import clock, policy as policy_module
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import (
     CLOCK_RUNNING,
+    DEADLINE_STANDS,
     HANDLING_ORDER,
     EscalationReason,
     OPEN_STATUSES,
@@ -941,12 +942,12 @@ def snapshot(case: Case) -> dict:
 
 
 def colour_filter(colour, *, now: datetime):
-    running = Case.status.in_(CLOCK_RUNNING)
+    standing = Case.status.in_(DEADLINE_STANDS)
     if colour == "red":
-        return sa.and_(running, Case.deadline_at <= now)
+        return sa.and_(standing, Case.deadline_at <= now)
     if colour == "yellow":
-        return sa.and_(running, Case.yellow_at <= now, Case.deadline_at > now)
-    return sa.and_(running, Case.yellow_at > now)
+        return sa.and_(standing, Case.yellow_at <= now, Case.deadline_at > now)
+    return sa.and_(standing, Case.yellow_at > now)
 
 
 def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int, now: datetime | None = None):
@@ -980,7 +981,7 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
         "deadline_at": (Case.deadline_at, False),
     }[sort]
     if sort == "deadline_at":
-        stmt = stmt.where(Case.status.in_(CLOCK_RUNNING), Case.deadline_at.is_not(None))
+        stmt = stmt.where(Case.status.in_(DEADLINE_STANDS), Case.deadline_at.is_not(None))
     return _keyset_page(session, stmt, column, descending=descending, after=after, limit=limit)
 
 

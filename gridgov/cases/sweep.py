@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridgov.cases import service, transitions
-from gridgov.cases.enums import CLOCK_RUNNING, EscalationReason, HandlingLevel
+from gridgov.cases.enums import DEADLINE_STANDS, EscalationReason, HandlingLevel
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
 from gridgov.errors import BeingMoved
@@ -21,9 +21,9 @@ from gridgov.tree import service as tree_service
 
 # Where an overdue case may go up from: the statuses escalate allows with deadline_exceeded.
 ESCALATABLE = sorted(transitions.sources("escalate", reason=EscalationReason.DEADLINE_EXCEEDED.value))
-# Running cases whose deadline was counted past the holiday data (the partial index
+# Cases whose standing deadline was counted past the holiday data (the partial index
 # ix_cases_provisional finds them).
-PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(CLOCK_RUNNING))
+PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(DEADLINE_STANDS))
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
@@ -31,7 +31,7 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     now = now or utcnow()
     policy = service.current_policy()
     escalating_levels = [level for level in policy.sweep_escalates_from if level is not HandlingLevel.DISTRICT]
-    overdue = sa.and_(Case.status.in_(CLOCK_RUNNING), Case.deadline_at <= now)
+    overdue = sa.and_(Case.status.in_(DEADLINE_STANDS), Case.deadline_at <= now)
     escalate_here = sa.and_(Case.owner_level.in_(escalating_levels), Case.status.in_(ESCALATABLE))
     # Marked red once. An escalatable case is escalated even so: one marked while it could not be
     # (reopened) and accepted since would otherwise wait where it is for good.

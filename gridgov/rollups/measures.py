@@ -14,7 +14,7 @@ Two kinds of counter:
   resolved, closed …), so that a window's figures are sums over days, not over cases.
 
 Deadline colours are not counters: they change with the clock, not with the cases. The rollup
-reads them from the open cases whose clock runs (the working set, which grows with the day's
+reads them from the cases whose deadline stands (the working set, which grows with the day's
 work, not with the history), through a partial index (see ``service``).
 
 Escalations are not state: ``act`` adds them as they happen (``escalation``), and the rebuild

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
 from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Status
-from gridgov.cases.models import RUNNING_SQL, Case
+from gridgov.cases.models import STANDING_SQL, Case
 from gridgov.cases.service import current_policy
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
@@ -34,8 +34,10 @@ DEFINITIONS = {
     "open": "of those, not resolved, closed or rejected, now",
     "by_status, by_category, by_risk_grade, by_owner_level": "the cases, now, by each",
     "new, resolved, closed": "cases logged, resolved (化解) and closed (结案) in the window",
-    "due_to_close": "cases closed in the window plus open cases whose deadline fell in the window and has passed",
-    "closed_on_time": "cases closed in the window by the deadline then in force",
+    "due_to_close": "cases closed in the window plus those not closed whose deadline (standing: see "
+                    "deadline_colours) fell in the window and has passed",
+    "closed_on_time": "cases closed in the window by the deadline then in force (the verification that closes a "
+                      "resolved case is part of the time)",
     "closure_rate": "结案率 = closed ÷ due_to_close",
     "on_time_closure_rate": "按期结案率 = closed_on_time ÷ due_to_close",
     "local_resolution_rate": "cases resolved at grid or village level ÷ all cases resolved, in the window",
@@ -45,8 +47,9 @@ DEFINITIONS = {
                             "cases resolved in the window, each given as the upper bound of its bucket "
                             "(0.5, 1, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30 working days; null above 30 or "
                             "when nothing was resolved)",
-    "deadline_colours": "open cases whose clock runs, now: green before 80 % of the deadline, yellow after, "
-                        "red past it (suspended and referred cases have no colour)",
+    "deadline_colours": "cases whose deadline stands, now (being handled, or resolved and waiting to be "
+                        "verified): green before 80 % of the deadline, yellow after, red past it (suspended and "
+                        "referred cases have no colour)",
     "overdue": "the red count",
     "satisfaction": "average follow-up satisfaction (1–5) of the cases closed in the window; null without any",
     "risk_score": "Σ over open cases of the grade's weight (policy: blue 1, yellow 2, orange 4, red 8) × "
@@ -134,9 +137,9 @@ class Figures:
         return {u.id: _sum_days(days.get(u.id, {}), measures.DATED, self.window) for u in leaves}
 
     def _running(self, session) -> dict[int, dict[str, int]]:
-        """Per unit: open cases whose clock runs, how many have passed their yellow mark and
+        """Per unit: cases whose deadline stands, how many have passed their yellow mark and
         their deadline, and how many deadlines passed inside the window. One grouped query over
-        the working set (the partial index ``ix_cases_running``), never over the history."""
+        the working set (the partial index ``ix_cases_standing``), never over the history."""
         parent, children = self.units[0], self.units[1:]
         width = len(children[0].path) if children else len(parent.path)
         child = sa.func.substr(Case.origin_path, 1, width).label("child")
@@ -153,7 +156,7 @@ class Figures:
                 sa.func.sum(sa.case((Case.deadline_at <= self.now, 1), else_=0)).label("red"),
                 sa.func.sum(sa.case((due, 1), else_=0)).label("due"),
             )
-            .where(RUNNING, in_subtree(Case.origin_path, parent.path))
+            .where(STANDING, in_subtree(Case.origin_path, parent.path))
             .group_by(child)
             .execution_options(**UNSCOPED)
         ).mappings().all()
@@ -229,9 +232,9 @@ class Figures:
         }
 
 
-# The open cases whose deadline clock runs, as the partial index ix_cases_running states it (a
+# The cases whose deadline stands, as the partial index ix_cases_standing states it (a
 # literal list: SQLite uses a partial index only for the very terms of its WHERE).
-RUNNING = sa.text(RUNNING_SQL)
+STANDING = sa.text(STANDING_SQL)
 
 
 def _day_start(day: date) -> datetime:
@@ -274,7 +277,7 @@ def _percentiles(dated: dict) -> dict:
 
 def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: datetime | None = None) -> list[dict]:
     """New, resolved and overdue per week (Monday first) or month. Overdue in a period: cases
-    closed late in it, and open cases whose deadline passed in it."""
+    closed late in it, and cases not closed whose deadline passed in it."""
     now = now or utcnow()
     end = window.end or measures.local_day(now)
     # By default whole periods (26 weeks from a Monday, 13 months from a 1st): a first bar counting
@@ -295,10 +298,10 @@ def trend(session: Session, *, unit: Unit, interval: str, window: Window, now: d
         days = {row["day"]: dict(row) for row in rows}
     else:
         days = counters.days_from_cases(session, origin_ids=[unit.id], weights=_weights()).get(unit.id, {})
-    # Open cases past a deadline that fell in the range: from the working set, as in the rollup.
+    # Cases not closed past a deadline that fell in the range: from the working set, as in the rollup.
     for deadline in session.scalars(
         sa.select(Case.deadline_at)
-        .where(RUNNING, in_subtree(Case.origin_path, unit.path), Case.deadline_at <= now,
+        .where(STANDING, in_subtree(Case.origin_path, unit.path), Case.deadline_at <= now,
                Case.deadline_at >= _day_start(start))
         .execution_options(**UNSCOPED)
     ):

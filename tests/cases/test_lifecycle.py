@@ -1059,7 +1059,7 @@ def six_cases(session, ids):
         "a": case_in(session, "reported", ids[M111]),  # G11, grid, family, green
         "b": case_in(session, "accepted", ids[M121], category="traffic_injury"),  # V1, village, green
         "c": case_in(session, "reported", ids[M211], category="labour"),  # T1, town, green
-        "d": case_in(session, "resolved", ids[M311]),  # G31, grid, no clock
+        "d": case_in(session, "resolved", ids[M311]),  # G31, grid, green: its deadline stands until it is closed
         "e": case_in(session, "reported", ids[M311], risk_grade="red"),  # T2, town, red (overdue)
         "f": case_in(session, "accepted", ids[M112], category="consumer"),  # G11, grid, yellow
     }
@@ -1083,7 +1083,7 @@ def six_cases(session, ids):
         ({"owner_level": "district"}, ""),
         ({"deadline_colour": "red"}, "e"),
         ({"deadline_colour": "yellow"}, "f"),
-        ({"deadline_colour": "green"}, "abc"),
+        ({"deadline_colour": "green"}, "abcd"),
         ({"origin_unit_id": G11}, "af"),
         ({"origin_unit_id": V1}, "abf"),
         ({"origin_unit_id": T1}, "abcf"),
@@ -1446,12 +1446,13 @@ def test_a_long_timeline_comes_in_pages_oldest_first(actors, ids):
     assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/timeline", query_string={"limit": 0}), 422)
 
 
-def test_sorting_by_deadline_lists_only_cases_whose_clock_runs(session, actors, ids):
+def test_sorting_by_deadline_lists_only_cases_whose_deadline_stands(session, actors, ids):
     running = case_in(session, "accepted", ids[M111])
-    case_in(session, "resolved", ids[M112])
+    waiting = case_in(session, "resolved", ids[M112])  # to be verified: by its deadline
     case_in(session, "suspended", ids[M121])
+    case_in(session, "closed", ids[M111])
     listed = actors.district.client.get(CASES, query_string={"sort": "deadline_at"}).get_json()["items"]
-    assert [case["id"] for case in listed] == [running.id]
+    assert [case["id"] for case in listed] == [running.id, waiting.id]
 
 
 def test_a_reference_prefix_belongs_to_the_district_not_to_a_reused_id(session):

@@ -39,7 +39,7 @@ def overdue(session, ids):
         "reopened": case_in(session, "reopened", ids[M111], now=START),  # overdue, but cannot go up
         "fresh": case_in(session, "reported", ids[M111], now=LATER - timedelta(hours=2)),
         "suspended": case_in(session, "suspended", ids[M111], now=START),
-        "resolved": case_in(session, "resolved", ids[M112], now=START),
+        "resolved": case_in(session, "resolved", ids[M112], now=START),  # not verified by its deadline: marked
         "rejected": case_in(session, "rejected", ids[M112], now=START),
     }
     assert made["town"].owner_level is HandlingLevel.TOWN
@@ -51,7 +51,7 @@ def overdue(session, ids):
 def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(session, ids, overdue):
     before = {name: fresh(session, case_id).version for name, case_id in overdue.items()}
 
-    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 3, "marked": 3}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 3, "marked": 4}
 
     grid = fresh(session, overdue["grid"])
     assert (grid.owner_unit_id, grid.owner_level, grid.status) == (ids[V1], HandlingLevel.VILLAGE, Status.REPORTED)
@@ -69,7 +69,7 @@ def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(sess
         assert case.highest_level is HandlingLevel.TOWN
 
     for name, status, owner in [("town", Status.ACCEPTED, T1), ("district", Status.REPORTED, D),
-                                ("reopened", Status.REOPENED, G11)]:
+                                ("reopened", Status.REOPENED, G11), ("resolved", Status.RESOLVED, G11)]:
         case = fresh(session, overdue[name])
         assert (case.status, case.owner_unit_id) == (status, ids[owner]), name
         assert case.overdue_marked_at == LATER
@@ -78,7 +78,7 @@ def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(sess
         assert (last.action, last.from_status, last.to_status) == ("mark_overdue", status, status)
         assert last.actor == service.SYSTEM_ACTOR
 
-    for name in ("fresh", "suspended", "resolved", "rejected"):
+    for name in ("fresh", "suspended", "rejected"):
         case = fresh(session, overdue[name])
         assert case.version == before[name], name
         assert case.overdue_marked_at is None
@@ -127,12 +127,12 @@ def test_a_reopened_case_marked_red_goes_up_once_it_is_accepted_still_overdue(se
 def test_the_sweep_escalates_only_from_the_levels_policy_names(app, session, overdue, monkeypatch):
     grid_only = replace(DEFAULT, sweep_escalates_from=frozenset({HandlingLevel.GRID}))
     monkeypatch.setitem(app.extensions, "gridgov.case_policy", grid_only)
-    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 1, "marked": 5}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 1, "marked": 6}
     assert fresh(session, overdue["village"]).overdue_marked_at == LATER
 
 
 def test_small_batches_handle_every_case_once(session, overdue):
-    assert sweep(session, now=LATER, batch_size=1) == {"recounted": 0, "escalated": 3, "marked": 3}
+    assert sweep(session, now=LATER, batch_size=1) == {"recounted": 0, "escalated": 3, "marked": 4}
 
 
 def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):

@@ -194,6 +194,7 @@ def due_history(session, small_tree):
                resolved(at(2026, 3, 11, 10)), closed(at(2026, 3, 11, 11)))
     assert late.closed_on_time is False
     log(session, small_tree, M111, at(2026, 3, 9, 9), accepted(at(2026, 3, 9, 9, 10)), suspended(at(2026, 3, 9, 9, 30)))
+    # Resolved on the 9th and not yet verified: its deadline (the 10th, 09:00) stands, so it is due.
     log(session, small_tree, M111, at(2026, 3, 9, 9), accepted(at(2026, 3, 9, 9, 10)), resolved(at(2026, 3, 9, 11)))
 
 
@@ -201,16 +202,17 @@ NOON, AFTERNOON = at(2026, 3, 12, 12), at(2026, 3, 12, 15)  # Thursday, before a
 
 
 @pytest.mark.parametrize(("window", "now", "due", "closed_", "on_time"), [
-    # closed in the window (2: on the 10th and 11th) + open past a deadline in it (the 10th's, the 11th's)
-    (Window(date(2026, 3, 9), date(2026, 3, 13)), NOON, 4, 2, 1),
+    # closed in the window (2: on the 10th and 11th) + not closed past a deadline in it (the 10th's
+    # two, one of them resolved and waiting to be verified, and the 11th's)
+    (Window(date(2026, 3, 9), date(2026, 3, 13)), NOON, 5, 2, 1),
     # … and, later that day, the deadline at 14:00 today too
-    (Window(date(2026, 3, 9), date(2026, 3, 13)), AFTERNOON, 5, 2, 1),
+    (Window(date(2026, 3, 9), date(2026, 3, 13)), AFTERNOON, 6, 2, 1),
     # all time: the 6 March deadline as well
-    (Window(), NOON, 5, 2, 1),
-    (Window(), AFTERNOON, 6, 2, 1),
+    (Window(), NOON, 6, 2, 1),
+    (Window(), AFTERNOON, 7, 2, 1),
     # a deadline on the window's last day is in it
-    (Window(date(2026, 3, 9), date(2026, 3, 11)), AFTERNOON, 4, 2, 1),
-    (Window(date(2026, 3, 9), date(2026, 3, 10)), AFTERNOON, 2, 1, 1),
+    (Window(date(2026, 3, 9), date(2026, 3, 11)), AFTERNOON, 5, 2, 1),
+    (Window(date(2026, 3, 9), date(2026, 3, 10)), AFTERNOON, 3, 1, 1),
     (Window(date(2026, 3, 12), date(2026, 3, 13)), AFTERNOON, 1, 0, 0),
     (Window(date(2026, 3, 12), date(2026, 3, 13)), NOON, 0, 0, 0),
 ])
@@ -340,7 +342,8 @@ def clocks(session, small_tree):
     village = log(session, small_tree, M121, monday, category="traffic_injury")  # 2 working days
     town = log(session, small_tree, M311, monday, accepted(at(2026, 3, 2, 9)), category="labour")  # 5 working days
     log(session, small_tree, M111, monday, accepted(monday), suspended(at(2026, 3, 2, 9, 30)))  # no colour
-    log(session, small_tree, M112, monday, accepted(monday), resolved(at(2026, 3, 2, 10)))  # no colour
+    # Resolved, waiting to be verified: its deadline stands, and its colour changes as the grid case's.
+    log(session, small_tree, M112, monday, accepted(monday), resolved(at(2026, 3, 2, 10)))
     # Yellow after 80 % of the working time.
     assert (grid.yellow_at, grid.deadline_at) == (at(2026, 3, 3, 4, 12), at(2026, 3, 3, 9))
     assert (village.yellow_at, village.deadline_at) == (at(2026, 3, 3, 23, 24), at(2026, 3, 4, 9))
@@ -348,16 +351,16 @@ def clocks(session, small_tree):
 
 
 @pytest.mark.parametrize(("now", "district", "town1"), [
-    (at(2026, 3, 2, 10), (3, 0, 0), (2, 0, 0)),
-    (at(2026, 3, 3, 3), (3, 0, 0), (2, 0, 0)),  # the grid case's yellow mark is today, still ahead
-    (at(2026, 3, 3, 5), (2, 1, 0), (1, 1, 0)),  # … and now behind
-    (at(2026, 3, 3, 8, 59), (2, 1, 0), (1, 1, 0)),  # its deadline is today, a minute ahead
-    (at(2026, 3, 3, 9, 1), (2, 0, 1), (1, 0, 1)),  # … and a minute behind
-    (at(2026, 3, 3, 23, 30), (1, 1, 1), (0, 1, 1)),  # the village case's mark, today at 23:24
-    (at(2026, 3, 4, 8), (1, 1, 1), (0, 1, 1)),  # marks of yesterday, its deadline today still ahead
-    (at(2026, 3, 4, 10), (1, 0, 2), (0, 0, 2)),
-    (at(2026, 3, 6, 10), (0, 1, 2), (0, 0, 2)),
-    (at(2026, 3, 9, 10), (0, 0, 3), (0, 0, 2)),
+    (at(2026, 3, 2, 10), (4, 0, 0), (3, 0, 0)),
+    (at(2026, 3, 3, 3), (4, 0, 0), (3, 0, 0)),  # the grid cases' yellow mark is today, still ahead
+    (at(2026, 3, 3, 5), (2, 2, 0), (1, 2, 0)),  # … and now behind
+    (at(2026, 3, 3, 8, 59), (2, 2, 0), (1, 2, 0)),  # their deadline is today, a minute ahead
+    (at(2026, 3, 3, 9, 1), (2, 0, 2), (1, 0, 2)),  # … and a minute behind
+    (at(2026, 3, 3, 23, 30), (1, 1, 2), (0, 1, 2)),  # the village case's mark, today at 23:24
+    (at(2026, 3, 4, 8), (1, 1, 2), (0, 1, 2)),  # marks of yesterday, its deadline today still ahead
+    (at(2026, 3, 4, 10), (1, 0, 3), (0, 0, 3)),
+    (at(2026, 3, 6, 10), (0, 1, 3), (0, 0, 3)),
+    (at(2026, 3, 9, 10), (0, 0, 4), (0, 0, 3)),
 ])
 def test_deadline_colours_and_overdue_as_time_passes(session, small_tree, clocks, now, district, town1):
     for code, unit, expected in [(D, D, district), (D, T1, town1)]:
@@ -366,9 +369,10 @@ def test_deadline_colours_and_overdue_as_time_passes(session, small_tree, clocks
         assert (colours["green"], colours["yellow"], colours["red"]) == expected, unit
         assert totals["overdue"] == expected[2]
     # The micro-grids, counted from their cases, as their grids see them.
-    grid_case = figures(session, small_tree, G11, now=now)[M111]["deadline_colours"]
-    village_case = figures(session, small_tree, G12, now=now)[M121]["deadline_colours"]
-    summed = {colour: grid_case[colour] + village_case[colour] for colour in grid_case}
+    grid = figures(session, small_tree, G11, now=now)
+    seen = [grid[M111]["deadline_colours"], grid[M112]["deadline_colours"],
+            figures(session, small_tree, G12, now=now)[M121]["deadline_colours"]]
+    summed = {colour: sum(colours[colour] for colours in seen) for colour in seen[0]}
     assert (summed["green"], summed["yellow"], summed["red"]) == town1
 
 
