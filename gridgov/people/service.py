@@ -97,11 +97,14 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
         raise Conflict(f"A unit {worker.name} covers moved to another district meanwhile; try again.")
     if version is not None and version != worker.version:
         raise Conflict(f"Worker {worker.id} has changed since version {version}.", current_version=worker.version)
+    changed = False
     active = changes.pop("active", None)
     if active is False and worker.active:
         deactivate_worker(session, worker=worker, today=today)
+        changed = True
     elif active is True and not worker.active:
         worker.active = True  # back on the roster; the next plan may give them units
+        changed = True
     if "capacity" in changes and changes["capacity"] < worker.capacity:
         covering = len(_current_of(session, worker.id))
         if changes["capacity"] < covering:
@@ -110,7 +113,6 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
             )
     if "principal_id" in changes:
         _check_principal(session, changes["principal_id"], worker_id=worker.id)
-    changed = False
     if home is not None:
         covering = len(_current_of(session, worker.id))
         if covering:

@@ -515,6 +515,18 @@ def test_a_deactivated_worker_can_be_reactivated(command):
     assert again["active"] is True
 
 
+def test_each_change_of_a_workers_status_moves_the_version(command):
+    """Before, reactivating kept the version: an edit made from the copy read while the worker was
+    off the roster went through, unseen by the one who had put them back."""
+    worker = command.worker("mediator", V1, capacity=3)
+    off = ok(command.client.patch(f"{W}/{worker['id']}", json={"active": False, "version": worker["version"]}))
+    on = ok(command.client.patch(f"{W}/{worker['id']}", json={"active": True, "version": off["version"]}))
+    assert worker["version"] < off["version"] < on["version"]
+
+    stale = command.client.patch(f"{W}/{worker['id']}", json={"name": "旧页面的修改", "version": off["version"]})
+    problem(stale, 409)
+
+
 def test_deactivating_the_only_eligible_worker_is_refused_and_changes_nothing(command):
     roster = full_roster(command)
     command.plan(apply=True)
