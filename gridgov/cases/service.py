@@ -249,7 +249,9 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
         except sa.exc.IntegrityError:
             record = session.scalar(lookup)
     if record.request_hash != fingerprint:
-        raise Conflict("This Idempotency-Key was used for a different request.")
+        # 422, not 409: sending it again cannot help (draft-ietf-httpapi-idempotency-key-header).
+        raise RuleViolation("This Idempotency-Key was used for a different request; use a new key for a new case.",
+                            errors={"Idempotency-Key": ["used for a different request"]})
     if record.case_id is None:
         raise Conflict("A request with this Idempotency-Key is still being handled; retry in a moment.")
     return session.scalar(sa.select(Case).where(Case.id == record.case_id)), None

@@ -143,7 +143,9 @@ def test_a_retried_post_with_the_same_idempotency_key_answers_the_first_case(act
     assert [case["id"] for case in listed] == [first.get_json()["id"]]
 
 
-def test_the_same_idempotency_key_with_a_different_body_is_a_conflict(actors, ids):
+def test_the_same_idempotency_key_with_a_different_body_is_refused(actors, ids):
+    """422, not 409: a client that retries a 409 unchanged (as the IETF draft lets it) would
+    send the mismatched body for ever."""
     headers = {"Idempotency-Key": "phone-7f3a-0002"}
     log(actors.grid.client, ids[M111], headers=headers)
     body = assert_problem(
@@ -151,9 +153,9 @@ def test_the_same_idempotency_key_with_a_different_body_is_a_conflict(actors, id
             "title": "另一件事", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
             "origin_unit_id": ids[M111],
         }, headers=headers),
-        409,
+        422,
     )
-    assert "Idempotency-Key" in body["detail"]
+    assert "Idempotency-Key" in body["detail"] and body["errors"] == {"Idempotency-Key": ["used for a different request"]}
     assert len(actors.district.client.get(CASES).get_json()["items"]) == 1
 
 
