@@ -40,7 +40,7 @@ DEFAULTS = {
     "CASE_REFERENCE_PREFIXES": {"510503": "NX"},
     # Overrides of gridgov.cases.policy (JSON object of its fields); None: the defaults.
     "CASE_POLICY": None,
-    # Where attachments are kept; None: instance/attachments.
+    # Where attachments are kept; None: instance/attachments. A relative folder lies in the instance folder.
     "ATTACHMENT_DIR": None,
     # The address residents reach the service at, for the QR codes (https://…); None: the
     # address the request for the code came to.

@@ -24,7 +24,9 @@ MAX_BYTES = 10 * 1024 * 1024
 
 def directory() -> Path:
     configured = current_app.config.get("ATTACHMENT_DIR")
-    path = Path(configured) if configured else Path(current_app.instance_path) / "attachments"
+    # A relative folder is read inside the instance folder, as a relative SQLite path is: from
+    # wherever the server happened to be started, every stored file would answer 410.
+    path = Path(current_app.instance_path) / (configured or "attachments")
     path.mkdir(mode=0o700, parents=True, exist_ok=True)  # residents' photos: for the service's own user
     return path
 

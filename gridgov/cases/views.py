@@ -23,7 +23,7 @@ from gridgov.cases.schemas import (
     TimelineSchema,
 )
 from gridgov.db import db, utcnow
-from gridgov.errors import RuleViolation
+from gridgov.errors import InvalidInput, RuleViolation
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases: logging, the lifecycle, escalation, deadlines and the audit trail.")
 
@@ -156,7 +156,11 @@ class Attachments(MethodView):
     def post(self, case_id):
         """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most)."""
         case = service.get_case(db.session, case_id=case_id)
-        upload = request.files.get("file")
+        uploads = request.files.getlist("file")
+        if len(uploads) > 1:
+            # Keeping the first and dropping the rest would tell a grid worker their photos were kept.
+            raise InvalidInput("Send one file per request.", errors={"file": ["one file per request"]})
+        upload = uploads[0] if uploads else None
         attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
         db.session.commit()
         return attachment

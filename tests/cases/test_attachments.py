@@ -2,8 +2,10 @@
 
 import hashlib
 import io
+import shutil
 import struct
 import zlib
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -129,6 +131,31 @@ def test_an_empty_file_and_a_missing_one_are_refused(actors, case):
                                                      content_type="multipart/form-data"), 400)
     assert "file" in problem["errors"]
     assert get(actors.grid.client, case["id"])["attachments"] == []
+
+
+def test_several_files_in_one_request_are_refused_not_partly_kept(actors, case, attachment_dir):
+    """Before, the first was kept and the others dropped, with a 201."""
+    response = actors.grid.client.post(f"{CASES}/{case['id']}/attachments", data={"file": [
+        (io.BytesIO(tiny_png()), "1.png"), (io.BytesIO(tiny_pdf()), "协议书.pdf")]}, content_type="multipart/form-data")
+
+    assert assert_problem(response, 400)["errors"] == {"file": ["one file per request"]}
+    assert get(actors.grid.client, case["id"])["attachments"] == []
+    assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
+
+
+def test_a_relative_attachment_folder_lies_in_the_instance_folder(app, actors, case, monkeypatch, tmp_path):
+    """Before, it was read from the server's working directory: started from another one, every
+    stored file answered 410."""
+    monkeypatch.setitem(app.config, "ATTACHMENT_DIR", "relative-files")
+    monkeypatch.chdir(tmp_path)
+    inside = Path(app.instance_path) / "relative-files"
+    try:
+        assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
+
+        assert len(list(inside.iterdir())) == 1
+        assert not (tmp_path / "relative-files").exists()
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
 
 
 def test_more_than_10_mb_is_refused(app, actors, case):
