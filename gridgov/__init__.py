@@ -78,7 +78,7 @@ def create_app(config: dict | None = None) -> Flask:
         configure_engine_events(database.engine)
     migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
 
-    from gridgov import auth, docs, errors, health, limits
+    from gridgov import auth, docs, errors, health, limits, security
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
@@ -103,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Built now, so that a case policy that does not make sense stops the start.
     app.extensions["gridgov.case_policy"] = case_policy.from_config(app.config["CASE_POLICY"])
     errors.register_error_handlers(app)
+    security.init_app(app)
     app.jinja_env.globals["site_name"] = tree_service.site_name
     api = Api(app)
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})

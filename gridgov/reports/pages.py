@@ -29,6 +29,15 @@ bp = Blueprint("report_pages", __name__)
 PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is read
 
 
+@bp.after_request
+def _kept_by_no_cache(response):
+    """Each form carries a submission id of its own, and a receipt or a progress page is one
+    resident's: a shared cache in between would hand them to the next person (whose report
+    would then be taken for a resend of the first, and answered with its receipt)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _storable(form, field):
     if field.data and unstorable(field.data) is not None:
         raise ValidationError("包含无法保存的字符（如控制字符），请删除后再提交。")

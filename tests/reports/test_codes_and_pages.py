@@ -517,6 +517,19 @@ def test_anonymous_report_keeps_no_phone(client, anonymous, command, ids):
     assert report["unit_id"] == ids[G11]
 
 
+def test_no_cache_keeps_a_residents_form_receipt_or_progress(client, anonymous, ids):
+    """Before, the form page could be cached: behind a caching proxy the next resident got the
+    first one's form id, and their report was answered with the first one's receipt."""
+    token = token_of(client, ids[M111])
+    form = anonymous.get(f"/r/{token}")
+    receipt = submit(anonymous, token, description="噪音扰民")
+    code = TRACKING.search(receipt.get_data(as_text=True)).group(1)
+    progress = anonymous.get(f"/t/{code}")
+
+    for response in (form, receipt, progress):
+        assert response.headers["Cache-Control"] == "no-store", response.request.path
+
+
 def test_receipt_links_to_the_tracking_page(client, anonymous, ids):
     token = token_of(client, ids[M111])
     page = assert_page(submit(anonymous, token, description="噪音扰民"), 201)
