@@ -102,6 +102,14 @@ def deactivate_command(username):
     click.echo(f"Deactivated {principal.username}.")
 
 
+@principals.command("activate")
+@click.argument("username")
+def activate_command(username):
+    """Reactivate USERNAME, deactivated before; its old tokens stay revoked."""
+    principal = _change(username, lambda principal: service.activate(db.session, principal=principal))
+    click.echo(f"Reactivated {principal.username}.")
+
+
 @principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first
 @click.argument("username")
 @click.argument("new_username")

@@ -127,6 +127,7 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("auth.PrincipalById", "GET"): "principals:manage",
     ("auth.PrincipalById", "PATCH"): "principals:manage",
     ("auth.Deactivate", "POST"): "principals:manage",
+    ("auth.Activate", "POST"): "principals:manage",
     ("auth.Unlock", "POST"): "principals:manage",
     ("auth.Password", "POST"): "principals:manage",
     ("auth.Tokens", "GET"): "tokens:manage",

@@ -243,6 +243,20 @@ def deactivate(session: Session, *, principal: Principal) -> Principal:
     return principal
 
 
+def activate(session: Session, *, principal: Principal) -> Principal:
+    """A deactivated account back in use, under its own name (the timelines name it). Its old
+    tokens stay revoked: it signs in again, or is issued new ones. Giving back an account that
+    reads personal data is handing that out (``check_may_hand_out``); taking it away is not."""
+    _lock_fresh(session, principal)
+    if not principal.active:
+        check_may_hand_out(principal.role, "reactivate such an account")
+        principal.active = True
+        principal.version += 1
+        session.flush()
+        audit.record_principal(session, action="principal.activate", principal=principal)
+    return principal
+
+
 def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
     """A new password: the lock-out ends, and so do the sessions and the tokens of the old one
     (a reset usually means the old password is known to someone else)."""

@@ -140,6 +140,17 @@ class Deactivate(MethodView):
         return principal
 
 
+@blp.route("/principals/<id:principal_id>/activate")
+class Activate(MethodView):
+    @blp.response(200, PrincipalSchema)
+    def post(self, principal_id):
+        """Reactivate a deactivated account; it signs in again or is issued new tokens (the old
+        ones stay revoked)."""
+        principal = service.activate(db.session, principal=service.get_principal(db.session, principal_id=principal_id))
+        db.session.commit()
+        return principal
+
+
 @blp.route("/principals/<id:principal_id>/unlock")
 class Unlock(MethodView):
     @blp.response(200, PrincipalSchema)

@@ -142,6 +142,20 @@ def test_deactivate_ends_the_account_and_its_tokens(app, session, small_tree):
     assert bearer_client(app, token).get(ME).status_code == 401
 
 
+def test_activate_brings_a_deactivated_account_back_without_its_old_tokens(app, session, small_tree):
+    run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11)
+    token = issue(app, "zhao.liu")
+    run(app, "principals", "deactivate", "zhao.liu")
+
+    result = run(app, "principals", "activate", "zhao.liu")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Reactivated zhao.liu.\n"
+    assert principal(session, "zhao.liu").active is True
+    assert bearer_client(app, token).get(ME).status_code == 401
+    assert bearer_client(app, issue(app, "zhao.liu")).get(ME).status_code == 200
+
+
 def test_deactivate_of_an_unknown_user_fails(app, session):
     result = run(app, "principals", "deactivate", "nobody.here")
 

@@ -321,6 +321,9 @@ REQUESTS: dict[tuple[str, str], Spec] = {
     ("auth.Unlock", "POST"): spec(
         200, lambda w: Req(f"{P}/{w.inner}/unlock"), out=lambda w: Req(f"{P}/{w.outer}/unlock")
     ),
+    ("auth.Activate", "POST"): spec(
+        200, lambda w: Req(f"{P}/{w.inner}/activate"), out=lambda w: Req(f"{P}/{w.outer}/activate")
+    ),
     ("auth.Password", "POST"): spec(
         200,
         lambda w: Req(f"{P}/{w.inner}/password", json={"password": "a new password 1"}),

@@ -336,6 +336,41 @@ def test_deactivating_twice_changes_nothing_more(client, tree, make_principal):
     assert len(audit_events(client, action="principal.deactivate")) == 1
 
 
+def test_a_deactivated_account_can_be_reactivated_under_its_own_name(app, client, anonymous, tree, make_principal):
+    """Before, nothing turned an account back on, and its name stayed taken: one mistaken
+    deactivation of district command's account meant a new account under a new name."""
+    account, old_token = make_principal("grid_worker", G11, password=PASSWORD, username="zhao.liu")
+    off = client.post(f"{P}/{account}/deactivate").get_json()
+
+    on = client.post(f"{P}/{account}/activate")
+
+    assert on.status_code == 200 and on.get_json()["active"] is True
+    assert on.get_json()["version"] > off["version"]
+    assert_problem(bearer_client(app, old_token).get(ME), 401)  # revoked stays revoked
+    signed_in = anonymous.post("/api/v1/auth/token", json={"username": "zhao.liu", "password": PASSWORD})
+    assert signed_in.status_code == 201
+    assert bearer_client(app, signed_in.get_json()["token"]).get(ME).get_json()["username"] == "zhao.liu"
+    assert len(audit_events(client, action="principal.activate")) == 1
+    again = client.post(f"{P}/{account}/activate").get_json()  # already active: nothing more
+    assert again["version"] == on.get_json()["version"]
+    assert len(audit_events(client, action="principal.activate")) == 1
+
+
+def test_an_admin_that_may_not_hand_out_personal_data_may_take_it_away_but_not_give_it_back(
+        app, client, tree, make_principal):
+    admin = bearer_client(app, make_principal("admin", D)[1])
+    command, _ = make_principal("district_command", D)
+    worker, _ = make_principal("grid_worker", G11)
+
+    assert admin.post(f"{P}/{command}/deactivate").status_code == 200  # in an incident, at once
+    assert "personal data" in assert_problem(admin.post(f"{P}/{command}/activate"), 403)["detail"]
+    assert client.get(f"{P}/{command}").get_json()["active"] is False
+    assert client.post(f"{P}/{command}/activate").get_json()["active"] is True  # the installation's admin
+
+    admin.post(f"{P}/{worker}/deactivate")
+    assert admin.post(f"{P}/{worker}/activate").get_json()["active"] is True
+
+
 # --- the audit log ------------------------------------------------------------------------------
 
 
