@@ -81,10 +81,17 @@ class Parser(FlaskParser):
         bare = {unquote_plus(part) for part in req.query_string.decode("latin-1").split("&") if part and "=" not in part}
         given = MultiDict((key, value) for key, value in req.args.items(multi=True)
                           if value != "" or (key in flags and key in bare))
+        # A parameter the list does not take (?staus=closed, ?levle=grid): refused, not ignored
+        # into the unfiltered list, which would look like an answer. A cache-buster (?_=1, as
+        # jQuery adds) is nothing anyone meant as a filter.
+        known = {field.data_key or name for name, field in schema.fields.items() if not field.dump_only}
+        unknown = sorted(key for key in set(req.args) - known if not key.startswith("_"))
+        if unknown:
+            raise ma.ValidationError({key: ["Unknown parameter."] for key in unknown})
         # A parameter that takes one value, given twice (?category=a&category=b): refused, not
         # read as the first and the second dropped unseen.
         single = {field.data_key or name for name, field in schema.fields.items()
-                  if not isinstance(field, ma.fields.List)}  # what the schema does not know, it ignores
+                  if not isinstance(field, ma.fields.List)}
         twice = sorted(key for key in given if key in single and len(given.getlist(key)) > 1)
         if twice:
             raise ma.ValidationError({key: ["Given more than once; it takes one value."] for key in twice})

@@ -116,6 +116,8 @@ class CasePageSchema(ma.Schema):
 class CaseFilterArgs(ma.Schema):
     """What selects cases: the list's filters and order, and the CSV export's."""
 
+    reference = Text(max_length=32, metadata={"description": "The case with this public reference (NX-2026-000123), "
+                                                             "as a hotline caller or a court quotes it."})
     origin_unit_id = Id(strict=False, metadata={"description": "Cases that happened in this unit's subtree."})
     owner_unit_id = Id(strict=False, metadata={"description": "Cases handled in this unit's subtree."})
     status = fields.List(enum(Status), metadata={"description": "Repeat for several."})
@@ -130,7 +132,8 @@ class CaseFilterArgs(ma.Schema):
     closed_from = Moment(metadata={"description": "Closed at or after this moment."})
     closed_to = Moment(metadata={"description": "Closed before this moment (not at it)."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),
-                         metadata={"description": "`deadline_at` lists only cases whose clock runs."})
+                         metadata={"description": "`deadline_at` lists only cases whose deadline stands (see "
+                                                  "`deadline_colour`)."})
 
     @ma.validates_schema
     def _ranges_run_forwards(self, data, **_kwargs):

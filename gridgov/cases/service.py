@@ -963,6 +963,8 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
             unit = tree_service.get_unit_in_or_above_scope(session, unit_id=value)
             column = Case.origin_path if key == "origin_unit_id" else Case.owner_path
             stmt = stmt.where(in_subtree(column, unit.path))
+        elif key == "reference":
+            stmt = stmt.where(Case.reference == value.strip().upper())  # as it was read out, or typed
         elif key == "status":
             stmt = stmt.where(Case.status.in_(value))
         elif key in ("category", "risk_grade", "owner_level", "assignee_id"):

@@ -100,8 +100,7 @@ def update_worker(session: Session, *, worker: Worker, version: int | None = Non
     changed = False
     active = changes.pop("active", None)
     if active is False and worker.active:
-        deactivate_worker(session, worker=worker, today=today)
-        changed = True
+        deactivate_worker(session, worker=worker, today=today)  # a version step of its own
     elif active is True and not worker.active:
         worker.active = True  # back on the roster; the next plan may give them units
         changed = True

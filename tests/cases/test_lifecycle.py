@@ -1448,6 +1448,16 @@ def test_a_long_timeline_comes_in_pages_oldest_first(actors, ids):
     assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/timeline", query_string={"limit": 0}), 422)
 
 
+def test_a_case_is_found_by_its_reference_as_it_is_read_out(actors, ids, six_cases):
+    """A hotline clerk or a court quotes the reference; before, the list took no such filter."""
+    wanted = get(actors.district.client, six_cases["c"])["reference"]
+
+    found = actors.district.client.get(CASES, query_string={"reference": f" {wanted.lower()} "}).get_json()["items"]
+
+    assert [case["id"] for case in found] == [six_cases["c"]]
+    assert actors.district.client.get(CASES, query_string={"reference": "NX-1999-000001"}).get_json()["items"] == []
+
+
 def test_sorting_by_deadline_lists_only_cases_whose_deadline_stands(session, actors, ids):
     running = case_in(session, "accepted", ids[M111])
     waiting = case_in(session, "resolved", ids[M112])  # to be verified: by its deadline

@@ -15,6 +15,8 @@ import json
 
 import pytest
 
+from tests.conftest import bearer_client
+
 U = "/api/v1/units"
 
 D = "510503"
@@ -717,9 +719,22 @@ def test_a_parameter_that_takes_one_value_given_twice_is_refused(client, ids):
     assert client.get(f"{U}?level=town").status_code == 200
 
 
-def test_an_unknown_parameter_given_twice_is_ignored_as_it_is_given_once(client, ids):
+def test_a_cache_buster_is_ignored_however_often_it_is_given(client, ids):
     """A cache-buster (?_=1&_=2) is nothing the service reads."""
     assert client.get(f"{U}?limit=1&_=1&_=2").status_code == 200
+
+
+@pytest.mark.parametrize(("role", "path"), [
+    ("admin", f"{U}?levle=grid"), ("admin", "/api/v1/principals?scope_unit_id=1"),
+    ("district_command", "/api/v1/cases?stauts=closed"), ("district_command", "/api/v1/cases?origin_unit=16"),
+])
+def test_a_parameter_a_list_does_not_take_is_refused_not_ignored(app, make_principal, ids, role, path):
+    """Before, a misspelt filter answered the unfiltered list, which looks like an answer."""
+    response = bearer_client(app, make_principal(role)[1]).get(path)
+
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    name = path.split("?")[1].split("=")[0]
+    assert response.get_json()["errors"] == {name: ["Unknown parameter."]}
 
 
 @pytest.mark.parametrize("latitude", ["1e-5", ".5", "-0.5", " 28.5 ", "28.770000000000003"])
