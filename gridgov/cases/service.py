@@ -471,11 +471,9 @@ auth_service.ACCESS_CHANGED.append(_release_assigned)
 def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str) -> None:
     """属地: the open cases whose owner no longer lies above where they happened after a move
     (handled by the old town of a moved village; or delegated into the moved village from
-    elsewhere) go to the unit of the same level above where they happened, each with an event.
-    They arrive there as a hand-over does: waiting to be accepted (a suspended one, once resumed;
-    a referred one comes back in progress, as it would have), on a fresh deadline, with no one
-    given them: the old unit's people and studios work there no more. Resolved and closed cases
-    stay the record of who handled them (a reopened one follows then, see ``_reopen``)."""
+    elsewhere) go to the unit of the same level above where they happened, each with an event
+    (``_transfer``). Resolved and closed cases stay the record of who handled them (a reopened
+    one follows then, see ``_reopen``)."""
     # The paths were rewritten in bulk: read units and cases as they are now. (The counters have
     # moved the subtree's sums already: rollups.counters' hook comes first, registered as this
     # module imports it; what is tracked here lands on the lineage as it is now.)
@@ -492,26 +490,52 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
     ]
     if not stranded:
         return
-    now, policy, actor = utcnow(), current_policy(), current_principal()
     moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
     for case in stranded:
-        before, counted = _snapshot(case), counters.state(case, policy)
-        from_status, from_owner = case.status, case.owner_unit_id
+        _transfer(session, case, to=None,
+                  why=lambda target: f"{moved.name} was moved: {target.name} handles the case's "
+                                     f"{case.owner_level}-level work where it happened now")
+
+
+def _leave_retired(session: Session, *, unit: Unit) -> None:
+    """A retired unit takes no cases, and no one works there any more: the open cases it handles
+    go to the unit above it that is in use (as new cases there would), each with an event."""
+    cases = session.scalars(
+        sa.select(Case).where(Case.owner_unit_id == unit.id, Case.status.in_(OPEN_STATUSES))
+        .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
+    ).all()
+    for case in cases:
+        _transfer(session, case, to=in_use(session, unit),
+                  why=lambda target: f"{unit.name} is no longer in use: {target.name} handles the case")
+
+
+def _transfer(session: Session, case: Case, *, to: Unit | None, why: Callable[[Unit], str]) -> None:
+    """Hand ``case`` to ``to`` (None: back where it happened, ``_back_where_it_happened``) because
+    its owner changed shape, not because anyone acted on it. It arrives as a hand-over does:
+    waiting to be accepted (a suspended one, once resumed; a referred one comes back in progress,
+    as it would have), on a fresh deadline, with no one given it: the old unit's people and
+    studios work on it no more. ``why(target)`` is the event's reason."""
+    now, policy = utcnow(), current_policy()
+    before, counted = _snapshot(case), counters.state(case, policy)
+    from_status, from_owner = case.status, case.owner_unit_id
+    if to is None:
         target, lineage = _back_where_it_happened(session, case, now=now)
-        if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
-            case.status = Status.REPORTED
-        if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
-            case.suspended_from = Status.REPORTED
-        if case.status in CLOCK_RUNNING:
-            clock.start(case, now=now, policy=policy)
-        else:  # suspended or referred: the new owner's full deadline when it runs again
-            case.deadline_remaining_seconds = None
-        case.updated_at = now
-        session.flush()
-        _event(session, case, actor=actor, action="transfer", now=now, before=before, from_status=from_status,
-               from_owner=from_owner, reason=f"{moved.name} was moved: {target.name} handles the case's "
-                                             f"{case.owner_level}-level work where it happened now")
-        counters.track(session, case, before=counted, policy=policy, lineage=lineage)
+    else:
+        target, lineage = to, list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
+        _set_owner(case, target, path=target.path, now=now)
+    if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
+        case.status = Status.REPORTED
+    if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
+        case.suspended_from = Status.REPORTED
+    if case.status in CLOCK_RUNNING:
+        clock.start(case, now=now, policy=policy)
+    else:  # suspended or referred: the new owner's full deadline when it runs again
+        case.deadline_remaining_seconds = None
+    case.updated_at = now
+    session.flush()
+    _event(session, case, actor=current_principal(), action="transfer", now=now, before=before,
+           from_status=from_status, from_owner=from_owner, reason=why(target))
+    counters.track(session, case, before=counted, policy=policy, lineage=lineage)
 
 
 def _apart(case: Case) -> bool:
@@ -536,6 +560,7 @@ def _back_where_it_happened(session: Session, case: Case, *, now: datetime) -> t
 
 
 tree_service.AFTER_MOVE.append(_follow_move)
+tree_service.RETIRED.append(_leave_retired)
 
 
 def _may_be_given(case: Case, path: str | None, *, from_above: bool) -> bool:
@@ -765,9 +790,9 @@ def _reopen(session, case, *, actor, now, reason):
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
-    if _apart(case):
-        # Where it happened has moved away from its owner since it was resolved: it reopens with
-        # the unit that handles such cases there now.
+    if _apart(case) or not tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id).active:
+        # Where it happened has moved away from its owner since it was resolved, or its owner is
+        # no longer in use: it reopens with the unit that handles such cases there now.
         _back_where_it_happened(session, case, now=now)
     clock.start(case, now=now, policy=current_policy())
     return reason

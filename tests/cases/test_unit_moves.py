@@ -135,3 +135,34 @@ def test_a_case_delegated_beside_or_below_where_it_happened_stays_unless_a_move_
     session.commit()
     below = fresh(session, below.id)
     assert (below.owner_unit_id, below.status) == (ids[V1], "reopened")  # back with the village it happened in
+
+
+def test_a_retired_village_hands_its_open_cases_to_its_town(app, session, actors, ids, client, make_principal):
+    """Found by an audit: a retired village kept its open cases, waiting where no one works any
+    more until the sweep escalated them; and a case it resolved, reopened later, went back to it."""
+    open_case = act(actors.village.client, log(actors.district.client, ids[M121], risk_grade="orange"), "accept")
+    resolved = act(actors.village.client, log(actors.district.client, ids[M121], risk_grade="orange"), "accept")
+    resolved = act(actors.village.client, resolved, "resolve", note="已和解")
+    resolved = act(actors.town.client, resolved, "close")
+    assert open_case["owner_unit_id"] == resolved["owner_unit_id"] == ids[V1]
+
+    village = client.get(f"/api/v1/units/{ids[V1]}").get_json()
+    response = client.patch(f"/api/v1/units/{ids[V1]}", json={"active": False, "version": village["version"]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    handed = get(actors.district.client, open_case["id"])
+    assert (handed["owner_unit_id"], handed["owner_level"], handed["status"]) == (ids[T1], "town", "reported")
+    last = timeline(actors.district.client, open_case["id"])[-1]
+    assert last["action"] == "transfer" and "no longer in use" in last["reason"]
+    assert (last["from_owner_unit_id"], last["to_owner_unit_id"]) == (ids[V1], ids[T1])
+    assert open_case["id"] in [case["id"] for case in actors.town.client.get(INBOX).get_json()["items"]]
+
+    # The closed case stays the village's record, until it is reopened: then the town has it.
+    assert get(actors.district.client, resolved["id"])["owner_unit_id"] == ids[V1]
+    reopened = act(actors.town.client, resolved, "reopen", reason="申请人对协议履行有异议")
+    assert (reopened["owner_unit_id"], reopened["status"]) == (ids[T1], "reopened")
+
+    session.expire_all()
+    kept = counters.read_all(session)
+    counters.rebuild(session, policy=service.current_policy())
+    assert counters.read_all(session) == kept
