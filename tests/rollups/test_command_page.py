@@ -219,6 +219,35 @@ def test_the_tiles_show_the_districts_rollup(live, driver, signed_in, api, distr
     assert shown_tiles(driver) == expected_tiles(figures["totals"])
 
 
+def test_the_overdue_list_says_how_many_it_leaves_out_and_links_them_all(live, driver, signed_in, api, district_id):
+    """Before, it stopped at 20 without a word while the tile counted more."""
+    from datetime import timedelta
+
+    from gridgov.db import utcnow
+    from gridgov.tree.levels import Level
+    from gridgov.tree.models import Unit
+    from tests.cases.support import new_case
+
+    app, _base = live
+    with app.app_context():  # a fortnight's backlog: cases logged then, never taken up
+        micro = db.session.scalar(sa.select(Unit.id).where(Unit.level == Level.MICROGRID).order_by(Unit.id).limit(1))
+        for _ in range(25):
+            new_case(db.session, micro, now=utcnow() - timedelta(days=14))
+        db.session.commit()
+    open_command(live, driver, district_id)
+    overdue = rollup(api, district_id)["totals"]["overdue"]
+    assert overdue >= 25
+
+    rows = driver.find_elements("css selector", "#overdue-table tbody tr")
+    more = driver.find_element("id", "overdue-more")
+    assert len(rows) == 20 and more.is_displayed()
+    assert f"共 {overdue} 件超期" in more.text and "最早到期的 20 件" in more.text
+    link = more.find_element("tag name", "a").get_attribute("href")
+    exported = api.get(urlsplit(link).path, query_string=parse_qs(urlsplit(link).query))
+    assert exported.status_code == 200
+    assert len(exported.get_data(as_text=True).strip().splitlines()) == 1 + overdue  # a header, then each case
+
+
 def test_the_children_table_has_a_row_per_town_with_the_apis_figures(live, driver, signed_in, api, district_id):
     open_command(live, driver, district_id)
     figures = rollup(api, district_id)
