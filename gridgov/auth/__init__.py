@@ -34,6 +34,11 @@ def _kept_by_no_cache(response):
 _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
+def openapi_path(rule: str) -> str:
+    """A Flask URL rule as the OpenAPI document writes it: ``/units/<id:unit_id>`` → ``/units/{unit_id}``."""
+    return _PARAMETER.sub(r"{\1}", rule)
+
+
 def _document(app: Flask, api) -> None:
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "An API token (`gg_…`)."}
@@ -46,7 +51,7 @@ def _document(app: Flask, api) -> None:
     )
     paths = api.spec._paths  # apispec keeps them here until the document is rendered
     for rule in app.url_map.iter_rules():
-        operations = paths.get(_PARAMETER.sub(r"{\1}", rule.rule))
+        operations = paths.get(openapi_path(rule.rule))
         if not operations:
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:

@@ -144,4 +144,8 @@ class AuditListArgs(PageArgs):
 class PermissionTableSchema(ma.Schema):
     roles = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
     permissions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
-    endpoints = fields.List(fields.Dict(), required=True)
+    endpoints = fields.List(fields.Dict(), required=True, metadata={
+        "description": "`{method, path, endpoint, permission}`: `path` as in this document, `permission` a "
+                       "permission, `public` or `signed_in`."})
+    case_actions = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "action → the permission it needs (the endpoint itself needs only `cases:attempt`)."})

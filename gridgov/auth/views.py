@@ -7,8 +7,8 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from gridgov.api import Blueprint, decode_cursor, page, page_by_id, page_limit
-from gridgov.auth import service
-from gridgov.auth.permissions import ENDPOINTS, PERMISSIONS, ROLE_PERMISSIONS
+from gridgov.auth import openapi_path, service
+from gridgov.auth.permissions import ACTION_PERMISSIONS, ENDPOINTS, PERMISSIONS, ROLE_PERMISSIONS
 from gridgov.auth.schemas import (
     AuditListArgs,
     AuditPageSchema,
@@ -85,14 +85,19 @@ class Me(MethodView):
 class Permissions(MethodView):
     @blp.response(200, PermissionTableSchema)
     def get(self):
-        """The permission table: what each role may do, and what each endpoint needs."""
+        """The permission table: what each role may do, what each endpoint (by its path) needs,
+        and what each action of `POST /cases/{case_id}/actions` needs beyond that."""
+        paths = {}
+        for rule in current_app.url_map.iter_rules():
+            paths.setdefault(rule.endpoint, openapi_path(rule.rule))
         return {
             "roles": {role.value: sorted(names) for role, names in ROLE_PERMISSIONS.items()},
             "permissions": PERMISSIONS,
             "endpoints": [
-                {"endpoint": endpoint, "method": method, "permission": permission}
+                {"method": method, "path": paths[endpoint], "endpoint": endpoint, "permission": permission}
                 for (endpoint, method), permission in ENDPOINTS.items()
             ],
+            "case_actions": ACTION_PERMISSIONS,
         }
 
 

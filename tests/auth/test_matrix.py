@@ -732,3 +732,20 @@ def test_every_role_has_a_permission_set():
     assert needed <= PERMISSIONS.keys(), "ENDPOINTS names a permission PERMISSIONS does not describe"
     for role, names in ROLE_PERMISSIONS.items():
         assert names <= PERMISSIONS.keys(), f"{role} has an unknown permission"
+
+
+def test_the_published_table_answers_may_my_role_call_this_path(app, make_principal, small_tree):
+    """Before, it named endpoints by Flask's names only, and left out what each case action needs:
+    a grid worker read that POST /cases/{id}/actions needs cases:attempt, and was refused escalate."""
+    _id, token = make_principal("grid_worker", "510503001001001")
+    table = bearer_client(app, token).get(f"{API}/permissions").get_json()
+    mine = set(table["roles"]["grid_worker"])
+
+    by_path = {(entry["method"], entry["path"]): entry["permission"] for entry in table["endpoints"]}
+    assert by_path[("GET", f"{API}/units/{{unit_id}}")] == "units:read"
+    assert by_path[("POST", f"{API}/cases/{{case_id}}/actions")] == "cases:attempt"
+    assert by_path[("GET", "/healthz")] == "public"
+    documented = bearer_client(app, token).get(f"{API}/openapi.json").get_json()["paths"]
+    assert {path for _method, path in by_path if path.startswith(API)} - set(documented) == {f"{API}/openapi.json"}
+    assert table["case_actions"]["record_attempt"] in mine
+    assert table["case_actions"]["escalate"] not in mine
