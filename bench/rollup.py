@@ -84,15 +84,15 @@ def case_rows(count: int, *, newest_age_days: float, rate: float, places: list[t
             resolved = min(created + timedelta(days=rng.uniform(0.1, 4)), now)
         if status is Status.CLOSED:
             closed = min(resolved + timedelta(hours=rng.uniform(1, 30)), now)
-        running = status in (Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS)
+        standing = status in (Status.REPORTED, Status.ACCEPTED, Status.IN_PROGRESS, Status.RESOLVED)
         yield {
             "reference": f"B{seed}-{number:08d}", "district_id": district_id, "title": "bench",
             "description": "", "category": rng.choice(CATEGORIES), "risk_grade": rng.choice(GRADES),
             "people_involved": 1, "source": Source.GRID_PATROL, "origin_unit_id": origin_id,
             "origin_path": origin_path, "owner_unit_id": grid_id, "owner_path": grid_path,
             "owner_level": HandlingLevel.GRID, "arrived_at": created, "highest_level": HandlingLevel.GRID,
-            "status": status, "deadline_at": deadline if running else None,
-            "yellow_at": created + (deadline - created) * 0.8 if running else None, "deadline_provisional": False,
+            "status": status, "deadline_at": deadline if standing else None,
+            "yellow_at": created + (deadline - created) * 0.8 if standing else None, "deadline_provisional": False,
             "resolved_level": HandlingLevel.GRID if resolved else None, "resolved_at": resolved,
             "closed_at": closed, "closed_on_time": (closed <= deadline) if closed else None,
             "satisfaction": rng.randint(1, 5) if closed and rng.random() < 0.5 else None,

@@ -203,8 +203,7 @@ def _busy(error: sa.exc.DBAPIError) -> bool:
 
 def unreachable(error: sa.exc.DBAPIError) -> bool:
     """The database could not be reached: no connection could be made (the error came before
-    any statement was sent), or the one in use was lost (the server restarted mid-request).
-    Nothing was written; once the database is back, the same request goes through."""
+    any statement was sent), or the one in use was lost (the server restarted mid-request)."""
     return isinstance(error, sa.exc.OperationalError) and (
         error.connection_invalidated
         or (error.statement is None and getattr(error.orig, "sqlstate", None) is None))
@@ -238,6 +237,9 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     if unreachable(error):
         db.session.rollback()
         current_app.logger.error("%s %s: the database cannot be reached: %s", request.method, request.path, error.orig)
+        if error.connection_invalidated:  # lost mid-request: perhaps while the server committed
+            return try_again_later("The connection to the database was lost; the change may or may not have been "
+                                   "made (a retry with the same Idempotency-Key, where one is taken, is safe).")
         return try_again_later("The database cannot be reached just now; nothing was written.")
     if not isinstance(error, sa.exc.IntegrityError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
         raise error  # anything else is a fault: the 500 handler, and the log

@@ -5,6 +5,8 @@ outage of the database does not get healthy workers restarted.
 ``/readyz`` (readiness): the service can serve: the database answers and its schema is the one
 this code's migrations end at. Otherwise 503 with what is wrong (a database out of reach answers
 503 through ``errors.handle_database_conflict``, as every request does then).
+
+Neither is rate-limited (``limits.UNLIMITED``) nor kept by a cache.
 """
 
 from flask import Blueprint, current_app
@@ -15,9 +17,16 @@ from gridgov.errors import problem
 bp = Blueprint("health", __name__)
 
 
+@bp.after_request
+def _uncached(response):
+    # A cache in between would answer for a worker that is gone (or one that is back).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/healthz")
 def healthz():
-    return _uncached({"status": "ok"})
+    return {"status": "ok"}
 
 
 @bp.get("/readyz")
@@ -26,11 +35,5 @@ def readyz():
     db.session.rollback()  # a read of its own: no transaction left open in the pooled connection
     if trouble is not None:
         current_app.logger.error("GET /readyz: %s", trouble)
-        return _uncached(problem(503, detail=trouble))
-    return _uncached({"status": "ready"})
-
-
-def _uncached(answer):
-    response = current_app.make_response(answer)
-    response.headers["Cache-Control"] = "no-store"  # a cache in between would answer for a dead worker
-    return response
+        return problem(503, detail=trouble)
+    return {"status": "ready"}

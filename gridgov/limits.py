@@ -46,9 +46,13 @@ ROUTE_LIMITS = {
 }
 
 
+# A probe refused with 429 would read as a dead worker and get it restarted.
+UNLIMITED = {"health.healthz", "health.readyz"}
+
+
 def _not_public() -> bool:
     method = "GET" if request.method == "HEAD" else request.method
-    return ENDPOINTS.get((request.endpoint, method)) != PUBLIC
+    return ENDPOINTS.get((request.endpoint, method)) != PUBLIC or request.endpoint in UNLIMITED
 
 
 def _setting(name: str):

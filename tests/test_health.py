@@ -17,10 +17,12 @@ REPORT_CODE = "A" * 22  # the form of a real code: the page looks it up
 @pytest.fixture(params=["sqlite", "postgresql"])
 def out_of_reach(request, tmp_path):
     """An app whose database cannot be reached: an SQLite file in a folder that is not there, or
-    a PostgreSQL port nothing listens on (the app is built and served all the same)."""
+    a PostgreSQL port nothing listens on (the app is built and served all the same). Its public
+    endpoints take two requests a minute from an address."""
     url = {"sqlite": f"sqlite:///{tmp_path / 'missing' / 'gridgov.db'}",
            "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/gridgov"}[request.param]
-    app = create_app({**TEST_SETTINGS, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance")})
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance"),
+                      "RATELIMIT_ENABLED": True, "RATELIMIT_PUBLIC": "2 per minute"})
     app.testing = False  # the deployed handlers
     app.test_client_class = IsolatedClient
     yield app
@@ -100,3 +102,14 @@ def test_a_connection_the_server_dropped_fails_no_request(app, dialect, tmp_path
     finally:
         with served.app_context():
             db.engine.dispose()
+
+
+def test_probes_are_not_rate_limited_and_a_failed_readiness_is_not_cached(out_of_reach):
+    """A probe refused with 429 reads as a dead worker; a 503 kept by a cache outlives the outage."""
+    client = out_of_reach.test_client()
+
+    assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5
+    assert [client.get("/login").status_code for _ in range(3)] == [200, 200, 429]  # the limit holds elsewhere
+    ready = [client.get("/readyz") for _ in range(5)]
+    assert [response.status_code for response in ready] == [503] * 5
+    assert all(response.headers["Cache-Control"] == "no-store" for response in ready)

@@ -148,4 +148,5 @@ class PermissionTableSchema(ma.Schema):
         "description": "`{method, path, endpoint, permission}`: `path` as in this document, `permission` a "
                        "permission, `public` or `signed_in`."})
     case_actions = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
-        "description": "action → the permission it needs (the endpoint itself needs only `cases:attempt`)."})
+        "description": "action of `POST /cases/{case_id}/actions` → the permission it needs (the endpoint itself "
+                       "needs only `cases:attempt`); `attach` is `POST /cases/{case_id}/attachments`."})

@@ -68,7 +68,8 @@ def recount(case, *, policy: Policy) -> bool:
 
 
 def colour(case, *, now: datetime) -> DeadlineColour | None:
-    """None unless the deadline stands (closed, suspended, referred, rejected)."""
+    """None unless the deadline stands (``DEADLINE_STANDS``): a closed, suspended, referred or
+    rejected case has no colour."""
     if case.status not in DEADLINE_STANDS or case.deadline_at is None:
         return None
     if now >= case.deadline_at:

@@ -126,7 +126,10 @@ class CaseFilterArgs(ma.Schema):
     owner_level = enum(HandlingLevel)
     assignee_id = Id(strict=False, metadata={"description": "Cases assigned to this principal (an account's id, "
                                                             "not a worker's)."})
-    deadline_colour = enum(DeadlineColour)
+    deadline_colour = enum(DeadlineColour, metadata={
+        "description": "Cases whose deadline stands (being handled, or resolved and waiting to be verified; a "
+                       "suspended or referred case has none), by how much of it is used: green below 80 %, "
+                       "yellow up to the deadline, red past it."})
     created_from = Moment(metadata={"description": "Logged at or after this moment."})
     created_to = Moment(metadata={"description": "Logged before this moment (not at it)."})
     closed_from = Moment(metadata={"description": "Closed at or after this moment."})

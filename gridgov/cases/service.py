@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -499,14 +500,18 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
 
 def _leave_retired(session: Session, *, unit: Unit) -> None:
     """A retired unit takes no cases, and no one works there any more: the open cases it handles
-    go to the unit above it that is in use (as new cases there would), each with an event."""
+    go to the unit above it that is in use (as new cases there would), each with an event. A
+    district has none above it: its cases stay where they are."""
+    target = in_use(session, unit)
+    if target.id == unit.id:
+        return
     cases = session.scalars(
         sa.select(Case).where(Case.owner_unit_id == unit.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
     ).all()
+    why = f"{unit.name} is no longer in use: {target.name} handles the case"
     for case in cases:
-        _transfer(session, case, to=in_use(session, unit),
-                  why=lambda target: f"{unit.name} is no longer in use: {target.name} handles the case")
+        _transfer(session, case, to=target, why=lambda _target: why)
 
 
 def _transfer(session: Session, case: Case, *, to: Unit | None, why: Callable[[Unit], str]) -> None:
@@ -989,7 +994,8 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
             column = Case.origin_path if key == "origin_unit_id" else Case.owner_path
             stmt = stmt.where(in_subtree(column, unit.path))
         elif key == "reference":
-            stmt = stmt.where(Case.reference == value.strip().upper())  # as it was read out, or typed
+            # As it was read out and typed: in either case, and full-width (a Chinese input method's).
+            stmt = stmt.where(Case.reference == unicodedata.normalize("NFKC", value).upper())
         elif key == "status":
             stmt = stmt.where(Case.status.in_(value))
         elif key in ("category", "risk_grade", "owner_level", "assignee_id"):

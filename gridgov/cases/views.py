@@ -69,7 +69,9 @@ class Cases(MethodView):
     @blp.response(201, CaseSchema)
     @blp.doc(parameters=[{
         "in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 200},
-        "description": "A retried request with the same key answers the first case (200) instead of creating another.",
+        "description": "A retried request with the same key answers the first case (200) instead of creating another; "
+                       "the same key with another body answers 422, and 409 while the first request is still "
+                       "being handled (retry in a moment).",
     }])
     @blp.alt_response(200, schema=CaseSchema, description="An earlier request with this Idempotency-Key.")
     def post(self, data):
@@ -154,7 +156,8 @@ class Attachments(MethodView):
     })
     @blp.response(201, AttachmentSchema)
     def post(self, case_id):
-        """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most)."""
+        """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most),
+        one file per request (several answer 400)."""
         case = service.get_case(db.session, case_id=case_id)
         uploads = request.files.getlist("file")
         if len(uploads) > 1:

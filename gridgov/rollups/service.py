@@ -2,8 +2,9 @@
 
 What each figure means is ``DEFINITIONS`` (printed in the API docs). Cases count where they
 originated, so the children's figures add up to their parent's. A rollup reads one totals row
-per unit in its answer, the day rows of its window, and the few running cases whose deadline or
-yellow mark falls today (a day row cannot say which of today's are already past); never the
+per unit in its answer, the day rows of its window, and the cases whose deadline stands (the
+working set: being handled, or resolved and waiting to be verified), for the deadlines and
+yellow marks that fall today (a day row cannot say which of today's are already past); never the
 history. A micro-grid keeps no day rows (see ``counters``): its windowed figures are counted
 from its own cases, through the same ``measures.contribution``.
 """

@@ -166,3 +166,16 @@ def test_a_retired_village_hands_its_open_cases_to_its_town(app, session, actors
     kept = counters.read_all(session)
     counters.rebuild(session, policy=service.current_policy())
     assert counters.read_all(session) == kept
+
+
+def test_a_retired_district_keeps_its_cases_having_no_unit_above(session, actors, ids, client):
+    """Before, they were handed to the district itself: sent back to reported, unassigned, on a
+    fresh clock, with an event saying it handles them."""
+    case = act(actors.district.client, log(actors.district.client, ids[M111], people_involved=120), "accept")
+    assert case["owner_unit_id"] == ids[D]
+
+    district = client.get(f"/api/v1/units/{ids[D]}").get_json()
+    assert client.patch(f"/api/v1/units/{ids[D]}", json={"active": False, "version": district["version"]}).status_code == 200
+
+    assert _unchanged(get(actors.district.client, case["id"])) == _unchanged(case)
+    assert "transfer" not in [event["action"] for event in timeline(actors.district.client, case["id"])]
