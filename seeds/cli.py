@@ -64,7 +64,9 @@ def _demo_accounts() -> dict[str, Principal]:
     lines = []
     accounts = {}
     for username, role, scope_code, display_name in naxi.DEMO_ACCOUNTS:
-        principal = db.session.scalar(sa.select(Principal).where(Principal.username == username))
+        # As people type it (Naxi.Command is naxi.command): an account made so by hand is the one.
+        principal = db.session.scalars(sa.select(Principal).where(sa.func.lower(Principal.username) == username)
+                                        .order_by(Principal.id).limit(1)).first()
         if principal is None:
             scope = tree_service.get_unit_by_code(db.session, code=scope_code)
             password = None if role == Role.INTEGRATION else naxi.DEMO_PASSWORD
@@ -74,12 +76,12 @@ def _demo_accounts() -> dict[str, Principal]:
             )
         accounts[username] = principal
         if not principal.active:  # someone deactivated it: it stays so, and gets no token
-            lines.append(f"  {role:<17} {username:<17} (deactivated: no token)")
+            lines.append(f"  {role:<17} {principal.username:<17} (deactivated: no token)")
             continue
         _token, text = auth_service.issue_token(
             db.session, principal=principal, name="demo", expires_in=timedelta(days=DEMO_TOKEN_DAYS)
         )
-        lines.append(f"  {role:<17} {username:<17} {text}")
+        lines.append(f"  {role:<17} {principal.username:<17} {text}")
     db.session.commit()
     click.echo(f"\nDemo accounts (password {naxi.DEMO_PASSWORD!r} unless changed; the integration account has none).")
     click.echo(f"A fresh API token for each, valid {DEMO_TOKEN_DAYS} days:")
@@ -94,8 +96,8 @@ def _station_accounts(demo: dict[str, Principal]) -> dict[int, Principal]:
     by_unit = {account.scope_unit_id: account for account in demo.values()
                if account.role in (Role.TOWN_CENTRE, Role.VILLAGE_STATION, Role.GRID_WORKER)}
     district = tree_service.get_unit_by_code(db.session, code=naxi.CODE)
-    existing = {principal.username: principal for principal in db.session.scalars(
-        sa.select(Principal).where(Principal.username.like("naxi.5%")))}
+    existing = {principal.username.lower(): principal for principal in db.session.scalars(
+        sa.select(Principal).where(sa.func.lower(Principal.username).like("naxi.5%")))}
     units = db.session.scalars(sa.select(Unit).where(
         in_subtree(Unit.path, district.path), Unit.level.in_([Level.TOWN, Level.VILLAGE, Level.GRID])).order_by(Unit.path))
     made = 0

@@ -92,6 +92,23 @@ def test_seeding_again_after_a_demo_account_was_deactivated_leaves_it_so(app, se
     assert session.scalar(sa.select(Principal.active).where(Principal.username == "naxi.auditor")) is False
 
 
+def test_seeding_again_takes_accounts_named_so_in_another_case_for_its_own(app, session, naxi_seeded):
+    """Usernames are one account per name whatever its case; before, an account named Naxi.Command
+    (or NAXI.510503002) stopped the next seed with a traceback, trying to make naxi.command."""
+    from gridgov.auth.models import Principal
+
+    for old, new in (("naxi.command", "Naxi.Command"), ("naxi.510503002", "NAXI.510503002")):
+        renamed = app.test_cli_runner().invoke(args=["principals", "rename", old, new])
+        assert renamed.exit_code == 0, renamed.output
+
+    again = run(app, "naxi", "--cases", "0")
+
+    assert "Naxi.Command" in again.stdout
+    names = list(session.scalars(sa.select(Principal.username).where(
+        sa.func.lower(Principal.username).in_(["naxi.command", "naxi.510503002"]))))
+    assert sorted(names) == ["NAXI.510503002", "Naxi.Command"]
+
+
 def test_naxi_rows_are_deterministic():
     assert naxi.rows() == naxi.rows()
 
