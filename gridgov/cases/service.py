@@ -249,6 +249,8 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
             return None, record
         except sa.exc.IntegrityError:
             record = session.scalar(lookup)
+            if record is None:  # not the key's uniqueness: something else refused the row
+                raise
     if record.request_hash != fingerprint:
         # 422, not 409: sending it again cannot help (draft-ietf-httpapi-idempotency-key-header).
         raise RuleViolation("This Idempotency-Key was used for a different request; use a new key for a new case.",
