@@ -55,10 +55,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", _database_url(app))
     settings.check(app.config)  # before anything is made of the settings
     # A database error's message leaves out the statement's values: they are residents' names,
-    # phones and ID hashes, and the message goes to the log. A pooled connection is tested before
-    # each request takes it: after the database restarts (or a firewall drops an idle connection)
-    # every worker would otherwise fail one request per connection it kept.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, "pool_pre_ping": True})
+    # phones and ID hashes, and the message goes to the log. A server's pooled connection is tested
+    # before each request takes it: after the server restarts (or a firewall drops an idle
+    # connection) every worker would otherwise fail one request per connection it kept. (An SQLite
+    # file has no connection to lose.)
+    server = not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, "pool_pre_ping": server})
     app.config.update(
         API_TITLE="gridgov",
         API_VERSION="v1",
