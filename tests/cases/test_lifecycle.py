@@ -155,7 +155,8 @@ def test_the_same_idempotency_key_with_a_different_body_is_refused(actors, ids):
         }, headers=headers),
         422,
     )
-    assert "Idempotency-Key" in body["detail"] and body["errors"] == {"Idempotency-Key": ["used for a different request"]}
+    assert "Idempotency-Key" in body["detail"]
+    assert body["errors"] == {"Idempotency-Key": ["used for a different request"]}
     assert len(actors.district.client.get(CASES).get_json()["items"]) == 1
 
 

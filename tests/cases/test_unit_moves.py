@@ -175,7 +175,8 @@ def test_a_retired_district_keeps_its_cases_having_no_unit_above(session, actors
     assert case["owner_unit_id"] == ids[D]
 
     district = client.get(f"/api/v1/units/{ids[D]}").get_json()
-    assert client.patch(f"/api/v1/units/{ids[D]}", json={"active": False, "version": district["version"]}).status_code == 200
+    retired = client.patch(f"/api/v1/units/{ids[D]}", json={"active": False, "version": district["version"]})
+    assert retired.status_code == 200
 
     assert _unchanged(get(actors.district.client, case["id"])) == _unchanged(case)
     assert "transfer" not in [event["action"] for event in timeline(actors.district.client, case["id"])]
