@@ -194,15 +194,16 @@ def _require_current_schema() -> None:
     """``ClickException`` unless the database's schema is the revision this code's migrations end
     at. (A missing schema fails the query: ``CommandGroup.invoke`` says what to run.)"""
     problem = schema_problem()
-    db.session.rollback()  # the command's own work begins its own transaction
     if problem is not None:
         raise click.ClickException(problem)
 
 
 def schema_problem() -> str | None:
     """What is wrong with the database's schema revision, in one line, or None when it is the
-    one this code's migrations end at. Reads the database (a missing schema raises)."""
+    one this code's migrations end at. Reads the database in a transaction of its own, ended here,
+    so that none is left open for what follows (a missing schema raises)."""
     found = set(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+    db.session.rollback()
     heads, known = _migration_revisions()
     if found == heads:
         return None

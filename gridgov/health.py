@@ -11,17 +11,15 @@ Neither is rate-limited (``limits.UNLIMITED``) nor kept by a cache.
 
 from flask import Blueprint, current_app
 
-from gridgov.db import db, schema_problem
+from gridgov import security
+from gridgov.db import schema_problem
 from gridgov.errors import problem
 
 bp = Blueprint("health", __name__)
 
 
-@bp.after_request
-def _uncached(response):
-    # A cache in between would answer for a worker that is gone (or one that is back).
-    response.headers["Cache-Control"] = "no-store"
-    return response
+# A cache in between would answer for a worker that is gone (or one that is back).
+bp.after_request(security.kept_by_no_cache)
 
 
 @bp.get("/healthz")
@@ -32,7 +30,6 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     trouble = schema_problem()
-    db.session.rollback()  # a read of its own: no transaction left open in the pooled connection
     if trouble is not None:
         current_app.logger.error("GET /readyz: %s", trouble)
         return problem(503, detail=trouble)

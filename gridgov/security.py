@@ -22,3 +22,10 @@ def _add_headers(response):
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def kept_by_no_cache(response):
+    """``Cache-Control: no-store`` unless the answer says otherwise: for the blueprints and
+    answers no cache in between may keep."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -4,6 +4,7 @@ import re
 
 from flask import Flask, g
 
+from gridgov import security
 from gridgov.auth import keys, permissions
 
 
@@ -26,9 +27,7 @@ def init_app(app: Flask, api) -> None:
 def _kept_by_no_cache(response):
     """What a signed-in principal is answered (cases, parties, figures) is kept by no cache in
     between, nor by the browser: Back after signing out on a shared computer shows nothing."""
-    if g.get("principal") is not None and "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    return security.kept_by_no_cache(response) if g.get("principal") is not None else response
 
 
 _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

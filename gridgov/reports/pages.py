@@ -14,6 +14,7 @@ from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
+from gridgov import security
 from gridgov.api import unstorable
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, Category
@@ -29,13 +30,10 @@ bp = Blueprint("report_pages", __name__)
 PUBLIC_BODY_LIMIT = 32 * 1024  # a form of a few short fields; nothing larger is read
 
 
-@bp.after_request
-def _kept_by_no_cache(response):
-    """Each form carries a submission id of its own, and a receipt or a progress page is one
-    resident's: a shared cache in between would hand them to the next person (whose report
-    would then be taken for a resend of the first, and answered with its receipt)."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+# Each form carries a submission id of its own, and a receipt or a progress page is one
+# resident's: a shared cache in between would hand them to the next person (whose report would
+# then be taken for a resend of the first, and answered with its receipt).
+bp.after_request(security.kept_by_no_cache)
 
 
 def _storable(form, field):
