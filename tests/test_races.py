@@ -898,3 +898,136 @@ def test_an_assignment_to_an_account_being_deactivated_is_let_go_of_not_left(app
         case = session.get(Case, case_id)
         assert case.assignee_id is None  # let go of, with an event saying why
         assert cases_service.events(session, case=case)[-1].action == "unassign"
+
+
+# --- a case given to a unit as it is retired ----------------------------------------------------
+
+
+def retire_as(app, monkeypatch, *, unit_id: int, meanwhile) -> str:
+    """Retire ``unit_id`` and, once the retirement has updated the unit and handed on its open
+    cases but not yet committed, run ``meanwhile``; the retirement commits when that is done, or
+    after a second if it waits for the retirement. "done", or the refusal's detail."""
+    retired, finished = threading.Event(), threading.Event()
+
+    def pause(session, *, unit):
+        if threading.current_thread().name == "retirer":
+            retired.set()
+            finished.wait(1)
+
+    monkeypatch.setattr(tree_service, "RETIRED", [*tree_service.RETIRED, pause])
+    outcome = []
+
+    def other():
+        assert retired.wait(30)
+        try:
+            meanwhile()
+            outcome.append("done")
+        except Conflict as refusal:
+            outcome.append(refusal.detail)
+        finally:
+            finished.set()
+
+    assert _run_together(lambda: retire(app, unit_id), other, names=("retirer", "other")) == []
+    [what] = outcome
+    return what
+
+
+def retire(app, unit_id: int) -> None:
+    with request_session(app) as session:
+        tree_service.update_unit(session, unit=tree_service.get_unit(session, unit_id=unit_id), active=False)
+        session.commit()
+
+
+def owner_of(app, case_id: int) -> SimpleNamespace:
+    """The case's owner now: its id, name and whether it is in use."""
+    with request_session(app) as session:
+        unit = tree_service.get_unit(session, unit_id=session.get(Case, case_id).owner_unit_id)
+        return SimpleNamespace(id=unit.id, name=unit.name, active=unit.active)
+
+
+def test_a_case_escalated_to_a_village_being_retired_goes_to_a_unit_in_use(app, district, monkeypatch):
+    """The grid takes a case up to its village just as the town retires the village. The
+    retirement hands on the open cases it sees, and this one is not the village's yet. Before,
+    the escalation went through and the case was left with the retired village, which no one
+    works at any more. Now it is told to try again (PostgreSQL) or goes straight to the town
+    (SQLite: the retirement committed before it began); asked again, it goes to the town."""
+    case_id = failed_at_its_grid(app, district.microgrid)
+
+    def escalate():
+        with request_session(app) as session:
+            case = session.get(Case, case_id)
+            cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
+                              params={"reason": "mediation_failed"})
+            session.commit()
+
+    what = retire_as(app, monkeypatch, unit_id=district.village, meanwhile=escalate)
+    owner = owner_of(app, case_id)
+    assert owner.active, f"the case was left with {owner.name}, retired"
+    if what != "done":
+        assert "try again" in what and owner.id == district.grid
+        escalate()
+    assert owner_of(app, case_id).id == district.town1
+
+
+def test_a_case_logged_under_a_grid_being_retired_is_refused_then_goes_to_the_village(app, district, monkeypatch):
+    """A grid worker logs a case in a micro-grid as its grid is retired: the logging read the grid
+    in use, and the retirement commits before the logging writes. Before, the case was filed with
+    the retired grid; now the logging is refused ("retired just now; try again") and writes
+    nothing, and logged again it goes to the village."""
+    outcome = []
+    what = retire_as(app, monkeypatch, unit_id=district.grid,
+                     meanwhile=lambda: outcome.append(log_case(app, district.microgrid)))
+
+    assert "retired just now; try again" in what, outcome and owner_of(app, outcome[0]).name
+    with request_session(app) as session:
+        assert session.scalars(sa.select(Case.id).where(Case.district_id == district.district)).all() == []
+    assert owner_of(app, log_case(app, district.microgrid)).id == district.village
+
+
+def test_a_case_reopened_as_its_grid_is_retired_reopens_with_a_unit_in_use(app, district, monkeypatch):
+    """The applicant objects to a closed case just as its grid is retired: the retirement lets go
+    of the open cases it sees, and a closed case is not open. Before, the case reopened with the
+    retired grid; now the reopening is told to try again, or finds the grid retired and reopens
+    with the village."""
+    case_id = log_case(app, district.microgrid)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        for action, params in [("accept", {}), ("resolve", {"note": "双方和解"}), ("close", {})]:
+            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+        session.commit()
+
+    def reopen():
+        with request_session(app) as session:
+            case = session.get(Case, case_id)
+            cases_service.act(session, case=case, action="reopen", actor=None, version=case.version,
+                              params={"reason": "申请人不满意"})
+            session.commit()
+
+    what = retire_as(app, monkeypatch, unit_id=district.grid, meanwhile=reopen)
+    if what != "done":
+        assert "try again" in what
+        reopen()
+    owner = owner_of(app, case_id)
+    assert owner.id == district.village, f"the case reopened with {owner.name}"
+
+
+def test_a_village_retired_as_its_town_is_retired_hands_its_cases_to_a_unit_in_use(app, district, monkeypatch):
+    """The village and its town are retired at the same time; the village's open case goes to the
+    unit above it that is in use. Before, the village's retirement read the town in use and gave
+    it the case, which the town's retirement (under way) did not see. Now the village's
+    retirement is told to try again, or finds the town retired and gives the case to the
+    district."""
+    case_id = failed_at_its_grid(app, district.microgrid)
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
+                          params={"reason": "mediation_failed"})
+        session.commit()
+    assert owner_of(app, case_id).id == district.village
+
+    what = retire_as(app, monkeypatch, unit_id=district.town1, meanwhile=lambda: retire(app, district.village))
+    if what != "done":
+        assert "try again" in what and owner_of(app, case_id).id == district.village
+        retire(app, district.village)
+    owner = owner_of(app, case_id)
+    assert owner.id == district.district, f"the case went to {owner.name}"

@@ -511,6 +511,8 @@ def _leave_retired(session: Session, *, unit: Unit) -> None:
         sa.select(Case).where(Case.owner_unit_id == unit.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
     ).all()
+    if cases:
+        tree_service.hold_taker(session, unit=target)  # not being retired itself meanwhile
     why = f"{unit.name} is no longer in use: {target.name} handles the case"
     for case in cases:
         _transfer(session, case, to=target, why=lambda _target: why)
@@ -727,9 +729,10 @@ def _hand_over(session: Session, case: Case, *, target: Unit, now: datetime, pol
     """Give the case to ``target``, above its owner (``up``) or below it."""
     # The target's path as it is now, and kept so: a move committed since it was read, or while
     # this transaction runs, would leave the case with a path no unit has (out of its owner's
-    # lists). And the owner held with it, so where the target lies from it stays as decided.
-    held = tree_service.hold_places(session, unit_ids=[case.owner_unit_id, target.id])
-    owner_path, target_path = held[case.owner_unit_id], held[target.id]
+    # lists); a retirement, with a unit that takes no cases. And the owner held with it, so where
+    # the target lies from it stays as decided.
+    owner_path = tree_service.hold_places(session, unit_ids=[case.owner_unit_id])[case.owner_unit_id]
+    target_path = tree_service.hold_taker(session, unit=target)
     above, below = (target_path, owner_path) if up else (owner_path, target_path)
     if not paths.is_descendant_or_self(below, above):
         raise BeingMoved(f"{target.name} or the case's present owner was moved just now; try again.")
@@ -797,10 +800,13 @@ def _reopen(session, case, *, actor, now, reason):
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
-    if _apart(case) or not tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id).active:
+    owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
+    if _apart(case) or not owner.active:
         # Where it happened has moved away from its owner since it was resolved, or its owner is
         # no longer in use: it reopens with the unit that handles such cases there now.
-        _back_where_it_happened(session, case, now=now)
+        owner, _lineage = _back_where_it_happened(session, case, now=now)
+    # A retirement under way lets go of the open cases it sees, and a closed one is not open yet.
+    tree_service.hold_taker(session, unit=owner)
     clock.start(case, now=now, policy=current_policy())
     return reason
 

@@ -142,9 +142,10 @@ LINEAGE = _lineage_of_unit(Unit).execution_options(populate_existing=True, **UNS
 # Share locks on a unit's lineage: a move that would change it must update one of these rows
 # (paths are rewritten from the moved unit down), so it waits for the commit. All of the lineage,
 # not only the unit: a move rewriting the rows above the unit first would otherwise hold them
-# against the locker's foreign-key checks while waiting for the unit (a deadlock). On SQLite: the
-# write lock.
-SHARE_LINEAGE = _lineage_of_unit(Unit.id).with_for_update(read=True, of=Unit).execution_options(**UNSCOPED)
+# against the locker's foreign-key checks while waiting for the unit (a deadlock). A retirement
+# updates its unit's row too, so it waits as well (or is waited for). On SQLite: the write lock.
+SHARE_LINEAGE = (_lineage_of_unit(Unit.id, Unit.active).with_for_update(read=True, of=Unit)
+                 .execution_options(**UNSCOPED))
 
 
 def lineage(session: Session, *, unit_id: int) -> list[Unit]:
@@ -159,12 +160,12 @@ def lineage(session: Session, *, unit_id: int) -> list[Unit]:
 
 
 def lock_lineage(session: Session, *, lineage: list[Unit]) -> None:
-    """Keep ``lineage`` (as ``lineage()`` read it) as it is until the commit: no move may change
-    it. ``Conflict`` if one already has since it was read (the caller's work was for the old
-    place)."""
-    locked = list(session.scalars(SHARE_LINEAGE, {"unit_id": lineage[-1].id}))
-    if locked != [unit.id for unit in lineage]:
-        raise Conflict(f"{lineage[-1].name} was moved just now; try again.")
+    """Keep ``lineage`` (as ``lineage()`` read it) as it is until the commit: no move or
+    retirement may change it. ``Conflict`` if one already has since it was read (the caller's
+    work was for the old place, or for a unit that takes no more cases)."""
+    locked = [tuple(row) for row in session.execute(SHARE_LINEAGE, {"unit_id": lineage[-1].id})]
+    if locked != [(unit.id, unit.active) for unit in lineage]:
+        raise Conflict(f"{lineage[-1].name} or a unit above it was moved or retired just now; try again.")
 
 
 # Every move that changes a unit's path rewrites the unit's own row (its path is a key), so a
@@ -190,6 +191,24 @@ def hold_lineage(session: Session, *, unit_id: int, depth: int) -> list:
     if len(held) != depth + 1 or held[-1].id != unit_id:
         raise BeingMoved("Where this case happened is being moved just now; try again in a moment.")
     return held
+
+
+# The unit a case is handed to, held as HOLD_PLACES holds a unit and against any update of its
+# row as well: its retirement would not see the case arriving and would leave it there.
+HOLD_TAKER = (sa.select(Unit.path, Unit.active).where(Unit.id == sa.bindparam("unit_id"))
+              .with_for_update(read=True, skip_locked=True).execution_options(**UNSCOPED))
+
+
+def hold_taker(session: Session, *, unit: Unit) -> str:
+    """The path of ``unit``, which is to take a case, kept as it is and in use until the commit.
+    ``BeingMoved`` while another transaction changes the unit (a move, a retirement, an edit) or
+    if it has been retired since it was read: asked again, the caller finds the unit above."""
+    held = session.execute(HOLD_TAKER, {"unit_id": unit.id}).one_or_none()
+    if held is None:
+        raise BeingMoved(f"{unit.name} is being moved or changed just now; try again in a moment.")
+    if not held.active:
+        raise BeingMoved(f"{unit.name} was retired just now; try again.")
+    return held.path
 
 
 def try_to_hold(session: Session, *, unit_ids) -> dict[int, str]:
