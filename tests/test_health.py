@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridgov import create_app
+from gridgov.auth.guard import SESSION_KEY
 from gridgov.db import db
 from gridgov.errors import RETRY_SECONDS
 from tests.conftest import TEST_SETTINGS, IsolatedClient
@@ -30,8 +31,16 @@ def out_of_reach(request, tmp_path):
         db.engine.dispose()
 
 
-def test_liveness_answers_without_asking_the_database(out_of_reach):
-    response = out_of_reach.test_client().get("/healthz")
+@pytest.mark.parametrize("credentials", ["none", "token", "cookie"])
+def test_liveness_answers_without_asking_the_database(out_of_reach, credentials):
+    """Whatever the probe carries: a token (a monitor's global header, a proxy's) or a signed-in
+    cookie is not looked up. Before, either answered 503 and got a healthy worker restarted."""
+    client = out_of_reach.test_client()
+    if credentials == "cookie":
+        with client.session_transaction() as session:
+            session[SESSION_KEY] = {"id": 1, "generation": 0}
+    headers = {"Authorization": f"Bearer {TOKEN}"} if credentials == "token" else {}
+    response = client.get("/healthz", headers=headers)
 
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"

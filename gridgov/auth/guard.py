@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from gridgov.auth import service
 from gridgov.auth.models import Principal
-from gridgov.auth.permissions import ENDPOINTS, PUBLIC, allows
+from gridgov.auth.permissions import ANONYMOUS, ENDPOINTS, PUBLIC, allows
 from gridgov.auth.scope import Scope
 from gridgov.db import db
 from gridgov.errors import Forbidden, Unauthenticated
@@ -29,6 +29,9 @@ def guard() -> None:
         return  # routing failed (404/405): nothing to guard
     method = "GET" if request.method == "HEAD" else request.method
     permission = ENDPOINTS[(request.endpoint, method)]
+    if request.endpoint in ANONYMOUS:
+        g.principal = g.scope = None
+        return
 
     principal, by_cookie, why_not = _authenticate()
     g.principal = principal

@@ -42,6 +42,11 @@ ROLE_TITLES = {
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 
+# Public endpoints that do not even look the caller up (no account read): a liveness check must
+# answer while the database cannot, whatever token or cookie the probe carries; a stylesheet is
+# the same for everyone.
+ANONYMOUS = {"health.healthz", "health.readyz", "static"}
+
 PERMISSIONS = {
     "units:read": "read the units of the scope",
     "units:write": "create, change, move, import and delete units in the scope",
