@@ -159,11 +159,11 @@ class Attachments(MethodView):
         """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most),
         one file per request (several answer 400)."""
         case = service.get_case(db.session, case_id=case_id)
-        uploads = request.files.getlist("file")
-        if len(uploads) > 1:
-            # Keeping the first and dropping the rest would tell a grid worker their photos were kept.
+        # Keeping one and dropping the rest (under "file" or any other name) would tell a grid
+        # worker their photos were kept.
+        if len(list(request.files.items(multi=True))) > 1:
             raise InvalidInput("Send one file per request.", errors={"file": ["one file per request"]})
-        upload = uploads[0] if uploads else None
+        upload = request.files.get("file")
         attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
         db.session.commit()
         return attachment

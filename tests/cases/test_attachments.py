@@ -133,10 +133,14 @@ def test_an_empty_file_and_a_missing_one_are_refused(actors, case):
     assert get(actors.grid.client, case["id"])["attachments"] == []
 
 
-def test_several_files_in_one_request_are_refused_not_partly_kept(actors, case, attachment_dir):
-    """Before, the first was kept and the others dropped, with a 201."""
-    response = actors.grid.client.post(f"{CASES}/{case['id']}/attachments", data={"file": [
-        (io.BytesIO(tiny_png()), "1.png"), (io.BytesIO(tiny_pdf()), "协议书.pdf")]}, content_type="multipart/form-data")
+@pytest.mark.parametrize("second_field", ["file", "photo"])
+def test_several_files_in_one_request_are_refused_not_partly_kept(actors, case, attachment_dir, second_field):
+    """Before, the first was kept and the others dropped, with a 201 (and a file under another
+    name than "file" was dropped even after that was fixed for two under "file")."""
+    first, second = (io.BytesIO(tiny_png()), "1.png"), (io.BytesIO(tiny_pdf()), "协议书.pdf")
+    data = {"file": [first, second]} if second_field == "file" else {"file": first, second_field: second}
+    response = actors.grid.client.post(f"{CASES}/{case['id']}/attachments", data=data,
+                                       content_type="multipart/form-data")
 
     assert assert_problem(response, 400)["errors"] == {"file": ["one file per request"]}
     assert get(actors.grid.client, case["id"])["attachments"] == []
