@@ -209,11 +209,21 @@ def unreachable(error: sa.exc.DBAPIError) -> bool:
         or (error.statement is None and getattr(error.orig, "sqlstate", None) is None))
 
 
-def try_again_later(detail: str):
-    """503 with ``Retry-After``: a page in the resident's words for a browser, else a problem."""
+# What a browser's page says when the database cannot serve it, by what became of the request.
+BUSY_PAGE = {
+    "read": "系统暂时无法访问，请稍候片刻再试。",
+    "not_saved": "系统正忙，您填写的内容没有保存。请稍候片刻再提交。",
+    # The form's own id makes a second sending of the same form answer what the first filed.
+    "perhaps_saved": "系统连接中断，您提交的内容可能已经保存。请稍候片刻再提交一次，不会重复登记。",
+}
+
+
+def try_again_later(detail: str, *, perhaps_made: bool = False):
+    """503 with ``Retry-After``: a page in the resident's words for a browser, else a problem.
+    ``perhaps_made``: the connection was lost as the change was being made."""
     if _wants_a_page():
-        response = make_response(render_template(
-            "message.html", title="系统繁忙", message="系统正忙，您填写的内容没有保存。请稍候片刻再提交。"), 503)
+        said = "read" if request.method in ("GET", "HEAD") else "perhaps_saved" if perhaps_made else "not_saved"
+        response = make_response(render_template("message.html", title="系统繁忙", message=BUSY_PAGE[said]), 503)
     else:
         response = problem(503, detail=f"{detail} Try again after Retry-After seconds.")
     response.headers["Retry-After"] = str(RETRY_SECONDS)
@@ -239,7 +249,8 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
         current_app.logger.error("%s %s: the database cannot be reached: %s", request.method, request.path, error.orig)
         if error.connection_invalidated:  # lost mid-request: perhaps while the server committed
             return try_again_later("The connection to the database was lost; the change may or may not have been "
-                                   "made (a retry with the same Idempotency-Key, where one is taken, is safe).")
+                                   "made (a retry with the same Idempotency-Key, where one is taken, is safe).",
+                                   perhaps_made=True)
         return try_again_later("The database cannot be reached just now; nothing was written.")
     if not isinstance(error, sa.exc.IntegrityError) and getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
         raise error  # anything else is a fault: the 500 handler, and the log

@@ -5,7 +5,7 @@ the server dropped the connections a worker kept."""
 import pytest
 import sqlalchemy as sa
 
-from gridgov import create_app
+from gridgov import create_app, errors
 from gridgov.auth.guard import SESSION_KEY
 from gridgov.db import db
 from gridgov.errors import RETRY_SECONDS
@@ -58,8 +58,26 @@ def test_a_database_out_of_reach_answers_503_with_retry_after(out_of_reach):
         assert "cannot be reached" in response.get_json()["detail"]
         assert response.headers["Retry-After"] == str(RETRY_SECONDS)
     assert page.status_code == 503 and "系统繁忙" in page.get_data(as_text=True)
+    # A page that was only being looked at: nothing filled in to lose (before, it said so).
+    assert "请稍候片刻再试" in page.get_data(as_text=True) and "没有保存" not in page.get_data(as_text=True)
     # A public page is rate-limited: the limiter's window (a minute) does not replace the few seconds.
     assert page.headers["Retry-After"] == str(RETRY_SECONDS)
+
+
+def test_a_form_whose_connection_was_lost_says_it_may_have_been_saved(app):
+    """The server went away as a resident's report was being filed: perhaps it was committed. The
+    page says so, and that sending the same form again files nothing twice (the API's detail says
+    the same of an Idempotency-Key); before, it said nothing had been saved."""
+    lost = sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"),
+                                   connection_invalidated=True)
+    with app.test_request_context(f"/r/{REPORT_CODE}", method="POST", headers={"Accept": "text/html"}):
+        page = errors.handle_database_conflict(lost)
+    with app.test_request_context("/api/v1/cases", method="POST"):
+        api = errors.handle_database_conflict(lost)
+
+    assert page.status_code == api.status_code == 503
+    assert "可能已经保存" in page.get_data(as_text=True) and "没有保存" not in page.get_data(as_text=True)
+    assert "may or may not have been made" in api.get_json()["detail"]
 
 
 def test_ready_when_the_schema_is_this_codes(anonymous):

@@ -107,5 +107,6 @@ def test_a_write_that_waits_too_long_for_the_lock_answers_503_to_try_again(app, 
     assert api.status_code == 503 and api.mimetype == "application/problem+json"
     assert int(api.headers["Retry-After"]) > 0
     assert page.status_code == 503 and page.mimetype == "text/html" and "系统繁忙" in page.get_data(as_text=True)
+    assert "您填写的内容没有保存" in page.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0
