@@ -106,8 +106,14 @@ def deactivate_command(username):
 @click.argument("username")
 def activate_command(username):
     """Reactivate USERNAME, deactivated before; its old tokens stay revoked."""
-    principal = _change(username, lambda principal: service.activate(db.session, principal=principal))
-    click.echo(f"Reactivated {principal.username}.")
+    was_active = []
+
+    def activate(principal):
+        was_active.append(principal.active)
+        service.activate(db.session, principal=principal)
+
+    principal = _change(username, activate)
+    click.echo(f"{principal.username} is active already." if was_active[0] else f"Reactivated {principal.username}.")
 
 
 @principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first

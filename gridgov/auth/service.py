@@ -109,7 +109,7 @@ def create_principal(
     scope_unit_id: int,
     password: str | None = None,
 ) -> Principal:
-    check_may_hand_out(role, "create such an account")
+    check_may_hand_out(role, "create such an account", command="principals create")
     _check_username(session, username)
     scope = _scope_unit(session, scope_unit_id)
     principal = Principal(
@@ -143,16 +143,17 @@ def rename(session: Session, *, principal: Principal, username: str) -> Principa
     return principal
 
 
-def check_may_hand_out(role: Role, doing: str) -> None:
+def check_may_hand_out(role: Role, doing: str, *, command: str) -> None:
     """An account cannot hand out the reading of personal data it lacks: the password or a token
     of an account that reads it, or that role. Only one that reads personal data itself, one
-    over the whole installation, or the command line may (403 otherwise)."""
+    over the whole installation, or the command line (``command``, which does it there) may
+    (403 otherwise)."""
     acting = current_scope()
     if acting is None or not acting.path or not reads_personal_data(role):
         return
     if not allows(Role(acting.role), "pii:read"):
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
-                        f"command line (flask --app gridgov principals update, password; tokens issue) can {doing} "
+                        f"command line (flask --app gridgov {command}) can {doing} "
                         f"(the role {role} reads personal data).")
 
 
@@ -196,9 +197,10 @@ def update_principal(session: Session, *, principal: Principal, version: int | N
         # Otherwise an admin could make itself district command, and read personal data.
         raise Forbidden("You cannot change your own role or scope; another admin must.")
     if changes.get("role", principal.role) != principal.role:
-        check_may_hand_out(changes["role"], "give an account that role")
+        check_may_hand_out(changes["role"], "give an account that role", command="principals update")
     if changes.get("scope_unit_id", principal.scope_unit_id) != principal.scope_unit_id:
-        check_may_hand_out(changes.get("role", principal.role), "change the scope of such an account")
+        check_may_hand_out(changes.get("role", principal.role), "change the scope of such an account",
+                           command="principals update")
     before = {}
     if "scope_unit_id" in changes and changes["scope_unit_id"] != principal.scope_unit_id:
         scope = _scope_unit(session, changes.pop("scope_unit_id"))
@@ -249,7 +251,7 @@ def activate(session: Session, *, principal: Principal) -> Principal:
     reads personal data is handing that out (``check_may_hand_out``); taking it away is not."""
     _lock_fresh(session, principal)
     if not principal.active:
-        check_may_hand_out(principal.role, "reactivate such an account")
+        check_may_hand_out(principal.role, "reactivate such an account", command="principals activate")
         principal.active = True
         principal.version += 1
         session.flush()
@@ -260,7 +262,7 @@ def activate(session: Session, *, principal: Principal) -> Principal:
 def set_password(session: Session, *, principal: Principal, password: str) -> Principal:
     """A new password: the lock-out ends, and so do the sessions and the tokens of the old one
     (a reset usually means the old password is known to someone else)."""
-    check_may_hand_out(principal.role, "set the password of such an account")
+    check_may_hand_out(principal.role, "set the password of such an account", command="principals password")
     principal.password_hash = password_hasher().hash(password)
     principal.failed_logins = 0
     principal.locked_until = None

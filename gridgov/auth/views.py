@@ -191,7 +191,7 @@ class Tokens(MethodView):
     def post(self, data):
         """Issue a token for an account; the answer is the only time it is shown."""
         principal = service.get_principal(db.session, principal_id=data["principal_id"])
-        service.check_may_hand_out(principal.role, "issue a token for such an account")
+        service.check_may_hand_out(principal.role, "issue a token for such an account", command="tokens issue")
         days = data["expires_in_days"]
         token, text = service.issue_token(
             db.session, principal=principal, name=data["name"],

@@ -154,6 +154,7 @@ def test_activate_brings_a_deactivated_account_back_without_its_old_tokens(app, 
     assert principal(session, "zhao.liu").active is True
     assert bearer_client(app, token).get(ME).status_code == 401
     assert bearer_client(app, issue(app, "zhao.liu")).get(ME).status_code == 200
+    assert run(app, "principals", "activate", "zhao.liu").stdout == "zhao.liu is active already.\n"
 
 
 def test_deactivate_of_an_unknown_user_fails(app, session):

@@ -363,7 +363,8 @@ def test_an_admin_that_may_not_hand_out_personal_data_may_take_it_away_but_not_g
     worker, _ = make_principal("grid_worker", G11)
 
     assert admin.post(f"{P}/{command}/deactivate").status_code == 200  # in an incident, at once
-    assert "personal data" in assert_problem(admin.post(f"{P}/{command}/activate"), 403)["detail"]
+    refusal = assert_problem(admin.post(f"{P}/{command}/activate"), 403)["detail"]
+    assert "personal data" in refusal and "flask --app gridgov principals activate" in refusal  # what does it
     assert client.get(f"{P}/{command}").get_json()["active"] is False
     assert client.post(f"{P}/{command}/activate").get_json()["active"] is True  # the installation's admin
 
@@ -562,8 +563,11 @@ def test_a_district_admin_cannot_hand_itself_the_reading_of_personal_data(app, c
         admin.post(P, json=new_account(scope=tree[D], role="auditor", password=PASSWORD)),
         admin.patch(f"{P}/{worker}", json={"role": "district_command", "scope_unit_id": tree[D]}),
     ]
-    for response in refused:
-        assert "personal data" in assert_problem(response, 403)["detail"]
+    # Each refusal names the command that does it on the command line.
+    commands = ["tokens issue", "principals password", "principals create", "principals update"]
+    for response, command_line in zip(refused, commands, strict=True):
+        detail = assert_problem(response, 403)["detail"]
+        assert "personal data" in detail and f"(flask --app gridgov {command_line})" in detail
     tokens = client.get(TOKENS, query_string={"principal_id": command}).get_json()["items"]
     assert [token["name"] for token in tokens] == ["test"]
     assert "zhao.liu" not in usernames(client)
