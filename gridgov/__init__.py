@@ -141,8 +141,8 @@ def _api_description() -> str:
         "Send an API token as `Authorization: Bearer …` (from `POST /api/v1/auth/token` or "
         "`flask --app gridgov tokens issue`), or sign in at `/login`. Every principal acts "
         "within a scope, a subtree of units: anything outside it answers 404.\n\n"
-        "Errors are `application/problem+json` (RFC 9457). A query parameter an operation does not take "
-        "is refused (422), not ignored.\n\n"
+        "Errors are `application/problem+json` (RFC 9457). An operation that takes query parameters "
+        "(the lists, the exports, the rollups) refuses one it does not take (422) rather than ignore it.\n\n"
         "## Who may do what\n\n" + as_markdown()
     )
 

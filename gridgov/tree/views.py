@@ -55,7 +55,9 @@ class UnitById(MethodView):
     @blp.arguments(UnitPatchSchema)
     @blp.response(200, UnitSchema)
     def patch(self, data, unit_id):
-        """Change a unit's name, figures or centroid. Moving is `POST …/move`."""
+        """Change a unit's name, figures or centroid; `"active": false` retires it: its workers' duties
+        there end, and its open cases go to the unit above it that is in use, each with an event (a
+        district keeps its own). Moving is `POST …/move`."""
         unit = service.get_unit(db.session, unit_id=unit_id)
         unit = service.update_unit(db.session, unit=unit, **data)
         db.session.commit()
