@@ -118,6 +118,12 @@ def in_use(session: Session, unit: Unit, *, lineage: list[Unit] | None = None) -
     return unit
 
 
+def typed_reference(text: str) -> str:
+    """A public reference as someone read it out and typed it (in either case, or full-width as a
+    Chinese input method types it) in the form a case carries it (NX-2026-000123)."""
+    return unicodedata.normalize("NFKC", text).upper()
+
+
 def own_level(unit: Unit) -> HandlingLevel:
     """The level that handles what happens in ``unit``: a micro-grid's matters go to its grid."""
     return HandlingLevel.GRID if unit.level is Level.MICROGRID else HandlingLevel(unit.level.value)
@@ -1002,8 +1008,7 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
             column = Case.origin_path if key == "origin_unit_id" else Case.owner_path
             stmt = stmt.where(in_subtree(column, unit.path))
         elif key == "reference":
-            # As it was read out and typed: in either case, and full-width (a Chinese input method's).
-            stmt = stmt.where(Case.reference == unicodedata.normalize("NFKC", value).upper())
+            stmt = stmt.where(Case.reference == typed_reference(value))
         elif key == "status":
             stmt = stmt.where(Case.status.in_(value))
         elif key in ("category", "risk_grade", "owner_level", "assignee_id"):

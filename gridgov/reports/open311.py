@@ -31,6 +31,7 @@ from gridgov.auth.scope import UNSCOPED
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, Status
 from gridgov.cases.models import Case
+from gridgov.cases.service import typed_reference
 from gridgov.db import db, utcnow
 from gridgov import errors
 from gridgov.errors import DomainError
@@ -490,7 +491,7 @@ def list_requests(fmt):
         statement = statement.where(Report.district_id == district.id)
     ids = param("service_request_id", max_length=2000)
     if ids is not None:  # overrides every other filter, as the specification says
-        statement = statement.where(Case.reference.in_(_listed(ids)))
+        statement = statement.where(Case.reference.in_([typed_reference(id_) for id_ in _listed(ids)]))
     else:
         codes = _listed(param("service_code", max_length=400) or "")
         if codes:
@@ -526,7 +527,7 @@ def _window() -> tuple[datetime, datetime]:
 
 @bp.route(f"/requests/<service_request_id>.{FORMAT}")
 def get_request(service_request_id, fmt):
-    statement = _requests_query().where(Case.reference == service_request_id)
+    statement = _requests_query().where(Case.reference == typed_reference(service_request_id))
     district = _jurisdiction()
     if district is not None:
         statement = statement.where(Report.district_id == district.id)

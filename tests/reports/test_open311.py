@@ -734,6 +734,10 @@ def test_a_single_request_is_answered_as_a_list_of_one(desk, fmt):
     assert item["service_request_id"] == case["reference"]
     assert item["address_id"] == M211 and item["status"] == "open"
     assert item == listed(desk.web, fmt, service_request_id=case["reference"])[0]
+    # As a resident types it off a receipt: lower case, or full-width.
+    typed = [case["reference"].lower(), case["reference"].translate({ord(c): ord(c) + 0xFEE0 for c in "NX-0123456789"})]
+    assert [desk.web.get(f"{BASE}/requests/{reference}.{fmt}").status_code for reference in typed] == [200, 200]
+    assert listed(desk.web, fmt, service_request_id=",".join(typed)) == [item]
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
