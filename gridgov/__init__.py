@@ -9,7 +9,7 @@ from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gridgov import config as settings
-from gridgov.api import PAGE_SIZE_MAX, Api, IdConverter
+from gridgov.api import PAGE_SIZE_MAX, Api, IdConverter, refuse_query_not_taken
 # Not `from gridgov.db import db`: that name would shadow the gridgov.db module, which
 # migrations refer to for its column types.
 from gridgov.db import configure_engine_events
@@ -123,6 +123,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(open311.bp)
     limits.init_app(app)
     auth.init_app(app, api)  # last: it checks that every endpoint above is in the permission table
+    app.before_request(refuse_query_not_taken)  # after the guard: a stranger learns nothing of the API
     app.cli.add_command(tree_cli.units)
     app.cli.add_command(auth_cli.principals)
     app.cli.add_command(auth_cli.tokens)
@@ -141,8 +142,8 @@ def _api_description() -> str:
         "Send an API token as `Authorization: Bearer …` (from `POST /api/v1/auth/token` or "
         "`flask --app gridgov tokens issue`), or sign in at `/login`. Every principal acts "
         "within a scope, a subtree of units: anything outside it answers 404.\n\n"
-        "Errors are `application/problem+json` (RFC 9457). An operation that takes query parameters "
-        "(the lists, the exports, the rollups) refuses one it does not take (422) rather than ignore it.\n\n"
+        "Errors are `application/problem+json` (RFC 9457). A query parameter an operation does not take "
+        "is refused (422), not ignored (but for names that start with `_`: cache-busters).\n\n"
         "## Who may do what\n\n" + as_markdown()
     )
 

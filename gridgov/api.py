@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 import apispec
 import flask_smorest
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
@@ -177,6 +177,24 @@ class Api(flask_smorest.Api):
             },
             lazy=True,
         )
+
+
+def refuse_query_not_taken() -> None:
+    """An API operation that takes no query parameters refuses any (422), as one that takes some
+    refuses the others (``Parser.load_querystring``): ``GET /units/7/children?level=grid`` would
+    otherwise answer every child, which looks like an answer to the question asked. (Pages and
+    operations not of the API, which have no ``_apidoc``, read what they read.)"""
+    view = current_app.view_functions.get(request.endpoint)
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    operation = getattr(view.view_class, method, None) if hasattr(view, "view_class") else view
+    apidoc = getattr(operation, "_apidoc", None)
+    if apidoc is None:
+        return
+    if any(parameter["in"] == "query" for parameter in apidoc.get("arguments", {}).get("parameters", ())):
+        return
+    if unknown := sorted(key for key in request.args if not key.startswith("_")):
+        raise errors.RuleViolation("This operation takes no query parameters.",
+                                   errors={key: ["Unknown parameter."] for key in unknown})
 
 
 # --- fields -------------------------------------------------------------------------------------

@@ -737,6 +737,19 @@ def test_a_parameter_a_list_does_not_take_is_refused_not_ignored(app, make_princ
     assert response.get_json()["errors"] == {name: ["Unknown parameter."]}
 
 
+@pytest.mark.parametrize("path", ["{U}/{id}/children?level=grid", "{U}/{id}?fields=name", "/api/v1/me?verbose=1"])
+def test_an_operation_that_takes_no_parameters_refuses_them(client, ids, path):
+    """Before, ``/children?level=grid`` answered every child, as if filtered; now, as in the lists
+    (above), a parameter the operation does not take is refused, and a cache-buster is not."""
+    url = path.format(U=U, id=ids[D])
+    response = client.get(url)
+
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    name = url.split("?")[1].split("=")[0]
+    assert response.get_json()["errors"] == {name: ["Unknown parameter."]}
+    assert client.get(url.split("?")[0] + "?_=1700000000").status_code == 200
+
+
 @pytest.mark.parametrize("latitude", ["1e-5", ".5", "-0.5", " 28.5 ", "28.770000000000003"])
 def test_numbers_as_text_in_the_usual_notations_are_read(client, ids, latitude):
     response = client.post(U, json={"name": "新区", "level": "district", "code": "510598", "latitude": latitude})
