@@ -1,6 +1,7 @@
 """Writing the admin audit log, in the same transaction as the change it records."""
 
 import getpass
+import ipaddress
 
 from flask import has_request_context, request
 
@@ -17,12 +18,21 @@ def actor_label() -> tuple[int | None, str]:
     if principal is not None:
         return principal.id, principal.username
     if has_request_context():
-        return None, f"web:{request.remote_addr or 'unknown'}"
+        return None, f"web:{_address()}"
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
     return None, f"cli:{user}"
+
+
+def _address() -> str:
+    """The client's address; "unknown" if what came is none. Behind a proxy trusted one hop too
+    many (``GRIDGOV_PROXY_FIX``) it is whatever a client wrote in X-Forwarded-For."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return "unknown"
 
 
 def record(

@@ -229,6 +229,21 @@ def test_a_lock_out_over_the_web_is_not_audited_as_the_command_line(app, client,
     assert not event["actor"].startswith("cli:"), event["actor"]
 
 
+def test_a_lock_out_is_audited_whatever_address_a_proxy_passed_on(app, client, anonymous, worker):
+    """Behind a proxy trusted one hop too many (GRIDGOV_PROXY_FIX), the client's address is what
+    the client wrote in X-Forwarded-For. Before, a long one made the lock-out's audit row too long
+    for its column: PostgreSQL refused it, the fifth wrong password answered 500, and as the
+    failure count went with it the account was never locked (guessing went on unhindered)."""
+    forged = {"REMOTE_ADDR": "x" * 120}
+    for _ in range(app.config["LOCKOUT_THRESHOLD"]):
+        response = anonymous.post(SIGN_IN, json={"username": "wang.wu", "password": "wrong"}, environ_base=forged)
+        assert_problem(response, 401)
+
+    assert_problem(sign_in(anonymous, "wang.wu"), 429)
+    [event] = client.get("/api/v1/audit", query_string={"action": "principal.locked"}).get_json()["items"]
+    assert event["actor"] == "web:unknown"
+
+
 # --- resetting a password -----------------------------------------------------------------------
 
 
