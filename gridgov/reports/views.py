@@ -10,7 +10,7 @@ from gridgov.api import BINARY, TEXT, Blueprint, page_by_id
 from gridgov.auth import pii
 from gridgov.auth.permissions import allows
 from gridgov.db import db, utcnow
-from gridgov.errors import RuleViolation
+from gridgov.errors import InvalidInput, RuleViolation
 from gridgov.reports import service
 from gridgov.reports.schemas import ReportCodeSchema, ReportListArgs, ReportPageSchema, ReportSchema, TriageSchema
 from gridgov.tree import service as tree_service
@@ -132,15 +132,15 @@ class QrSheet(MethodView):
         microgrids = [microgrid for microgrid in tree_service.descendants(
             db.session, unit=unit, level=Level.MICROGRID, after_path=None, limit=10_000) if microgrid.active]
         codes = service.report_codes(db.session, units=microgrids)
-        db.session.commit()
         items = [
             {
                 "unit": microgrid,
-                "svg": segno.make(service.report_url(codes[microgrid.id].token), error="m")
+                "svg": _qr(service.report_url(codes[microgrid.id].token))
                 .svg_inline(scale=3, border=2, title=QR_TITLE, omitsize=True),
             }
             for microgrid in microgrids
         ]
+        db.session.commit()
         html = render_template("qr_sheet.html", unit=unit, items=items, title=QR_TITLE)
         return Response(html, mimetype="text/html")
 
@@ -158,7 +158,17 @@ def _code_view(code) -> dict:
 def _qr_image(unit_id: int, *, kind: str, mimetype: str, **options) -> Response:
     """The unit's QR code (made with its report code on first request) as ``kind``."""
     code = _code(unit_id)
-    db.session.commit()
     buffer = io.BytesIO()
-    segno.make(service.report_url(code.token), error="m").save(buffer, kind=kind, border=2, **options)
+    _qr(service.report_url(code.token)).save(buffer, kind=kind, border=2, **options)
+    db.session.commit()
     return Response(buffer.getvalue(), mimetype=mimetype)
+
+
+def _qr(url: str) -> segno.QRCode:
+    """The QR code of ``url``; 400 if none can hold it. Without ``GRIDGOV_PUBLIC_URL`` the address
+    begins with the host the request named, which may be any length."""
+    try:
+        return segno.make(url, error="m")
+    except segno.DataOverflowError:
+        raise InvalidInput(f"The address {url[:80]}… is too long for a QR code: reach the service by its own "
+                           "name, or set GRIDGOV_PUBLIC_URL to it.") from None

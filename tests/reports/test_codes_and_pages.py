@@ -24,8 +24,10 @@ from datetime import datetime
 
 import pytest
 import segno
+import sqlalchemy as sa
 
 from gridgov.cases.calendar import TIMEZONE
+from gridgov.reports.models import ReportCode
 from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app
 
 API = "/api/v1"
@@ -315,6 +317,19 @@ def test_each_unit_has_its_own_report_code(client, ids):
 def test_report_code_url_follows_the_request_host_when_no_public_url_is_set(client, ids):
     code = report_code(client, ids[M111], base_url="https://grid.naxi.test")
     assert code["url"] == f"https://grid.naxi.test/r/{code['token']}"
+
+
+@pytest.mark.parametrize("path", ["{M}/qr.png", "{M}/qr.svg", "{V}/qr-sheet"])
+def test_a_host_too_long_for_a_qr_code_is_refused_and_makes_no_codes(session, client, ids, path):
+    """Without GRIDGOV_PUBLIC_URL the code carries the host the request named. Before, a host too
+    long for any QR code answered 500, and the codes the request had made were kept."""
+    host = ".".join(["a" * 60] * 45)
+    url = f"{API}/units/" + path.format(M=ids[M111], V=ids[V1])
+    assert_problem(client.get(url, base_url=f"http://{host}"), 400)
+
+    assert session.scalar(sa.select(sa.func.count()).select_from(ReportCode)) == 0
+    assert client.get(url).status_code == 200
+    assert session.scalar(sa.select(sa.func.count()).select_from(ReportCode)) > 0
 
 
 @pytest.mark.parametrize("level_code", [D, T1])
