@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
-from sqlalchemy.orm import Session, object_session
+from flask import current_app
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.auth import pii
@@ -37,7 +37,7 @@ from gridgov.cases.models import (
     MediationAttempt,
     Party,
     in_area,
-    studios_of,
+    studio_ids_of,
 )
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from, described_from, sources
 from gridgov.db import one_by_id, utc_moment, utcnow
@@ -85,15 +85,7 @@ def may_read_pii(principal: Principal | None, case: Case) -> bool:
         return False
     if case.assignee_id == principal.id:
         return True
-    return case.studio_id is not None and case.studio_id in _studios_of(object_session(case), principal.id)
-
-
-def _studios_of(session: Session, principal_id: int) -> frozenset:
-    """The principal's studios, read once a request: a page of cases asks for each of them."""
-    cache = request.environ.setdefault("gridgov.studios", {}) if has_request_context() else {}
-    if principal_id not in cache:
-        cache[principal_id] = frozenset(session.scalars(studios_of(principal_id)))
-    return cache[principal_id]
+    return case.studio_id is not None and case.studio_id in studio_ids_of(principal.id)
 
 
 # --- units a case moves between -----------------------------------------------------------------
@@ -996,9 +988,13 @@ def colour_filter(colour, *, now: datetime):
     return sa.and_(standing, Case.yellow_at > now)
 
 
-def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int, now: datetime | None = None):
+def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int, now: datetime | None = None,
+               columns: tuple = ()):
+    """Up to ``limit + 1`` of the cases ``filters`` select in the order ``sort`` names, after the
+    cursor key ``after``, and the function that makes a row's key. ``columns``: only those of each
+    case, as a row (an export of many: no case objects, no parties, no attachments)."""
     now = now or utcnow()
-    stmt = sa.select(Case)
+    stmt = sa.select(*columns) if columns else sa.select(Case)
     for key, value in filters.items():
         if value is None or value == []:
             continue
@@ -1030,12 +1026,14 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
     }[sort]
     if sort == "deadline_at":
         stmt = stmt.where(Case.status.in_(DEADLINE_STANDS), Case.deadline_at.is_not(None))
-    return _keyset_page(session, stmt, column, descending=descending, after=after, limit=limit)
+    return _keyset_page(session, stmt, column, descending=descending, after=after, limit=limit, rows=bool(columns))
 
 
-def _keyset_page(session: Session, stmt, column, *, descending: bool, after: list | None, limit: int):
+def _keyset_page(session: Session, stmt, column, *, descending: bool, after: list | None, limit: int,
+                 rows: bool = False):
     """Up to ``limit + 1`` cases of ``stmt`` in (``column``, id) order after the cursor key
-    ``after`` (``[moment, id]``), and the function that makes a case's key."""
+    ``after`` (``[moment, id]``), and the function that makes a case's key. ``rows``: ``stmt``
+    selects columns, not cases."""
     if after is not None:
         try:
             value, last_id = utc_moment(datetime.fromisoformat(after[0])), after[1]
@@ -1046,8 +1044,9 @@ def _keyset_page(session: Session, stmt, column, *, descending: bool, after: lis
         else:
             stmt = stmt.where(sa.or_(column > value, sa.and_(column == value, Case.id > last_id)))
     order = (column.desc(), Case.id.desc()) if descending else (column.asc(), Case.id.asc())
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
-    return rows, (lambda case: [getattr(case, column.key).isoformat(), case.id])
+    result = session.execute(stmt.order_by(*order).limit(limit + 1))
+    found = list(result if rows else result.scalars())
+    return found, (lambda case: [getattr(case, column.key).isoformat(), case.id])
 
 
 def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit: int, after: list | None = None,
