@@ -109,9 +109,10 @@ class Figures:
         self.totals = {row["unit_id"]: row for row in session.execute(
             sa.select(unit_totals).where(unit_totals.c.unit_id.in_(ids))
         ).mappings()}
-        counted = [unit for unit in units if unit.level in DAY_LEVELS]
-        leaves = [unit for unit in units if unit.level not in DAY_LEVELS]
-        self.dated = self._day_sums(session, counted)
+        # Micro-grids keep no day rows: a window's sums of theirs are counted from their cases. All
+        # time needs no counting: the totals rows hold it, of micro-grids too.
+        leaves = [] if window.all_time else [unit for unit in units if unit.level not in DAY_LEVELS]
+        self.dated = self._day_sums(session, [unit for unit in units if unit not in leaves])
         if leaves:
             self.dated.update(self._leaf_sums(session, leaves))
         self.present = self._running(session)

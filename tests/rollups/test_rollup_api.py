@@ -15,6 +15,7 @@ import io
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from gridgov.cases import calendar
 from gridgov.cases.enums import Outcome, ReferralChannel
@@ -301,6 +302,23 @@ def test_escalations_are_counted_in_the_window_by_the_level_they_went_to(session
         assert figures(session, small_tree, D, now=now, window=window)[D]["escalations"] == district_wide, window
         assert figures(session, small_tree, T1, now=now, window=window)[T1]["escalations"] == district_wide, window
         assert figures(session, small_tree, G11, now=now, window=window)[M111]["escalations"] == of_m111, window
+
+
+def test_a_grids_rollup_for_all_time_reads_no_case_history(session, small_tree):
+    """All time, a micro-grid's figures come from its totals row, as every other unit's do (the
+    figures are those above). Before, a grid's rollup (and its risk map, which the command page
+    reloads every minute) read every case of its micro-grids and their events, more each year."""
+    log(session, small_tree, M111, at(2026, 3, 2, 9), accepted(at(2026, 3, 2, 10)), escalated(at(2026, 3, 3, 10)))
+    session.commit()
+    sent = []
+    listener = lambda *args: sent.append(args[2])  # noqa: E731 — the statement
+    sa.event.listen(session.get_bind(), "before_cursor_execute", listener)
+    try:
+        figures(session, small_tree, G11, now=at(2026, 3, 20, 12))
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", listener)
+
+    assert sent and not [statement for statement in sent if "case_events" in statement]
 
 
 # --- durations, colours, satisfaction, risk ----------------------------------------------------
@@ -661,6 +679,20 @@ def test_the_cases_csv_follows_the_list_filters_and_holds_no_personal_data(sessi
     assert len(everything) == 1 + 4
     assert_problem(command.get(f"{API}/cases.csv?status=bogus"), 422)
     assert_problem(command.get(f"{API}/cases.csv?origin_unit_id=999999"), 404)
+
+
+def test_the_cases_csv_of_a_town_holds_its_own_cases_only(app, session, small_tree, ids, make_principal):
+    """The export reads columns, not cases, and the caller's scope still holds for it."""
+    ours = [case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9)),
+            case_in(session, "closed", ids[M211], now=at(2026, 3, 2, 9))]
+    theirs = case_in(session, "reported", ids[M311], now=at(2026, 3, 2, 9))
+    town = bearer_client(app, make_principal("town_centre", T1)[1])
+
+    rows = read_csv(town.get(f"{API}/cases.csv"))
+
+    assert sorted(row[0] for row in rows[1:]) == sorted(case.reference for case in ours)
+    assert theirs.reference not in {row[0] for row in rows}
+    assert {row[5] for row in rows[1:]} == {small_tree[M111].name, small_tree[M211].name}  # 发生地
 
 
 def test_a_cases_csv_that_would_pass_the_row_limit_is_refused_not_cut_short(session, small_tree, ids, command,
