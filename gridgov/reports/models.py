@@ -46,6 +46,7 @@ class Report(db.Model):
     __table_args__ = (
         sa.Index("ix_reports_unit_path", "unit_path"),
         sa.Index("ix_reports_status_id", "status", "id"),
+        sa.Index("ix_reports_submitted_at", "submitted_at", "id"),  # Open311's lists: the latest first
         sa.Index("uq_reports_submission", "submission", unique=True),
         # The few whose due time was counted past the holiday data, which the sweep counts again
         # (spelled as ix_cases_provisional is).
