@@ -48,7 +48,6 @@ def add(session, *, case, actor, upload) -> Attachment:
         )
     service.check_may_attach(service.hold_as_it_is(session, case), actor)  # as the case is now, held
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
-    (directory() / storage_name).write_bytes(data)
     name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)
     attachment = Attachment(
         case_id=case.id,
@@ -63,7 +62,20 @@ def add(session, *, case, actor, upload) -> Attachment:
     session.flush()
     service.record_note(session, case=case, actor=actor, action="attach", now=utcnow(), reason=name,
                         details={"attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)})
+    # Last, when all the database would refuse has been asked of it; ``commit`` takes it back if
+    # the commit fails.
+    (directory() / storage_name).write_bytes(data)
     return attachment
+
+
+def commit(session, attachment: Attachment) -> None:
+    """Commit ``add``'s rows, or, if the database refuses (a deadlock, a lost connection), let go
+    of the file too: the answer says nothing was kept."""
+    try:
+        session.commit()
+    except BaseException:
+        (directory() / attachment.storage_name).unlink(missing_ok=True)
+        raise
 
 
 def _display_name(filename: str | None, *, extension: str, mime: str) -> str:

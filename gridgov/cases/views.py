@@ -165,7 +165,7 @@ class Attachments(MethodView):
             raise InvalidInput("Send one file per request.", errors={"file": ["one file per request"]})
         upload = request.files.get("file")
         attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
-        db.session.commit()
+        attachments.commit(db.session, attachment)
         return attachment
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from gridgov.cases import attachments
 from tests.cases.support import CASES, M111, T1, act, assert_problem, get, log, timeline
@@ -143,6 +144,27 @@ def test_several_files_in_one_request_are_refused_not_partly_kept(actors, case, 
                                        content_type="multipart/form-data")
 
     assert assert_problem(response, 400)["errors"] == {"file": ["one file per request"]}
+    assert get(actors.grid.client, case["id"])["attachments"] == []
+    assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("refused", ["event", "commit"])
+def test_a_file_the_database_refused_to_record_is_not_kept(actors, case, attachment_dir, monkeypatch, refused):
+    """The database refuses the attachment's rows (its event deadlocked with a move of the case's
+    unit; the connection was lost at the commit): the answer says nothing was kept, and nothing
+    is. Before, the file had been written first and stayed on the disk."""
+    def refuse(*_args, **_kwargs):
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"),
+                                      connection_invalidated=True)
+
+    if refused == "event":
+        monkeypatch.setattr(attachments.service, "record_note", refuse)
+    else:
+        monkeypatch.setattr(sa.orm.Session, "commit", refuse)
+    response = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
+    monkeypatch.undo()
+
+    assert_problem(response, 503)
     assert get(actors.grid.client, case["id"])["attachments"] == []
     assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
 
