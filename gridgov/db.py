@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from gridgov.errors import SCHEMA_HINT, NotFound, schema_missing
+from gridgov.errors import SCHEMA_HINT, DomainError, NotFound, schema_missing
 
 # How long a writer waits for SQLite's write lock before it gives up ("database is locked"):
 # then the request answers 503 with Retry-After (errors.handle_database_conflict).
@@ -184,6 +184,8 @@ class CommandGroup(AppGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except DomainError as error:  # what a request would answer 4xx: said in one line, not a traceback
+            raise click.ClickException(error.detail) from None
         except sa.exc.DBAPIError as error:
             if schema_missing(error):
                 raise click.ClickException(SCHEMA_HINT) from None

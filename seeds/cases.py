@@ -97,7 +97,7 @@ def seed(session, *, district_code: str, stations: Stations, count: int = COUNT,
     now = (now or utcnow()).replace(microsecond=0)
     micro = session.execute(
         sa.select(Unit.id, Unit.households)
-        .where(in_subtree(Unit.path, district.path), Unit.level == Level.MICROGRID)
+        .where(in_subtree(Unit.path, district.path), Unit.level == Level.MICROGRID, Unit.active)
         .order_by(Unit.id)
     ).all()
     weights = [households or 1 for _id, households in micro]

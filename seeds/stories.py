@@ -54,7 +54,8 @@ def _working_morning(today, days_ago: int) -> datetime:
 def _microgrid(session: Session, *, under_code: str) -> Unit:
     under = session.scalar(sa.select(Unit).where(Unit.code == under_code))
     return session.scalar(
-        sa.select(Unit).where(in_subtree(Unit.path, under.path), Unit.level == Level.MICROGRID).order_by(Unit.path)
+        sa.select(Unit).where(in_subtree(Unit.path, under.path), Unit.level == Level.MICROGRID, Unit.active)
+        .order_by(Unit.path)
     )
 
 

@@ -2,6 +2,7 @@
 
 import logging
 
+import click
 import pytest
 
 from gridgov import create_app
@@ -43,3 +44,23 @@ def test_a_program_gets_a_problem_for_a_broken_link_and_one_title_per_type(anony
                      client.get("/api/v1/units/2147483647")):
         assert response.status_code == 404 and response.mimetype == "application/problem+json"
         assert response.get_json()["title"] == "Not Found"
+
+
+def test_a_command_refused_by_a_rule_says_so_in_one_line_not_a_traceback(app):
+    """What a request would answer with a 4xx, a command says as a one-line error (exit 1): the
+    commands that catch nothing themselves (the seed) stopped with a traceback."""
+    from gridgov.db import CommandGroup
+    from gridgov.errors import RuleViolation
+
+    @click.group(cls=CommandGroup)
+    def group():
+        pass
+
+    @group.command("refuse")
+    def refuse():
+        raise RuleViolation("太平社区第2网格3号微网格 is no longer in use.")
+
+    result = app.test_cli_runner().invoke(group, ["refuse"])
+
+    assert result.exit_code == 1
+    assert result.output == "Error: 太平社区第2网格3号微网格 is no longer in use.\n"

@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from gridgov.tree import service
+from gridgov.cases.models import Case
+from gridgov.tree import service, transfer
+from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
 from seeds import naxi, synthetic
 
@@ -107,6 +109,21 @@ def test_seeding_again_takes_accounts_named_so_in_another_case_for_its_own(app, 
     names = list(session.scalars(sa.select(Principal.username).where(
         sa.func.lower(Principal.username).in_(["naxi.command", "naxi.510503002"]))))
     assert sorted(names) == ["NAXI.510503002", "Naxi.Command"]
+
+
+def test_cases_are_generated_only_where_units_are_in_use(app, session):
+    """Before, the seed picked retired micro-grids too: it stopped half-way with a traceback."""
+    transfer.import_units(session, rows=naxi.rows())
+    town = service.get_unit_by_code(session, code="510503101")  # 护国镇, where neither story happens
+    retired = list(session.scalars(sa.select(Unit).where(in_subtree(Unit.path, town.path),
+                                                         Unit.level == Level.MICROGRID)))
+    for unit in retired:
+        service.update_unit(session, unit=unit, active=False)
+    session.commit()
+
+    assert "300 generated cases" in run(app, "naxi", "--cases", "300").stdout
+    origins = set(session.scalars(sa.select(Case.origin_unit_id)))
+    assert origins and not origins & {unit.id for unit in retired}
 
 
 def test_naxi_rows_are_deterministic():
