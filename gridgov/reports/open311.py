@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, json, request
-from sqlalchemy.orm import aliased, noload
+from sqlalchemy.orm import aliased, raiseload
 from werkzeug.exceptions import HTTPException
 
 from gridgov.api import unstorable
@@ -473,7 +473,7 @@ def _requests_query():
                ~sa.exists().where(before.case_id == Report.case_id, sa.or_(
                    sa.and_(before.status == dispatched, Report.status == merged),
                    sa.and_(before.status == merged, Report.status == merged, before.id < Report.id))))
-        .options(noload(Case.parties), noload(Case.attachments))  # a request shows neither
+        .options(raiseload(Case.parties), raiseload(Case.attachments))  # a request shows neither
         .execution_options(**UNSCOPED)
     )
 
