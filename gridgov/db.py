@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 
 from gridgov.errors import SCHEMA_HINT, DomainError, NotFound, schema_missing
@@ -109,6 +110,28 @@ def binary_string(length: int) -> sa.types.TypeEngine:
     binary collation. SQLite's default is binary; PostgreSQL needs ``COLLATE "C"``.
     """
     return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+class not_by_index(sa.sql.functions.FunctionElement):
+    """``column`` as it is, not to be found through its index: SQLite's planner takes a column
+    written ``+column`` so (its documented way). Other databases weigh that by their statistics:
+    there it is the column."""
+
+    inherit_cache = True
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(not_by_index)
+def _column_itself(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(not_by_index, "sqlite")
+def _column_with_plus(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
 
 
 def configure_engine_events(engine: sa.engine.Engine) -> None:

@@ -1,9 +1,12 @@
-"""The sweep finds its few provisional deadlines from their own index, not by reading every
-running case (the sweep runs every few minutes)."""
+"""Case queries read off each database's own plan: the sweep finds its few provisional deadlines
+from their own index, not by reading every running case (it runs every few minutes); a page of a
+case list is read from an index, not by sorting every case in scope."""
 
+import pytest
 import sqlalchemy as sa
 
-from gridgov.cases.models import Case
+from gridgov.auth.scope import Scope
+from gridgov.cases.models import Case, _case_criterion
 from gridgov.cases.sweep import PROVISIONAL
 from tests.tree.test_query_plans import plan
 
@@ -13,3 +16,22 @@ def test_the_sweep_reads_provisional_deadlines_from_their_partial_index(session,
     text = plan(session, dialect, stmt)
     assert "ix_cases_provisional" in text, text
     assert "SCAN cases" not in text and "Seq Scan" not in text, text
+
+
+@pytest.mark.parametrize(("code", "wide"), [("510503", True), ("510503001", True), ("510503001001", False)])
+def test_a_page_of_cases_in_scope_is_read_from_an_index_without_sorting_them_all(session, dialect, small_tree,
+                                                                                code, wide):
+    """District command's and a town's lists: their cases are a large share of all, and SQLite,
+    finding them through the two path indexes, read and sorted every one for a page of 50 (1.1 s
+    at 100,000 cases): it now reads the newest first and keeps those in scope. A village's are
+    few: found through the path indexes, as before."""
+    scope = Scope(path=small_tree[code].path, principal_id=1, role="town_centre")
+    stmt = (sa.select(Case).where(_case_criterion(Case, scope))
+            .order_by(Case.created_at.desc(), Case.id.desc()).limit(51))
+    text = plan(session, dialect, stmt)
+    if dialect == "sqlite" and wide:
+        assert "ix_cases_created_at" in text and "TEMP B-TREE" not in text, text
+    elif dialect == "sqlite":
+        assert "ix_cases_origin_path" in text and "ix_cases_owner_path" in text, text
+    else:  # PostgreSQL weighs the paths' indexes against the order's by its statistics
+        assert "Seq Scan" not in text, text
