@@ -938,6 +938,14 @@ def retire(app, unit_id: int) -> None:
         session.commit()
 
 
+def act_on(app, case_id: int, action: str, **params) -> None:
+    """``action`` on the case, in a request of its own, committed."""
+    with request_session(app) as session:
+        case = session.get(Case, case_id)
+        cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
+        session.commit()
+
+
 def owner_of(app, case_id: int) -> SimpleNamespace:
     """The case's owner now: its id, name and whether it is in use."""
     with request_session(app) as session:
@@ -954,11 +962,7 @@ def test_a_case_escalated_to_a_village_being_retired_goes_to_a_unit_in_use(app, 
     case_id = failed_at_its_grid(app, district.microgrid)
 
     def escalate():
-        with request_session(app) as session:
-            case = session.get(Case, case_id)
-            cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
-                              params={"reason": "mediation_failed"})
-            session.commit()
+        act_on(app, case_id, "escalate", reason="mediation_failed")
 
     what = retire_as(app, monkeypatch, unit_id=district.village, meanwhile=escalate)
     owner = owner_of(app, case_id)
@@ -990,18 +994,11 @@ def test_a_case_reopened_as_its_grid_is_retired_reopens_with_a_unit_in_use(app, 
     retired grid; now the reopening is told to try again, or finds the grid retired and reopens
     with the village."""
     case_id = log_case(app, district.microgrid)
-    with request_session(app) as session:
-        case = session.get(Case, case_id)
-        for action, params in [("accept", {}), ("resolve", {"note": "双方和解"}), ("close", {})]:
-            cases_service.act(session, case=case, action=action, actor=None, version=case.version, params=params)
-        session.commit()
+    for action, params in [("accept", {}), ("resolve", {"note": "双方和解"}), ("close", {})]:
+        act_on(app, case_id, action, **params)
 
     def reopen():
-        with request_session(app) as session:
-            case = session.get(Case, case_id)
-            cases_service.act(session, case=case, action="reopen", actor=None, version=case.version,
-                              params={"reason": "申请人不满意"})
-            session.commit()
+        act_on(app, case_id, "reopen", reason="申请人不满意")
 
     what = retire_as(app, monkeypatch, unit_id=district.grid, meanwhile=reopen)
     if what != "done":
@@ -1018,11 +1015,7 @@ def test_a_village_retired_as_its_town_is_retired_hands_its_cases_to_a_unit_in_u
     retirement is told to try again, or finds the town retired and gives the case to the
     district."""
     case_id = failed_at_its_grid(app, district.microgrid)
-    with request_session(app) as session:
-        case = session.get(Case, case_id)
-        cases_service.act(session, case=case, action="escalate", actor=None, version=case.version,
-                          params={"reason": "mediation_failed"})
-        session.commit()
+    act_on(app, case_id, "escalate", reason="mediation_failed")
     assert owner_of(app, case_id).id == district.village
 
     what = retire_as(app, monkeypatch, unit_id=district.town1, meanwhile=lambda: retire(app, district.village))
