@@ -347,7 +347,7 @@ def create_request(fmt):
     db.session.commit()
     return respond([{
         "token": report.tracking_code,
-        "service_notice": "区社会治理中心将在当个工作日内核实并分派；凭 token 查询受理编号。",
+        "service_notice": "区社会治理中心将在一个工作日内核实并分派；凭 token 查询受理编号。",
         "account_id": None,
     }], root="service_requests", item="request", status=201)
 

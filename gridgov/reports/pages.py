@@ -95,13 +95,19 @@ class ReportForm(TextForm):
                                             _storable])
     media_url = StringField("照片链接（选填）", validators=[
         Optional(), Length(max=500, message="请控制在 500 字以内"), URL(message="请填写有效的链接"), _storable])
-    phone = StringField("联系电话（选填）", validators=[
-        Optional(), Regexp(r"^\+?[0-9][0-9 \-]{4,20}\Z", message="请填写有效的电话号码")])
+    # Full-width digits, as a Chinese input method in full-width mode types them; an area code in
+    # brackets, as landlines are written: (0830)1234567.
+    phone = StringField("联系电话（选填）", filters=[lambda text: unicodedata.normalize("NFKC", text) if text else text],
+                        validators=[Optional(), Regexp(r"^\+?\(?[0-9]{1,4}\)?[0-9 \-]{4,20}\Z",
+                                                       message="请填写有效的电话号码")])
     anonymous = BooleanField("匿名反映（不留联系方式）")
 
     def validate_media_url(self, field):
         if field.data and not service.is_web_link(field.data):
             raise ValidationError("请填写以 http:// 或 https:// 开头的链接")
+
+
+bp.add_app_template_filter(service.due_day, "due_day")
 
 
 @bp.app_template_filter("local_time")

@@ -9,7 +9,7 @@ case owned as the case policy says. The reporter follows it at ``/t/<tracking co
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request
@@ -508,6 +508,16 @@ CHANNEL_WORDS = {
 }
 
 
+WEEKDAYS = "一二三四五六日"
+
+
+def due_day(moment: datetime) -> str:
+    """The day a triage due time ends (it is that day's midnight), as a resident reads it:
+    "11月30日（星期一）"."""
+    day = (moment.astimezone(calendar.TIMEZONE) - timedelta(microseconds=1)).date()
+    return f"{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）"
+
+
 def progress(session: Session, *, tracking_code: str) -> dict:
     """What the reporter may know, in plain words: stage and dated steps, no one's name, phone or
     the text of anyone's notes; only units, which are public."""
@@ -519,7 +529,7 @@ def progress(session: Session, *, tracking_code: str) -> dict:
     case = case_of(session, report)
     open_ = True
     if report.status is ReportStatus.PENDING:
-        words = "已收到，工作人员将在当个工作日内核实并分派"
+        words = f"已收到，工作人员将于{due_day(report.triage_due_at)}内核实并分派"
     elif report.status is ReportStatus.REJECTED:
         words = REJECTION_WORDS[report.rejection_reason]
         steps.append((report.handled_at, words))

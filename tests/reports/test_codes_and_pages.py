@@ -26,7 +26,9 @@ import pytest
 import segno
 import sqlalchemy as sa
 
+from gridgov.cases import calendar
 from gridgov.cases.calendar import TIMEZONE
+from gridgov.reports import service as report_service
 from gridgov.reports.models import ReportCode
 from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app
 
@@ -44,7 +46,8 @@ STEP = re.compile(r'<li><time datetime="([^"]+)">([^<]+)</time> ([^<]*)</li>')
 
 PHONE = "13957318426"  # distinctive: must never reach a public page
 MASKED_PHONE = "139****8426"
-PENDING_WORDS = "已收到，工作人员将在当个工作日内核实并分派"
+# The day is the triage desk's working day: today's, or the next one.
+PENDING_WORDS = re.compile(r"已收到，工作人员将于\d{1,2}月\d{1,2}日（星期[一二三四五]）内核实并分派")
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -523,6 +526,27 @@ def test_the_phone_is_kept_for_those_allowed_to_see_it(client, anonymous, comman
     assert report_by_code(command, code)["phone"] == PHONE
 
 
+@pytest.mark.parametrize(("typed", "kept"), [
+    ("１３９５７３１８４２６", PHONE),  # full-width, as a Chinese input method in full-width mode types
+    ("(0830)1234567", "(0830)1234567"),  # a landline, its area code in brackets
+    ("139 5731 8426", "139 5731 8426"),
+])
+def test_a_phone_is_taken_as_residents_write_it(client, anonymous, command, ids, typed, kept):
+    """Before, the full-width digits and the bracketed area code were refused as not a phone."""
+    code = file_report(anonymous, token_of(client, ids[M111]), phone=typed)
+    assert report_by_code(command, code)["phone"] == kept
+
+
+def test_the_receipt_names_the_day_the_report_will_be_seen_to(client, anonymous, ids):
+    """A report made on a Saturday is seen to on Monday: the receipt says so (before: "当个工作日内",
+    which is no day at all on a weekend)."""
+    saturday, _provisional = calendar.end_of_working_day(datetime(2026, 11, 28, 10, tzinfo=TIMEZONE))
+    assert report_service.due_day(saturday) == "11月30日（星期一）"
+    page = assert_page(submit(anonymous, token_of(client, ids[M111]), description="路灯坏了"), 201)
+    due, _provisional = calendar.end_of_working_day(datetime.now(TIMEZONE))
+    assert f"工作人员将于{report_service.due_day(due)}内核实并分派" in page
+
+
 def test_anonymous_report_keeps_no_phone(client, anonymous, command, ids):
     code = file_report(anonymous, token_of(client, ids[G11]), phone=PHONE, anonymous="y")
 
@@ -756,7 +780,7 @@ def test_tracking_page_shows_no_description_at_all(client, anonymous, ids):
     code = file_report(anonymous, token_of(client, ids[M111]), description=f"独特描述文字{SCRIPT}")
 
     page = tracking_page(anonymous, code)
-    assert stage(page) == PENDING_WORDS
+    assert PENDING_WORDS.fullmatch(stage(page))
     assert "alert(1)" not in page
     assert "<script" not in page
     assert "独特描述文字" not in page
@@ -778,7 +802,7 @@ def test_pending_report_shows_it_was_received(client, anonymous, ids, names):
     code = file_report(anonymous, token_of(client, ids[M111]), phone=PHONE)
 
     page = tracking_page(anonymous, code)
-    assert stage(page) == PENDING_WORDS
+    assert PENDING_WORDS.fullmatch(stage(page))
     assert steps(page) == ["已收到您的反映"]
     assert code in page and names[M111] in page and "家事邻里纠纷" in page
     assert PHONE not in page and PHONE[-4:] not in page
@@ -941,7 +965,7 @@ def test_tracking_code_is_forgiven_case_and_spaces(client, anonymous, ids):
     spaced = f"{code[:5].lower()} {code[5:].lower()}"
 
     page = tracking_page(anonymous, spaced)
-    assert stage(page) == PENDING_WORDS
+    assert PENDING_WORDS.fullmatch(stage(page))
     assert code in page
 
 
@@ -967,7 +991,7 @@ def test_tracking_lookup_redirects_to_the_code(client, anonymous, ids):
     response = anonymous.get("/t", query_string={"code": f"  {code}  "})
     assert response.status_code in (301, 302, 303, 307, 308)
     assert response.headers["Location"].endswith(f"/t/{code}")
-    assert stage(assert_page(anonymous.get(response.headers["Location"]), 200)) == PENDING_WORDS
+    assert PENDING_WORDS.fullmatch(stage(assert_page(anonymous.get(response.headers["Location"]), 200)))
 
     assert 'name="code"' in assert_page(anonymous.get("/t"), 200)  # no code: the box to type it in
     # Typed with separators, a "/" among them: the same page (before, a "/" gave an English 404).
