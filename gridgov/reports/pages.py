@@ -181,9 +181,14 @@ def _too_many(error):
         except NotFound:  # no such code: nothing to show the form at
             unit = None
         if unit is not None:
-            # The form again, as typed: nothing the resident wrote is lost while they wait.
+            # The form again, as typed, and with its own id: nothing the resident wrote is lost
+            # while they wait, and sent again it files one report, not a second. A form that
+            # filed one already (a receipt refreshed too often) answers with that receipt.
             form = ReportForm()
-            form.submission.data = new_submission()
+            if not form.submission.validate(form):
+                form.submission.data = new_submission()
+            elif earlier := service.find_by_submission(db.session, submission=form.submission_id):
+                return render_template("report_done.html", report=earlier, unit=unit), 200
             return render_template("report.html", form=form, unit=unit, notice=f"{title}：{message}"), 429
     return render_template("message.html", brand=QR_TITLE, title=title, message=message), 429
 

@@ -26,7 +26,7 @@ from gridgov.reports.models import Report
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from tests.conftest import SMALL_TREE_CSV, TEST_SETTINGS, bearer_client, fresh_app
-from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
+from tests.reports.test_codes_and_pages import SUBMISSION_FIELD, TRACKING
 
 ROOT = Path(__file__).resolve().parents[2]
 D = "510503"
@@ -162,11 +162,30 @@ def test_the_refusal_keeps_what_was_typed(make_app):
     resident = from_address(app, "192.0.2.30")
     assert [file_report(resident, token).status_code for _ in range(3)] == [201] * 3
 
-    refused = file_report(resident, token, description="楼道堆放杂物，存在消防隐患。")
+    posted = form_id(resident, token)
+    refused = resident.post(f"/r/{token}", data={**REPORT, "submission": posted, "description": "楼道堆放杂物。"})
     assert_refused_page(refused)
     page = refused.get_data(as_text=True)
-    assert "楼道堆放杂物，存在消防隐患。" in page and 'name="submission"' in page  # the form, as typed
+    assert "楼道堆放杂物。" in page  # the form, as typed
+    # With the id it came with: sent again once the wait is over, it is the one report. (Before,
+    # it had a new id, and a resident whose first sending had gone through filed a second.)
+    assert SUBMISSION_FIELD.search(page).group(1) == posted
     assert count_reports(app) == 3
+
+
+def test_a_form_sent_again_past_the_limit_answers_its_receipt(make_app):
+    """A resident refreshing the receipt (the browser sends the form again) past the limit sees
+    the receipt, not the form with a "too often" notice as if nothing had been filed."""
+    app = make_app(RATELIMIT_REPORT_CODE="100 per hour")  # 3 a minute per address
+    token = report_token(app, M111)
+    resident = from_address(app, "192.0.2.32")
+    form = {**REPORT, "submission": form_id(resident, token)}
+
+    answers = [resident.post(f"/r/{token}", data=form) for _ in range(5)]
+
+    assert [answer.status_code for answer in answers] == [201, 200, 200, 200, 200]
+    assert len({TRACKING.search(answer.get_data(as_text=True)).group(1) for answer in answers}) == 1
+    assert count_reports(app) == 1
 
 
 def test_a_refusal_at_a_code_not_there_is_the_plain_page_not_a_500(make_app):

@@ -93,10 +93,23 @@ def test_back_after_the_receipt_and_send_again_files_one_report(live, phone):
     assert phone.find_element(By.ID, "tracking-code").text == first
     assert reports_made(app)[before:] == [(first, "楼上每晚装修到十一点，协商无果。")]
 
+    # Back again, a phone number added: not dropped under the first receipt (before, the same
+    # words took the first form's id whatever else had changed), but a report of its own.
+    phone.back()
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "phone")))
+    phone.find_element(By.ID, "phone").send_keys("13957318426")
+    phone.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(phone, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "tracking-code")))
+    second = phone.find_element(By.ID, "tracking-code").text
+    assert second != first
+    with app.app_context():
+        assert db.session.scalar(sa.select(Report.phone).where(Report.tracking_code == second)) == "13957318426"
+        db.session.rollback()
+
     # A new visit is a new report.
     phone.get(page)
-    assert fill_and_send(phone, "楼道堆放杂物。") != first
-    assert len(reports_made(app)) == before + 2
+    assert fill_and_send(phone, "楼道堆放杂物。") not in (first, second)
+    assert len(reports_made(app)) == before + 3
 
 
 def test_a_browser_that_keeps_no_cookies_reports(live, phone_without_cookies):
