@@ -43,17 +43,18 @@ def fixed(value: float, digits: int = 1) -> str:
     return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def percent(rate: float) -> str:
-    return fixed(rate * 100) + "%"
+def percent(rate: float, of: int) -> str:
+    """As the page shows a rate: "–" when nothing was due (or resolved), not 0.0%."""
+    return fixed(rate * 100) + "%" if of else "–"
 
 
 def expected_tiles(totals: dict) -> dict[str, str]:
     return {
         "tile-cases": str(totals["cases"]),
         "tile-open": str(totals["open"]),
-        "tile-closure-rate": percent(totals["closure_rate"]),
-        "tile-on-time": percent(totals["on_time_closure_rate"]),
-        "tile-local": percent(totals["local_resolution_rate"]),
+        "tile-closure-rate": percent(totals["closure_rate"], totals["due_to_close"]),
+        "tile-on-time": percent(totals["on_time_closure_rate"], totals["due_to_close"]),
+        "tile-local": percent(totals["local_resolution_rate"], totals["resolved"]),
         "tile-overdue": str(totals["overdue"]),
         "tile-risk": fixed(totals["risk_score"]),
     }
@@ -64,8 +65,8 @@ def expected_row(child: dict) -> list[str]:
     t = child["totals"]
     colours = t["deadline_colours"]
     return [
-        child["unit"]["name"], str(t["cases"]), str(t["open"]), percent(t["closure_rate"]),
-        percent(t["on_time_closure_rate"]), percent(t["local_resolution_rate"]),
+        child["unit"]["name"], str(t["cases"]), str(t["open"]), percent(t["closure_rate"], t["due_to_close"]),
+        percent(t["on_time_closure_rate"], t["due_to_close"]), percent(t["local_resolution_rate"], t["resolved"]),
         str(colours["green"]), str(colours["yellow"]), str(colours["red"]), fixed(t["risk_score"]),
     ]
 
@@ -288,6 +289,30 @@ def test_clicking_a_town_drills_down_to_its_villages(live, driver, signed_in, ap
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     if ARTIFACTS.is_dir():
         shutil.copyfile(screenshot, ARTIFACTS / "command.png")
+
+
+def test_the_keyboard_drills_down_and_back_up(live, driver, signed_in, api, district_id):
+    """Before, only a mouse could: the rows and the crumbs took no focus (Tab went from 退出 to
+    导出 CSV and round again)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_command(live, driver, district_id)
+    town = rollup(api, district_id)["children"][0]["unit"]
+    for _ in range(40):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        if driver.switch_to.active_element.text == town["name"]:
+            break
+    else:
+        pytest.fail(f"Tab never reached {town['name']}")
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait_loaded(driver, town["id"])
+
+    crumb = driver.find_element("css selector", "#crumbs a")
+    assert crumb.text == DISTRICT_NAME and crumb.get_attribute("href").endswith(f"?unit={district_id}")
+    crumb.send_keys(Keys.ENTER)
+    wait_loaded(driver, district_id)
+    assert driver.find_element("id", "crumbs").text == DISTRICT_NAME
 
 
 def test_back_returns_to_the_unit_drilled_from(live, driver, signed_in, api, district_id):
