@@ -786,6 +786,19 @@ def test_tracking_page_shows_no_description_at_all(client, anonymous, ids):
     assert "独特描述文字" not in page
 
 
+def test_a_refused_field_is_named_in_the_alert_and_tied_to_its_message(client, anonymous, ids):
+    """Before, the alert said only "请检查填写的内容。", and a screen reader on the phone field heard
+    nothing of its error below it."""
+    page = assert_page(submit(anonymous, token_of(client, ids[M111]), description="路灯坏了", phone="12ab"), 422)
+
+    assert re.search(r'role="alert">请检查填写的内容：<a href="#phone">联系电话（选填）</a>。', page), page
+    field = re.search(r"<input[^>]*\bid=\"phone\"[^>]*>", page).group(0)
+    assert 'aria-invalid="true"' in field and 'aria-describedby="phone-error"' in field
+    assert re.search(r'<p class="message" id="phone-error">请填写有效的电话号码</p>', page)
+    description = re.search(r"<textarea[^>]*\bid=\"description\"[^>]*>", page).group(0)
+    assert "aria-invalid" not in description  # the fields without a problem are not marked
+
+
 def test_html_in_a_refused_form_is_escaped_when_shown_again(client, anonymous, clerk, ids):
     token = token_of(client, ids[M111])
     page = assert_page(submit(anonymous, token, description=SCRIPT, phone="not a phone"), 422)
