@@ -3,6 +3,8 @@
 import re
 from urllib.parse import urljoin
 
+from tests.conftest import BROWSER_WAIT_SECONDS, chromium, need_chromium, served
+
 
 def test_the_docs_page_and_every_asset_it_refers_to_answer_without_signing_in(client):
     page = client.get("/docs")
@@ -87,3 +89,22 @@ def test_the_case_export_documents_no_paging_it_does_not_do(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     names = {parameter["name"] for parameter in spec["paths"]["/api/v1/cases.csv"]["get"]["parameters"]}
     assert "status" in names and not {"limit", "cursor"} & names
+
+
+def test_the_docs_page_does_not_scroll_sideways_on_a_laptop(app, tmp_path):
+    """The permission table has a column per role (18 of them): before, it made the whole page
+    2,000 px wide on a 1,350 px window, and the role names scrolled out of sight."""
+    need_chromium()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with served(app) as base, chromium(window_size="1350,900") as driver:
+        driver.get(f"{base}/docs")
+        WebDriverWait(driver, BROWSER_WAIT_SECONDS).until(
+            lambda d: d.find_elements("css selector", ".swagger-ui .info .description table"))
+        widths = driver.execute_script(
+            "const table = document.querySelector('.swagger-ui .info .description table');"
+            "return [document.documentElement.scrollWidth, window.innerWidth, table.scrollWidth, table.clientWidth];")
+
+    page_width, window_width, table_width, table_shown = widths
+    assert page_width <= window_width, widths
+    assert table_width > table_shown, widths  # the table is wider: it scrolls within itself
