@@ -1024,3 +1024,52 @@ def test_a_village_retired_as_its_town_is_retired_hands_its_cases_to_a_unit_in_u
         retire(app, district.village)
     owner = owner_of(app, case_id)
     assert owner.id == district.district, f"the case went to {owner.name}"
+
+
+def test_a_case_goes_up_to_its_district_even_when_the_district_is_retired(app, district):
+    """A retired district is the end of the line: it keeps the cases that reach it (as it keeps
+    its own). Before, holding it against its retirement refused every escalation to it for good."""
+    case_id = failed_at_its_grid(app, district.microgrid)
+    for unit_id in (district.district, district.town1, district.village):
+        retire(app, unit_id)
+
+    act_on(app, case_id, "escalate", reason="mediation_failed")
+
+    assert owner_of(app, case_id).id == district.district
+
+
+def test_an_escalation_to_a_village_being_renamed_goes_through(app, district, monkeypatch):
+    """A rename of the village is no retirement: the case goes up to it meanwhile (PostgreSQL:
+    the escalation does not wait for the rename, nor is it told to try again)."""
+    case_id = failed_at_its_grid(app, district.microgrid)
+    renamed, finished = threading.Event(), threading.Event()
+    record = tree_service.audit.record_unit
+
+    def paused(*args, **kwargs):
+        record(*args, **kwargs)
+        if threading.current_thread().name == "renamer":
+            renamed.set()
+            finished.wait(1)
+
+    monkeypatch.setattr(tree_service.audit, "record_unit", paused)
+    outcome = []
+
+    def rename():
+        with request_session(app) as session:
+            unit = tree_service.get_unit(session, unit_id=district.village)
+            tree_service.update_unit(session, unit=unit, name="竞态新村名")
+            session.commit()
+
+    def escalate():
+        assert renamed.wait(30)
+        try:
+            act_on(app, case_id, "escalate", reason="mediation_failed")
+            outcome.append("done")
+        except Conflict as refusal:
+            outcome.append(refusal.detail)
+        finally:
+            finished.set()
+
+    assert _run_together(rename, escalate, names=("renamer", "escalator")) == []
+    assert outcome == ["done"]
+    assert owner_of(app, case_id).id == district.village

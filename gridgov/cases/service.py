@@ -527,6 +527,7 @@ def _transfer(session: Session, case: Case, *, to: Unit | None, why: Callable[[U
     from_status, from_owner = case.status, case.owner_unit_id
     if to is None:
         target, lineage = _back_where_it_happened(session, case, now=now)
+        tree_service.hold_taker(session, unit=target)  # not retired meanwhile (``to`` is held by its caller)
     else:
         target, lineage = to, list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
         _set_owner(case, target, path=target.path, now=now)

@@ -193,22 +193,33 @@ def hold_lineage(session: Session, *, unit_id: int, depth: int) -> list:
     return held
 
 
-# The unit a case is handed to, held as HOLD_PLACES holds a unit and against any update of its
-# row as well: its retirement would not see the case arriving and would leave it there.
+# The unit a case is handed to, held as HOLD_PLACES holds a unit, and read to see that it is
+# still in use: a retirement locks its row FOR UPDATE (``lock_for_retirement``), which this
+# key-share lock keeps waiting, so it sees the case arrive; renames and new children pass.
 HOLD_TAKER = (sa.select(Unit.path, Unit.active).where(Unit.id == sa.bindparam("unit_id"))
-              .with_for_update(read=True, skip_locked=True).execution_options(**UNSCOPED))
+              .with_for_update(read=True, key_share=True, skip_locked=True).execution_options(**UNSCOPED))
 
 
 def hold_taker(session: Session, *, unit: Unit) -> str:
-    """The path of ``unit``, which is to take a case, kept as it is and in use until the commit.
-    ``BeingMoved`` while another transaction changes the unit (a move, a retirement, an edit) or
-    if it has been retired since it was read: asked again, the caller finds the unit above."""
+    """The path of ``unit`` (as read), which is to take a case, kept as it is and in use until the
+    commit. ``BeingMoved`` while a move or a retirement of it is under way, or if it has been
+    moved or retired since it was read: asked again, the caller finds where it is, or the unit
+    above. (A retired district is the end of the line: it keeps its cases.)"""
     held = session.execute(HOLD_TAKER, {"unit_id": unit.id}).one_or_none()
     if held is None:
-        raise BeingMoved(f"{unit.name} is being moved or changed just now; try again in a moment.")
-    if not held.active:
+        raise BeingMoved(f"{unit.name} is being moved or retired just now; try again in a moment.")
+    if not held.active and unit.parent_id is not None:
         raise BeingMoved(f"{unit.name} was retired just now; try again.")
+    if held.path != unit.path:
+        raise BeingMoved(f"{unit.name} was moved just now; try again.")
     return held.path
+
+
+def lock_for_retirement(session: Session, *, unit: Unit) -> None:
+    """Wait for the hand-overs to ``unit`` under way (``hold_taker``) and keep new ones out until
+    the commit, so that the retirement sees every case the unit holds. Before the row is updated:
+    PostgreSQL lets a key-share lock take the version a no-key update left behind."""
+    session.execute(sa.select(Unit.id).where(Unit.id == unit.id).with_for_update().execution_options(**UNSCOPED))
 
 
 def try_to_hold(session: Session, *, unit_ids) -> dict[int, str]:
@@ -436,6 +447,8 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
     if unknown:
         raise RuleViolation(f"Fields {sorted(unknown)} cannot be changed here.")
     changed = {key: value for key, value in changes.items() if getattr(unit, key) != value}
+    if changed.get("active") is False:
+        lock_for_retirement(session, unit=unit)  # the row as it is: its update would leave the old one to lock
     if changed:
         before = {key: getattr(unit, key) for key in changed}
         for key, value in changed.items():
