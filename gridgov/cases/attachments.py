@@ -69,12 +69,14 @@ def add(session, *, case, actor, upload) -> Attachment:
 
 
 def commit(session, attachment: Attachment) -> None:
-    """Commit ``add``'s rows, or, if the database refuses (a deadlock, a lost connection), let go
-    of the file too: the answer says nothing was kept."""
+    """Commit ``add``'s rows, or, if the database refuses them (a deadlock), let go of the file
+    too: the answer says nothing was kept. A connection lost at the commit keeps it: the rows may
+    have been committed, and would name a file that is gone."""
     try:
         session.commit()
-    except BaseException:
-        (directory() / attachment.storage_name).unlink(missing_ok=True)
+    except BaseException as error:
+        if not getattr(error, "connection_invalidated", False):
+            (directory() / attachment.storage_name).unlink(missing_ok=True)
         raise
 
 

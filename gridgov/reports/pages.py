@@ -98,7 +98,7 @@ class ReportForm(TextForm):
     # Full-width digits, as a Chinese input method in full-width mode types them; an area code in
     # brackets, as landlines are written: (0830)1234567.
     phone = StringField("联系电话（选填）", filters=[lambda text: unicodedata.normalize("NFKC", text) if text else text],
-                        validators=[Optional(), Regexp(r"^\+?\(?[0-9]{1,4}\)?[0-9 \-]{4,20}\Z",
+                        validators=[Optional(), Regexp(r"^\+?(?:\([0-9]{1,4}\)|[0-9]{1,4})[0-9 \-]{4,20}\Z",
                                                        message="请填写有效的电话号码")])
     anonymous = BooleanField("匿名反映（不留联系方式）")
 

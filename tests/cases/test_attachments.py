@@ -148,25 +148,46 @@ def test_several_files_in_one_request_are_refused_not_partly_kept(actors, case, 
     assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("refused", ["event", "commit"])
-def test_a_file_the_database_refused_to_record_is_not_kept(actors, case, attachment_dir, monkeypatch, refused):
-    """The database refuses the attachment's rows (its event deadlocked with a move of the case's
-    unit; the connection was lost at the commit): the answer says nothing was kept, and nothing
-    is. Before, the file had been written first and stayed on the disk."""
-    def refuse(*_args, **_kwargs):
-        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"),
-                                      connection_invalidated=True)
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # PostgreSQL's
 
-    if refused == "event":
-        monkeypatch.setattr(attachments.service, "record_note", refuse)
-    else:
-        monkeypatch.setattr(sa.orm.Session, "commit", refuse)
+
+DEADLOCK = sa.exc.OperationalError("INSERT", {}, _Deadlock("deadlock detected"))
+LOST = sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"), connection_invalidated=True)
+
+
+@pytest.mark.parametrize(("where", "error", "status"), [("event", DEADLOCK, 409), ("event", LOST, 503),
+                                                        ("commit", DEADLOCK, 409)])
+def test_a_file_the_database_refused_to_record_is_not_kept(actors, case, attachment_dir, monkeypatch,
+                                                           where, error, status):
+    """The database refuses the attachment's rows (its event deadlocked with a move of the case's
+    unit): the answer says nothing was kept, and nothing is. Before, the file had been written
+    first and stayed on the disk."""
+    def refuse(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(attachments.service if where == "event" else sa.orm.Session,
+                        "record_note" if where == "event" else "commit", refuse)
     response = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
     monkeypatch.undo()
 
-    assert_problem(response, 503)
+    assert_problem(response, status)
     assert get(actors.grid.client, case["id"])["attachments"] == []
     assert not attachment_dir.exists() or list(attachment_dir.iterdir()) == []
+
+
+def test_a_file_whose_commit_lost_the_connection_is_kept(actors, case, attachment_dir, monkeypatch):
+    """The connection was lost at the commit: the rows may be there (the answer says "may or may
+    not have been made"), so the file stays; a row naming a deleted file would answer 410."""
+    def lost(*_args, **_kwargs):
+        raise LOST
+
+    monkeypatch.setattr(sa.orm.Session, "commit", lost)
+    response = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
+    monkeypatch.undo()
+
+    assert "may or may not have been made" in assert_problem(response, 503)["detail"]
+    assert len(list(attachment_dir.iterdir())) == 1
 
 
 def test_a_relative_attachment_folder_lies_in_the_instance_folder(app, actors, case, monkeypatch, tmp_path):

@@ -537,6 +537,12 @@ def test_a_phone_is_taken_as_residents_write_it(client, anonymous, command, ids,
     assert report_by_code(command, code)["phone"] == kept
 
 
+@pytest.mark.parametrize("typed", ["(0830 1234567", "0830)1234567", "12ab"])
+def test_a_phone_that_is_none_is_refused(client, anonymous, clerk, ids, typed):
+    page = assert_page(submit(anonymous, token_of(client, ids[M111]), description="路灯坏了", phone=typed), 422)
+    assert "请填写有效的电话号码" in page and all_reports(clerk) == []
+
+
 def test_the_receipt_names_the_day_the_report_will_be_seen_to(client, anonymous, ids):
     """A report made on a Saturday is seen to on Monday: the receipt says so (before: "当个工作日内",
     which is no day at all on a weekend)."""
