@@ -4,6 +4,7 @@ No sign-in. Each request body is small and limited; every text is checked before
 database and escaped on the way out (Jinja's autoescape), so HTML in a report stays text.
 """
 
+import hashlib
 import secrets
 import unicodedata
 
@@ -126,20 +127,17 @@ def report(token: str):
     form = ReportForm()
     status = 200
     if form.validate_on_submit():
-        submission = form.submission_id
-        if earlier := service.find_by_submission(db.session, submission=submission):
+        submission, fields = form.submission_id, _filled_in(form)
+        earlier = service.find_by_submission(db.session, submission=submission)
+        if earlier is not None and not _as_filed(earlier, fields):
+            # The form came back changed under the id it was sent with (Back to a page the browser
+            # kept as it was left, a phone number added): a report of its own, under an id of its
+            # own, so that sending this one again is this one.
+            submission = f"{submission}.{hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]}"
+            earlier = service.find_by_submission(db.session, submission=submission)
+        if earlier is not None:
             return render_template("report_done.html", report=earlier, unit=unit), 200
-        made = service.submit_report(
-            db.session,
-            unit=unit,
-            channel=Channel.QR,
-            category=Category(form.category.data),
-            description=form.description.data,
-            media_url=(form.media_url.data or "").strip() or None,
-            phone=(form.phone.data or "").strip() or None,
-            anonymous=form.anonymous.data,
-            submission=submission,
-        )
+        made = service.submit_report(db.session, unit=unit, channel=Channel.QR, submission=submission, **fields)
         db.session.commit()
         return render_template("report_done.html", report=made, unit=unit), 201
     if form.expired_id and (earlier := service.find_by_submission(db.session, submission=form.expired_id)):
@@ -149,6 +147,23 @@ def report(token: str):
     if request.method == "GET" or form.submission.errors:
         form.submission.data = new_submission()  # an expired page gets a fresh id: it may be sent again
     return render_template("report.html", form=form, unit=unit), status
+
+
+def _filled_in(form: ReportForm) -> dict:
+    """What the resident filled in, as ``submit_report`` takes it."""
+    return {
+        "category": Category(form.category.data),
+        "description": form.description.data,
+        "media_url": (form.media_url.data or "").strip() or None,
+        "phone": (form.phone.data or "").strip() or None,
+        "anonymous": form.anonymous.data,
+    }
+
+
+def _as_filed(report, fields: dict) -> bool:
+    """Whether ``report`` holds what ``fields`` say (an anonymous report keeps no phone)."""
+    return all(getattr(report, name) == value for name, value in fields.items()
+               if not (name == "phone" and fields["anonymous"]))
 
 
 @bp.route("/t", methods=["GET"])

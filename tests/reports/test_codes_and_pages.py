@@ -792,6 +792,24 @@ def test_tracking_page_shows_no_description_at_all(client, anonymous, ids):
     assert "独特描述文字" not in page
 
 
+def test_a_form_sent_again_with_something_changed_is_a_report_of_its_own(client, anonymous, command, ids):
+    """Back to a page the browser kept as it was left, with the id it had sent, and a phone number
+    added. Before, the receipt of the first report answered and the number was dropped unseen;
+    now it is a report of its own, and sending that form again answers it in turn."""
+    token = token_of(client, ids[M111])
+    form = {"category": "family_neighbour", "description": "楼上漏水。", "submission": form_id(anonymous, token)}
+    first = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 201)).group(1)
+
+    changed = {**form, "phone": PHONE}
+    second = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=changed), 201)).group(1)
+    again = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=changed), 200)).group(1)
+    unchanged = TRACKING.search(assert_page(anonymous.post(f"/r/{token}", data=form), 200)).group(1)
+
+    assert second != first and again == second and unchanged == first
+    assert report_by_code(command, second)["phone"] == PHONE
+    assert report_by_code(command, first)["phone"] is None
+
+
 def test_a_refused_field_is_named_in_the_alert_and_tied_to_its_message(client, anonymous, ids):
     """Before, the alert said only "请检查填写的内容。", and a screen reader on the phone field heard
     nothing of its error below it."""
