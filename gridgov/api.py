@@ -223,14 +223,22 @@ def unstorable(text: str, *, single_line: bool = False) -> str | None:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CODE_CELL = re.compile(r"\t[0-9]+", re.ASCII)
+
+
+def code_cell(code: str) -> str:
+    """A code of digits (a micro-grid's has 18) as a spreadsheet keeps it: after a tab, Excel and
+    WPS read it as text; as a number they show 5.10503E+17 and keep 15 digits, so a grid's
+    micro-grids all read alike and an edited export no longer imports. The import strips the tab."""
+    return "\t" + code
 
 
 def inert_cell(value):
     """Text a spreadsheet would run as a formula (a title "=HYPERLINK(…)") with a leading
     apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection); so too text
     that already starts with apostrophes before such a character, so that ``read_cell`` can
-    always take one off."""
-    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS):
+    always take one off. A ``code_cell`` is digits, nothing to run."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS) and not CODE_CELL.fullmatch(value):
         return "'" + value
     return value
 

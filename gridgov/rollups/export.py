@@ -7,7 +7,7 @@ import io
 import sqlalchemy as sa
 from flask import Response
 
-from gridgov.api import inert_cell
+from gridgov.api import code_cell, inert_cell
 from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import clock
 from gridgov.cases.calendar import TIMEZONE
@@ -21,7 +21,7 @@ MAX_ROWS = 100_000
 BOM = "\ufeff"
 
 ROLLUP_COLUMNS = [
-    ("单位编码", lambda unit, t: unit.code),
+    ("单位编码", lambda unit, t: code_cell(unit.code)),
     ("单位名称", lambda unit, t: unit.name),
     ("层级", lambda unit, t: CHINESE_NAME[unit.level]),
     ("案件总数", lambda unit, t: t["cases"]),

@@ -45,8 +45,11 @@ class RollupCsv(MethodView):
     def get(self, args, unit_id):
         """The rollup as a table: the unit's row, then one per child."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
-        result = service.rollup(db.session, unit=unit, window=_window(args))
-        return export.csv_response(export.rollup_rows(result), filename=f"rollup-{unit.code}.csv")
+        window = _window(args)
+        result = service.rollup(db.session, unit=unit, window=window)
+        # Named by its window too: a clerk's monthly downloads are told apart by their names.
+        period = "" if window.all_time else f"-{window.start or 'start'}-to-{window.end or 'now'}"
+        return export.csv_response(export.rollup_rows(result), filename=f"rollup-{unit.code}{period}.csv")
 
 
 @blp.route("/units/<id:unit_id>/trend")

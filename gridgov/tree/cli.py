@@ -17,10 +17,12 @@ def units():
 
 @units.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_command(file: Path):
+@click.option("--encoding", type=click.Choice(sorted(transfer.ENCODINGS), case_sensitive=False), default="utf-8",
+              show_default=True, help="gbk: a file Excel saved as “CSV (逗号分隔)” on Chinese Windows.")
+def import_command(file: Path, encoding: str):
     """Upsert units from FILE.csv (code,name,level,parent_code), all or nothing."""
     try:
-        table = transfer.parse_csv(file.read_bytes())
+        table = transfer.parse_csv(file.read_bytes(), encoding=encoding)
         with click.progressbar(length=len(table.rows), label=f"Importing {file.name}", file=sys.stderr) as bar:
             counts = transfer.import_units(
                 db.session,

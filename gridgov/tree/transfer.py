@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from gridgov.api import inert_cell, read_cell, unstorable
+from gridgov.api import code_cell, inert_cell, read_cell, unstorable
 from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED
-from gridgov.errors import InvalidInput, RuleViolation
+from gridgov.errors import InvalidInput, RuleViolation, UnsupportedMediaType
 from gridgov.tree import paths, service
 from gridgov.tree.levels import Level, code_problem, parent_problem
 from gridgov.tree.models import Unit, in_subtree
@@ -26,6 +26,7 @@ from gridgov.tree.models import Unit, in_subtree
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
 OPTIONAL_COLUMNS = ("households", "population", "latitude", "longitude")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+CODES = ("code", "parent_code")  # digits a spreadsheet must keep as text (api.code_cell)
 MAX_REPORTED_ERRORS = 200
 CHUNK = 500
 
@@ -91,19 +92,29 @@ class Table:
     problems: _Errors
 
 
-def parse_csv(data: bytes) -> Table:
-    """The rows of a unit table; UTF-8 with or without a byte-order mark.
+# What a file may say it is in: UTF-8, or the Windows code page of Chinese Windows (GBK), in
+# which Excel saves "CSV (逗号分隔)"; GB18030 reads GBK and GB2312 alike.
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
+
+
+def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
+    """The rows of a unit table; UTF-8 with or without a byte-order mark, or ``encoding``.
 
     A file that is not a table at all raises ``InvalidInput``; problems of single lines are
     collected in the answer so that they are reported with every other problem at once.
     """
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if encoding.lower() not in ENCODINGS:
+        raise UnsupportedMediaType(f"The file's encoding {encoding} is not one read here: UTF-8 or GBK (GB18030).")
+    codec = ENCODINGS[encoding.lower()]
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") and codec == "utf-8" else data
     try:
-        text = body.decode("utf-8")
+        text = body.decode(codec)
     except UnicodeDecodeError as exc:
         line = body[: exc.start].count(b"\n") + 1
         raise InvalidInput(
-            "The file is not UTF-8 text.", errors={f"line {line}": ["not valid UTF-8"]}
+            f"The file is not {encoding.upper()} text. A file Excel saved as “CSV (逗号分隔)” on Chinese Windows is "
+            "GBK: save it as “CSV UTF-8 (逗号分隔)”, or say it is GBK (charset=gbk in the Content-Type; "
+            "--encoding gbk on the command line).", errors={f"line {line}": [f"not valid {encoding.upper()}"]}
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
@@ -113,6 +124,10 @@ def parse_csv(data: bytes) -> Table:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [name.strip().lower() for name in next(reader)]
+        # Columns with no name and nothing in them, as a spreadsheet writes for a column that was
+        # only ever formatted: "code,name,level,parent_code,,".
+        while header and header[-1] == "":
+            header.pop()
     except StopIteration:
         raise InvalidInput("The file is empty.") from None
     except csv.Error as exc:
@@ -141,6 +156,8 @@ def parse_csv(data: bytes) -> Table:
             break
         if not any(cell.strip() for cell in record):
             continue
+        if len(record) > len(header) and not any(cell.strip() for cell in record[len(header):]):
+            record = record[:len(header)]
         if len(record) != len(header):
             errors.add(line, f"{len(record)} fields where the header has {len(header)}")
             continue
@@ -214,8 +231,9 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, **numbers)
 
 
-def import_csv(session: Session, *, data: bytes, scope_path: str | None = None, progress=None) -> dict:
-    table = parse_csv(data)
+def import_csv(session: Session, *, data: bytes, encoding: str = "utf-8", scope_path: str | None = None,
+               progress=None) -> dict:
+    table = parse_csv(data, encoding=encoding)
     return import_units(
         session, rows=table.rows, columns=table.columns, problems=table.problems,
         scope_path=scope_path, progress=progress,
@@ -522,7 +540,7 @@ def rows_to_csv(rows) -> Iterator[str]:
     buffer.write("\ufeff")
     writer.writeheader()
     for count, row in enumerate(rows, 1):
-        writer.writerow({k: "" if v is None else inert_cell(v) for k, v in row.items()})
+        writer.writerow({k: "" if v is None else inert_cell(code_cell(v) if k in CODES else v) for k, v in row.items()})
         if count % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -164,7 +164,8 @@ class Import(MethodView):
         requestBody={
             "required": True,
             "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "Columns code,name,level,parent_code[,households,population,latitude,longitude].",
+            "description": "Columns code,name,level,parent_code[,households,population,latitude,longitude]; "
+                           "UTF-8, or GBK with `charset=gbk` in the Content-Type.",
         }
     )
     @blp.response(200, ImportResultSchema)
@@ -173,7 +174,8 @@ class Import(MethodView):
         if request.mimetype != "text/csv":
             raise UnsupportedMediaType("Send the table as a text/csv body.")
         counts = transfer.import_csv(
-            db.session, data=request.get_data(cache=False), scope_path=current_scope_path() or None
+            db.session, data=request.get_data(cache=False), encoding=request.mimetype_params.get("charset", "utf-8"),
+            scope_path=current_scope_path() or None,
         )
         db.session.commit()
         return counts

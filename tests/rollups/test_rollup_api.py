@@ -640,7 +640,11 @@ def test_the_rollup_csv_is_the_rollup_table_in_utf8_with_a_bom(session, small_tr
     units = [figures_["unit"], *[child["unit"] for child in figures_["children"]]]
     totals = [figures_["totals"], *[child["totals"] for child in figures_["children"]]]
     assert [row[column["单位名称"]] for row in body] == ["纳溪区", "安富街道", "大渡口镇"]
-    assert [row[column["单位编码"]] for row in body] == [unit["code"] for unit in units]
+    # Named by its window: two months' downloads are told apart.
+    disposition = command.get(f"{API}/units/{ids[D]}/rollup.csv{query}").headers["Content-Disposition"]
+    assert disposition == f'attachment; filename="rollup-510503{"-2026-03-09-to-2026-03-13" if query else ""}.csv"'
+    # After a tab, which keeps a spreadsheet from reading the digits as a number (5.10503E+17).
+    assert [row[column["单位编码"]] for row in body] == ["\t" + unit["code"] for unit in units]
     for row, expected in zip(body, totals):
         for title, name in (("案件总数", "cases"), ("在办", "open"), ("新增", "new"), ("结案", "closed"),
                             ("应结案", "due_to_close")):

@@ -34,6 +34,19 @@ def test_import_creates_the_units_and_reports_counts(app, session, tmp_path):
     assert session.get(Unit, unit.parent_id).code == "510503001001001"
 
 
+def test_a_gbk_file_imports_with_its_encoding_and_is_refused_with_a_hint_without(app, session, tmp_path):
+    path = tmp_path / "units.csv"
+    path.write_text(SMALL_TREE_CSV, encoding="gbk")
+
+    refused = import_file(app, path)
+    assert refused.exit_code == 1 and "--encoding gbk" in refused.stderr
+    assert session.scalar(sa.select(sa.func.count()).select_from(Unit)) == 0
+
+    result = app.test_cli_runner().invoke(args=["units", "import", "--encoding", "gbk", str(path)])
+    assert result.exit_code == 0, result.output
+    assert service.get_unit_by_code(session, code="510503").name == "纳溪区"
+
+
 def test_importing_again_reports_everything_unchanged(app, session, small_tree, tmp_path):
     path = tmp_path / "units.csv"
     path.write_text(SMALL_TREE_CSV, encoding="utf-8")

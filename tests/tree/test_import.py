@@ -247,6 +247,34 @@ def test_a_file_that_is_not_utf8_is_refused_naming_the_line(client, session):
     assert snapshot(session) == before
 
 
+def test_a_file_excel_saved_in_gbk_is_read_when_it_says_so_and_refused_with_a_hint_when_not(client, session):
+    """Excel on Chinese Windows saves "CSV (逗号分隔)" in GBK. Before, the answer said only that the
+    file was not UTF-8, and a declared charset=gbk was not read."""
+    body = "code,name,level,parent_code\n510504,江阳区,district,510500\n510504001,南城街道,town,510504\n".encode("gbk")
+    before = snapshot(session)
+
+    refused = post_csv(client, body)
+    assert_problem(refused, 400)
+    assert "CSV UTF-8" in refused.json["detail"] and "charset=gbk" in refused.json["detail"]
+    assert snapshot(session) == before
+    assert_problem(post_csv(client, body, content_type="text/csv; charset=koi8-r"), 415)
+    assert snapshot(session) == before
+
+    response = post_csv(client, body, content_type="text/csv; charset=GBK")
+    assert response.status_code == 200, response.json
+    assert get_unit(client, "510504001")["name"] == "南城街道"
+
+
+def test_empty_columns_a_spreadsheet_adds_at_the_end_are_ignored(client):
+    """Before, "code,name,level,parent_code,," (a column that was only formatted) refused the file."""
+    body = "code,name,level,parent_code,,\r\n510504,江阳区,district,510500,,\r\n510504001,南城街道,town,510504,\r\n"
+    assert post_csv(client, body).status_code == 200
+    assert get_unit(client, "510504001")["name"] == "南城街道"
+    refused = post_csv(client, "code,name,level,parent_code,,\n510505,龙马潭区,district,510500,,oops\n")
+    assert_problem(refused, 422)
+    assert refused.json["errors"] == {"line 2": ["6 fields where the header has 4"]}
+
+
 def test_a_bad_byte_at_the_start_of_a_line_is_blamed_on_that_line_with_a_bom_too():
     body = b"\xef\xbb\xbfname,code,level,parent_code\n" + "南城街道".encode("gbk") + b",510504,district,\n"
 
