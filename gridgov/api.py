@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter
 
 from gridgov import errors
+from gridgov.auth import pii
 from gridgov.db import utc_moment
 
 # Ids are 32-bit on every database; a larger number in a URL is simply an id that does not exist.
@@ -290,6 +291,16 @@ class FullMatch(ma.validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ma.ValidationError(self._format_error(value))
         return value
+
+
+class Phone(ma.fields.String):
+    """A phone number (``pii.PHONE_PATTERN``), full-width digits read as digits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=FullMatch(pii.PHONE_PATTERN, error="Not a phone number."), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return pii.typed_phone(super()._deserialize(value, attr, data, **kwargs))
 
 
 class _PlainNumber:

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import PAGE_SIZE_MAX, Decimal, FullMatch, Id, Integer, Moment, PageArgs, Text
+from gridgov.api import PAGE_SIZE_MAX, Decimal, FullMatch, Id, Integer, Moment, PageArgs, Phone, Text
 from gridgov.cases.enums import (
     Category,
     DeadlineColour,
@@ -33,7 +33,7 @@ def enum(cls, **kwargs):
 class PartyInSchema(ma.Schema):
     role = enum(PartyRole, required=True)
     name = Text(required=True, min_length=1, max_length=100)
-    phone = fields.String(validate=PHONE, allow_none=True)
+    phone = Phone(allow_none=True)
     id_number = fields.String(validate=ID_NUMBER, allow_none=True,
                               metadata={"description": "Stored only as a keyed hash and its last four characters."})
     home_unit_id = Id(allow_none=True)

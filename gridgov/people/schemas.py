@@ -1,11 +1,10 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Boolean, Float, FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Boolean, Float, Id, PageArgs, Phone, Text, page_schema
 from gridgov.cases.enums import Category
 from gridgov.people.models import WorkerRole
 
-PHONE = FullMatch(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
 
 
 class WorkerSchema(ma.Schema):
@@ -25,7 +24,7 @@ WorkerPageSchema = page_schema(WorkerSchema, "WorkerPage")
 
 class WorkerCreateSchema(ma.Schema):
     name = Text(required=True, min_length=1, max_length=100)
-    phone = fields.String(validate=PHONE, allow_none=True)
+    phone = Phone(allow_none=True)
     role = fields.Enum(WorkerRole, by_value=True, required=True)
     home_unit_id = Id(required=True)
     capacity = fields.Integer(strict=True, load_default=1, validate=validate.Range(0, 1000))
@@ -34,7 +33,7 @@ class WorkerCreateSchema(ma.Schema):
 
 class WorkerPatchSchema(ma.Schema):
     name = Text(min_length=1, max_length=100)
-    phone = fields.String(validate=PHONE, allow_none=True)
+    phone = Phone(allow_none=True)
     capacity = fields.Integer(strict=True, validate=validate.Range(0, 1000))
     active = Boolean(metadata={"description": "false deactivates: their units are re-planned, or 422."})
     home_unit_id = Id(metadata={"description": "Where they are based; only while they cover nothing (409)."})

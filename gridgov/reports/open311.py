@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased, raiseload
 from werkzeug.exceptions import HTTPException
 
 from gridgov.api import unstorable
+from gridgov.auth import pii
 from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import allows
 from gridgov.auth.scope import UNSCOPED
@@ -50,7 +51,6 @@ CHANGESET = datetime(2026, 11, 27, tzinfo=TIMEZONE)  # when these definitions la
 WINDOW = timedelta(days=90)  # the specification's default and widest date range
 MAX_REQUESTS = 1000  # one answer; narrow the dates for more
 BODY_LIMIT = 64 * 1024
-PHONE = re.compile(r"\+?[0-9][0-9 \-]{4,20}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}")
 # XML: the element each list's items are wrapped in.
 XML_ITEMS = {"endpoints": "endpoint", "formats": "format", "attributes": "attribute", "values": "value"}
@@ -329,8 +329,8 @@ def create_request(fmt):
     media_url = param("media_url", max_length=500)
     if media_url is not None and not service.is_web_link(media_url):
         raise Open311Error(400, "media_url must be an http or https address.")
-    phone, email = param("phone", max_length=24), param("email", max_length=254)
-    if phone is not None and not PHONE.fullmatch(phone):
+    phone, email = param("phone", max_length=32), param("email", max_length=254)
+    if phone is not None and not pii.is_phone(phone := pii.typed_phone(phone)):
         raise Open311Error(400, "phone is not a phone number.")
     if email is not None and not EMAIL.fullmatch(email):
         raise Open311Error(400, "email is not an email address.")

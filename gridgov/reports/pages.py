@@ -13,10 +13,11 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from gridgov import security
 from gridgov.api import unstorable
+from gridgov.auth import pii
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import CATEGORY_TITLES, Category
 from gridgov.db import db
@@ -40,6 +41,11 @@ bp.after_request(security.kept_by_no_cache)
 def _storable(form, field):
     if field.data and unstorable(field.data) is not None:
         raise ValidationError("包含无法保存的字符（如控制字符），请删除后再提交。")
+
+
+def _phone(form, field):
+    if not pii.is_phone(field.data):
+        raise ValidationError("请填写有效的电话号码")
 
 
 class _Choice(SelectField):
@@ -96,11 +102,8 @@ class ReportForm(TextForm):
                                             _storable])
     media_url = StringField("照片链接（选填）", validators=[
         Optional(), Length(max=500, message="请控制在 500 字以内"), URL(message="请填写有效的链接"), _storable])
-    # Full-width digits, as a Chinese input method in full-width mode types them; an area code in
-    # brackets, as landlines are written: (0830)1234567.
-    phone = StringField("联系电话（选填）", filters=[lambda text: unicodedata.normalize("NFKC", text) if text else text],
-                        validators=[Optional(), Regexp(r"^\+?(?:\([0-9]{1,4}\)|[0-9]{1,4})[0-9 \-]{4,20}\Z",
-                                                       message="请填写有效的电话号码")])
+    phone = StringField("联系电话（选填）", filters=[lambda text: pii.typed_phone(text) if text else text],
+                        validators=[Optional(), _phone])
     anonymous = BooleanField("匿名反映（不留联系方式）")
 
     def validate_media_url(self, field):

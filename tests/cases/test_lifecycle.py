@@ -39,6 +39,7 @@ from tests.cases.support import (
     act,
     act_response,
     assert_problem,
+    case_body,
     at,
     case_in,
     do,
@@ -1049,6 +1050,25 @@ def test_personal_data_is_masked_without_the_right_and_the_id_number_is_never_an
     assert row.id_number_last4 == "123X"
     stored = session.execute(sa.select(Party.__table__).where(Party.case_id == case_id)).one()
     assert not any(ID_NUMBER in str(value) for value in stored)
+
+
+@pytest.mark.parametrize(("typed", "kept"), [
+    ("(0830)1234567", "(0830)1234567"),  # a landline, as the report page takes it and dispatch hands it on
+    ("１３８１２３４５６７８", "13812345678"),  # full-width digits
+    (" 0830-4123456 ", "0830-4123456"),
+])
+def test_a_partys_phone_is_taken_as_people_write_it(actors, ids, typed, kept):
+    """Before, the API refused a landline the report page took from a resident: a case dispatched
+    from that report held a party the API would not let anyone log."""
+    case = log(actors.district.client, ids[M111], parties=[{"role": "applicant", "name": "张三", "phone": typed}])
+    assert get(actors.district.client, case["id"])["parties"][0]["phone"] == kept
+
+
+@pytest.mark.parametrize("typed", ["(0830 1234567", "12ab", "1234"])
+def test_a_partys_phone_that_is_none_is_refused(actors, ids, typed):
+    problem = assert_problem(actors.district.client.post(CASES, json=case_body(ids[M111], parties=[
+        {"role": "applicant", "name": "张三", "phone": typed}])), 422)
+    assert problem["errors"]["parties"]["0"]["phone"] == ["Not a phone number."]
 
 
 # --- lists and the inbox -------------------------------------------------------------------------------

@@ -282,6 +282,14 @@ def test_a_post_files_a_pending_open311_report_for_the_triage_desk(desk):
     assert [r["tracking_code"] for r in reports(desk.clerk, status="pending")] == [answer["token"]]
 
 
+@pytest.mark.parametrize(("typed", "kept"), [("(0830)1234567", "(0830)1234567"), ("１３８００００１１１１", "13800001111")])
+def test_a_phone_is_taken_over_open311_as_on_the_report_page(desk, app, make_principal, typed, kept):
+    """Before, a landline with its area code in brackets, which the report page takes, was 400."""
+    token = file(desk.web, desk.key, phone=typed)
+    _id, command = make_principal("district_command", D)
+    assert report_of(bearer_client(app, command), token)["phone"] == kept
+
+
 def test_an_email_given_over_open311_reaches_the_desk_masked_and_command_whole(desk, app, make_principal):
     """Before, it was stored where no one could ever read it."""
     token = file(desk.web, desk.key, email="wang.xm@example.cn", phone=None)
