@@ -9,7 +9,7 @@ from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gridgov import config as settings
-from gridgov.api import PAGE_SIZE_MAX, Api, IdConverter, refuse_query_not_taken
+from gridgov.api import Api, IdConverter, refuse_query_not_taken
 # Not `from gridgov.db import db`: that name would shadow the gridgov.db module, which
 # migrations refer to for its column types.
 from gridgov.db import configure_engine_events
@@ -99,9 +99,6 @@ def create_app(config: dict | None = None) -> Flask:
     from gridgov.tree import views as tree_views
     from seeds import cli as seed_cli
 
-    page_size = app.config["PAGE_SIZE_DEFAULT"]
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= PAGE_SIZE_MAX:
-        raise ValueError(f"GRIDGOV_PAGE_SIZE_DEFAULT must be a whole number from 1 to {PAGE_SIZE_MAX} (got {page_size!r})")
     # Built now, so that a case policy that does not make sense stops the start.
     app.extensions["gridgov.case_policy"] = case_policy.from_config(app.config["CASE_POLICY"])
     errors.register_error_handlers(app)

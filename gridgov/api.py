@@ -20,6 +20,7 @@ from werkzeug.routing import IntegerConverter
 
 from gridgov import errors
 from gridgov.auth import pii
+from gridgov.config import DEFAULTS, PAGE_SIZE_MAX
 from gridgov.db import utc_moment
 
 # Ids are 32-bit on every database; a larger number in a URL is simply an id that does not exist.
@@ -194,8 +195,18 @@ def refuse_query_not_taken() -> None:
     if any(parameter["in"] == "query" for parameter in apidoc.get("arguments", {}).get("parameters", ())):
         return
     if unknown := sorted(key for key in request.args if not key.startswith("_")):
-        raise errors.RuleViolation("This operation takes no query parameters.",
-                                   errors={key: ["Unknown parameter."] for key in unknown})
+        # As the lists' parser refuses one: the same problem type for the same mistake.
+        flask_smorest.abort(422, messages={"query": {key: ["Unknown parameter."] for key in unknown}})
+
+
+def action_field_errors(action: str, data: dict, *, required: set, optional: set) -> dict:
+    """What is wrong with the fields of an action's body (a case's, a report's triage), by field:
+    one the action needs and lacks or has blank, one it does not use."""
+    errors = {name: [f"required for {action}"] for name in required - set(data)}
+    # Text strips: blank is not an answer.
+    errors |= {name: [f"required for {action}; blank is not enough"] for name in required & set(data) if data[name] == ""}
+    errors |= {name: [f"not used by {action}"] for name in set(data) - required - optional}
+    return errors
 
 
 # --- fields -------------------------------------------------------------------------------------
@@ -364,15 +375,12 @@ def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
 # --- cursor pagination --------------------------------------------------------------------------
 
 
-# The most items a page may hold: part of the API's documented contract, so not a setting.
-PAGE_SIZE_MAX = 500
-
-
 class PageArgs(ma.Schema):
     limit = Integer(
         load_default=None,
         validate=ma.validate.Range(1, PAGE_SIZE_MAX),
-        metadata={"description": f"Items per page (default 50, at most {PAGE_SIZE_MAX})."},
+        metadata={"description": f"Items per page (default {DEFAULTS['PAGE_SIZE_DEFAULT']} unless "
+                                        f"the deployment says otherwise, at most {PAGE_SIZE_MAX})."},
     )
     cursor = Text(
         max_length=512,

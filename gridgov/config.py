@@ -21,7 +21,7 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     # Deeper JSON than this is refused with 400 (a recursion bomb must not become a 500).
     "MAX_JSON_DEPTH": 32,
-    # Items on a page of a list when the request gives no `limit` (1 to api.PAGE_SIZE_MAX).
+    # Items on a page of a list when the request gives no `limit` (1 to PAGE_SIZE_MAX, below).
     "PAGE_SIZE_DEFAULT": 50,
     # None: generated once and kept in the instance folder (see gridgov.auth.keys).
     "SECRET_KEY": None,
@@ -97,7 +97,10 @@ def from_environment(environ=os.environ):
 
 
 # Whole numbers a setting must lie between; anything else stops the start, naming it.
+# The most items a page may hold: part of the API's documented contract, so not a setting.
+PAGE_SIZE_MAX = 500
 RANGES = {
+    "PAGE_SIZE_DEFAULT": (1, PAGE_SIZE_MAX),
     "LOCKOUT_THRESHOLD": (1, 1000),
     "LOCKOUT_MINUTES": (1, 7 * 24 * 60),
     "SIGN_IN_TOKEN_HOURS": (1, 24 * 366),

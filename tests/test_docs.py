@@ -3,6 +3,8 @@
 import re
 from urllib.parse import urljoin
 
+from gridgov.auth.permissions import ACTION_PERMISSIONS, Role, allows
+from gridgov.cases.transitions import TRANSITIONS
 from tests.conftest import BROWSER_WAIT_SECONDS, chromium, need_chromium, served
 
 
@@ -89,6 +91,31 @@ def test_the_case_export_documents_no_paging_it_does_not_do(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     names = {parameter["name"] for parameter in spec["paths"]["/api/v1/cases.csv"]["get"]["parameters"]}
     assert "status" in names and not {"limit", "cursor"} & names
+
+
+def test_the_case_actions_are_documented_each_with_its_statuses_and_fields(client):
+    """Before, the operation listed 14 of the 16 actions (not regrade, not add_party) and said
+    nothing of the fields each needs; the note's description said only delegate needs one."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/cases/{case_id}/actions"]["post"]
+    rows = {cells[0].strip("` "): [cell.strip() for cell in cells[1:]]
+            for cells in (line.strip("|").split("|") for line in operation["description"].splitlines()
+                          if line.startswith("| `"))}
+    assert set(rows) == set(TRANSITIONS)
+    assert rows["regrade"] == ["reported, accepted, in_progress, reopened", "as it was",
+                               "note, risk_grade or category or people_involved", "–"]
+    assert rows["escalate"][0] == "accepted, in_progress, reported (only for deadline_exceeded)"
+    assert rows["delegate"][2] == "note, unit_id"
+    action = spec["components"]["schemas"]["Action"]["properties"]
+    assert set(action["action"]["enum"]) == set(TRANSITIONS)
+    assert action["note"]["description"] == "Why; required by delegate, regrade."
+    assert "resume" in action["reason"]["description"]
+
+
+def test_every_case_action_needs_a_permission_a_role_can_have():
+    """An action missing from the table answered 500 (a KeyError) to everyone."""
+    for action in TRANSITIONS:
+        assert any(allows(role, ACTION_PERMISSIONS[action]) for role in Role), action
 
 
 def test_the_docs_page_does_not_scroll_sideways_on_a_laptop(app, tmp_path):

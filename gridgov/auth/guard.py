@@ -36,7 +36,7 @@ def guard() -> None:
     principal, by_cookie, why_not = _authenticate()
     g.principal = principal
     g.scope = (
-        Scope(path=principal.scope_path, principal_id=principal.id, role=principal.role.value)
+        Scope(path=principal.scope_path, principal_id=principal.id, role=principal.role)
         if principal is not None else None
     )
     if permission == PUBLIC:

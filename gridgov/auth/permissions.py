@@ -14,6 +14,8 @@ by ``gridgov.auth.scope``, and a row outside it does not exist for them (404).
 
 import enum
 
+from gridgov.cases.transitions import TRANSITIONS
+
 
 class Role(enum.StrEnum):
     GRID_WORKER = "grid_worker"
@@ -57,8 +59,7 @@ PERMISSIONS = {
     "cases:read": "read the cases that happened or are handled in the scope, and their timelines",
     "cases:log": "log cases that happen in the scope",
     "cases:attempt": "record mediation attempts and attach files (a grid worker: attempts on the cases assigned to them)",
-    "cases:handle": "accept, assign, resolve, escalate, delegate, refer, suspend, close, reopen, "
-                    "reject, regrade and add parties to the cases owned in the scope",
+    "cases:handle": "act on the cases owned in the scope: every action but record_attempt",
     "people:read": "read the roster, studios, assignments and coverage of the scope",
     "people:write": "add and change workers and studios of the scope",
     "people:plan": "plan (and apply) who covers which unit",
@@ -189,16 +190,11 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("people.StudioById", "PATCH"): "people:write",
 }
 
-# The permission each case action needs, beyond reading the case; and attaching a file, work
-# on the case like recording an attempt.
-ACTION_PERMISSIONS: dict[str, str] = {
+# The permission each case action needs, beyond reading the case: handling, but for the work
+# done on a case where it is (an attempt, and attaching a file, which is not an action).
+ACTION_PERMISSIONS: dict[str, str] = {action: "cases:handle" for action in TRANSITIONS} | {
     "record_attempt": "cases:attempt",
     "attach": "cases:attempt",
-    **{
-        action: "cases:handle"
-        for action in ("accept", "assign", "resolve", "escalate", "delegate", "refer", "return_from_referral",
-                       "suspend", "resume", "close", "reopen", "follow_up", "reject", "regrade", "add_party")
-    },
 }
 
 

@@ -16,6 +16,8 @@ from flask import g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
+from gridgov.auth.permissions import Role
+
 UNSCOPED = {"unscoped": True}
 
 
@@ -25,7 +27,7 @@ class Scope:
 
     path: str
     principal_id: int
-    role: str
+    role: Role
 
 
 # Mapped class → function(class, Scope) → SQL criterion that keeps the class's rows in scope.

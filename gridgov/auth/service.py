@@ -151,7 +151,7 @@ def check_may_hand_out(role: Role, doing: str, *, command: str) -> None:
     acting = current_scope()
     if acting is None or not acting.path or not reads_personal_data(role):
         return
-    if not allows(Role(acting.role), "pii:read"):
+    if not allows(acting.role, "pii:read"):
         raise Forbidden(f"Only an account that reads personal data itself, one over the whole installation, or the "
                         f"command line (flask --app gridgov {command}) can {doing} "
                         f"(the role {role} reads personal data).")

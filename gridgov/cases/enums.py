@@ -117,6 +117,14 @@ class EscalationReason(enum.StrEnum):
     CROSS_BOUNDARY = "cross_boundary"
 
 
+class RejectionReason(enum.StrEnum):
+    """Why a handler rejects a case (a report's triage has reasons of its own)."""
+
+    DUPLICATE = "duplicate"
+    OUT_OF_SCOPE = "out_of_scope"
+    INVALID = "invalid"
+
+
 class ReferralChannel(enum.StrEnum):
     LEGAL_AID = "legal_aid"  # 法律援助
     LABOUR_ARBITRATION = "labour_arbitration"  # 劳动仲裁

@@ -8,6 +8,7 @@ from flask import has_request_context, request
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.auth import scope
+from gridgov.auth.permissions import Role
 from gridgov.cases.enums import (
     DEADLINE_STANDS,
     Category,
@@ -238,7 +239,7 @@ def _case_criterion(cls, principal_scope):
         if paths.depth(principal_scope.path) <= WIDE_SCOPE_DEPTH:
             origin, owner = not_by_index(origin), not_by_index(owner)
         clauses.append(sa.or_(in_subtree(origin, principal_scope.path), in_subtree(owner, principal_scope.path)))
-    if principal_scope.role == "specialist":
+    if principal_scope.role is Role.SPECIALIST:
         # Theirs: assigned to them, or given to a studio they are a member of. The studios as ids,
         # not a subquery: with a subquery in the OR, PostgreSQL uses neither column's index and
         # reads every case in scope for each page.

@@ -69,6 +69,11 @@ class Policy:
         levels += [level for threshold, level in self.size_minimum_level.items() if people_involved >= threshold]
         return max(levels, key=lambda level: level.rank)
 
+    def required_level_of(self, case) -> HandlingLevel:
+        """``required_level`` of a case as it is graded now (its source counts only when it is made)."""
+        return self.required_level(category=case.category, risk_grade=case.risk_grade,
+                                   people_involved=case.people_involved)
+
     def deadline(self, *, level: HandlingLevel, category: Category) -> float:
         """Working days a level has for a case of this category."""
         return self.category_deadline_days.get(category, {}).get(level, self.deadline_days[level])

@@ -10,13 +10,14 @@ from gridgov.cases.enums import (
     Outcome,
     PartyRole,
     ReferralChannel,
+    RejectionReason,
     RiskGrade,
     Source,
     Status,
 )
-from gridgov.cases.transitions import ACTIONS
+from gridgov.cases.policy import DEFAULT
+from gridgov.cases.transitions import ACTIONS, TRANSITIONS
 
-PHONE = FullMatch(r"^\+?[0-9][0-9 \-]{4,20}$", error="Not a phone number.")
 ID_NUMBER = FullMatch(r"^[0-9A-Za-z]{6,20}$", error="Not an identity document number.")
 
 
@@ -128,8 +129,9 @@ class CaseFilterArgs(ma.Schema):
                                                             "not a worker's)."})
     deadline_colour = enum(DeadlineColour, metadata={
         "description": "Cases whose deadline stands (being handled, or resolved and waiting to be verified; a "
-                       "suspended or referred case has none), by how much of it is used: green below 80 %, "
-                       "yellow up to the deadline, red past it."})
+                       "suspended or referred case has none), by how much of it is used: green below "
+                       f"{DEFAULT.yellow_after:.0%} (by default: the case policy says), yellow up to the deadline, "
+                       "red past it."})
     created_from = Moment(metadata={"description": "Logged at or after this moment."})
     created_to = Moment(metadata={"description": "Logged before this moment (not at it)."})
     closed_from = Moment(metadata={"description": "Closed at or after this moment."})
@@ -150,21 +152,76 @@ class CaseListArgs(PageArgs, CaseFilterArgs):
     pass
 
 
+# What each action needs and accepts, as data: the view checks the body against it.
+ACTION_FIELDS = {
+    "accept": (set(), {"note"}),
+    "assign": (set(), {"assignee_id", "studio_id", "note"}),
+    "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
+    "resolve": (set(), {"note"}),
+    "escalate": ({"reason"}, {"note", "risk_grade", "people_involved", "category"}),
+    "delegate": ({"unit_id", "note"}, set()),  # the note says why it goes down
+    "refer": ({"channel"}, {"external_reference", "studio_id", "note"}),
+    "return_from_referral": ({"outcome"}, {"note"}),
+    "suspend": ({"reason"}, set()),
+    "resume": (set(), {"reason"}),
+    "close": (set(), {"note"}),
+    "reopen": ({"reason"}, set()),
+    "follow_up": ({"satisfaction"}, {"comment"}),
+    "reject": ({"reason"}, {"note"}),
+    "regrade": ({"note"}, {"risk_grade", "category", "people_involved"}),  # the note says why
+    "add_party": ({"party"}, set()),
+}
+# Actions that need at least one of several fields.
+ONE_OF = {"assign": ("assignee_id", "studio_id"), "regrade": ("risk_grade", "category", "people_involved")}
+CHOICES = {
+    ("escalate", "reason"): [reason.value for reason in EscalationReason],
+    ("reject", "reason"): [reason.value for reason in RejectionReason],
+    ("record_attempt", "outcome"): [outcome.value for outcome in Outcome],
+}
+assert set(ACTION_FIELDS) == set(ACTIONS)
+
+
+def _needed_by(name: str) -> str:
+    return ", ".join(action for action, (required, _optional) in ACTION_FIELDS.items() if name in required)
+
+
+def _action_row(action: str) -> str:
+    transition = TRANSITIONS[action]
+    sources = [status for status in Status if status in transition.sources]
+    sources += [f"{status} (only for {reason})" for status, reason in transition.only_for_reason]
+    required, optional = ACTION_FIELDS[action]
+    needs = sorted(required) + ([" or ".join(ONE_OF[action])] if action in ONE_OF else [])
+    return (f"| `{action}` | {', '.join(sources)} | {transition.target or 'as it was'} | {', '.join(needs) or '–'} | "
+            f"{', '.join(sorted(optional - set(ONE_OF.get(action, ())))) or '–'} |")
+
+
+# The transition table and the fields table, for people reading the API's docs.
+ACTIONS_DESCRIPTION = "\n".join([
+    "`action` says what is done; the status it is done from, the one it leads to, and the other fields it "
+    "needs and takes are these. An action the status does not allow answers 409 listing those it does; a stale "
+    "`version` answers 409; an escalation without a reason that holds answers 422.",
+    "",
+    "| action | from | to | needs | takes too |",
+    "|---|---|---|---|---|",
+    *(_action_row(action) for action in ACTIONS),
+])
+
+
 class ActionSchema(ma.Schema):
     """One action on a case; which fields it takes depends on the action."""
 
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     version = fields.Integer(strict=True, required=True, validate=validate.Range(1, 2**31 - 1),
                              metadata={"description": "The version you saw; stale → 409."})
-    note = Text(max_length=2000, metadata={"description": "delegate: why the case goes down (required)."})
+    note = Text(max_length=2000, metadata={"description": f"Why; required by {_needed_by('note')}."})
     # A reason or an outcome, when given, says something: blank is refused, not recorded.
-    reason = Text(max_length=500, min_length=1, metadata={"description": "escalate: mediation_failed | deadline_exceeded | "
-                                            "beyond_authority | cross_boundary; reject: duplicate | out_of_scope | invalid; "
-                                            "suspend, reopen: free text."})
+    reason = Text(max_length=500, min_length=1, metadata={"description": (
+        f"escalate: {' | '.join(EscalationReason)}; reject: {' | '.join(RejectionReason)}; "
+        "suspend, reopen (required), resume: free text.")})
     assignee_id = Id()
     studio_id = Id(metadata={"description": "assign, refer: the mediation studio or expert team."})
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
-    outcome = Text(max_length=100, min_length=1, metadata={"description": "record_attempt: success | failure | partial; "
+    outcome = Text(max_length=100, min_length=1, metadata={"description": f"record_attempt: {' | '.join(Outcome)}; "
                                              "return_from_referral: what came back (e.g. judgment)."})
     attempted_at = Moment()
     by = Text(max_length=100, metadata={"description": "record_attempt: who mediated (default: you)."})
@@ -202,29 +259,3 @@ class InboxArgs(PageArgs):
                            metadata={"description": f"Items per page (default 100, at most {PAGE_SIZE_MAX})."})
 
 
-# What each action needs and accepts, as data: the view checks the body against it.
-ACTION_FIELDS = {
-    "accept": (set(), {"note"}),
-    "assign": (set(), {"assignee_id", "studio_id", "note"}),
-    "record_attempt": ({"outcome"}, {"attempted_at", "by", "notes"}),
-    "resolve": (set(), {"note"}),
-    "escalate": ({"reason"}, {"note", "risk_grade", "people_involved", "category"}),
-    "delegate": ({"unit_id", "note"}, set()),  # the note says why it goes down
-    "refer": ({"channel"}, {"external_reference", "studio_id", "note"}),
-    "return_from_referral": ({"outcome"}, {"note"}),
-    "suspend": ({"reason"}, set()),
-    "resume": (set(), {"reason"}),
-    "close": (set(), {"note"}),
-    "reopen": ({"reason"}, set()),
-    "follow_up": ({"satisfaction"}, {"comment"}),
-    "reject": ({"reason"}, {"note"}),
-    "regrade": ({"note"}, {"risk_grade", "category", "people_involved"}),  # the note says why
-    "add_party": ({"party"}, set()),
-}
-# Actions that need at least one of several fields.
-ONE_OF = {"assign": ("assignee_id", "studio_id"), "regrade": ("risk_grade", "category", "people_involved")}
-CHOICES = {
-    ("escalate", "reason"): [reason.value for reason in EscalationReason],
-    ("reject", "reason"): ["duplicate", "out_of_scope", "invalid"],
-    ("record_attempt", "outcome"): [outcome.value for outcome in Outcome],
-}

@@ -609,7 +609,7 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
         attempted_at=attempted_at,
         recorded_at=now,
         by_principal_id=actor.id if actor and by is None else None,
-        by_name=by or (actor.display_name if actor else "system"),
+        by_name=by or (actor.display_name if actor else SYSTEM_ACTOR),
         outcome=outcome,
         notes=notes or "",
         owner_unit_id=case.owner_unit_id,
@@ -654,6 +654,7 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
     if people_involved is not None:
         case.people_involved = people_involved
     next_level = HANDLING_ORDER[case.owner_level.rank + 1]
+    required = policy.required_level_of(case)  # as the escalation may have regraded it
     owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
 
     if reason is EscalationReason.MEDIATION_FAILED:
@@ -673,9 +674,6 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
             raise _fail_locally(f"{owner.name}'s deadline has not passed; try to settle it there first.")
         target = handling_unit(session, unit=owner, level=next_level)
     elif reason is EscalationReason.BEYOND_AUTHORITY:
-        required = policy.required_level(
-            category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
-        )
         if required.rank <= case.owner_level.rank:
             raise _fail_locally(f"As graded, the case is within {owner.name}'s authority ({case.owner_level}).")
         target = handling_unit(session, unit=owner, level=required)
@@ -697,9 +695,6 @@ def _escalate(session, case, *, actor, now, reason, note=None, risk_grade=None, 
 
     # Whatever the reason, the case lands no lower than policy allows for it as now graded: a
     # failed mediation that also regrades the case red goes to the town, not to the village.
-    required = policy.required_level(
-        category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
-    )
     if own_level(target).rank < required.rank:
         target = handling_unit(session, unit=target, level=required)
     _hand_over(session, case, target=in_use(session, target), now=now, policy=policy, up=True)
@@ -715,9 +710,7 @@ def _delegate(session, case, *, actor, now, unit_id, note=None):
     if not paths.is_descendant_or_self(target.path, case.owner_path) or target.path == case.owner_path:
         raise RuleViolation("A case is delegated down, to a unit below its owner.")
     policy = current_policy()
-    required = policy.required_level(
-        category=case.category, risk_grade=case.risk_grade, people_involved=case.people_involved
-    )
+    required = policy.required_level_of(case)
     if own_level(target).rank < required.rank:
         raise RuleViolation(f"Policy keeps this case at the {required} level or above.")
     _hand_over(session, case, target=target, now=now, policy=policy, up=False)
@@ -854,7 +847,8 @@ def _check_studio_takes(session, case, category) -> None:
         return
     from gridgov.people.models import Studio
 
-    studio = session.get(Studio, case.studio_id)
+    # Whoever regrades it, wherever the studio is: the rule is the studio's, not the actor's view.
+    studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
     if studio is not None and not _studio_takes(studio, category):
         raise RuleViolation(f"{studio.name}, which has the case, takes {', '.join(studio.specialties)} cases, "
                             f"not {category}: assign it elsewhere first.", errors={"category": ["not the studio's"]})

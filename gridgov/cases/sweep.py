@@ -29,39 +29,45 @@ PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(DEADLINE_STANDS
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
     """Handle every case overdue at ``now``; commits batch by batch. Returns the counts."""
     now = now or utcnow()
+    progress = progress or (lambda _n: None)
     policy = service.current_policy()
     escalating_levels = [level for level in policy.sweep_escalates_from if level is not HandlingLevel.DISTRICT]
     overdue = sa.and_(Case.status.in_(DEADLINE_STANDS), Case.deadline_at <= now)
     escalate_here = sa.and_(Case.owner_level.in_(escalating_levels), Case.status.in_(ESCALATABLE))
-    # Marked red once. An escalatable case is escalated even so: one marked while it could not be
-    # (reopened) and accepted since would otherwise wait where it is for good.
-    unmarked = Case.overdue_marked_at.is_(None)
-    counts = {"recounted": 0, "escalated": 0, "marked": 0}
-    progress = progress or (lambda _n: None)
+    # Cases whose units are being moved (BeingMoved) are left to the next run: this one holds
+    # their rows, which the move needs next, and must not wait for it.
+    skipped: set[int] = set()
 
-    # Deadlines counted Monday to Friday past the holiday data: count them again, in case newer
-    # data has been installed since (the package is updated when the State Council publishes).
-    last_id = 0
-    while True:
-        ids = _take(session, sa.and_(PROVISIONAL, Case.id > last_id), batch_size, order=Case.id)
-        if not ids:
-            break
+    recounted = _recount_provisional(session, now=now, batch_size=batch_size)
+    escalated = _escalate(session, sa.and_(overdue, escalate_here), now=now, batch_size=batch_size, skipped=skipped,
+                          progress=progress)
+    # Marked red once. An escalatable case is escalated even so (above): one marked while it
+    # could not be (reopened) and accepted since would otherwise wait where it is for good.
+    unmarked = Case.overdue_marked_at.is_(None)
+    marked = _mark_overdue(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), now=now,
+                           batch_size=batch_size, skipped=skipped, progress=progress)
+    session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
+    return {"recounted": recounted, "escalated": escalated, "marked": marked}
+
+
+def _recount_provisional(session: Session, *, now: datetime, batch_size: int) -> int:
+    """Deadlines counted Monday to Friday past the holiday data, counted again in case newer data
+    has been installed since (the package is updated when the State Council publishes)."""
+    recounted, last_id = 0, 0
+    while ids := _take(session, sa.and_(PROVISIONAL, Case.id > last_id), batch_size, order=Case.id):
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
             try:
-                counts["recounted"] += service.recount_deadline(session, case=case, now=now)
+                recounted += service.recount_deadline(session, case=case, now=now)
             except BeingMoved:  # its owner is being moved: the next run counts it
                 session.expire(case)
         session.commit()
         last_id = ids[-1]
+    return recounted
 
-    # Cases whose units are being moved (BeingMoved) are left to the next run: this one holds
-    # their rows, which the move needs next, and must not wait for it.
-    skipped: set[int] = set()
-    while True:
-        ids = _take(session, sa.and_(overdue, escalate_here, Case.id.not_in(skipped)), batch_size)
-        if not ids:
-            break
-        escalated = 0
+
+def _escalate(session: Session, condition, *, now: datetime, batch_size: int, skipped: set[int], progress) -> int:
+    escalated = 0
+    while ids := _take(session, sa.and_(condition, Case.id.not_in(skipped)), batch_size):
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
             try:
                 service.act(
@@ -73,20 +79,19 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
                 session.expire(case)
                 skipped.add(case.id)
         session.commit()
-        counts["escalated"] += escalated
         progress(len(ids))
+    return escalated
 
-    while True:
-        ids = _take(session, sa.and_(overdue, unmarked, sa.not_(escalate_here), Case.id.not_in(skipped)), batch_size)
-        if not ids:
-            break
+
+def _mark_overdue(session: Session, condition, *, now: datetime, batch_size: int, skipped: set[int], progress) -> int:
+    marked_in_all = 0
+    while ids := _take(session, sa.and_(condition, Case.id.not_in(skipped)), batch_size):
         marked = _mark_red(session, ids=ids, now=now)
         skipped.update(set(ids) - set(marked))
         session.commit()
-        counts["marked"] += len(marked)
+        marked_in_all += len(marked)
         progress(len(ids))
-    session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
-    return counts
+    return marked_in_all
 
 
 def _take(session: Session, condition, batch_size: int, order=None) -> list[int]:

@@ -3,7 +3,7 @@
 from flask import g, request
 from flask.views import MethodView
 
-from gridgov.api import BINARY, Blueprint, PageArgs, decode_cursor, page, page_by_id, page_limit
+from gridgov.api import BINARY, Blueprint, PageArgs, action_field_errors, decode_cursor, page, page_by_id, page_limit
 from gridgov.auth import pii
 from gridgov.auth.permissions import Role, allows
 from gridgov.auth.scope import current_scope
@@ -11,6 +11,7 @@ from gridgov.cases import attachments, clock, service
 from gridgov.cases.enums import EscalationReason, Outcome
 from gridgov.cases.schemas import (
     ACTION_FIELDS,
+    ACTIONS_DESCRIPTION,
     CHOICES,
     ONE_OF,
     ActionSchema,
@@ -106,12 +107,9 @@ class Timeline(MethodView):
 class Actions(MethodView):
     @blp.arguments(ActionSchema)
     @blp.response(200, CaseSchema)
+    @blp.doc(description=ACTIONS_DESCRIPTION)
     def post(self, data, case_id):
-        """Act on a case: accept, assign, record_attempt, resolve, escalate, delegate, refer,
-        return_from_referral, suspend, resume, close, reopen, follow_up, reject.
-
-        An action the status does not allow answers 409 listing those it does; a stale
-        `version` answers 409; an escalation without a reason that holds answers 422."""
+        """Act on a case"""
         action, version = data.pop("action"), data.pop("version")
         service.check_role(action=action, actor=g.principal)  # 403 before the fields are looked at
         params = _action_params(action, data)
@@ -123,14 +121,7 @@ class Actions(MethodView):
 
 def _action_params(action: str, data: dict) -> dict:
     required, optional = ACTION_FIELDS[action]
-    errors = {}
-    for name in required - set(data):
-        errors[name] = [f"required for {action}"]
-    for name in required & set(data):
-        if data[name] == "":  # Text strips: blank is not an answer
-            errors[name] = [f"required for {action}; blank is not enough"]
-    for name in set(data) - required - optional:
-        errors[name] = [f"not used by {action}"]
+    errors = action_field_errors(action, data, required=required, optional=optional)
     if action in ONE_OF and not set(ONE_OF[action]) & set(data):
         for name in ONE_OF[action]:
             errors[name] = [f"{action} needs one of {', '.join(ONE_OF[action])}"]
@@ -199,6 +190,6 @@ class Inbox(MethodView):
         rows, key = service.inbox(db.session, scope_path=scope.path if scope else "",
                                   principal_id=scope.principal_id if scope else None, limit=limit,
                                   after=decode_cursor(args["cursor"], kind=list),
-                                  specialist=scope is not None and scope.role == Role.SPECIALIST,
-                                  handles=scope is None or allows(Role(scope.role), "cases:handle"))
+                                  specialist=scope is not None and scope.role is Role.SPECIALIST,
+                                  handles=scope is None or allows(scope.role, "cases:handle"))
         return _present_page(rows, limit, key)

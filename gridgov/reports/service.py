@@ -21,6 +21,7 @@ from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
 from gridgov.cases import service as case_service
 from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, PartyRole, ReferralChannel, Source, Status
+from gridgov.cases.enums import RejectionReason as CaseRejectionReason
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import utcnow
 from gridgov.errors import Conflict, NotFound, RuleViolation
@@ -497,9 +498,9 @@ EVENT_WORDS = {
 }
 # A handler's rejection of the case, by its reason (the case's rejection_reason begins with it).
 CASE_REJECTION_WORDS = {
-    "duplicate": "与其他相同反映合并办理",
-    "out_of_scope": REJECTION_WORDS[RejectionReason.OUT_OF_SCOPE],
-    "invalid": REJECTION_WORDS[RejectionReason.INVALID],
+    CaseRejectionReason.DUPLICATE: "与其他相同反映合并办理",
+    CaseRejectionReason.OUT_OF_SCOPE: REJECTION_WORDS[RejectionReason.OUT_OF_SCOPE],
+    CaseRejectionReason.INVALID: REJECTION_WORDS[RejectionReason.INVALID],
 }
 CHANNEL_WORDS = {
     ReferralChannel.LEGAL_AID: "法律援助",

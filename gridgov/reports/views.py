@@ -6,7 +6,7 @@ import segno
 from flask import Response, g, render_template
 from flask.views import MethodView
 
-from gridgov.api import BINARY, TEXT, Blueprint, page_by_id
+from gridgov.api import BINARY, TEXT, Blueprint, action_field_errors, page_by_id
 from gridgov.auth import pii
 from gridgov.auth.permissions import allows
 from gridgov.db import db, utcnow
@@ -72,9 +72,7 @@ class Triage(MethodView):
         A report that is not pending any more answers 409."""
         action = data.pop("action")
         spec = service.TRIAGE_ACTIONS[action]
-        errors = {name: [f"required for {action}"] for name in spec.required - set(data)}
-        errors |= {name: [f"not used by {action}"] for name in set(data) - spec.required - spec.optional}
-        if errors:
+        if errors := action_field_errors(action, data, required=spec.required, optional=spec.optional):
             raise RuleViolation(f"The fields do not fit the action {action}.", errors=errors)
         report = service.triage(db.session, report_id=report_id, action=action, actor=g.principal, params=data)
         db.session.commit()

@@ -29,6 +29,8 @@ from gridgov.cases.enums import OPEN_STATUSES, Category, HandlingLevel, RiskGrad
 # Working days to resolve, in buckets for the percentiles: (upper bound, column). The last is
 # open-ended; a percentile is answered as its bucket's upper bound ("at most N working days").
 RESOLVE_BUCKETS = [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30, None]
+# A case open this many working days weighs twice its grade's weight in the risk score.
+RISK_AGE_DAYS = 10
 RESOLVE_COLUMNS = [f"resolve_wd_{index}" for index in range(len(RESOLVE_BUCKETS))]
 
 LEVELS = list(HandlingLevel)
@@ -54,8 +56,8 @@ TOTAL_COLUMNS = [
     *[f"category_{category}" for category in Category],
     *[f"risk_{grade}" for grade in RiskGrade],
     *[f"owner_{level}" for level in LEVELS],
-    # Risk score = Σ over open cases of weight × (1 + working days open ÷ 10)
-    #            = risk_weight + (W(now) × risk_weight − risk_weight_age) ÷ 10,
+    # Risk score = Σ over open cases of weight × (1 + working days open ÷ RISK_AGE_DAYS)
+    #            = risk_weight + (W(now) × risk_weight − risk_weight_age) ÷ RISK_AGE_DAYS,
     # where W is calendar.working_day_index: both sums can be kept, the score is not.
     "risk_weight",
     "risk_weight_age",

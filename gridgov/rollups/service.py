@@ -20,6 +20,7 @@ from gridgov.auth.scope import UNSCOPED
 from gridgov.cases import calendar
 from gridgov.cases.enums import Category, HandlingLevel, RiskGrade, Status
 from gridgov.cases.models import STANDING_SQL, Case
+from gridgov.cases.policy import DEFAULT
 from gridgov.cases.service import current_policy
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
@@ -30,6 +31,7 @@ from gridgov.rollups.models import unit_days, unit_totals
 from gridgov.tree import service as tree_service
 from gridgov.tree.models import Unit, in_subtree
 
+BOUNDS = [bound for bound in measures.RESOLVE_BUCKETS if bound is not None]
 DEFINITIONS = {
     "cases": "cases that originated in the unit's subtree, now (whatever the window)",
     "open": "of those, not resolved, closed or rejected, now",
@@ -46,15 +48,16 @@ DEFINITIONS = {
     "escalations": "escalations in the window, by the level they went up to",
     "resolve_working_days": "median and 90th percentile of working days from logging to resolution, of the "
                             "cases resolved in the window, each given as the upper bound of its bucket "
-                            "(0.5, 1, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30 working days; null above 30 or "
+                            f"({', '.join(map(str, BOUNDS))} working days; null above {BOUNDS[-1]} or "
                             "when nothing was resolved)",
     "deadline_colours": "cases whose deadline stands, now (being handled, or resolved and waiting to be "
-                        "verified): green before 80 % of the deadline, yellow after, red past it (suspended and "
-                        "referred cases have no colour)",
+                        f"verified): green before {DEFAULT.yellow_after:.0%} of the deadline (by default: the "
+                        "case policy says), yellow after, red past it (suspended and referred cases have no colour)",
     "overdue": "the red count",
     "satisfaction": "average follow-up satisfaction (1–5) of the cases closed in the window; null without any",
-    "risk_score": "Σ over open cases of the grade's weight (policy: blue 1, yellow 2, orange 4, red 8) × "
-                  "(1 + working days since logging ÷ 10)",
+    "risk_score": "Σ over open cases of the grade's weight (by default "
+                  f"{', '.join(f'{grade} {weight:g}' for grade, weight in DEFAULT.risk_weights.items())}: the case "
+                  f"policy says) × (1 + working days since logging ÷ {measures.RISK_AGE_DAYS})",
     "rates": "fractions in [0, 1]; 0 when the denominator is 0",
     "own": "the same figures for the cases that originated at the unit itself, in no child (a report "
            "made at a village's own code, a case logged at a town): the unit's figures are its own "
@@ -203,7 +206,8 @@ class Figures:
         resolved = d("resolved")
         local = d("resolved_grid") + d("resolved_village")
         weight = total.get("risk_weight") or 0
-        risk = weight + (calendar.working_day_index(self.now) * weight - (total.get("risk_weight_age") or 0)) / 10
+        age = calendar.working_day_index(self.now) * weight - (total.get("risk_weight_age") or 0)
+        risk = weight + age / measures.RISK_AGE_DAYS
         return {
             "cases": t("cases"),
             "open": t("open"),

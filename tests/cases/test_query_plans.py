@@ -5,6 +5,7 @@ case list is read from an index, not by sorting every case in scope."""
 import pytest
 import sqlalchemy as sa
 
+from gridgov.auth.permissions import Role
 from gridgov.auth.scope import Scope
 from gridgov.cases.models import Case, _case_criterion
 from gridgov.cases.sweep import PROVISIONAL
@@ -25,7 +26,7 @@ def test_a_page_of_cases_in_scope_is_read_from_an_index_without_sorting_them_all
     finding them through the two path indexes, read and sorted every one for a page of 50 (1.1 s
     at 100,000 cases): it now reads the newest first and keeps those in scope. A village's are
     few: found through the path indexes, as before."""
-    scope = Scope(path=small_tree[code].path, principal_id=1, role="town_centre")
+    scope = Scope(path=small_tree[code].path, principal_id=1, role=Role.TOWN_CENTRE)
     stmt = (sa.select(Case).where(_case_criterion(Case, scope))
             .order_by(Case.created_at.desc(), Case.id.desc()).limit(51))
     text = plan(session, dialect, stmt)

@@ -751,6 +751,8 @@ def test_an_operation_that_takes_no_parameters_refuses_them(client, ids, path):
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     name = url.split("?")[1].split("=")[0]
     assert response.get_json()["errors"] == {name: ["Unknown parameter."]}
+    # The same problem as a list's for a parameter it does not take (before: rule-violation).
+    assert response.get_json()["type"] == client.get(f"{U}?levle=grid").get_json()["type"]
     assert client.get(url.split("?")[0] + "?_=1700000000").status_code == 200
 
 
