@@ -159,7 +159,9 @@ def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
         if len(record) > len(header) and not any(cell.strip() for cell in record[len(header):]):
             record = record[:len(header)]
         if len(record) != len(header):
-            errors.add(line, f"{len(record)} fields where the header has {len(header)}")
+            # A quote opened and never closed takes the lines after it into one field.
+            unclosed = "; a quote opened on this line is not closed" if any("\n" in cell for cell in record) else ""
+            errors.add(line, f"{len(record)} fields where the header has {len(header)}{unclosed}")
             continue
         values = dict(zip(header, (cell.strip() for cell in record)))
         row = _parse_record(values, line, errors)

@@ -275,6 +275,15 @@ def test_empty_columns_a_spreadsheet_adds_at_the_end_are_ignored(client):
     assert refused.json["errors"] == {"line 2": ["6 fields where the header has 4"]}
 
 
+def test_a_quote_never_closed_is_named_where_it_opens(client):
+    """Before, the answer said only "2 fields where the header has 4": the open quote took the rest
+    of the file into one field."""
+    body = 'code,name,level,parent_code\n510504,"江阳区,district,510500\n510504001,南城街道,town,510504\n'
+    refused = post_csv(client, body)
+    assert_problem(refused, 422)
+    assert refused.json["errors"] == {"line 2": ["2 fields where the header has 4; a quote opened on this line is not closed"]}
+
+
 def test_a_bad_byte_at_the_start_of_a_line_is_blamed_on_that_line_with_a_bom_too():
     body = b"\xef\xbb\xbfname,code,level,parent_code\n" + "南城街道".encode("gbk") + b",510504,district,\n"
 
