@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, json, request
-from sqlalchemy.orm import aliased, raiseload
 from werkzeug.exceptions import HTTPException
 
 from gridgov.api import unstorable
@@ -37,11 +36,11 @@ from gridgov.db import db, utcnow
 from gridgov import errors
 from gridgov.errors import DomainError
 from gridgov.reports import service
-from gridgov.reports.models import Channel, Report, ReportStatus
+from gridgov.reports.models import Channel, Report
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
-from gridgov.tree.models import Unit, in_subtree
+from gridgov.tree.models import Unit
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -322,7 +321,7 @@ def create_request(fmt):
     if (latitude is None) != (longitude is None):
         raise Open311Error(400, "lat and long go together.")
     address = param("address_string", max_length=300)
-    unit = _locate(district, code=param("attribute[unit_code]", max_length=32) or param("address_id", max_length=32),
+    unit = service.locate(db.session, district=district, code=param("attribute[unit_code]", max_length=32) or param("address_id", max_length=32),
                    latitude=latitude, longitude=longitude, address=address)
     if not paths.is_descendant_or_self(unit.path, integration.scope_path):
         raise Open311Error(403, f"This api_key may not file requests in {unit.name} ({unit.code}).")
@@ -372,77 +371,6 @@ def _home_district(principal) -> Unit:
     )
 
 
-def _reporting_units(district: Unit):
-    return (
-        sa.select(Unit)
-        .where(in_subtree(Unit.path, district.path), Unit.level.in_(service.REPORTING_LEVELS), Unit.active.is_(True))
-        .execution_options(**UNSCOPED)
-    )
-
-
-KM_PER_DEGREE = 111.2
-NEAREST_KM = 5  # a micro-grid is a few hundred metres across; a point farther off is not in it
-
-
-def _locate(district: Unit, *, code, latitude, longitude, address) -> Unit:
-    """The unit a request is about: by code, else the nearest micro-grid, else by name."""
-    if code is not None:
-        unit = db.session.scalar(_reporting_units(district).where(Unit.code == code)) if code.isdigit() else None
-        if unit is None:
-            raise Open311Error(400, f"No village, grid or micro-grid of jurisdiction {district.code} has the code {code}.")
-        return unit
-    if latitude is not None:
-        rows = db.session.execute(
-            sa.select(Unit.id, Unit.latitude, Unit.longitude)
-            .where(in_subtree(Unit.path, district.path), Unit.level == Level.MICROGRID, Unit.active.is_(True),
-                   Unit.latitude.is_not(None), Unit.longitude.is_not(None))
-            .execution_options(**UNSCOPED)
-        ).all()
-        if not rows:
-            raise Open311Error(400, "No micro-grid of this jurisdiction has a location; give address_string or a code.")
-        # Equirectangular distance: exact enough across a district, and no trigonometry per row.
-        scale = math.cos(math.radians(latitude)) ** 2
-        nearest = min(rows, key=lambda r: (r.latitude - latitude) ** 2 + scale * (r.longitude - longitude) ** 2)
-        degrees = math.sqrt((nearest.latitude - latitude) ** 2 + scale * (nearest.longitude - longitude) ** 2)
-        if degrees * KM_PER_DEGREE <= NEAREST_KM:
-            return db.session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
-        if address is None:  # (0, 0) from a phone without a fix, another county: the address may say
-            raise Open311Error(400, f"lat and long lie more than {NEAREST_KM} km from every micro-grid of "
-                                    f"jurisdiction {district.code}; give address_string or a code.")
-    if address is not None:
-        return _named_in(district, address)
-    raise Open311Error(400, "Say where: lat and long, address_string, address_id or attribute[unit_code].")
-
-
-def _named_in(district: Unit, address: str) -> Unit:
-    """The village, grid or micro-grid an address names. Names repeat across a district (three
-    villages called 丰收村 in three towns), so the unit whose town, village and grid the address
-    also names comes first; then the longest name (a micro-grid's name usually holds its
-    village's), the deepest on a tie. Two places still alike: 400, asking for a code."""
-    rows = db.session.execute(
-        sa.select(Unit.id, Unit.name, Unit.path, Unit.level)
-        .where(in_subtree(Unit.path, district.path), Unit.level != Level.DISTRICT, Unit.active.is_(True))
-        .execution_options(**UNSCOPED)
-    ).all()
-    name_at = {row.path: row.name for row in rows}
-
-    def fit(row) -> tuple:
-        above = [name_at.get(path) for path in paths.ancestor_paths(row.path)]
-        return sum(1 for name in above if name and name in address), len(row.name), len(row.path)
-
-    named = sorted((row for row in rows if row.level in service.REPORTING_LEVELS and row.name in address),
-                   key=fit, reverse=True)
-    if not named:
-        raise Open311Error(400, "address_string names no village, grid or micro-grid of this jurisdiction.")
-    if len(named) > 1 and fit(named[0]) == fit(named[1]):
-        alike = [row for row in named if fit(row) == fit(named[0])]
-        where = "、".join(" ".join(name_at.get(path, "") for path in paths.ancestor_paths(row.path)[1:] + [row.path])
-                         for row in alike[:5])
-        raise Open311Error(400, f"address_string fits more than one place ({where}): name the town too, or give "
-                                f"address_id or attribute[unit_code].")
-    return db.session.scalar(sa.select(Unit).where(Unit.id == named[0].id).execution_options(**UNSCOPED))
-
-
 # --- reading requests -----------------------------------------------------------------------------------
 
 
@@ -458,26 +386,6 @@ def token(token, fmt):
                    root="service_requests", item="request")
 
 
-def _requests_query():
-    """Each case a report became or was merged into (a resident's report of a matter the hotline
-    had logged), once, as the report that made it made it (for a hotline's case, the first report
-    merged into it): the request ``tokens`` names."""
-    origin, owner, before = aliased(Unit), aliased(Unit), aliased(Report)
-    dispatched, merged = ReportStatus.DISPATCHED, ReportStatus.MERGED
-    return (
-        sa.select(Report, Case, origin, owner)
-        .join(Case, Case.id == Report.case_id)
-        .join(origin, origin.id == Report.unit_id)
-        .join(owner, owner.id == Case.owner_unit_id)
-        .where(Report.status.in_([dispatched, merged]),
-               ~sa.exists().where(before.case_id == Report.case_id, sa.or_(
-                   sa.and_(before.status == dispatched, Report.status == merged),
-                   sa.and_(before.status == merged, Report.status == merged, before.id < Report.id))))
-        .options(raiseload(Case.parties), raiseload(Case.attachments))  # a request shows neither
-        .execution_options(**UNSCOPED)
-    )
-
-
 def _listed(text: str) -> list[str]:
     """A comma-delimited parameter's items; empty ones (``open,``) are absent, as empty
     parameters are."""
@@ -486,7 +394,7 @@ def _listed(text: str) -> list[str]:
 
 @bp.route(f"/requests.{FORMAT}", methods=["GET"])
 def list_requests(fmt):
-    statement = _requests_query().order_by(Report.submitted_at.desc(), Report.id.desc()).limit(MAX_REQUESTS)
+    statement = service.requests_query().order_by(Report.submitted_at.desc(), Report.id.desc()).limit(MAX_REQUESTS)
     district = _jurisdiction()
     if district is not None:
         statement = statement.where(Report.district_id == district.id)
@@ -528,7 +436,7 @@ def _window() -> tuple[datetime, datetime]:
 
 @bp.route(f"/requests/<service_request_id>.{FORMAT}")
 def get_request(service_request_id, fmt):
-    statement = _requests_query().where(Case.reference == typed_reference(service_request_id))
+    statement = service.requests_query().where(Case.reference == typed_reference(service_request_id))
     district = _jurisdiction()
     if district is not None:
         statement = statement.where(Report.district_id == district.id)

@@ -6,6 +6,7 @@ classify it, merge it into another report or a case, reject it, or dispatch it, 
 case owned as the case policy says. The reporter follows it at ``/t/<tracking code>``.
 """
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, raiseload
 
 from gridgov.auth import audit
 from gridgov.auth.models import Principal
@@ -24,8 +25,9 @@ from gridgov.cases.enums import CATEGORY_TITLES, OPEN_STATUSES, Category, PartyR
 from gridgov.cases.enums import RejectionReason as CaseRejectionReason
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import utcnow
-from gridgov.errors import Conflict, NotFound, RuleViolation
+from gridgov.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from gridgov.reports.models import Channel, RejectionReason, Report, ReportCode, ReportStatus
+from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit, in_subtree
@@ -603,3 +605,97 @@ def _reports_of_unit(session: Session, unit) -> str | None:
 
 
 tree_service.DELETE_GUARDS.append(_reports_of_unit)
+
+
+# --- Open311 ---------------------------------------------------------------------------------------
+
+
+def _reporting_units(district: Unit):
+    return (
+        sa.select(Unit)
+        .where(in_subtree(Unit.path, district.path), Unit.level.in_(REPORTING_LEVELS), Unit.active.is_(True))
+        .execution_options(**UNSCOPED)
+    )
+
+
+KM_PER_DEGREE = 111.2
+NEAREST_KM = 5  # a micro-grid is a few hundred metres across; a point farther off is not in it
+
+
+def locate(session: Session, *, district: Unit, code, latitude, longitude, address) -> Unit:
+    """The unit an Open311 request is about: by code, else the nearest micro-grid, else by name."""
+    if code is not None:
+        unit = session.scalar(_reporting_units(district).where(Unit.code == code)) if code.isdigit() else None
+        if unit is None:
+            raise InvalidInput(f"No village, grid or micro-grid of jurisdiction {district.code} has the code {code}.")
+        return unit
+    if latitude is not None:
+        rows = session.execute(
+            sa.select(Unit.id, Unit.latitude, Unit.longitude)
+            .where(in_subtree(Unit.path, district.path), Unit.level == Level.MICROGRID, Unit.active.is_(True),
+                   Unit.latitude.is_not(None), Unit.longitude.is_not(None))
+            .execution_options(**UNSCOPED)
+        ).all()
+        if not rows:
+            raise InvalidInput("No micro-grid of this jurisdiction has a location; give address_string or a code.")
+        # Equirectangular distance: exact enough across a district, and no trigonometry per row.
+        scale = math.cos(math.radians(latitude)) ** 2
+        nearest = min(rows, key=lambda r: (r.latitude - latitude) ** 2 + scale * (r.longitude - longitude) ** 2)
+        degrees = math.sqrt((nearest.latitude - latitude) ** 2 + scale * (nearest.longitude - longitude) ** 2)
+        if degrees * KM_PER_DEGREE <= NEAREST_KM:
+            return session.scalar(sa.select(Unit).where(Unit.id == nearest.id).execution_options(**UNSCOPED))
+        if address is None:  # (0, 0) from a phone without a fix, another county: the address may say
+            raise InvalidInput(f"lat and long lie more than {NEAREST_KM} km from every micro-grid of "
+                               f"jurisdiction {district.code}; give address_string or a code.")
+    if address is not None:
+        return _named_in(session, district, address)
+    raise InvalidInput("Say where: lat and long, address_string, address_id or attribute[unit_code].")
+
+
+def _named_in(session: Session, district: Unit, address: str) -> Unit:
+    """The village, grid or micro-grid an address names. Names repeat across a district (three
+    villages called 丰收村 in three towns), so the unit whose town, village and grid the address
+    also names comes first; then the longest name (a micro-grid's name usually holds its
+    village's), the deepest on a tie. Two places still alike: 400, asking for a code."""
+    rows = session.execute(
+        sa.select(Unit.id, Unit.name, Unit.path, Unit.level)
+        .where(in_subtree(Unit.path, district.path), Unit.level != Level.DISTRICT, Unit.active.is_(True))
+        .execution_options(**UNSCOPED)
+    ).all()
+    name_at = {row.path: row.name for row in rows}
+
+    def fit(row) -> tuple:
+        above = [name_at.get(path) for path in paths.ancestor_paths(row.path)]
+        return sum(1 for name in above if name and name in address), len(row.name), len(row.path)
+
+    named = sorted((row for row in rows if row.level in REPORTING_LEVELS and row.name in address),
+                   key=fit, reverse=True)
+    if not named:
+        raise InvalidInput("address_string names no village, grid or micro-grid of this jurisdiction.")
+    if len(named) > 1 and fit(named[0]) == fit(named[1]):
+        alike = [row for row in named if fit(row) == fit(named[0])]
+        where = "、".join(" ".join(name_at.get(path, "") for path in paths.ancestor_paths(row.path)[1:] + [row.path])
+                         for row in alike[:5])
+        raise InvalidInput(f"address_string fits more than one place ({where}): name the town too, or give "
+                           f"address_id or attribute[unit_code].")
+    return session.scalar(sa.select(Unit).where(Unit.id == named[0].id).execution_options(**UNSCOPED))
+
+
+def requests_query():
+    """Each case a report became or was merged into (a resident's report of a matter the hotline
+    had logged), once, as the report that made it made it (for a hotline's case, the first report
+    merged into it): the request ``tokens`` names."""
+    origin, owner, before = aliased(Unit), aliased(Unit), aliased(Report)
+    dispatched, merged = ReportStatus.DISPATCHED, ReportStatus.MERGED
+    return (
+        sa.select(Report, Case, origin, owner)
+        .join(Case, Case.id == Report.case_id)
+        .join(origin, origin.id == Report.unit_id)
+        .join(owner, owner.id == Case.owner_unit_id)
+        .where(Report.status.in_([dispatched, merged]),
+               ~sa.exists().where(before.case_id == Report.case_id, sa.or_(
+                   sa.and_(before.status == dispatched, Report.status == merged),
+                   sa.and_(before.status == merged, Report.status == merged, before.id < Report.id))))
+        .options(raiseload(Case.parties), raiseload(Case.attachments))  # a request shows neither
+        .execution_options(**UNSCOPED)
+    )
