@@ -34,6 +34,8 @@ from gridgov.tree.models import Unit, in_subtree
 
 # Units that post a QR code: where residents live and grid workers walk.
 REPORTING_LEVELS = frozenset({Level.VILLAGE, Level.GRID, Level.MICROGRID})
+# Units a sheet of their micro-grids' codes is printed for.
+SHEET_LEVELS = frozenset({Level.VILLAGE, Level.GRID})
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
 TRACKING_LENGTH = 10  # 50 bits: not guessable, short enough to write down
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,43}")  # what secrets.token_urlsafe makes
@@ -57,6 +59,16 @@ def report_code(session: Session, *, unit: Unit) -> ReportCode:
         except sa.exc.IntegrityError:  # made by a request racing this one
             code = session.scalar(sa.select(ReportCode).where(ReportCode.unit_id == unit.id))
     return code
+
+
+def sheet_units(session: Session, *, unit: Unit) -> list[Unit]:
+    """The micro-grids in use whose codes a village's or a grid's printed sheet holds."""
+    if unit.level not in SHEET_LEVELS:
+        raise RuleViolation("A sheet is printed for a village or a grid.")
+    if not unit.active:
+        raise RuleViolation(f"{unit.name} is no longer in use; no codes are printed for it.")
+    below = tree_service.descendants(session, unit=unit, level=Level.MICROGRID, after_path=None, limit=10_000)
+    return [microgrid for microgrid in below if microgrid.active]
 
 
 def rotate_code(session: Session, *, unit: Unit) -> ReportCode:

@@ -14,7 +14,6 @@ from gridgov.errors import InvalidInput, RuleViolation
 from gridgov.reports import service
 from gridgov.reports.schemas import ReportCodeSchema, ReportListArgs, ReportPageSchema, ReportSchema, TriageSchema
 from gridgov.tree import service as tree_service
-from gridgov.tree.levels import Level
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1",
                 description="Residents' reports: the triage desk (信息清洗), report codes and QR codes (纳安解纷码).")
@@ -123,12 +122,7 @@ class QrSheet(MethodView):
         """A printable sheet of the QR codes of every micro-grid in use of a village (or a grid),
         each with its unit's name and code under it."""
         unit = tree_service.get_unit(db.session, unit_id=unit_id)
-        if unit.level not in (Level.VILLAGE, Level.GRID):
-            raise RuleViolation("A sheet is printed for a village or a grid.")
-        if not unit.active:
-            raise RuleViolation(f"{unit.name} is no longer in use; no codes are printed for it.")
-        microgrids = [microgrid for microgrid in tree_service.descendants(
-            db.session, unit=unit, level=Level.MICROGRID, after_path=None, limit=10_000) if microgrid.active]
+        microgrids = service.sheet_units(db.session, unit=unit)
         codes = service.report_codes(db.session, units=microgrids)
         items = [
             {
