@@ -36,6 +36,9 @@ from gridgov.people.duties import DUTIES, GRID, SELF, VILLAGE, Duty
 from gridgov.tree.levels import Level
 
 SCALE = 100  # the change cost is a load, a float; the flow wants integer costs
+# A unit's load, which a worker's coverage is balanced by: its open cases, and this many
+# households weighing as one more.
+HOUSEHOLDS_PER_LOAD = 100
 # Rewards for covering: a required slot outweighs everything, an optional one any cost of
 # change (so room that can be filled is filled, as a maximum flow would).
 REQUIRED = 10**12
@@ -48,7 +51,7 @@ class UnitInfo:
     level: Level
     village_id: int | None  # the village it lies in (itself, for a village)
     grid_id: int | None  # the grid it lies in (itself, for a grid)
-    load: float  # households ÷ 100 + open cases
+    load: float  # households ÷ HOUSEHOLDS_PER_LOAD + open cases
 
 
 @dataclass(frozen=True)

@@ -309,7 +309,7 @@ def _world(session: Session, *, scope: Unit, exclude_worker: int | None = None) 
             current = by_id.get(current.parent_id)
 
     def load_of(row) -> float:
-        return (row.households or 0) / 100 + case_load[row.id]
+        return (row.households or 0) / planner.HOUSEHOLDS_PER_LOAD + case_load[row.id]
 
     id_at_path = {row.path: row.id for row in rows}
 
