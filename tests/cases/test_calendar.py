@@ -1,6 +1,6 @@
 """Working-day arithmetic on the official calendar (pure: no database)."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -64,3 +64,26 @@ def test_no_working_time_left_is_due_at_once_even_on_a_holiday():
     # 8 October.
     assert calendar.add_working_time(at(2026, 10, 1, 10), timedelta(0)) == (at(2026, 10, 1, 10), False)
     assert calendar.add_working_time(at(2026, 11, 28, 10), timedelta(0)) == (at(2026, 11, 28, 10), False)
+
+
+def test_a_deadline_that_ends_with_a_working_day_ends_at_its_end_not_at_the_next_ones_start():
+    """Five working days from a Saturday: Monday to Friday, due at Friday's midnight; half a day
+    from Friday noon, due at Friday's midnight too (not Monday's start, which kept a case green
+    over the weekend and let a closing on Saturday count as on time)."""
+    assert calendar.add_working_days(at(2026, 11, 28, 10), 5) == (at(2026, 12, 5), False)
+    assert calendar.add_working_days(at(2026, 11, 27, 12), 0.5) == (at(2026, 11, 28), False)
+
+
+def test_past_the_holiday_data_saturdays_and_sundays_are_days_off():
+    """Deadlines reach past the installed data within weeks of the year's end: there the week
+    itself decides."""
+    last = calendar.last_known_day()
+    saturday = last + timedelta(days=(5 - last.weekday()) % 7 or 7)
+    assert calendar.is_working_day(saturday) == (False, False)
+    assert calendar.is_working_day(saturday + timedelta(days=1)) == (False, False)
+    monday = saturday + timedelta(days=2)
+    assert calendar.is_working_day(monday) == (True, False)
+    # Monday 09:00 and five working days: the Monday after, 09:00 (provisional: past the data).
+    due = calendar.add_working_days(datetime.combine(monday, time(9), TIMEZONE), 5)
+    assert due == (datetime.combine(monday + timedelta(days=7), time(9), TIMEZONE), True)
+

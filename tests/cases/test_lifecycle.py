@@ -7,6 +7,7 @@ where a test needs a case in a given status or at a given moment, built through 
 
 import hashlib
 from datetime import date, timedelta
+from datetime import timezone as datetime_timezone
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from gridgov.api import encode_cursor
 from gridgov.auth import pii
 from gridgov.cases import calendar, clock
-from gridgov.cases.enums import DeadlineColour, Status
+from gridgov.cases.enums import DeadlineColour, Outcome, Status
 from gridgov.cases.models import CaseEvent, Party
 from gridgov.db import utcnow
 from gridgov.errors import RuleViolation
@@ -766,6 +767,31 @@ def test_reopen_after_30_calendar_days_is_refused(session, ids):
     assert case.status is Status.REOPENED
 
 
+def test_the_thirtieth_day_is_counted_in_shanghai_when_the_moments_come_from_the_database(session, ids):
+    """The service's moments are UTC: closed at 07:30 on 2 March in Shanghai is 1 March in UTC,
+    and 1 April, 10:00 in Shanghai is still its thirtieth day."""
+    utc = datetime_timezone.utc
+    case = case_in(session, "closed", ids[M111], now=at(2026, 3, 2, 7, 30).astimezone(utc))
+    case = fresh(session, case.id)  # closed_at as the database gives it back
+    do(session, case, "reopen", reason="异议", now=at(2026, 4, 1, 10).astimezone(utc))
+    assert case.status is Status.REOPENED
+
+
+def test_a_reopened_case_escalates_for_failed_mediation_only_after_failing_again(session, ids):
+    """A failure recorded before the case was closed is not a failure at handling the objection."""
+    case = case_in(session, "accepted", ids[M111])
+    do(session, case, "record_attempt", outcome=Outcome.FAILURE)
+    do(session, case, "resolve", note="后来和解")
+    do(session, case, "close")
+    do(session, case, "reopen", reason="申请人异议")
+    do(session, case, "accept")
+    with pytest.raises(RuleViolation, match="failed mediation attempt"):
+        do(session, case, "escalate", reason="mediation_failed")
+    do(session, case, "record_attempt", outcome=Outcome.FAILURE)
+    do(session, case, "escalate", reason="mediation_failed")
+    assert case.status is Status.REPORTED and case.owner_level.value == "village"
+
+
 def test_follow_up_records_satisfaction_from_1_to_5(session, actors, ids):
     case = get(actors.village.client, case_in(session, "closed", ids[M111]).id)
     for wrong in (0, 6, "5"):
@@ -853,6 +879,15 @@ def test_a_note_of_2000_characters_is_kept_whole_on_the_case_and_in_the_timeline
     rejected = act(actors.town.client, escalated, "reject", reason="out_of_scope", note=note)
     assert rejected["rejection_reason"] == f"out_of_scope: {note}"
     assert timeline(actors.town.client, case["id"])[-1]["reason"] == f"out_of_scope: {note}"
+
+
+def test_an_attempt_dated_in_the_future_is_refused(actors, ids):
+    case = act(actors.village.client, log(actors.village.client, ids[M111]), "accept")
+    future = (utcnow() + timedelta(hours=1)).isoformat()
+    refused = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="partial",
+                                          attempted_at=future), 422)
+    assert "attempted_at" in refused["errors"]
+    assert timeline(actors.village.client, case["id"])[-1]["action"] == "accept"
 
 
 def test_an_attempt_dated_before_the_case_was_logged_is_refused(actors, ids):

@@ -198,3 +198,13 @@ def test_fixed_assignments_stay_and_fill_their_places():
     assert keep <= again.assignments and again.ended == set()
     covered = Counter((duty, unit) for duty, unit, _worker in again.assignments)
     assert all(covered[(duty, unit)] == 1 for duty, unit, _worker in keep)  # no one else added there
+
+
+def test_a_micro_grid_has_exactly_one_responsible_even_where_two_could_be():
+    """微网格长: exactly one per micro-grid, though two grid workers live in it (the random worlds
+    above base no one in a micro-grid, and read ``exact`` back from the table)."""
+    units = {1: UnitInfo(1, Level.VILLAGE, 1, None, 5), 2: UnitInfo(2, Level.GRID, 1, 2, 3),
+             3: UnitInfo(3, Level.MICROGRID, 1, 2, 0.5)}
+    workers = {10: WorkerInfo(10, "grid_worker", 3, 5), 11: WorkerInfo(11, "grid_worker", 3, 5)}
+    result = plan(units=units, workers=workers, current=set())
+    assert len([a for a in result.assignments if a[:2] == ("microgrid_responsible", 3)]) == 1
