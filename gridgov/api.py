@@ -204,7 +204,8 @@ def action_field_errors(action: str, data: dict, *, required: set, optional: set
     one the action needs and lacks or has blank, one it does not use."""
     errors = {name: [f"required for {action}"] for name in required - set(data)}
     # Text strips: blank is not an answer.
-    errors |= {name: [f"required for {action}; blank is not enough"] for name in required & set(data) if data[name] == ""}
+    errors |= {name: [f"required for {action}; blank is not enough"]
+               for name in required & set(data) if data[name] == ""}
     errors |= {name: [f"not used by {action}"] for name in set(data) - required - optional}
     return errors
 

@@ -96,9 +96,9 @@ def from_environment(environ=os.environ):
     return settings
 
 
-# Whole numbers a setting must lie between; anything else stops the start, naming it.
 # The most items a page may hold: part of the API's documented contract, so not a setting.
 PAGE_SIZE_MAX = 500
+# Whole numbers a setting must lie between; anything else stops the start, naming it.
 RANGES = {
     "PAGE_SIZE_DEFAULT": (1, PAGE_SIZE_MAX),
     "LOCKOUT_THRESHOLD": (1, 1000),

@@ -185,13 +185,18 @@ def _needed_by(name: str) -> str:
     return ", ".join(action for action, (required, _optional) in ACTION_FIELDS.items() if name in required)
 
 
+# Where an action that names no target status leaves the case, when not where it was.
+TARGET_WORDS = {"resume": "the status it was suspended in"}
+
+
 def _action_row(action: str) -> str:
     transition = TRANSITIONS[action]
     sources = [status for status in Status if status in transition.sources]
     sources += [f"{status} (only for {reason})" for status, reason in transition.only_for_reason]
     required, optional = ACTION_FIELDS[action]
     needs = sorted(required) + ([" or ".join(ONE_OF[action])] if action in ONE_OF else [])
-    return (f"| `{action}` | {', '.join(sources)} | {transition.target or 'as it was'} | {', '.join(needs) or '–'} | "
+    to = transition.target or TARGET_WORDS.get(action, "unchanged")
+    return (f"| `{action}` | {', '.join(sources)} | {to} | {', '.join(needs) or '–'} | "
             f"{', '.join(sorted(optional - set(ONE_OF.get(action, ())))) or '–'} |")
 
 
@@ -257,5 +262,3 @@ class TimelineSchema(ma.Schema):
 class InboxArgs(PageArgs):
     limit = Integer(load_default=100, validate=validate.Range(1, PAGE_SIZE_MAX),
                            metadata={"description": f"Items per page (default 100, at most {PAGE_SIZE_MAX})."})
-
-

@@ -6,7 +6,6 @@ from gridgov.cases.enums import Category
 from gridgov.people.models import WorkerRole
 
 
-
 class WorkerSchema(ma.Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)

@@ -321,8 +321,9 @@ def create_request(fmt):
     if (latitude is None) != (longitude is None):
         raise Open311Error(400, "lat and long go together.")
     address = param("address_string", max_length=300)
-    unit = service.locate(db.session, district=district, code=param("attribute[unit_code]", max_length=32) or param("address_id", max_length=32),
-                   latitude=latitude, longitude=longitude, address=address)
+    code = param("attribute[unit_code]", max_length=32) or param("address_id", max_length=32)
+    unit = service.locate(db.session, district=district, code=code, latitude=latitude, longitude=longitude,
+                          address=address)
     if not paths.is_descendant_or_self(unit.path, integration.scope_path):
         raise Open311Error(403, f"This api_key may not file requests in {unit.name} ({unit.code}).")
     media_url = param("media_url", max_length=500)

@@ -635,7 +635,8 @@ NEAREST_KM = 5  # a micro-grid is a few hundred metres across; a point farther o
 
 
 def locate(session: Session, *, district: Unit, code, latitude, longitude, address) -> Unit:
-    """The unit an Open311 request is about: by code, else the nearest micro-grid, else by name."""
+    """The unit an Open311 request is about: by code, else the nearest micro-grid, else by name;
+    ``InvalidInput`` (400) saying what to give when none fits."""
     if code is not None:
         unit = session.scalar(_reporting_units(district).where(Unit.code == code)) if code.isdigit() else None
         if unit is None:

@@ -92,9 +92,34 @@ class Table:
     problems: _Errors
 
 
-# What a file may say it is in: UTF-8, or the Windows code page of Chinese Windows (GBK), in
-# which Excel saves "CSV (逗号分隔)"; GB18030 reads GBK and GB2312 alike.
-ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
+# What a file may say it is in: UTF-8 (ASCII is UTF-8), or the Windows code page of Chinese
+# Windows (GBK, cp936), in which Excel saves "CSV (逗号分隔)"; GB18030 reads GBK and GB2312 alike.
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "ascii": "utf-8", "us-ascii": "utf-8",
+             "gbk": "gb18030", "cp936": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
+BOM = b"\xef\xbb\xbf"
+
+
+def _decoded(data: bytes, codec: str) -> str:
+    """The file's text. UTF-8 wins whatever was said: a byte-order mark says so, and text in GBK
+    is next to never valid UTF-8, where UTF-8 read as GB18030 often "decodes" into nonsense
+    (江阳城区 → 姹熼槼鍩庡尯) that would be stored as names."""
+    if data.startswith(BOM):
+        codec, data = "utf-8", data[len(BOM):]
+    elif codec != "utf-8":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode(codec).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        hint = ("A file Excel saved as “CSV (逗号分隔)” on Chinese Windows is GBK: save it as “CSV UTF-8 (逗号分隔)”, "
+                "or say it is GBK (charset=gbk in the Content-Type; --encoding gbk on the command line)."
+                if codec == "utf-8" else "Save it as “CSV UTF-8 (逗号分隔)”.")
+        name = "UTF-8" if codec == "utf-8" else "UTF-8 or GBK"
+        raise InvalidInput(f"The file is not {name} text. {hint}",
+                           errors={f"line {line}": [f"not valid {name}"]}) from None
 
 
 def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
@@ -105,17 +130,7 @@ def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
     """
     if encoding.lower() not in ENCODINGS:
         raise UnsupportedMediaType(f"The file's encoding {encoding} is not one read here: UTF-8 or GBK (GB18030).")
-    codec = ENCODINGS[encoding.lower()]
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") and codec == "utf-8" else data
-    try:
-        text = body.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = body[: exc.start].count(b"\n") + 1
-        raise InvalidInput(
-            f"The file is not {encoding.upper()} text. A file Excel saved as “CSV (逗号分隔)” on Chinese Windows is "
-            "GBK: save it as “CSV UTF-8 (逗号分隔)”, or say it is GBK (charset=gbk in the Content-Type; "
-            "--encoding gbk on the command line).", errors={f"line {line}": [f"not valid {encoding.upper()}"]}
-        ) from None
+    text = _decoded(data, ENCODINGS[encoding.lower()])
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise InvalidInput("The file contains NUL characters; it is not a CSV table.",
@@ -159,8 +174,9 @@ def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
         if len(record) > len(header) and not any(cell.strip() for cell in record[len(header):]):
             record = record[:len(header)]
         if len(record) != len(header):
-            # A quote opened and never closed takes the lines after it into one field.
-            unclosed = "; a quote opened on this line is not closed" if any("\n" in cell for cell in record) else ""
+            # A quote opened and never closed takes the lines after it, records and all, into one field.
+            unclosed = ("; a quote opened on this line seems not to be closed"
+                        if any("," in cell.partition("\n")[2] for cell in record) else "")
             errors.add(line, f"{len(record)} fields where the header has {len(header)}{unclosed}")
             continue
         values = dict(zip(header, (cell.strip() for cell in record)))

@@ -265,6 +265,19 @@ def test_a_file_excel_saved_in_gbk_is_read_when_it_says_so_and_refused_with_a_hi
     assert get_unit(client, "510504001")["name"] == "南城街道"
 
 
+@pytest.mark.parametrize("body", [
+    "code,name,level,parent_code\n510505,江阳城区,district,510500\n".encode(),  # UTF-8 that GB18030 would "read"
+    "\ufeffcode,name,level,parent_code\n510505,江阳城区,district,510500\n".encode(),  # Excel's "CSV UTF-8"
+    "\ufeffcode,name,level,parent_code\n510505,江阳城区,district,510500\n".encode("gb18030"),  # a GB18030 BOM
+], ids=["utf-8", "utf-8 with a bom", "gb18030 with a bom"])
+def test_a_file_said_to_be_gbk_is_read_as_what_it_is(client, body):
+    """Before, UTF-8 sent as charset=gbk was stored as 姹熼槼鍩庡尯, and a byte-order mark stayed
+    on the first column's name (missing ['code'])."""
+    response = post_csv(client, body, content_type="text/csv; charset=cp936")
+    assert response.status_code == 200, response.json
+    assert get_unit(client, "510505")["name"] == "江阳城区"
+
+
 def test_empty_columns_a_spreadsheet_adds_at_the_end_are_ignored(client):
     """Before, "code,name,level,parent_code,," (a column that was only formatted) refused the file."""
     body = "code,name,level,parent_code,,\r\n510504,江阳区,district,510500,,\r\n510504001,南城街道,town,510504,\r\n"
@@ -281,7 +294,11 @@ def test_a_quote_never_closed_is_named_where_it_opens(client):
     body = 'code,name,level,parent_code\n510504,"江阳区,district,510500\n510504001,南城街道,town,510504\n'
     refused = post_csv(client, body)
     assert_problem(refused, 422)
-    assert refused.json["errors"] == {"line 2": ["2 fields where the header has 4; a quote opened on this line is not closed"]}
+    assert refused.json["errors"] == {
+        "line 2": ["2 fields where the header has 4; a quote opened on this line seems not to be closed"]}
+    # A name on two lines, its quote closed, on a short line: only the count is wrong.
+    refused = post_csv(client, 'code,name,level,parent_code\n510504,"江阳\n区",district\n')
+    assert refused.json["errors"] == {"line 2": ["3 fields where the header has 4"]}
 
 
 def test_a_bad_byte_at_the_start_of_a_line_is_blamed_on_that_line_with_a_bom_too():
