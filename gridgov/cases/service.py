@@ -300,12 +300,14 @@ def act(
     """Apply ``action`` to ``case`` if its status, the actor's role and scope, and the domain's
     rules allow it; write the event; refuse with a problem otherwise."""
     now = now or utcnow()
-    _check_actor(case=case, action=action, actor=actor)
+    # A stale version first: who may act is judged on the case as it is now (reassigned or
+    # escalated since it was read, the refusal would tell the caller to do what is moot).
     if version is not None and version != case.version:
         raise Conflict(
             f"Case {case.reference} has changed since version {version}; it is at {case.version}.",
             current_version=case.version,
         )
+    _check_actor(case=case, action=action, actor=actor)
     reason = params.get("reason")
     if not allowed(action, case.status, reason=reason.value if hasattr(reason, "value") else reason):
         possible = allowed_from(case.status)

@@ -925,6 +925,21 @@ def test_a_role_that_may_not_act_hears_403_before_its_fields_are_looked_at(app, 
                                           403)["detail"]
 
 
+def test_a_grid_worker_acting_on_a_version_since_reassigned_hears_409_not_403(actors, ids):
+    """Before, the grid worker heard "records attempts only on the cases assigned to them: ask the
+    station" — moot: the case had changed under them, which is what they need to hear."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", assignee_id=actors.grid.id)
+    seen = get(actors.grid.client, case["id"])
+    act(actors.village.client, case, "assign", assignee_id=actors.village.id)
+
+    problem = assert_problem(act_response(actors.grid.client, seen, "record_attempt", outcome="failure"), 409)
+    assert f"since version {seen['version']}" in problem["detail"]
+    # With the version as it is now, the case is no longer theirs: 403.
+    assert_problem(act_response(actors.grid.client, get(actors.grid.client, case["id"]), "record_attempt",
+                                outcome="failure"), 403)
+
+
 def test_a_grid_worker_records_attempts_only_on_cases_assigned_to_them(actors, ids):
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
     assert_problem(act_response(actors.grid.client, case, "record_attempt", outcome="failure"), 403)
