@@ -8,8 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from gridgov.auth import service as auth_service
+from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.db import db
+from gridgov.errors import Unauthenticated
 from gridgov.tree import transfer
 from gridgov.tree.models import Unit
 from tests.conftest import SMALL_TREE_CSV, fresh_app
@@ -110,3 +112,35 @@ def test_a_write_that_waits_too_long_for_the_lock_answers_503_to_try_again(app, 
     assert "您填写的内容没有保存" in page.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0
+
+
+@pytest.mark.parametrize("password", ["correct horse battery", "a wrong guess"])
+def test_a_sign_in_checks_the_password_before_it_takes_the_write_lock(app, other_writer, monkeypatch, password):
+    """argon2 takes a tenth of a second on purpose: before, a sign-in held the database's write
+    lock all through it (its locking read of the account), and every other writer waited; a
+    stream of sign-ins, even as no one, stalled logging for seconds."""
+    with app.app_context():
+        principal = db.session.scalar(sa.select(Principal).where(Principal.username == "reader"))
+        auth_service.set_password(db.session, principal=principal, password="correct horse battery")
+        db.session.commit()
+        hasher = auth_service.password_hasher()
+        writes_while_checking = []
+
+        class Hasher:
+            def __getattr__(self, name):
+                return getattr(hasher, name)
+
+            def verify(self, hashed, given):
+                other_writer.execute("BEGIN IMMEDIATE")  # timeout 0: "database is locked" if it is held
+                other_writer.execute("ROLLBACK")
+                writes_while_checking.append(True)
+                return hasher.verify(hashed, given)
+
+        monkeypatch.setattr(auth_service, "password_hasher", Hasher)
+        try:
+            signed_in = auth_service.authenticate(db.session, username="reader", password=password)
+        except Unauthenticated:
+            signed_in = None
+        db.session.rollback()
+        assert writes_while_checking == [True]
+        assert (signed_in is not None) == (password == "correct horse battery")

@@ -313,28 +313,41 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
         # No account can have this name (and a NUL byte would not even reach PostgreSQL).
         _verify_against_dummy(password)
         raise Unauthenticated("Wrong username or password.")
+    # Read and checked unlocked: argon2 takes a tenth of a second on purpose, and on SQLite a
+    # locking read takes the database's write lock, which every other writer would wait behind.
     candidates = session.scalars(
         sa.select(Principal)
         .where(sa.func.lower(Principal.username) == username.lower())  # as people type it
-        # Locked, so that parallel guesses count one after another, not over each other.
-        .with_for_update(of=Principal)
         .execution_options(populate_existing=True, **UNSCOPED)
     ).all()
     principal = _the_one_named(candidates, username)
-    now = utcnow()
-    if principal is not None and principal.locked_until is not None and principal.locked_until <= now:
-        principal.failed_logins, principal.locked_until = 0, None  # a lock that ran out starts afresh
-    if principal is not None and principal.locked_until is not None and principal.locked_until > now:
-        raise Locked(
-            "Too many failed sign-ins; the account is locked for now.",
-            headers={"Retry-After": str(int((principal.locked_until - now).total_seconds()) + 1)},
-        )
+    _check_not_locked(principal, now=utcnow())
     if principal is None or not principal.active or principal.password_hash is None:
         _verify_against_dummy(password)  # the same time for an unknown name as for a wrong password
         raise Unauthenticated("Wrong username or password.")
+    hashed = principal.password_hash
     try:
-        password_hasher().verify(principal.password_hash, password)
+        password_hasher().verify(hashed, password)
+        verified = True
     except (VerificationError, InvalidHashError):
+        verified = False
+    needs_rehash = verified and password_hasher().check_needs_rehash(hashed)
+    rehashed = password_hasher().hash(password) if needs_rehash else None
+    # Then counted locked, so that parallel guesses count one after another, not over each other;
+    # a guess that locked the account meanwhile locks this one out too.
+    principal = session.scalars(
+        sa.select(Principal).where(Principal.id == principal.id).with_for_update(of=Principal)
+        .execution_options(populate_existing=True, **UNSCOPED)
+    ).one()
+    now = utcnow()
+    if principal.locked_until is not None and principal.locked_until <= now:
+        principal.failed_logins, principal.locked_until = 0, None  # a lock that ran out starts afresh
+    _check_not_locked(principal, now=now)
+    if not principal.active:  # deactivated while the password was checked
+        raise Unauthenticated("Wrong username or password.")
+    if principal.password_hash != hashed:  # changed (reset) while this one was checked
+        verified, rehashed = False, None
+    if not verified:
         principal.failed_logins += 1
         if principal.failed_logins >= config["LOCKOUT_THRESHOLD"]:
             principal.locked_until = now + timedelta(minutes=config["LOCKOUT_MINUTES"])
@@ -347,10 +360,18 @@ def authenticate(session: Session, *, username: str, password: str) -> Principal
     if principal.failed_logins or principal.locked_until:
         principal.failed_logins = 0
         principal.locked_until = None
-    if password_hasher().check_needs_rehash(principal.password_hash):
-        principal.password_hash = password_hasher().hash(password)
+    if rehashed is not None:
+        principal.password_hash = rehashed
     session.flush()
     return principal
+
+
+def _check_not_locked(principal: Principal | None, *, now: datetime) -> None:
+    if principal is not None and principal.locked_until is not None and principal.locked_until > now:
+        raise Locked(
+            "Too many failed sign-ins; the account is locked for now.",
+            headers={"Retry-After": str(int((principal.locked_until - now).total_seconds()) + 1)},
+        )
 
 
 def _verify_against_dummy(password: bytes) -> None:
