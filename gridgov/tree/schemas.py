@@ -97,3 +97,4 @@ class ExportRowSchema(ma.Schema):
     population = fields.Integer(allow_none=True)
     latitude = fields.Float(allow_none=True)
     longitude = fields.Float(allow_none=True)
+    active = fields.Boolean(required=True, metadata={"description": "false: retired (an import creates it so)."})

@@ -25,7 +25,12 @@ from gridgov.tree.models import Unit, in_subtree
 
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
 OPTIONAL_COLUMNS = ("households", "population", "latitude", "longitude")
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# Whether a unit is in use: an import creates a unit retired as the file says (a district moved to
+# another database keeps its retired units retired), but retires or brings back no existing one:
+# that goes through PATCH /units/{id}, which hands their cases on.
+ACTIVE = "active"
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + (ACTIVE,)
+FLAGS = {"true": True, "false": False}
 CODES = ("code", "parent_code")  # digits a spreadsheet must keep as text (api.code_cell)
 MAX_REPORTED_ERRORS = 200
 CHUNK = 500
@@ -42,6 +47,7 @@ class Row:
     population: int | None = None
     latitude: float | None = None
     longitude: float | None = None
+    active: bool | None = None  # None: the file does not say (a new unit is in use)
 
     def fields(self, columns=OPTIONAL_COLUMNS) -> dict:
         """The name and the optional figures the file gave (a column it lacks is left alone)."""
@@ -152,7 +158,7 @@ def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
     if missing or unknown or len(set(header)) != len(header):
         raise InvalidInput(
             "The header must name the columns " + ",".join(REQUIRED_COLUMNS)
-            + " (optionally " + ",".join(OPTIONAL_COLUMNS) + "), each once.",
+            + " (optionally " + ",".join(COLUMNS[len(REQUIRED_COLUMNS):]) + "), each once.",
             errors={"line 1": [f"missing {missing}" if missing else f"unexpected {unknown or header}"]},
         )
 
@@ -226,6 +232,11 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
         errors.add(line, f"a {level} needs a parent_code")
         ok = False
 
+    active = FLAGS.get(values[ACTIVE].lower()) if values.get(ACTIVE) else None
+    if values.get(ACTIVE) and active is None:
+        errors.add(line, f"{ACTIVE} {values[ACTIVE]!r} is not true or false")
+        ok = False
+
     numbers = {}
     for column, kind, low, high in (
         ("households", int, 0, 10_000_000),
@@ -246,7 +257,7 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
         numbers[column] = number
     if not ok:
         return None
-    return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, **numbers)
+    return Row(line=line, code=code, name=name, level=level, parent_code=parent_code, active=active, **numbers)
 
 
 def import_csv(session: Session, *, data: bytes, encoding: str = "utf-8", scope_path: str | None = None,
@@ -302,6 +313,10 @@ def import_units(
         if current is not None and current.level is not row.level:
             errors.add(row.line, f"unit {row.code} exists as a {current.level}, not a {row.level}")
             continue
+        if current is not None and row.active is not None and current.unit.active is not row.active:
+            errors.add(row.line, f"unit {row.code} is {'in use' if current.unit.active else 'retired'} here: "
+                                 f"{'retire' if current.unit.active else 'bring back'} it with PATCH /units/{{id}}")
+            continue
         if row.level is Level.DISTRICT:
             continue
         parent_level = None
@@ -318,8 +333,13 @@ def import_units(
             errors.add(row.line, f"{problem} (parent {row.parent_code} is a {parent_level})")
         parent = existing.get(row.parent_code)
         arriving = current is None or current.parent_code != row.parent_code
-        if parent is not None and arriving and (problem := service.retired_parent(parent.unit)):
+        # A retired unit takes no new units in use (its matters go to the unit above); retired
+        # ones, as an export of its subtree holds them, it may.
+        in_use = row.active is not False
+        if parent is not None and arriving and in_use and (problem := service.retired_parent(parent.unit)):
             errors.add(row.line, f"parent {problem}")
+        elif in_use and row.parent_code in in_file and in_file[row.parent_code].active is False:
+            errors.add(row.line, f"parent {row.parent_code} is retired in the file; a unit in use cannot lie under it")
     errors.raise_if_any()
 
     counts = Counter(created=0, updated=0, moved=0, unchanged=0)
@@ -503,6 +523,7 @@ def _insert_new(session, *, rows: list[Row], existing: dict[str, _Existing], pro
                     "next_child": new_children.get(row.code, 0),
                     "city_code": row.parent_code if level is Level.DISTRICT else None,
                     **{k: getattr(row, k) for k in OPTIONAL_COLUMNS},
+                    "active": row.active is not False,
                 }
             )
         for start in range(0, len(values), 5000):
@@ -548,7 +569,16 @@ def export_rows(session: Session, *, unit: Unit) -> Iterator[dict]:
             "level": member.level.value,
             "parent_code": parent_code or member.city_code,
             **{column: getattr(member, column) for column in OPTIONAL_COLUMNS},
+            ACTIVE: member.active,
         }
+
+
+def _cell(column: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return inert_cell(code_cell(value) if column in CODES else value)
 
 
 def rows_to_csv(rows) -> Iterator[str]:
@@ -558,7 +588,7 @@ def rows_to_csv(rows) -> Iterator[str]:
     buffer.write("\ufeff")
     writer.writeheader()
     for count, row in enumerate(rows, 1):
-        writer.writerow({k: "" if v is None else inert_cell(code_cell(v) if k in CODES else v) for k, v in row.items()})
+        writer.writerow({column: _cell(column, value) for column, value in row.items()})
         if count % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

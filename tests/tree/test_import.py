@@ -1,11 +1,16 @@
 """POST /api/v1/units/import: a CSV table of units, upserted all or nothing, errors by line."""
 
+import csv
+import io
+
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
+from gridgov.db import db
 from gridgov.tree import transfer
 from gridgov.tree.models import Unit
-from tests.conftest import SMALL_TREE_CSV
+from tests.conftest import SMALL_TREE_CSV, fresh_app
 
 URL = "/api/v1/units/import"
 HEADER = "code,name,level,parent_code,households,population,latitude,longitude\n"
@@ -352,6 +357,48 @@ def test_an_exported_subtree_imports_back_unchanged(client, session, small_tree)
     # 安富街道, its 2 villages, 3 grids and 4 micro-grids
     assert response.json == {"created": 0, "updated": 0, "moved": 0, "unchanged": 10}
     assert snapshot(session) == before
+
+
+def test_a_retired_unit_is_exported_retired_and_imported_retired_into_another_database(client, small_tree, tmp_path):
+    """Before, the export said nothing of retirement, and a district moved to another database
+    brought every retired unit back into use (duties, QR codes, units placed under them)."""
+    grid, microgrid = "510503001001002", "510503001001002001"
+    for code in (microgrid, grid):  # what lies below first
+        unit = small_tree[code]
+        retired = client.patch(f"/api/v1/units/{unit.id}", json={"active": False, "version": unit.version})
+        assert retired.status_code == 200, retired.json
+    exported = client.get(f"/api/v1/units/{small_tree['510503'].id}/export").data
+    rows = list(csv.DictReader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert {row["code"].strip(): row["active"] for row in rows}[grid] == "false"
+
+    (tmp_path / "other").mkdir()
+    other = fresh_app(tmp_path / "other")
+    with other.app_context(), Session(db.engine) as elsewhere:  # db.session is this test's, rolled back
+        counts = transfer.import_csv(elsewhere, data=exported)
+        elsewhere.commit()
+        active = dict(elsewhere.execute(sa.select(Unit.code, Unit.active)).all())
+        elsewhere.close()
+        db.engine.dispose()
+    assert counts["created"] == len(rows)
+    assert (active[grid], active[microgrid], active["510503001001001"]) == (False, False, True)
+
+    # Back into the database it came from: nothing changes.
+    assert post_csv(client, exported).json["unchanged"] == len(rows)
+    # A unit in use here said to be retired is refused: retiring hands on its cases (PATCH does it).
+    for row in rows:
+        row["active"] = "false" if row["code"].strip() == "510503001001001001" else row["active"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    refused = post_csv(client, buffer.getvalue())
+    assert_problem(refused, 422)
+    assert list(refused.json["errors"]) == [f"line {2 + [r['code'].strip() for r in rows].index('510503001001001001')}"]
+    assert "PATCH" in refused.json["errors"][list(refused.json["errors"])[0]][0]
+    # A new unit in use under a retired one is refused; a retired one is taken.
+    under_retired = f"code,name,level,parent_code,active\n{grid}009,新微网格,microgrid,{grid},true\n"
+    assert_problem(post_csv(client, under_retired), 422)
+    assert post_csv(client, under_retired.replace(",true", ",false")).json["created"] == 1
 
 
 def test_a_name_a_spreadsheet_would_run_is_exported_as_text_and_imports_back_as_it_was(client, session, small_tree):

@@ -521,7 +521,7 @@ def test_move_missing_unit_is_404(client, ids):
 
 # --- export -------------------------------------------------------------------------------------
 
-HEADER = ["code", "name", "level", "parent_code", "households", "population", "latitude", "longitude"]
+HEADER = ["code", "name", "level", "parent_code", "households", "population", "latitude", "longitude", "active"]
 
 
 def test_export_csv(client, ids):
@@ -559,7 +559,7 @@ def test_export_json(client, ids):
     assert [row["code"] for row in rows] == V1_SUBTREE
     assert rows[0] == {
         "code": V1, "name": "永安社区", "level": "village", "parent_code": T1,
-        "households": 1200, "population": 3000, "latitude": 28.801, "longitude": 105.361,
+        "households": 1200, "population": 3000, "latitude": 28.801, "longitude": 105.361, "active": True,
     }
 
 
