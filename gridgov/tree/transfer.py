@@ -338,7 +338,7 @@ def import_units(
         in_use = row.active is not False
         if parent is not None and arriving and in_use and (problem := service.retired_parent(parent.unit)):
             errors.add(row.line, f"parent {problem}")
-        elif in_use and row.parent_code in in_file and in_file[row.parent_code].active is False:
+        elif arriving and in_use and row.parent_code in in_file and in_file[row.parent_code].active is False:
             errors.add(row.line, f"parent {row.parent_code} is retired in the file; a unit in use cannot lie under it")
     errors.raise_if_any()
 

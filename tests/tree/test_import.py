@@ -401,6 +401,13 @@ def test_a_retired_unit_is_exported_retired_and_imported_retired_into_another_da
     assert post_csv(client, under_retired.replace(",true", ",false")).json["created"] == 1
 
 
+def test_a_retired_grid_whose_micro_grid_is_still_in_use_imports_back_unchanged(client, small_tree):
+    grid = small_tree["510503001001002"]
+    assert client.patch(f"/api/v1/units/{grid.id}", json={"active": False, "version": grid.version}).status_code == 200
+    exported = client.get(f"/api/v1/units/{small_tree['510503'].id}/export").data
+    assert post_csv(client, exported).json["unchanged"] == 15
+
+
 def test_a_name_a_spreadsheet_would_run_is_exported_as_text_and_imports_back_as_it_was(client, session, small_tree):
     """Before, the unit export wrote "=1+2" as it was: a formula in the spreadsheet it opens in."""
     town = small_tree["510503001"].id
