@@ -30,6 +30,8 @@ OPTIONAL_COLUMNS = ("households", "population", "latitude", "longitude")
 # that goes through PATCH /units/{id}, which hands their cases on.
 ACTIVE = "active"
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + (ACTIVE,)
+MAY_HAVE = COLUMNS[len(REQUIRED_COLUMNS):]
+HEADER = f"{','.join(REQUIRED_COLUMNS)}[,{','.join(MAY_HAVE)}]"  # for people: what a file's first line names
 FLAGS = {"true": True, "false": False}
 CODES = ("code", "parent_code")  # digits a spreadsheet must keep as text (api.code_cell)
 MAX_REPORTED_ERRORS = 200
@@ -158,7 +160,7 @@ def parse_csv(data: bytes, *, encoding: str = "utf-8") -> Table:
     if missing or unknown or len(set(header)) != len(header):
         raise InvalidInput(
             "The header must name the columns " + ",".join(REQUIRED_COLUMNS)
-            + " (optionally " + ",".join(COLUMNS[len(REQUIRED_COLUMNS):]) + "), each once.",
+            + " (optionally " + ",".join(MAY_HAVE) + "), each once.",
             errors={"line 1": [f"missing {missing}" if missing else f"unexpected {unknown or header}"]},
         )
 
@@ -578,7 +580,7 @@ def _cell(column: str, value) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return inert_cell(code_cell(value) if column in CODES else value)
+    return code_cell(value) if column in CODES else inert_cell(value)
 
 
 def rows_to_csv(rows) -> Iterator[str]:

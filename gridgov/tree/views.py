@@ -164,8 +164,7 @@ class Import(MethodView):
         requestBody={
             "required": True,
             "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "Columns code,name,level,parent_code[,households,population,latitude,longitude,active]; "
-                           "UTF-8, or GBK with `charset=gbk` in the Content-Type.",
+            "description": f"Columns {transfer.HEADER}; UTF-8, or GBK with `charset=gbk` in the Content-Type.",
         }
     )
     @blp.response(200, ImportResultSchema)
