@@ -1,5 +1,6 @@
 """The declarative base, the Flask-SQLAlchemy extension, and column types shared by every domain."""
 
+import contextlib
 import functools
 from datetime import datetime, timezone
 
@@ -178,6 +179,30 @@ def _takes_write_lock(statement: str, context) -> bool:
         return True
     compiled = getattr(context, "compiled", None)
     return compiled is not None and getattr(compiled.statement, "_for_update_arg", None) is not None
+
+
+@contextlib.contextmanager
+def read_snapshot(session):
+    """Every read inside sees the database as it was at the first of them: figures read in several
+    statements (counters, then the cases whose deadline stands) agree with each other while cases
+    are written. For requests that only read: it commits the transaction the request ran in so far
+    and begins one that keeps a snapshot (REPEATABLE READ on PostgreSQL; on SQLite a plain BEGIN,
+    whose first read fixes the snapshot WAL shows it), ended on the way out."""
+    session.commit()
+    bind = session.get_bind()
+    # A session joined to a transaction begun outside it (tests' rollback fixture) reads in that one.
+    joined = isinstance(bind, sa.engine.Connection) and bind.in_transaction()
+    connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"}
+                                    if bind.dialect.name == "postgresql" and not joined else {})
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite" and not driver.in_transaction:  # (one begun reads one snapshot)
+        driver.execute("BEGIN")  # past _begin_before_writing, which would take the write lock
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
 
 
 class CommandGroup(AppGroup):

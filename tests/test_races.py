@@ -10,6 +10,8 @@ Everything is committed, in a district of its own (code 990011) that is deleted 
 """
 
 import contextlib
+import csv
+import io
 import threading
 from collections import Counter
 from datetime import date
@@ -34,7 +36,7 @@ from gridgov.tree import paths
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
 from gridgov.tree.models import Unit
-from tests.conftest import delete_district
+from tests.conftest import bearer_client, delete_district
 from tests.rollups.support import counter_mismatches
 
 DISTRICT_CODE = "990011"
@@ -1073,3 +1075,48 @@ def test_an_escalation_to_a_village_being_renamed_goes_through(app, district, mo
     assert _run_together(rename, escalate, names=("renamer", "escalator")) == []
     assert outcome == ["done"]
     assert owner_of(app, case_id).id == district.village
+
+
+# --- a rollup read while cases are logged -------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["rollup", "rollup.csv", "riskmap.geojson"])
+def test_a_rollup_read_while_a_case_is_logged_adds_up(app, district, what):
+    """District command's tiles are read in several statements (the counters, then the cases whose
+    deadline stands). A case logged between them was counted by one and not the other: the
+    deadline colours added up to one more case than the total (seen under load on both databases).
+    Every figure is now read from one moment: the new case is in none of them or in all."""
+    with request_session(app) as session:
+        command = auth_service.create_principal(session, username="race.command", display_name="竞态指挥",
+                                                role=Role.DISTRICT_COMMAND, scope_unit_id=district.district)
+        _token, token = auth_service.issue_token(session, principal=command, name="test", expires_in=None)
+        session.commit()
+    log_case(app, district.microgrid)
+    logged = []
+
+    def log_one_between(_connection, _cursor, statement, *_args):
+        if statement.startswith("SELECT rollup_unit_totals") and not logged:  # the counters are read
+            logged.append("logging")  # (its own statements come here too)
+            logged.append(log_case(app, district.microgrid))
+
+    sa.event.listen(db.engine, "after_cursor_execute", log_one_between)
+    try:
+        answer = bearer_client(app, token).get(f"/api/v1/units/{district.district}/{what}")
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", log_one_between)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert logged, "a case was logged while the rollup was read"
+    if what == "rollup":
+        figures = [answer.json["totals"], *(child["totals"] for child in answer.json["children"])]
+        tiles = [(tile["cases"], sum(tile["deadline_colours"].values())) for tile in figures]
+    elif what == "rollup.csv":
+        rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
+        tiles = [(int(row["案件总数"]), sum(int(row[column]) for column in ("绿灯", "黄灯", "红灯（超期）")))
+                 for row in rows]
+    else:
+        tiles = [(feature["properties"]["cases"], sum(feature["properties"]["deadline_colours"].values()))
+                 for feature in answer.json["features"]]
+    # Every case here waits to be accepted: counted once, with a colour. The read began before the
+    # second case came: it sees the first alone.
+    assert [cases for cases, _ in tiles] == [colours for _, colours in tiles], tiles
+    assert (sum(cases for cases, _ in tiles) if what == "riskmap.geojson" else tiles[0][0]) == 1

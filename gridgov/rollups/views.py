@@ -7,7 +7,7 @@ from flask.views import MethodView
 from gridgov.api import TEXT, Blueprint
 from gridgov.cases import service as case_service
 from gridgov.cases.schemas import CaseFilterArgs
-from gridgov.db import db
+from gridgov.db import db, read_snapshot
 from gridgov.errors import RuleViolation
 from gridgov.rollups import export, service
 from gridgov.rollups.schemas import RollupSchema, TrendArgs, TrendSchema, WindowArgs
@@ -33,8 +33,9 @@ class Rollup(MethodView):
                          + DEFINITIONS_DOC)
     def get(self, args, unit_id):
         """The unit's figures and its children's, for the window (`from`, `to`; default: all time)."""
-        unit = tree_service.get_unit(db.session, unit_id=unit_id)
-        return service.rollup(db.session, unit=unit, window=_window(args))
+        with read_snapshot(db.session):
+            unit = tree_service.get_unit(db.session, unit_id=unit_id)
+            return service.rollup(db.session, unit=unit, window=_window(args))
 
 
 @blp.route("/units/<id:unit_id>/rollup.csv")
@@ -44,9 +45,10 @@ class RollupCsv(MethodView):
                   description="UTF-8 with a BOM: spreadsheets open the Chinese text.")
     def get(self, args, unit_id):
         """The rollup as a table: the unit's row, then one per child."""
-        unit = tree_service.get_unit(db.session, unit_id=unit_id)
         window = _window(args)
-        result = service.rollup(db.session, unit=unit, window=window)
+        with read_snapshot(db.session):
+            unit = tree_service.get_unit(db.session, unit_id=unit_id)
+            result = service.rollup(db.session, unit=unit, window=window)
         # Named by its window too: a clerk's monthly downloads are told apart by their names.
         period = "" if window.all_time else f"-{window.start or 'start'}-to-{window.end or 'now'}"
         return export.csv_response(export.rollup_rows(result), filename=f"rollup-{unit.code}{period}.csv")
@@ -59,8 +61,9 @@ class Trend(MethodView):
     def get(self, args, unit_id):
         """New, resolved and overdue cases per week or month (default: the last 26 weeks or
         13 months). Overdue: closed late in the period, or open past a deadline that fell in it."""
-        unit = tree_service.get_unit(db.session, unit_id=unit_id)
-        items = service.trend(db.session, unit=unit, interval=args["interval"], window=_window(args))
+        with read_snapshot(db.session):
+            unit = tree_service.get_unit(db.session, unit_id=unit_id)
+            items = service.trend(db.session, unit=unit, interval=args["interval"], window=_window(args))
         return {"unit_id": unit.id, "interval": args["interval"], "items": items}
 
 
@@ -102,8 +105,10 @@ class RiskMap(MethodView):
     @blp.response(200, RISK_MAP, content_type="application/geo+json", description="A GeoJSON FeatureCollection.")
     def get(self, unit_id):
         """The children as points at their centroids, with counts and risk score (see the rollup)."""
-        unit = tree_service.get_unit(db.session, unit_id=unit_id)
-        return Response(json.dumps(service.riskmap(db.session, unit=unit)), mimetype="application/geo+json")
+        with read_snapshot(db.session):
+            unit = tree_service.get_unit(db.session, unit_id=unit_id)
+            features = service.riskmap(db.session, unit=unit)
+        return Response(json.dumps(features), mimetype="application/geo+json")
 
 
 @blp.route("/cases.csv")
