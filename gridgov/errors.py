@@ -11,7 +11,7 @@ from http import HTTPStatus
 import sqlalchemy as sa
 from flask import Flask, current_app, make_response, render_template, request
 from flask_limiter.errors import RateLimitExceeded
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 PROBLEM_MIMETYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://gridgov.example/problems/"
@@ -136,14 +136,28 @@ def handle_http_exception(error: HTTPException):
         # A resident's mistyped link (/r/, /t/a/b …) is a page in their words, not a problem document.
         return render_template("message.html", title="页面不存在",
                                message="您访问的页面不存在。请扫描网格内张贴的二维码，或检查链接是否完整。"), 404
-    detail = data.get("message") or error.description
-    if isinstance(error, RateLimitExceeded):  # its description is the limit alone ("3 per 1 minute")
-        detail = f"Too many requests: at most {error.description}. Try again after Retry-After seconds."
-    response = problem(status, detail=detail)
+    response = problem(status, detail=data.get("message") or http_detail(error))
     for name, value in (error.get_headers() if hasattr(error, "get_headers") else []):
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value
     return response
+
+
+def http_detail(error: HTTPException) -> str:
+    """What an HTTP error says went wrong, naming the limit where one was passed."""
+    if isinstance(error, RateLimitExceeded):  # its description is the limit alone ("3 per 1 minute")
+        return f"Too many requests: at most {error.description}. Try again after Retry-After seconds."
+    if isinstance(error, RequestEntityTooLarge) and request.max_content_length:  # Werkzeug's names none
+        return f"The request body is larger than the {_size(request.max_content_length)} this endpoint accepts."
+    return error.description or error.name
+
+
+def _size(count: int) -> str:
+    """``16 MiB``, ``32 KiB``, ``1500 bytes``: a limit as a person would say it."""
+    for unit, factor in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if count >= factor:
+            return f"{count / factor:g} {unit}" if count % factor == 0 else f"{count / factor:.1f} {unit}"
+    return f"{count} bytes"
 
 
 # Where programs call: their answers are problem documents whatever they accept.

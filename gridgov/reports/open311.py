@@ -144,7 +144,7 @@ def _domain_error(error: DomainError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
-    response = _error_response(error.code or 500, error.description or error.name)
+    response = _error_response(error.code or 500, errors.http_detail(error))
     for name, value in error.get_headers():
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value

@@ -216,7 +216,8 @@ def test_more_than_10_mb_is_refused(app, actors, case):
 
 def test_a_body_over_the_request_limit_is_413(actors, case):
     huge = tiny_png() + b"\x00" * (16 * 1024 * 1024)
-    assert_problem(upload(actors.grid.client, case["id"], huge, "huge.png"), 413)
+    problem = assert_problem(upload(actors.grid.client, case["id"], huge, "huge.png"), 413)
+    assert "larger than the 16 MiB" in problem["detail"]  # the limit is said, as GRIDGOV_MAX_CONTENT_LENGTH sets it
 
 
 def test_who_may_attach(client, actors, case):
