@@ -1120,3 +1120,31 @@ def test_a_rollup_read_while_a_case_is_logged_adds_up(app, district, what):
     # second case came: it sees the first alone.
     assert [cases for cases, _ in tiles] == [colours for _, colours in tiles], tiles
     assert (sum(cases for cases, _ in tiles) if what == "riskmap.geojson" else tiles[0][0]) == 1
+
+
+def test_a_case_sent_back_to_a_village_being_retired_goes_to_a_unit_in_use(app, district, monkeypatch):
+    """The town gave a case from its first village to a second one (交办); the second village moves
+    to another town, so the case goes back to the village where it happened (属地), just as that
+    village is retired. Before the hand-back held the village, the case could be left with it
+    retired. Now the move is told to try again (PostgreSQL) or finds the village retired and gives
+    the case to the town (SQLite: the retirement committed first); moved again, the same."""
+    with request_session(app) as session:
+        second = tree_service.create_unit(session, name="竞态二村", level=Level.VILLAGE, code=f"{DISTRICT_CODE}001002",
+                                          parent_id=district.town1).id
+        case, _ = cases_service.create_case(session, actor=None, title="邻里纠纷", category="family_neighbour",
+                                            risk_grade="red", source="hotline", origin_unit_id=district.microgrid)
+        session.commit()
+        case_id = case.id
+    assert owner_of(app, case_id).id == district.town1
+    act_on(app, case_id, "accept")
+    act_on(app, case_id, "regrade", risk_grade="blue", note="经核实为一般纠纷")
+    act_on(app, case_id, "delegate", unit_id=second, note="由二村调处")
+    assert owner_of(app, case_id).id == second
+
+    what = retire_as(app, monkeypatch, unit_id=district.village, meanwhile=lambda: move(app, second, district.town2))
+    owner = owner_of(app, case_id)
+    assert owner.active, f"the case was left with {owner.name}, retired"
+    if what != "done":
+        assert "try again" in what and owner.id == second
+        move(app, second, district.town2)
+    assert owner_of(app, case_id).id == district.town1
