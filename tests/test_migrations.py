@@ -150,3 +150,39 @@ def test_upgrading_a_database_with_cases_past_the_rollups_says_to_rebuild_them(e
         capfd.readouterr()
         flask_migrate.upgrade()
     assert "rollups rebuild" in capfd.readouterr().err  # alembic's log, as `db upgrade` prints it
+
+
+def test_a_rejection_written_as_one_text_comes_apart_into_reason_and_note(empty_app):
+    """Migration 0015: before it, a rejected case kept "out_of_scope: 属市场监管部门职责" in one
+    column; after it, the reason (checked: one of three) and the handler's note apart. Down and up
+    again, the case reads as it did."""
+    from gridgov.cases import service as cases_service
+    from gridgov.cases.models import Case
+    from gridgov.tree import transfer
+    from gridgov.tree.models import Unit
+    from tests.conftest import SMALL_TREE_CSV
+
+    def rejections():
+        with empty_app.app_context():
+            return db.session.execute(sa.text("SELECT rejection_reason FROM cases ORDER BY id")).scalars().all()
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        micro = db.session.scalar(sa.select(Unit).where(Unit.code == "510503001001001001"))
+        for note in ("属市场监管部门职责: 已告知", None):
+            case, _ = cases_service.create_case(db.session, actor=None, title="商品质量投诉", category="consumer",
+                                                risk_grade="blue", source="hotline", origin_unit_id=micro.id)
+            cases_service.act(db.session, case=case, action="reject", actor=None, version=case.version,
+                              params={"reason": "out_of_scope", "note": note})
+        db.session.commit()
+        flask_migrate.downgrade(revision="0014_reports_submitted")
+    assert rejections() == ["out_of_scope: 属市场监管部门职责: 已告知", "out_of_scope"]
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        assert [(case.rejection_reason, case.rejection_note) for case in db.session.scalars(
+            sa.select(Case).order_by(Case.id))] == [("out_of_scope", "属市场监管部门职责: 已告知"), ("out_of_scope", None)]
+        with pytest.raises(sa.exc.IntegrityError):  # the reason is one of three, on every database
+            db.session.execute(sa.text("UPDATE cases SET rejection_reason = 'spam'"))
+        db.session.rollback()

@@ -16,6 +16,7 @@ from gridgov.cases.enums import (
     Outcome,
     PartyRole,
     ReferralChannel,
+    RejectionReason,
     RiskGrade,
     Source,
     Status,
@@ -101,7 +102,8 @@ class Case(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"))
     closed_on_time: Mapped[bool | None]
-    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    rejection_reason: Mapped[RejectionReason | None] = mapped_column(enum_type(RejectionReason, "case_rejection", 16))
+    rejection_note: Mapped[str | None] = mapped_column(sa.Text)
     referral_channel: Mapped[ReferralChannel | None] = mapped_column(enum_type(ReferralChannel, "case_referral_channel"))
     referral_reference: Mapped[str | None] = mapped_column(sa.String(100))
     satisfaction: Mapped[int | None]

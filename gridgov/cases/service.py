@@ -27,6 +27,7 @@ from gridgov.cases.enums import (
     OPEN_STATUSES,
     HandlingLevel,
     Outcome,
+    RejectionReason,
     Status,
 )
 from gridgov.cases.models import (
@@ -811,10 +812,10 @@ def _follow_up(session, case, *, actor, now, satisfaction, comment=None):
 
 
 def _reject(session, case, *, actor, now, reason, note=None):
-    case.rejection_reason = f"{reason}: {note}" if note else reason
+    case.rejection_reason, case.rejection_note = RejectionReason(reason), note
     clock.stop(case, now=now)
     case.deadline_remaining_seconds = None
-    return case.rejection_reason
+    return f"{reason}: {note}" if note else reason
 
 
 def _regrade(session, case, *, actor, now, note, risk_grade=None, category=None, people_involved=None):

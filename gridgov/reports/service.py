@@ -510,7 +510,7 @@ EVENT_WORDS = {
     "follow_up": "已回访",
     "reject": "不予受理",
 }
-# A handler's rejection of the case, by its reason (the case's rejection_reason begins with it).
+# A handler's rejection of the case, by its reason.
 CASE_REJECTION_WORDS = {
     CaseRejectionReason.DUPLICATE: "与其他相同反映合并办理",
     CaseRejectionReason.OUT_OF_SCOPE: REJECTION_WORDS[RejectionReason.OUT_OF_SCOPE],
@@ -594,8 +594,8 @@ def status_words(case: Case, *, owner_name: str | None) -> str:
 
 
 def _rejection_words(reason: str | None) -> str:
-    """A case's rejection, by its reason ("out_of_scope: 属市场监管部门职责" → the words for
-    out_of_scope); the handler's note is theirs, not the resident's."""
+    """A case's rejection, by its reason (an event's reason begins with it: "out_of_scope:
+    属市场监管部门职责" → the words for out_of_scope); the handler's note is theirs, not the resident's."""
     return CASE_REJECTION_WORDS.get((reason or "").partition(":")[0], STATUS_WORDS[Status.REJECTED])
 
 
