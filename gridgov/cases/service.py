@@ -1,6 +1,5 @@
 """Logging cases and acting on them. Every change writes its event in the same transaction."""
 
-import hashlib
 import json
 import unicodedata
 from collections.abc import Callable
@@ -226,7 +225,8 @@ def _party(session: Session, *, role, name, phone=None, id_number=None, home_uni
 
 
 def _fingerprint(fields: dict) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    """The request's fingerprint, keyed: its parties' ID numbers are in it."""
+    return pii.keyed_digest(json.dumps(fields, sort_keys=True, default=str).encode(), purpose="idempotency")
 
 
 def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Case | None, IdempotencyRecord | None]:

@@ -6,6 +6,7 @@ where a test needs a case in a given status or at a given moment, built through 
 """
 
 import hashlib
+import json
 from datetime import date, timedelta
 from datetime import timezone as datetime_timezone
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from gridgov.api import encode_cursor
 from gridgov.auth import pii
 from gridgov.cases import calendar, clock
+from gridgov.cases import service as cases_service
 from gridgov.cases.enums import DeadlineColour, Outcome, Status
 from gridgov.cases.models import CaseEvent, Party
 from gridgov.db import utcnow
@@ -160,6 +162,28 @@ def test_the_same_idempotency_key_with_a_different_body_is_refused(actors, ids):
     assert "Idempotency-Key" in body["detail"]
     assert body["errors"] == {"Idempotency-Key": ["used for a different request"]}
     assert len(actors.district.client.get(CASES).get_json()["items"]) == 1
+
+
+def test_a_retried_post_keeps_no_plain_hash_of_the_parties_id_numbers(app, session, actors, ids, monkeypatch):
+    """The fingerprint that matches a retry to its request is keyed: before, it was a plain
+    SHA-256 of the request, ID numbers in full, and a search over birth dates (the case keeps the
+    last four) gave a number back from a copy of the database in under a second."""
+    from gridgov.cases.models import IdempotencyRecord
+
+    fingerprinted, fingerprint = [], cases_service._fingerprint
+    monkeypatch.setattr(cases_service, "_fingerprint", lambda fields: fingerprinted.append(fields) or fingerprint(fields))
+    party = {"role": "applicant", "name": "陈建国", "id_number": "510503198703151239"}
+    log(actors.grid.client, ids[M111], parties=[party], headers={"Idempotency-Key": "phone-7f3a-0003"})
+    [stored] = session.scalars(sa.select(IdempotencyRecord.request_hash)).all()
+    [fields] = fingerprinted
+    assert "510503198703151239" in json.dumps(fields)  # what is fingerprinted holds the number
+    assert stored != hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    with app.test_request_context():  # under another secret, the same request has another fingerprint
+        app.secret_key, secret = "another-secret-of-sixteen-characters", app.secret_key
+        try:
+            assert fingerprint(fields) != stored
+        finally:
+            app.secret_key = secret
 
 
 def test_idempotency_keys_belong_to_one_principal(app, actors, ids, make_principal):
