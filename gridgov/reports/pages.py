@@ -153,20 +153,20 @@ def report(token: str):
 
 
 def _filled_in(form: ReportForm) -> dict:
-    """What the resident filled in, as ``submit_report`` takes it."""
+    """What the resident filled in, as ``submit_report`` takes it. Reported anonymously, without
+    the phone the form may still hold: it is kept nowhere, not even in a fingerprint."""
     return {
         "category": Category(form.category.data),
         "description": form.description.data,
         "media_url": (form.media_url.data or "").strip() or None,
-        "phone": (form.phone.data or "").strip() or None,
+        "phone": None if form.anonymous.data else form.phone.data or None,  # (the form's filter strips it)
         "anonymous": form.anonymous.data,
     }
 
 
 def _as_filed(report, fields: dict) -> bool:
-    """Whether ``report`` holds what ``fields`` say (an anonymous report keeps no phone)."""
-    return all(getattr(report, name) == value for name, value in fields.items()
-               if not (name == "phone" and fields["anonymous"]))
+    """Whether ``report`` holds what ``fields`` say."""
+    return all(getattr(report, name) == value for name, value in fields.items())
 
 
 @bp.route("/t", methods=["GET"])
