@@ -16,6 +16,7 @@ Every operation of the specification (http://wiki.open311.org/GeoReport_v2), in 
 
 import math
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 
@@ -305,9 +306,16 @@ def service_definition(service_code, fmt):
 # --- filing a request ---------------------------------------------------------------------------------
 
 
+# What names or reaches the reporter: in the form body only. A URL is written to access logs
+# (the proxy's, gunicorn's), which keep it where no masking reaches.
+PERSONAL_PARAMS = ("first_name", "last_name", "phone", "email")
+
+
 @bp.route(f"/requests.{FORMAT}", methods=["POST"])
 def create_request(fmt):
     """A pending report for the triage desk; the answer is its token (the tracking code)."""
+    if in_url := [name for name in PERSONAL_PARAMS if name in request.args]:
+        raise Open311Error(400, f"{', '.join(in_url)} go in the form-encoded body, not the URL: URLs are logged.")
     integration = _integration()
     district = _jurisdiction() or _home_district(integration)
     service_code = param("service_code", max_length=40)
@@ -337,7 +345,7 @@ def create_request(fmt):
     anonymous = (param("attribute[anonymous]", max_length=5) or "false").lower()
     if anonymous not in ("true", "false"):
         raise Open311Error(400, "attribute[anonymous] is true or false.")
-    name = "".join(part for part in (param("last_name", max_length=50), param("first_name", max_length=50)) if part)
+    name = _reporter_name(param("first_name", max_length=50), param("last_name", max_length=50))
 
     report = service.submit_report(
         db.session, unit=unit, channel=Channel.OPEN311, category=category, description=description,
@@ -350,6 +358,15 @@ def create_request(fmt):
         "service_notice": "区社会治理中心将在一个工作日内核实并分派；凭 token 查询受理编号。",
         "account_id": None,
     }], root="service_requests", item="request", status=201)
+
+
+def _reporter_name(first: str | None, last: str | None) -> str | None:
+    """The name as its script writes it: 张 + 三 → 张三 (family name first, no space); John Smith
+    (given name first, a space). Before, last + first with nothing between: SmithJohn."""
+    if not (first and last):
+        return first or last
+    wide = any(unicodedata.east_asian_width(char) in ("W", "F") for char in first + last)  # 汉字 and the like
+    return f"{last}{first}" if wide else f"{first} {last}"
 
 
 def _integration():

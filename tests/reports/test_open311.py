@@ -282,6 +282,25 @@ def test_a_post_files_a_pending_open311_report_for_the_triage_desk(desk):
     assert [r["tracking_code"] for r in reports(desk.clerk, status="pending")] == [answer["token"]]
 
 
+@pytest.mark.parametrize(("first", "last", "kept"), [("小明", "王", "王小明"), ("翠花", "欧阳", "欧阳翠花"),
+                                                     ("John", "Smith", "John Smith"), ("José", None, "José")])
+def test_the_reporters_name_reads_as_its_script_writes_it(app, desk, make_principal, first, last, kept):
+    """Family name first and no space in Chinese; given name first and a space in Latin script.
+    Before, last and first were run together: "SmithJohn"."""
+    _id, command = make_principal("district_command", D)  # who reads personal data
+    token = file(desk.web, desk.key, first_name=first, last_name=last)
+    assert report_of(bearer_client(app, command), token)["reporter_name"] == kept
+
+
+def test_personal_data_in_the_url_of_a_post_is_refused_and_nothing_is_filed(desk):
+    """The reporter's phone, email and name go in the form body: a URL is written to access logs,
+    where no masking reaches. Before, a POST with all of them in the query string was filed."""
+    for name, value in [("phone", "13800001111"), ("email", "a@example.org"), ("last_name", "王")]:
+        description = assert_error(post(desk.web, form(desk.key), query={name: value}), 400)
+        assert f"{name} go in the form-encoded body" in description
+    assert reports(desk.clerk) == []
+
+
 @pytest.mark.parametrize(("typed", "kept"), [("(0830)1234567", "(0830)1234567"), ("１３８００００１１１１", "13800001111")])
 def test_a_phone_is_taken_over_open311_as_on_the_report_page(desk, app, make_principal, typed, kept):
     """Before, a landline with its area code in brackets, which the report page takes, was 400."""
