@@ -4,6 +4,7 @@ parser, the id converter, common fields and cursor pagination."""
 import base64
 import binascii
 import decimal
+import hashlib
 import json
 import re
 from http import HTTPStatus
@@ -391,8 +392,19 @@ class PageArgs(ma.Schema):
 
 
 def encode_cursor(key) -> str:
-    raw = json.dumps(key, separators=(",", ":"), ensure_ascii=False).encode()
+    """The cursor of ``key`` (the last row's place in the order) for the query being answered."""
+    raw = json.dumps([query_tag(), key], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def query_tag() -> str:
+    """What a cursor is issued for: the path (its case, its unit) and every query parameter but
+    the cursor and the page size. Passed with another list, sort or filter, a key from one order
+    would start another at a place that means something else there (a creation time read as a
+    deadline skipped every overdue case before it)."""
+    asked = sorted((name, value) for name, values in request.args.lists() if name not in ("cursor", "limit")
+                   for value in values)
+    return hashlib.sha256(json.dumps([request.path, asked]).encode()).hexdigest()[:12]
 
 
 _CURSOR_TEXT = re.compile(r"[0-9A-Za-z.:_+\-]{1,200}")
@@ -413,10 +425,10 @@ def decode_cursor(cursor: str | None, *, kind: type):
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        key = None
-    valid = (
+        tag, key = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        tag, key = None, None
+    valid = isinstance(tag, str) and (
         (kind is int and _cursor_id(key))
         or (kind is str and _cursor_text(key))
         # a keyset: [sort value, id]
@@ -424,6 +436,9 @@ def decode_cursor(cursor: str | None, *, kind: type):
     )
     if not valid:
         raise errors.InvalidInput("The cursor is not one this service issued.")
+    if tag != query_tag():
+        raise errors.InvalidInput("The cursor belongs to another query: its list, sort and filters must be the ones "
+                                  "that gave it (only `limit` may change). Start again without it.")
     return key
 
 

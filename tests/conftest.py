@@ -82,6 +82,18 @@ def every_page(client, url: str, **query) -> list[dict]:
     raise AssertionError(f"{url}: the cursor never ends")
 
 
+def cursor_at(client, url: str, key, **query) -> str:
+    """A cursor the service issued for ``url`` and ``query`` (its first page's, at ``limit=1``),
+    made to carry ``key`` instead: what a client that edits its cursor would send."""
+    import base64
+    import json
+
+    cursor = client.get(url, query_string={**query, "limit": 1}).get_json()["next_cursor"]
+    assert cursor, f"{url} has a second page to take a cursor from"
+    tag, _key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return base64.urlsafe_b64encode(json.dumps([tag, key]).encode()).decode().rstrip("=")
+
+
 def delete_district(session, *, district_id: int, path: str) -> None:
     """Delete a committed test district and everything made in it (reports, cases and what hangs
     off them, the roster and its assignments, principals and their tokens, audit events; the

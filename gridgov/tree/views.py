@@ -97,11 +97,13 @@ class Descendants(MethodView):
         """Every unit below this one in tree order, optionally of one level."""
         unit = service.get_unit(db.session, unit_id=unit_id)
         limit = page_limit(args["limit"])
-        after = decode_cursor(args["cursor"], kind=str)
+        # The cursor is the last unit's path below this one: a move of this unit (or of one above
+        # it) between two pages rewrites the paths, not the order within.
+        below = decode_cursor(args["cursor"], kind=str)
         rows = service.descendants(
-            db.session, unit=unit, level=args.get("level"), after_path=after, limit=limit
+            db.session, unit=unit, level=args.get("level"), after_path=below and unit.path + below, limit=limit
         )
-        return page(rows, limit, key=lambda member: member.path)
+        return page(rows, limit, key=lambda member: member.path[len(unit.path):])
 
 
 @blp.route("/<id:unit_id>/ancestors")

@@ -13,7 +13,6 @@ from datetime import timezone as datetime_timezone
 import pytest
 import sqlalchemy as sa
 
-from gridgov.api import encode_cursor
 from gridgov.auth import pii
 from gridgov.cases import calendar, clock
 from gridgov.cases import service as cases_service
@@ -54,7 +53,7 @@ from tests.cases.support import (
     set_clock,
     timeline,
 )
-from tests.conftest import bearer_client, every_page
+from tests.conftest import bearer_client, cursor_at, every_page
 
 
 def working_days(case: dict) -> float:
@@ -1254,14 +1253,34 @@ def test_a_forged_cursor_is_refused(actors, six_cases):
     assert_problem(actors.district.client.get(CASES, query_string={"cursor": "bm90LWEtY3Vyc29y"}), 400)
 
 
+def test_a_cursor_answers_only_the_query_that_gave_it(actors, ids, six_cases):
+    """A dashboard kept its cursor when someone clicked another column or changed a filter:
+    before, a creation time was read as a deadline (every overdue case before it skipped) or one
+    case's timeline cursor told another case it had no events. Now that is a 400 saying to start
+    again; the page size alone may change between pages."""
+    district = actors.district.client
+    cursor = district.get(CASES, query_string={"sort": "-created_at", "limit": 2}).get_json()["next_cursor"]
+    for other in [{"sort": "deadline_at"}, {"sort": "-created_at", "status": "reported"}, {}]:
+        problem = assert_problem(district.get(CASES, query_string={**other, "cursor": cursor}), 400)
+        assert "belongs to another query" in problem["detail"]
+    assert_problem(district.get(INBOX, query_string={"cursor": cursor}), 400)
+    rest = district.get(CASES, query_string={"sort": "-created_at", "limit": 10, "cursor": cursor}).get_json()
+    assert len(rest["items"]) == 4  # the same query, a larger page: the rest
+
+    one, two = six_cases["b"], six_cases["a"]  # accepted: two events; reported: one
+    later = district.get(f"{CASES}/{one}/timeline", query_string={"limit": 1}).get_json()["next_cursor"]
+    assert_problem(district.get(f"{CASES}/{two}/timeline", query_string={"cursor": later}), 400)
+
+
 @pytest.mark.parametrize("sort", ["-created_at", "deadline_at"])
 @pytest.mark.parametrize("moment", ["2026-01-01", "2026-01-01T00:00:00", "0001-01-01T00:00:00+08:00",
                                     "9999-12-31T23:59:59-08:00"])
 def test_a_cursor_with_a_moment_the_service_never_issued_is_400(actors, six_cases, sort, moment):
     """Before, a cursor holding a date without its offset, or one UTC cannot hold, reached the
     query and answered 500."""
-    cursor = encode_cursor([moment, 1])
-    assert_problem(actors.district.client.get(CASES, query_string={"cursor": cursor, "sort": sort}), 400)
+    cursor = cursor_at(actors.district.client, CASES, [moment, 1], sort=sort)
+    problem = assert_problem(actors.district.client.get(CASES, query_string={"cursor": cursor, "sort": sort}), 400)
+    assert problem["detail"] == "The cursor is not one this service issued."
 
 
 @pytest.mark.parametrize("field", ["created_from", "created_to", "closed_from", "closed_to"])
@@ -1447,7 +1466,8 @@ def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
     walked = every_page(actors.village.client, INBOX, limit=2)
     assert [case["id"] for case in walked] == [case["id"] for case in whole["items"]]
     assert [case["deadline_at"] for case in walked] == sorted(case["deadline_at"] for case in walked)
-    assert_problem(actors.village.client.get(INBOX, query_string={"cursor": encode_cursor(["2026-01-01", 1])}), 400)
+    cursor = cursor_at(actors.village.client, INBOX, ["2026-01-01", 1])
+    assert "not one this service issued" in assert_problem(actors.village.client.get(INBOX, query_string={"cursor": cursor}), 400)["detail"]
 
 
 # --- the timeline --------------------------------------------------------------------------------------

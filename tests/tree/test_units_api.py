@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, every_page
 
 U = "/api/v1/units"
 
@@ -390,6 +390,17 @@ def test_descendants_by_level_and_by_page(client, ids):
     assert codes(client.get(f"{U}/{ids[T1]}/descendants?level=grid")) == [G11, G12, G21]
     assert walk(client, f"{U}/{ids[D]}/descendants", limit=2) == codes(client.get(f"{U}/{ids[D]}/descendants"))
     assert walk(client, f"{U}/{ids[D]}/descendants?level=microgrid", limit=2) == [M111, M112, M121, M211, M311]
+
+
+def test_a_descendants_walk_goes_on_where_it_was_after_the_unit_moves(client, ids):
+    """A tree sync walks a village's units while district command moves the village to another
+    town. Before, the cursor held the last unit's whole path: the next page was empty (the walk
+    ended early, 'successfully') or started over. The order below the village is the same."""
+    everything = codes(client.get(f"{U}/{ids[V1]}/descendants"))
+    first = client.get(f"{U}/{ids[V1]}/descendants", query_string={"limit": 2}).get_json()
+    assert move(client, ids[V1], ids[T2]).status_code == 200
+    rest = every_page(client, f"{U}/{ids[V1]}/descendants", limit=2, cursor=first["next_cursor"])
+    assert [unit["code"] for unit in first["items"] + rest] == everything
 
 
 @pytest.mark.parametrize("cursor", ["not-a-cursor", forged_cursor(3)])
