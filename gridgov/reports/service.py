@@ -9,8 +9,10 @@ case owned as the case policy says. The reporter follows it at ``/t/<tracking co
 import math
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app, request
@@ -29,7 +31,7 @@ from gridgov.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from gridgov.reports.models import Channel, RejectionReason, Report, ReportCode, ReportStatus
 from gridgov.tree import paths
 from gridgov.tree import service as tree_service
-from gridgov.tree.levels import Level
+from gridgov.tree.levels import Level, typed_code
 from gridgov.tree.models import Unit, in_subtree
 
 # Units that post a QR code: where residents live and grid workers walk.
@@ -193,8 +195,9 @@ def find_by_submission(session: Session, *, submission: str) -> Report | None:
 
 
 def find_by_tracking_code(session: Session, *, tracking_code: str) -> Report | None:
-    """Unscoped: the code is the reporter's key. Case and spaces forgiven, as people type them."""
-    code = tracking_code.replace(" ", "").upper()
+    """Unscoped: the code is the reporter's key. Case, separators and full-width forgiven, as
+    people type them (the lookup box does the same before it redirects here)."""
+    code = "".join(char for char in unicodedata.normalize("NFKC", tracking_code) if char.isalnum()).upper()
     if len(code) != TRACKING_LENGTH or not set(code) <= set(TRACKING_ALPHABET):
         return None  # nothing could have it (and a NUL byte must not reach the database)
     return session.scalar(sa.select(Report).where(Report.tracking_code == code).execution_options(**UNSCOPED))
@@ -638,6 +641,7 @@ def locate(session: Session, *, district: Unit, code, latitude, longitude, addre
     """The unit an Open311 request is about: by code, else the nearest micro-grid, else by name;
     ``InvalidInput`` (400) saying what to give when none fits."""
     if code is not None:
+        code = typed_code(code)
         unit = session.scalar(_reporting_units(district).where(Unit.code == code)) if code.isdigit() else None
         if unit is None:
             raise InvalidInput(f"No village, grid or micro-grid of jurisdiction {district.code} has the code {code}.")
@@ -675,6 +679,9 @@ def _named_in(session: Session, district: Unit, address: str) -> Unit:
         .where(in_subtree(Unit.path, district.path), Unit.level != Level.DISTRICT, Unit.active.is_(True))
         .execution_options(**UNSCOPED)
     ).all()
+    # Read as typed: "第１网格" names 第1网格 (full-width digits, as a Chinese input method types them).
+    address = unicodedata.normalize("NFKC", address)
+    rows = [SimpleNamespace(**{**row._asdict(), "name": unicodedata.normalize("NFKC", row.name)}) for row in rows]
     name_at = {row.path: row.name for row in rows}
 
     def fit(row) -> tuple:

@@ -2,6 +2,7 @@
 
 import enum
 import re
+import unicodedata
 
 
 class Level(enum.StrEnum):
@@ -48,6 +49,12 @@ CHINESE_NAME = {
 }
 
 _DIGITS = re.compile(r"[0-9]+")
+
+
+def typed_code(text: str) -> str:
+    """A code as a person types it, read as digits: a Chinese input method in full-width mode
+    types ５１０５０３."""
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def code_problem(code: str, level: Level) -> str | None:

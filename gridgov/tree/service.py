@@ -18,6 +18,7 @@ from gridgov.tree.levels import (
     Level,
     code_problem,
     parent_problem,
+    typed_code,
 )
 from gridgov.tree.models import PATH_COPIES, Unit, ancestor_or_self, in_subtree
 
@@ -73,6 +74,7 @@ def get_unit_at_path(session: Session, *, path: str) -> Unit | None:
 
 
 def get_unit_by_code(session: Session, *, code: str) -> Unit:
+    code = typed_code(code)
     # A code is digits; anything else names no unit (and a NUL byte would not reach PostgreSQL).
     unit = session.scalar(sa.select(Unit).where(Unit.code == code)) if code.isascii() and code.isdigit() else None
     if unit is None:
@@ -84,7 +86,8 @@ def get_unit_by_code(session: Session, *, code: str) -> Unit:
 
 
 def list_units(session: Session, *, level=None, parent_id=None, q=None, after_id=None, limit: int):
-    """Units by id; ``q`` matches part of a name or the start of a code."""
+    """Units by id; ``q`` matches part of a name (ASCII letters in either case, on every database)
+    or the start of a code."""
     stmt = sa.select(Unit).order_by(Unit.id).limit(limit + 1)
     if level is not None:
         stmt = stmt.where(Unit.level == level)
@@ -92,10 +95,11 @@ def list_units(session: Session, *, level=None, parent_id=None, q=None, after_id
         get_unit(session, unit_id=parent_id)  # 404 for a parent not there, as every filter by unit answers
         stmt = stmt.where(Unit.parent_id == parent_id)
     if q:
-        code_low, code_high = paths.subtree_range(q)
+        code_low, code_high = paths.subtree_range(typed_code(q))
         stmt = stmt.where(
             sa.or_(
-                Unit.name.contains(q, autoescape=True),
+                # lower() on both sides: SQLite's LIKE ignores the case of ASCII, PostgreSQL's does not
+                Unit.name.icontains(q, autoescape=True),
                 sa.and_(Unit.code >= code_low, Unit.code < code_high),
             )
         )

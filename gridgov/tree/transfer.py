@@ -20,7 +20,7 @@ from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED
 from gridgov.errors import InvalidInput, RuleViolation, UnsupportedMediaType
 from gridgov.tree import paths, service
-from gridgov.tree.levels import Level, code_problem, parent_problem
+from gridgov.tree.levels import Level, code_problem, parent_problem, typed_code
 from gridgov.tree.models import Unit, in_subtree
 
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
@@ -218,7 +218,7 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     except ValueError:
         errors.add(line, f"level {values['level']!r} is not one of {', '.join(Level)}")
         return None
-    code = values["code"]
+    code = typed_code(values["code"])
     if problem := code_problem(code, level):
         errors.add(line, f"code {code!r}: {problem}")
         ok = False
@@ -226,7 +226,7 @@ def _parse_record(values: dict, line: int, errors: _Errors) -> Row | None:
     if not 1 <= len(name) <= 100 or unstorable(name, single_line=True):
         errors.add(line, "name must be 1 to 100 printable characters on one line")
         ok = False
-    parent_code = values["parent_code"] or None
+    parent_code = typed_code(values["parent_code"]) or None
     if parent_code is not None and not (parent_code.isascii() and parent_code.isdigit() and len(parent_code) <= 32):
         errors.add(line, f"parent_code {parent_code!r} is not a division code")
         ok = False

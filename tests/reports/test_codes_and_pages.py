@@ -1020,6 +1020,10 @@ def test_tracking_code_is_forgiven_case_and_spaces(client, anonymous, ids):
     page = tracking_page(anonymous, spaced)
     assert PENDING_WORDS.fullmatch(stage(page))
     assert code in page
+    # as a link or a bookmark holds what was typed: full-width, a dash, an ideographic space
+    full_width = code.translate({ord(char): ord(char) + 0xFEE0 for char in code})
+    for typed in (full_width, f"{code[:4]}-{code[4:]}", f"{code[:4]}\u3000{code[4:]}"):
+        assert code in tracking_page(anonymous, typed)
 
 
 @pytest.mark.parametrize("code", [

@@ -1049,6 +1049,15 @@ def test_a_report_filed_earlier_but_merged_later_does_not_move_the_request(desk)
     assert desk.web.get(f"{BASE}/requests/{case['reference']}.json").get_json() == [before]
 
 
+def test_a_place_typed_in_full_width_digits_is_the_place_it_names(desk):
+    """A Chinese input method in full-width mode types ５１０… and 第１网格. Before, the code was
+    refused as no unit's, and the address filed the report at the village, not its micro-grid."""
+    full_width = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
+    by_code = file(desk.web, desk.key, **{"attribute[unit_code]": M311.translate(full_width)})
+    by_name = file(desk.web, desk.key, **{"attribute[unit_code]": None}, address_string="金龙村第１网格１号微网格")
+    assert report_of(desk.clerk, by_code)["unit_id"] == report_of(desk.clerk, by_name)["unit_id"] == desk.unit_ids[M311]
+
+
 def test_a_point_without_a_fix_yields_to_the_address_given_with_it(desk):
     """A phone without a fix sends 0,0 and the address typed in: the address places it."""
     token = file(desk.web, desk.key, **{"attribute[unit_code]": None}, lat="0", long="0",

@@ -123,6 +123,16 @@ def test_an_existing_code_updates_name_and_households(client, session, small_tre
     assert not [event for event in log if event["action"] == "unit.update"]
 
 
+def test_codes_typed_in_full_width_digits_are_read_as_digits(client, small_tree):
+    """A clerk typing into a spreadsheet with a Chinese input method in full-width mode: before,
+    "５１０５０３００１９２４" was refused as "a village code is 12 digits", though it has 12."""
+    full_width = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
+    row = f"{'510503001924'.translate(full_width)},新建社区,village,{'510503001'.translate(full_width)}\n"
+    response = post_csv(client, "code,name,level,parent_code\n" + row)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert get_unit(client, "510503001924")["parent_id"] == small_tree["510503001"].id
+
+
 def test_a_changed_parent_code_moves_the_unit_with_its_descendants(client, small_tree):
     # 新民社区 moves from 安富街道 to 大渡口镇; its grid and micro-grid come along.
     response = post_csv(client, HEADER + "510503001002,新民社区,village,510503100,900,2500,28.802,105.362\n")

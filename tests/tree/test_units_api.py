@@ -349,6 +349,24 @@ def test_list_q_matches_the_start_of_a_code(client, small_tree):
     assert codes(client.get(f"{U}?q=00100")) == []  # the middle of a code is no match
 
 
+FULL_WIDTH = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}  # what a Chinese input method types
+
+
+def test_a_code_typed_in_full_width_digits_finds_its_unit(client, small_tree):
+    """Before, ５１０５０３ found nothing (and by-code answered 404) where 510503 found the unit."""
+    assert codes(client.get(U, query_string={"q": T2.translate(FULL_WIDTH)})) == [T2, V3, G31, M311]
+    assert by_code(client, f" {M311.translate(FULL_WIDTH)}")["code"] == M311
+
+
+def test_q_finds_a_latin_name_in_either_case_on_every_database(client, ids):
+    """Before, PostgreSQL's LIKE told case apart where SQLite's did not: "cbd" found 'CBD社区' on
+    the demo (SQLite) and nothing in production."""
+    for code, name in [("510503001998", "CBD社区"), ("510503001999", "cbd小区")]:
+        assert client.post(U, json={"name": name, "level": "village", "parent_id": ids[T1], "code": code}).status_code == 201
+    assert codes(client.get(U, query_string={"q": "cbd"})) == ["510503001998", "510503001999"]
+    assert codes(client.get(U, query_string={"q": "CbD社"})) == ["510503001998"]
+
+
 @pytest.mark.parametrize("q", ["%", "_", "%永%"])
 def test_list_q_wildcards_are_literal(client, small_tree, q):
     assert codes(client.get(U, query_string={"q": q})) == []
