@@ -7,6 +7,7 @@ import decimal
 import hashlib
 import json
 import re
+import unicodedata
 from http import HTTPStatus
 from urllib.parse import unquote_plus
 
@@ -218,17 +219,26 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Not in a one-line text: tabs and what ends a line (U+2028 and U+2029 too, as splitlines() and
 # browsers take them).
 _LINE_BREAKS = "\t\n\r\u2028\u2029"
+# Characters that turn the direction of the text after them: a unit named so showed its name
+# backwards in the QR page's title.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def unstorable(text: str, *, single_line: bool = False) -> str | None:
     """Why ``text`` cannot be stored as it is on every database (NUL and other control
-    characters, lone surrogates), or None. For JSON (``Text``), forms, Open311 and the unit
-    import alike. ``single_line`` refuses tabs and line breaks too: a name travels through CSV
-    files and page titles."""
+    characters, lone surrogates), or shown as it is (direction overrides), or None. For JSON
+    (``Text``), forms, Open311 and the unit import alike. ``single_line`` refuses tabs and line
+    breaks too, and invisible characters (zero-width spaces, a BOM): a name travels through CSV
+    files and page titles, and one that looks blank, or like another yet is not found as it, is
+    no name."""
     if _CONTROL.search(text):
         return "Control characters are not allowed."
+    if _BIDI_CONTROLS.search(text):
+        return "Characters that change the direction of the text are not allowed."
     if single_line and any(char in text for char in _LINE_BREAKS):
         return "One line: no tabs or line breaks."
+    if single_line and any(unicodedata.category(char) == "Cf" for char in text):
+        return "Invisible characters (zero-width spaces and the like) are not allowed."
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -59,7 +59,7 @@ class MeSchema(PrincipalSchema):
 
 class PrincipalCreateSchema(ma.Schema):
     username = fields.String(required=True, validate=USERNAME)
-    display_name = Text(required=True, min_length=1, max_length=100)
+    display_name = Text(required=True, min_length=1, max_length=100, single_line=True)
     role = fields.Enum(Role, by_value=True, required=True)
     scope_unit_id = Id(
         required=True, allow_none=True,
@@ -70,7 +70,7 @@ class PrincipalCreateSchema(ma.Schema):
 
 
 class PrincipalPatchSchema(ma.Schema):
-    display_name = Text(min_length=1, max_length=100)
+    display_name = Text(min_length=1, max_length=100, single_line=True)
     role = fields.Enum(Role, by_value=True)
     scope_unit_id = Id(allow_none=True)
     version = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1))
@@ -92,7 +92,7 @@ class TokenRequestSchema(ma.Schema):
 
 class TokenCreateSchema(ma.Schema):
     principal_id = Id(required=True)
-    name = Text(load_default="api", min_length=1, max_length=100)
+    name = Text(load_default="api", min_length=1, max_length=100, single_line=True)
     expires_in_days = fields.Integer(
         strict=True, allow_none=True, load_default=90, validate=validate.Range(1, 3650),
         metadata={"description": "Days until it expires; null for a token that does not expire."},

@@ -33,7 +33,7 @@ def enum(cls, **kwargs):
 
 class PartyInSchema(ma.Schema):
     role = enum(PartyRole, required=True)
-    name = Text(required=True, min_length=1, max_length=100)
+    name = Text(required=True, min_length=1, max_length=100, single_line=True)
     phone = Phone(allow_none=True)
     id_number = fields.String(validate=ID_NUMBER, allow_none=True,
                               metadata={"description": "Stored only as a keyed hash and its last four characters."})
@@ -50,7 +50,7 @@ class PartyOutSchema(ma.Schema):
 
 
 class CaseCreateSchema(ma.Schema):
-    title = Text(required=True, min_length=1, max_length=200)
+    title = Text(required=True, min_length=1, max_length=200, single_line=True)
     description = Text(load_default="", max_length=5000)
     category = enum(Category, required=True)
     risk_grade = enum(RiskGrade, required=True)
@@ -230,10 +230,10 @@ class ActionSchema(ma.Schema):
     outcome = Text(max_length=100, min_length=1, metadata={"description": f"record_attempt: {' | '.join(Outcome)}; "
                                              "return_from_referral: what came back (e.g. judgment)."})
     attempted_at = Moment()
-    by = Text(max_length=100, metadata={"description": "record_attempt: who mediated (default: you)."})
+    by = Text(max_length=100, single_line=True, metadata={"description": "record_attempt: who mediated (default: you)."})
     notes = Text(max_length=5000)
     channel = enum(ReferralChannel)
-    external_reference = Text(max_length=100)
+    external_reference = Text(max_length=100, single_line=True)
     satisfaction = fields.Integer(strict=True, validate=validate.Range(1, 5))
     comment = Text(max_length=2000)
     risk_grade = enum(RiskGrade, metadata={"description": "escalate, regrade: the case's new risk grade."})

@@ -22,7 +22,7 @@ WorkerPageSchema = page_schema(WorkerSchema, "WorkerPage")
 
 
 class WorkerCreateSchema(ma.Schema):
-    name = Text(required=True, min_length=1, max_length=100)
+    name = Text(required=True, min_length=1, max_length=100, single_line=True)
     phone = Phone(allow_none=True)
     role = fields.Enum(WorkerRole, by_value=True, required=True)
     home_unit_id = Id(required=True)
@@ -31,7 +31,7 @@ class WorkerCreateSchema(ma.Schema):
 
 
 class WorkerPatchSchema(ma.Schema):
-    name = Text(min_length=1, max_length=100)
+    name = Text(min_length=1, max_length=100, single_line=True)
     phone = Phone(allow_none=True)
     capacity = fields.Integer(strict=True, validate=validate.Range(0, 1000))
     active = Boolean(metadata={"description": "false deactivates: their units are re-planned, or 422."})
@@ -62,14 +62,14 @@ class StudioListSchema(ma.Schema):
 
 
 class StudioCreateSchema(ma.Schema):
-    name = Text(required=True, min_length=1, max_length=100)
+    name = Text(required=True, min_length=1, max_length=100, single_line=True)
     unit_id = Id(required=True)
     specialties = fields.List(fields.Enum(Category, by_value=True), load_default=list)
     member_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=500))
 
 
 class StudioPatchSchema(ma.Schema):
-    name = Text(min_length=1, max_length=100)
+    name = Text(min_length=1, max_length=100, single_line=True)
     specialties = fields.List(fields.Enum(Category, by_value=True))
     member_ids = fields.List(Id(), validate=validate.Length(max=500))
     version = fields.Integer(strict=True, validate=validate.Range(1, 2**31 - 1),

@@ -115,6 +115,25 @@ def test_a_grid_worker_logs_only_where_their_scope_reaches(actors, ids):
     }), 404)
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("title", "\u200b"),  # blank to the eye: a title of spaces alone was already refused
+    ("title", "楼上\n漏水"),  # a title is one line: it heads lists, CSV rows and pages
+    ("description", "楼上\u202e水漏"),  # the text after it would read backwards
+    ("parties", [{"role": "applicant", "name": "王\n五"}]),
+    ("parties", [{"role": "applicant", "name": "王\u200b五"}]),
+])
+def test_text_that_reads_other_than_it_is_stored_is_refused(actors, ids, field, value):
+    body = {"title": "楼上漏水", "category": "family_neighbour", "risk_grade": "blue", "source": "grid_patrol",
+            "origin_unit_id": ids[M111], field: value}
+    assert field in assert_problem(actors.grid.client.post(CASES, json=body), 422)["errors"]
+    assert actors.district.client.get(CASES).get_json()["items"] == []
+
+
+def test_a_description_keeps_its_lines_and_emoji(actors, ids):
+    text = "楼上漏水。\n家里👨\u200d👩\u200d👧都受影响"  # a family emoji is joined by zero-width joiners
+    assert log(actors.grid.client, ids[M111], description=text)["description"] == text
+
+
 def test_required_fields_and_values_are_checked(actors, ids):
     body = assert_problem(actors.grid.client.post(CASES, json={"title": "x"}), 422)
     assert {"category", "risk_grade", "source", "origin_unit_id"} <= body["errors"].keys()

@@ -145,6 +145,15 @@ def test_a_worker_is_created_and_read_back(command):
     assert [worker["id"] for worker in listed] == [created["id"]]
 
 
+@pytest.mark.parametrize("name", ["张\n三", "张\t三", "\u200b"])
+def test_a_workers_name_is_one_visible_line(command, name):
+    """Before, a name with a line break (or of a zero-width space alone) was taken: it broke
+    the roster's CSV rows and the planner's tables, or showed blank."""
+    body = {"name": name, "role": "mediator", "home_unit_id": command.id(V1), "capacity": 1}
+    assert "name" in problem(command.client.post(W, json=body), 422)["errors"]
+    assert ok(command.client.get(W))["items"] == []
+
+
 def test_a_workers_phone_is_masked_without_pii_read(command, station):
     created = command.worker("grid_worker", G11, phone="13812345678")
 

@@ -627,6 +627,11 @@ BAD_BODIES = {
     "name-with-tab": ((VALID % "永安\\t社区").encode(), JSON, 422),
     "name-with-nel": ((VALID % "永安\\u0085社区").encode(), JSON, 422),
     "name-with-line-separator": ((VALID % "永安\\u2028社区").encode(), JSON, 422),
+    # looks blank, or like another name yet is not found as it; or shows backwards on the QR page
+    "name-zero-width-space": ((VALID % "\\u200b").encode(), JSON, 422),
+    "name-inner-zero-width-space": ((VALID % "零宽\\u200b村").encode(), JSON, 422),
+    "name-leading-bom": ((VALID % "\\ufeff带BOM村").encode(), JSON, 422),
+    "name-right-to-left-override": ((VALID % "反向\\u202e村").encode(), JSON, 422),
     "code-with-final-line-break": (b'{"name": "x", "level": "district", "code": "510502\\n"}', JSON, 422),
     "city-code-with-final-line-break": (b'{"name": "x", "level": "district", "code": "510502", "city_code": "510500\\n"}',
                                         JSON, 422),
