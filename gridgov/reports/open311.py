@@ -432,7 +432,10 @@ def list_requests(fmt):
             elif wanted == {"closed"}:
                 statement = statement.where(Case.status.not_in(OPEN_STATUSES))
         start, end = _window()
-        statement = statement.where(Report.submitted_at >= start, Report.submitted_at <= end)
+        # To the end of end_date's second: times are shown to the second, and a request's own
+        # requested_datetime given as end_date must take it in.
+        end_of_second = end.replace(microsecond=0) + timedelta(seconds=1)
+        statement = statement.where(Report.submitted_at >= start, Report.submitted_at < end_of_second)
     rows = db.session.execute(statement).all()
     return respond([_request(*row) for row in rows], root="service_requests", item="request")
 

@@ -1036,6 +1036,16 @@ def test_a_merged_report_does_not_change_what_its_request_says(desk, session):
     assert got == item and got["address_id"] == M111
 
 
+def test_a_requests_own_time_as_end_date_takes_it_in(desk):
+    """Times are shown to the second; end_date ("the latest to include") compared to the
+    microsecond: a request's own requested_datetime as end_date left it out."""
+    case = dispatch(desk.clerk, file(desk.web, desk.key))
+    (item,) = listed(desk.web)
+    assert [found["service_request_id"] for found in listed(desk.web, end_date=item["requested_datetime"])] == [
+        case["reference"]]
+    assert listed(desk.web, start_date=item["requested_datetime"], end_date=item["requested_datetime"]) == [item]
+
+
 def test_a_report_filed_earlier_but_merged_later_does_not_move_the_request(desk):
     """The request is its case as the report that made it made it, not the lowest id among
     those merged into it later."""
