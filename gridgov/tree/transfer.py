@@ -319,6 +319,10 @@ def import_units(
             errors.add(row.line, f"unit {row.code} is {'in use' if current.unit.active else 'retired'} here: "
                                  f"{'retire' if current.unit.active else 'bring back'} it with PATCH /units/{{id}}")
             continue
+        if current is not None and row.name != current.unit.name and row.name == _saved_as_gbk(current.unit.name):
+            errors.add(row.line, f"name {row.name!r} has “?” where {current.unit.name!r} has characters GBK cannot "
+                                 "hold: the file was saved as “CSV (逗号分隔)”; save it as “CSV UTF-8 (逗号分隔)”")
+            continue
         if row.level is Level.DISTRICT:
             continue
         parent_level = None
@@ -375,6 +379,12 @@ def import_units(
     session.flush()
     _record(session, rows=rows, counts=counts)
     return dict(counts)
+
+
+def _saved_as_gbk(name: str) -> str:
+    """``name`` as a spreadsheet saving GBK writes it: "?" for each character GBK has not (𠮷野家
+    → ?野家). An edited export coming back so would rename every unit with a rare character."""
+    return name.encode("gbk", errors="replace").decode("gbk")
 
 
 def _moves(row: Row, current: "_Existing") -> bool:

@@ -280,6 +280,26 @@ def test_a_file_excel_saved_in_gbk_is_read_when_it_says_so_and_refused_with_a_hi
     assert get_unit(client, "510504001")["name"] == "南城街道"
 
 
+def test_an_export_saved_as_gbk_does_not_rename_rare_characters_to_question_marks(client, session):
+    """Excel saving "CSV (逗号分隔)" writes "?" for every character GBK has not (𠮷, the middle dot
+    ・ of minority names). Before, such an edited export imported with charset=gbk renamed the
+    units "?野家村" and said only how many were updated."""
+    district = {"code": "510504", "name": "江阳区", "level": "district", "city_code": "510500"}
+    assert client.post("/api/v1/units", json=district).status_code == 201
+    parent_id = get_unit(client, "510504")["id"]
+    assert client.post("/api/v1/units", json={"code": "510504001", "name": "𠮷野家街道", "level": "town",
+                                              "parent_id": parent_id}).status_code == 201
+    body = "code,name,level,parent_code\n510504,江阳区,district,510500\n510504001,𠮷野家街道,town,510504\n"
+    before = snapshot(session)
+
+    refused = post_csv(client, body.encode("gbk", errors="replace"), content_type="text/csv; charset=gbk")
+    assert_problem(refused, 422)
+    assert "CSV UTF-8" in str(refused.json["errors"]["line 3"])
+    assert snapshot(session) == before
+    renamed = body.replace("𠮷野家街道", "吉野家街道").encode("gbk")  # a real rename in GBK still goes through
+    assert post_csv(client, renamed, content_type="text/csv; charset=gbk").json["updated"] == 1
+
+
 @pytest.mark.parametrize("body", [
     "code,name,level,parent_code\n510505,江阳城区,district,510500\n".encode(),  # UTF-8 that GB18030 would "read"
     "\ufeffcode,name,level,parent_code\n510505,江阳城区,district,510500\n".encode(),  # Excel's "CSV UTF-8"
