@@ -293,7 +293,7 @@ class Moment(ma.fields.AwareDateTime):
     """An ISO 8601 moment with its offset, given back in UTC."""
 
     # "…T00:00:00+08:00" typed into a URL arrives with a space for the "+" (form encoding).
-    SPACED_OFFSET = re.compile(r"(T[0-9:.]+) ([0-9]{2}:?[0-9]{2})", re.ASCII)
+    SPACED_OFFSET = re.compile(r"([T ][0-9:.]+) ([0-9]{2}:?[0-9]{2})\Z", re.ASCII)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):

@@ -1315,6 +1315,9 @@ def test_a_date_filter_typed_into_a_url_with_a_bare_plus_in_its_offset_is_read(a
     encoded = actors.district.client.get(f"{CASES}?created_from=2000-01-01T00:00:00%2B08:00&limit=500")
     assert typed.status_code == 200, typed.get_data(as_text=True)
     assert typed.get_json() == encoded.get_json() and len(typed.get_json()["items"]) == 6
+    # and with a space between date and time, as ISO 8601 lets people write it (before: 422)
+    spaced = actors.district.client.get(f"{CASES}?created_from=2000-01-01 00:00:00+08:00&limit=500")
+    assert spaced.get_json() == encoded.get_json()
 
 
 def test_a_date_filter_at_the_edges_of_the_calendar_still_answers(actors, six_cases):
