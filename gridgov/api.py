@@ -7,14 +7,13 @@ import decimal
 import hashlib
 import json
 import re
-import unicodedata
 from http import HTTPStatus
 from urllib.parse import unquote_plus
 
 import apispec
 import flask_smorest
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import MultiDict
@@ -100,6 +99,12 @@ class Parser(FlaskParser):
         if twice:
             raise ma.ValidationError({key: ["Given more than once; it takes one value."] for key in twice})
         return self._makeproxy(given, schema)
+
+    def parse(self, *args, **kwargs):
+        parsed = super().parse(*args, **kwargs)
+        if kwargs.get("location") == "query":
+            g.query_args = dict(parsed)  # as read (defaults in, "any" and cache-busters out): see query_tag
+        return parsed
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         flask_smorest.abort(400, message="The body is not valid UTF-8 JSON.")
@@ -219,26 +224,24 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Not in a one-line text: tabs and what ends a line (U+2028 and U+2029 too, as splitlines() and
 # browsers take them).
 _LINE_BREAKS = "\t\n\r\u2028\u2029"
-# Characters that turn the direction of the text after them: a unit named so showed its name
-# backwards in the QR page's title.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Not in a name or a title either: what turns the direction of the text after it (a unit named
+# so showed backwards in the QR page's title) or shows nothing at all (a name of a zero-width space
+# looked blank; 零宽\u200b村 was not found as 零宽村). Joiners, variation selectors and the like,
+# which emoji and some scripts are made of, are not among them.
+_INVISIBLE = re.compile("[\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
 
 def unstorable(text: str, *, single_line: bool = False) -> str | None:
     """Why ``text`` cannot be stored as it is on every database (NUL and other control
-    characters, lone surrogates), or shown as it is (direction overrides), or None. For JSON
-    (``Text``), forms, Open311 and the unit import alike. ``single_line`` refuses tabs and line
-    breaks too, and invisible characters (zero-width spaces, a BOM): a name travels through CSV
-    files and page titles, and one that looks blank, or like another yet is not found as it, is
-    no name."""
+    characters, lone surrogates), or None. For JSON (``Text``), forms, Open311 and the unit
+    import alike. ``single_line`` refuses tabs and line breaks too, and invisible characters and
+    direction controls (``_INVISIBLE``): a name travels through CSV files and page titles."""
     if _CONTROL.search(text):
         return "Control characters are not allowed."
-    if _BIDI_CONTROLS.search(text):
-        return "Characters that change the direction of the text are not allowed."
     if single_line and any(char in text for char in _LINE_BREAKS):
         return "One line: no tabs or line breaks."
-    if single_line and any(unicodedata.category(char) == "Cf" for char in text):
-        return "Invisible characters (zero-width spaces and the like) are not allowed."
+    if single_line and _INVISIBLE.search(text):
+        return "Invisible characters (zero-width spaces, direction marks and the like) are not allowed."
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -408,13 +411,14 @@ def encode_cursor(key) -> str:
 
 
 def query_tag() -> str:
-    """What a cursor is issued for: the path (its case, its unit) and every query parameter but
-    the cursor and the page size. Passed with another list, sort or filter, a key from one order
-    would start another at a place that means something else there (a creation time read as a
-    deadline skipped every overdue case before it)."""
-    asked = sorted((name, value) for name, values in request.args.lists() if name not in ("cursor", "limit")
-                   for value in values)
-    return hashlib.sha256(json.dumps([request.path, asked]).encode()).hexdigest()[:12]
+    """What a cursor is issued for: the path (its case, its unit) and the query as read, but the
+    cursor and the page size (a default given or not, an empty "any", a cache-buster, the order of
+    repeated values: the same query). Passed with another list, sort or filter, a key from one
+    order would start another at a place that means something else there (a creation time read
+    as a deadline skipped every overdue case before it)."""
+    asked = {name: sorted(map(str, value)) if isinstance(value, list) else value
+             for name, value in g.get("query_args", {}).items() if name not in ("cursor", "limit") and value is not None}
+    return hashlib.sha256(json.dumps([request.path, asked], sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 _CURSOR_TEXT = re.compile(r"[0-9A-Za-z.:_+\-]{1,200}")
@@ -445,7 +449,8 @@ def decode_cursor(cursor: str | None, *, kind: type):
         or (kind is list and isinstance(key, list) and len(key) == 2 and _cursor_text(key[0]) and _cursor_id(key[1]))
     )
     if not valid:
-        raise errors.InvalidInput("The cursor is not one this service issued.")
+        raise errors.InvalidInput("The cursor is not one this service issued (nor one from before its last upgrade): "
+                                  "start again without it.")
     if tag != query_tag():
         raise errors.InvalidInput("The cursor belongs to another query: its list, sort and filters must be the ones "
                                   "that gave it (only `limit` may change). Start again without it.")

@@ -147,17 +147,19 @@ def http_detail(error: HTTPException) -> str:
     """What an HTTP error says went wrong, naming the limit where one was passed."""
     if isinstance(error, RateLimitExceeded):  # its description is the limit alone ("3 per 1 minute")
         return f"Too many requests: at most {error.description}. Try again after Retry-After seconds."
-    if isinstance(error, RequestEntityTooLarge) and request.max_content_length:  # Werkzeug's names none
-        return f"The request body is larger than the {_size(request.max_content_length)} this endpoint accepts."
+    limit = request.max_content_length
+    if isinstance(error, RequestEntityTooLarge) and limit and (request.content_length or 0) > limit:
+        # (Werkzeug's words name no limit; it also refuses a form of too many parts in their own words.)
+        return f"The request body is larger than the {_size(limit)} this endpoint accepts."
     return error.description or error.name
 
 
 def _size(count: int) -> str:
-    """``16 MiB``, ``32 KiB``, ``1500 bytes``: a limit as a person would say it."""
+    """``16 MiB``, ``32 KiB``, ``1,500 bytes``: a limit as a person would say it, never rounded."""
     for unit, factor in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if count >= factor:
-            return f"{count / factor:g} {unit}" if count % factor == 0 else f"{count / factor:.1f} {unit}"
-    return f"{count} bytes"
+        if count >= factor and count % factor == 0:
+            return f"{count // factor} {unit}"
+    return f"{count:,} bytes"
 
 
 # Where programs call: their answers are problem documents whatever they accept.

@@ -82,6 +82,12 @@ def every_page(client, url: str, **query) -> list[dict]:
     raise AssertionError(f"{url}: the cursor never ends")
 
 
+def full_width(text: str) -> str:
+    """``text`` as a Chinese input method in full-width mode types it (ASCII letters, digits and
+    signs as their full-width forms: ５１０５０３, ＮＸ－２０２６)."""
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in text)
+
+
 def cursor_at(client, url: str, key, **query) -> str:
     """A cursor the service issued for ``url`` and ``query`` (its first page's, at ``limit=1``),
     made to carry ``key`` instead: what a client that edits its cursor would send."""

@@ -812,7 +812,7 @@ def _follow_up(session, case, *, actor, now, satisfaction, comment=None):
 
 
 def _reject(session, case, *, actor, now, reason, note=None):
-    case.rejection_reason, case.rejection_note = RejectionReason(reason), note
+    case.rejection_reason, case.rejection_note = RejectionReason(reason), note or None
     clock.stop(case, now=now)
     case.deadline_remaining_seconds = None
     return f"{reason}: {note}" if note else reason

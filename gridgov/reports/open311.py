@@ -315,7 +315,7 @@ PERSONAL_PARAMS = ("first_name", "last_name", "phone", "email")
 def create_request(fmt):
     """A pending report for the triage desk; the answer is its token (the tracking code)."""
     if in_url := [name for name in PERSONAL_PARAMS if name in request.args]:
-        raise Open311Error(400, f"{', '.join(in_url)} go in the form-encoded body, not the URL: URLs are logged.")
+        raise Open311Error(400, f"Send {', '.join(in_url)} in the form-encoded body, not the URL: URLs are logged.")
     integration = _integration()
     district = _jurisdiction() or _home_district(integration)
     service_code = param("service_code", max_length=40)

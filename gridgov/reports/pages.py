@@ -6,7 +6,6 @@ database and escaped on the way out (Jinja's autoescape), so HTML in a report st
 
 import hashlib
 import secrets
-import unicodedata
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
@@ -172,10 +171,8 @@ def _as_filed(report, fields: dict) -> bool:
 @bp.route("/t", methods=["GET"])
 def track_lookup():
     """A box to type a tracking code into (from the report's receipt)."""
-    # Letters and digits only: people type separators ("KTMJ-JLE4RY"), and a "/" would leave
-    # the page for a path that is not there.
-    typed = unicodedata.normalize("NFKC", request.args.get("code", ""))  # full-width, as some keyboards type
-    code = "".join(char for char in typed if char.isascii() and char.isalnum())
+    # Letters and digits only: a "/" would leave the page for a path that is not there.
+    code = service.typed_tracking_code(request.args.get("code", ""))
     if code:
         return redirect(url_for("report_pages.track", code=code))
     return render_template("track.html", progress=None, code="")

@@ -194,10 +194,15 @@ def find_by_submission(session: Session, *, submission: str) -> Report | None:
     return session.scalar(sa.select(Report).where(Report.submission == submission).execution_options(**UNSCOPED))
 
 
+def typed_tracking_code(text: str) -> str:
+    """A tracking code as people type it (into the lookup box, or a link): case, separators and
+    full-width forgiven; letters and digits of the code's alphabet are what is left."""
+    return "".join(char for char in unicodedata.normalize("NFKC", text) if char.isascii() and char.isalnum()).upper()
+
+
 def find_by_tracking_code(session: Session, *, tracking_code: str) -> Report | None:
-    """Unscoped: the code is the reporter's key. Case, separators and full-width forgiven, as
-    people type them (the lookup box does the same before it redirects here)."""
-    code = "".join(char for char in unicodedata.normalize("NFKC", tracking_code) if char.isalnum()).upper()
+    """Unscoped: the code is the reporter's key."""
+    code = typed_tracking_code(tracking_code)
     if len(code) != TRACKING_LENGTH or not set(code) <= set(TRACKING_ALPHABET):
         return None  # nothing could have it (and a NUL byte must not reach the database)
     return session.scalar(sa.select(Report).where(Report.tracking_code == code).execution_options(**UNSCOPED))

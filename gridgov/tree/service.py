@@ -95,7 +95,8 @@ def list_units(session: Session, *, level=None, parent_id=None, q=None, after_id
         get_unit(session, unit_id=parent_id)  # 404 for a parent not there, as every filter by unit answers
         stmt = stmt.where(Unit.parent_id == parent_id)
     if q:
-        code_low, code_high = paths.subtree_range(typed_code(q))
+        q = typed_code(q)  # 第１网格 and ５１０… as a full-width input method types them
+        code_low, code_high = paths.subtree_range(q)
         stmt = stmt.where(
             sa.or_(
                 # lower() on both sides: SQLite's LIKE ignores the case of ASCII, PostgreSQL's does not

@@ -218,6 +218,10 @@ def test_a_body_over_the_request_limit_is_413(actors, case):
     huge = tiny_png() + b"\x00" * (16 * 1024 * 1024)
     problem = assert_problem(upload(actors.grid.client, case["id"], huge, "huge.png"), 413)
     assert "larger than the 16 MiB" in problem["detail"]  # the limit is said, as GRIDGOV_MAX_CONTENT_LENGTH sets it
+    # A small body whose text field is too large for a form is refused too, not blamed on its size.
+    small = actors.grid.client.post(f"{CASES}/{case['id']}/attachments", content_type="multipart/form-data",
+                                    data={"file": (io.BytesIO(tiny_png()), "a.png"), "note": "长" * 200_000})
+    assert "16 MiB" not in assert_problem(small, 413)["detail"]
 
 
 def test_who_may_attach(client, actors, case):

@@ -30,7 +30,7 @@ from gridgov.cases import calendar
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.reports import service as report_service
 from gridgov.reports.models import ReportCode
-from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app
+from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, full_width
 
 API = "/api/v1"
 D, T1 = "510503", "510503001"
@@ -1021,8 +1021,7 @@ def test_tracking_code_is_forgiven_case_and_spaces(client, anonymous, ids):
     assert PENDING_WORDS.fullmatch(stage(page))
     assert code in page
     # as a link or a bookmark holds what was typed: full-width, a dash, an ideographic space
-    full_width = code.translate({ord(char): ord(char) + 0xFEE0 for char in code})
-    for typed in (full_width, f"{code[:4]}-{code[4:]}", f"{code[:4]}\u3000{code[4:]}"):
+    for typed in (full_width(code), f"{code[:4]}-{code[4:]}", f"{code[:4]}\u3000{code[4:]}"):
         assert code in tracking_page(anonymous, typed)
 
 
@@ -1055,7 +1054,6 @@ def test_tracking_lookup_redirects_to_the_code(client, anonymous, ids):
     for typed in (f"{code[:4]}/{code[4:]}", f"{code[:5]}-{code[5:]}"):
         response = anonymous.get("/t", query_string={"code": typed})
         assert response.headers["Location"].endswith(f"/t/{code}")
-    full_width = "".join(chr(ord(char) + 0xFEE0) for char in code)  # as some phone keyboards type
-    assert anonymous.get("/t", query_string={"code": full_width}).headers["Location"].endswith(f"/t/{code}")
+    assert anonymous.get("/t", query_string={"code": full_width(code)}).headers["Location"].endswith(f"/t/{code}")
     unknown = anonymous.get("/t", query_string={"code": "AB/CD"}, follow_redirects=True)
     assert unknown.status_code == 404 and "没有找到查询码" in unknown.get_data(as_text=True)

@@ -34,7 +34,7 @@ from gridgov.reports.models import Report
 from tests.cases.support import (
     D, G12, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, act, get, set_clock,
 )
-from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, served
+from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, full_width, served
 
 BASE = "/open311/v2"
 REPORTS = "/api/v1/reports"
@@ -297,7 +297,7 @@ def test_personal_data_in_the_url_of_a_post_is_refused_and_nothing_is_filed(desk
     where no masking reaches. Before, a POST with all of them in the query string was filed."""
     for name, value in [("phone", "13800001111"), ("email", "a@example.org"), ("last_name", "王")]:
         description = assert_error(post(desk.web, form(desk.key), query={name: value}), 400)
-        assert f"{name} go in the form-encoded body" in description
+        assert f"Send {name} in the form-encoded body" in description
     assert reports(desk.clerk) == []
 
 
@@ -762,7 +762,7 @@ def test_a_single_request_is_answered_as_a_list_of_one(desk, fmt):
     assert item["address_id"] == M211 and item["status"] == "open"
     assert item == listed(desk.web, fmt, service_request_id=case["reference"])[0]
     # As a resident types it off a receipt: lower case, or full-width.
-    typed = [case["reference"].lower(), case["reference"].translate({ord(c): ord(c) + 0xFEE0 for c in "NX-0123456789"})]
+    typed = [case["reference"].lower(), full_width(case["reference"])]
     assert [desk.web.get(f"{BASE}/requests/{reference}.{fmt}").status_code for reference in typed] == [200, 200]
     assert listed(desk.web, fmt, service_request_id=",".join(typed)) == [item]
 
@@ -1062,8 +1062,7 @@ def test_a_report_filed_earlier_but_merged_later_does_not_move_the_request(desk)
 def test_a_place_typed_in_full_width_digits_is_the_place_it_names(desk):
     """A Chinese input method in full-width mode types ５１０… and 第１网格. Before, the code was
     refused as no unit's, and the address filed the report at the village, not its micro-grid."""
-    full_width = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
-    by_code = file(desk.web, desk.key, **{"attribute[unit_code]": M311.translate(full_width)})
+    by_code = file(desk.web, desk.key, **{"attribute[unit_code]": full_width(M311)})
     by_name = file(desk.web, desk.key, **{"attribute[unit_code]": None}, address_string="金龙村第１网格１号微网格")
     assert report_of(desk.clerk, by_code)["unit_id"] == report_of(desk.clerk, by_name)["unit_id"] == desk.unit_ids[M311]
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gridgov.db import db
 from gridgov.tree import transfer
 from gridgov.tree.models import Unit
-from tests.conftest import SMALL_TREE_CSV, fresh_app
+from tests.conftest import SMALL_TREE_CSV, fresh_app, full_width
 
 URL = "/api/v1/units/import"
 HEADER = "code,name,level,parent_code,households,population,latitude,longitude\n"
@@ -126,8 +126,7 @@ def test_an_existing_code_updates_name_and_households(client, session, small_tre
 def test_codes_typed_in_full_width_digits_are_read_as_digits(client, small_tree):
     """A clerk typing into a spreadsheet with a Chinese input method in full-width mode: before,
     "５１０５０３００１９２４" was refused as "a village code is 12 digits", though it has 12."""
-    full_width = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
-    row = f"{'510503001924'.translate(full_width)},新建社区,village,{'510503001'.translate(full_width)}\n"
+    row = f"{full_width('510503001924')},新建社区,village,{full_width('510503001')}\n"
     response = post_csv(client, "code,name,level,parent_code\n" + row)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert get_unit(client, "510503001924")["parent_id"] == small_tree["510503001"].id
@@ -281,9 +280,9 @@ def test_a_file_excel_saved_in_gbk_is_read_when_it_says_so_and_refused_with_a_hi
 
 
 def test_an_export_saved_as_gbk_does_not_rename_rare_characters_to_question_marks(client, session):
-    """Excel saving "CSV (逗号分隔)" writes "?" for every character GBK has not (𠮷, the middle dot
-    ・ of minority names). Before, such an edited export imported with charset=gbk renamed the
-    units "?野家村" and said only how many were updated."""
+    """Excel saving "CSV (逗号分隔)" writes "?" for every character GBK has not (𠮷, 䶮). Before, such
+    an edited export imported with charset=gbk renamed the units "?野家村" and said only how many
+    were updated."""
     district = {"code": "510504", "name": "江阳区", "level": "district", "city_code": "510500"}
     assert client.post("/api/v1/units", json=district).status_code == 201
     parent_id = get_unit(client, "510504")["id"]
