@@ -417,7 +417,8 @@ def query_tag() -> str:
     order would start another at a place that means something else there (a creation time read
     as a deadline skipped every overdue case before it)."""
     asked = {name: sorted(map(str, value)) if isinstance(value, list) else value
-             for name, value in g.get("query_args", {}).items() if name not in ("cursor", "limit") and value is not None}
+             for name, value in g.get("query_args", {}).items()
+             if name not in ("cursor", "limit") and value is not None}
     return hashlib.sha256(json.dumps([request.path, asked], sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -230,7 +230,8 @@ class ActionSchema(ma.Schema):
     outcome = Text(max_length=100, min_length=1, metadata={"description": f"record_attempt: {' | '.join(Outcome)}; "
                                              "return_from_referral: what came back (e.g. judgment)."})
     attempted_at = Moment()
-    by = Text(max_length=100, single_line=True, metadata={"description": "record_attempt: who mediated (default: you)."})
+    by = Text(max_length=100, single_line=True,
+              metadata={"description": "record_attempt: who mediated (default: you)."})
     notes = Text(max_length=5000)
     channel = enum(ReferralChannel)
     external_reference = Text(max_length=100, single_line=True)

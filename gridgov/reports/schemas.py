@@ -61,7 +61,8 @@ class TriageSchema(ma.Schema):
     case_id = Id(metadata={"description": "merge: the case this one duplicates."})
     reason = enum(RejectionReason, metadata={"description": "reject: why."})
     note = Text(max_length=500)
-    title = Text(min_length=1, max_length=200, single_line=True, metadata={"description": "dispatch: the case's title (default: category and unit)."})
+    title = Text(min_length=1, max_length=200, single_line=True,
+                 metadata={"description": "dispatch: the case's title (default: category and unit)."})
     people_involved = fields.Integer(strict=True, validate=validate.Range(0, 100_000))
 
 

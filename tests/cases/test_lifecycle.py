@@ -190,7 +190,8 @@ def test_a_retried_post_keeps_no_plain_hash_of_the_parties_id_numbers(app, sessi
     from gridgov.cases.models import IdempotencyRecord
 
     fingerprinted, fingerprint = [], cases_service._fingerprint
-    monkeypatch.setattr(cases_service, "_fingerprint", lambda fields: fingerprinted.append(fields) or fingerprint(fields))
+    monkeypatch.setattr(cases_service, "_fingerprint",
+                        lambda fields: fingerprinted.append(fields) or fingerprint(fields))
     party = {"role": "applicant", "name": "陈建国", "id_number": "510503198703151239"}
     log(actors.grid.client, ids[M111], parties=[party], headers={"Idempotency-Key": "phone-7f3a-0003"})
     [stored] = session.scalars(sa.select(IdempotencyRecord.request_hash)).all()
@@ -1481,7 +1482,8 @@ def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
     assert [case["id"] for case in walked] == [case["id"] for case in whole["items"]]
     assert [case["deadline_at"] for case in walked] == sorted(case["deadline_at"] for case in walked)
     cursor = cursor_at(actors.village.client, INBOX, ["2026-01-01", 1])
-    assert "not one this service issued" in assert_problem(actors.village.client.get(INBOX, query_string={"cursor": cursor}), 400)["detail"]
+    refused = assert_problem(actors.village.client.get(INBOX, query_string={"cursor": cursor}), 400)
+    assert "not one this service issued" in refused["detail"]
 
 
 # --- the timeline --------------------------------------------------------------------------------------

@@ -360,7 +360,8 @@ def test_q_finds_a_latin_name_in_either_case_on_every_database(client, ids):
     """Before, PostgreSQL's LIKE told case apart where SQLite's did not: "cbd" found 'CBD社区' on
     the demo (SQLite) and nothing in production."""
     for code, name in [("510503001998", "CBD社区"), ("510503001999", "cbd小区")]:
-        assert client.post(U, json={"name": name, "level": "village", "parent_id": ids[T1], "code": code}).status_code == 201
+        made = client.post(U, json={"name": name, "level": "village", "parent_id": ids[T1], "code": code})
+        assert made.status_code == 201
     assert codes(client.get(U, query_string={"q": "cbd"})) == ["510503001998", "510503001999"]
     assert codes(client.get(U, query_string={"q": "CbD社"})) == ["510503001998"]
 
