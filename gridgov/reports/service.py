@@ -12,7 +12,6 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app, request
@@ -684,16 +683,15 @@ def _named_in(session: Session, district: Unit, address: str) -> Unit:
         .where(in_subtree(Unit.path, district.path), Unit.level != Level.DISTRICT, Unit.active.is_(True))
         .execution_options(**UNSCOPED)
     ).all()
-    # Read as typed: "第１网格" names 第1网格 (full-width digits, as a Chinese input method types them).
+    # Both read as typed: "第１网格" names 第1网格 (full-width digits, as a Chinese input method types them).
     address = unicodedata.normalize("NFKC", address)
-    rows = [SimpleNamespace(**{**row._asdict(), "name": unicodedata.normalize("NFKC", row.name)}) for row in rows]
-    name_at = {row.path: row.name for row in rows}
+    name_at = {row.path: unicodedata.normalize("NFKC", row.name) for row in rows}
 
     def fit(row) -> tuple:
         above = [name_at.get(path) for path in paths.ancestor_paths(row.path)]
-        return sum(1 for name in above if name and name in address), len(row.name), len(row.path)
+        return sum(1 for name in above if name and name in address), len(name_at[row.path]), len(row.path)
 
-    named = sorted((row for row in rows if row.level in REPORTING_LEVELS and row.name in address),
+    named = sorted((row for row in rows if row.level in REPORTING_LEVELS and name_at[row.path] in address),
                    key=fit, reverse=True)
     if not named:
         raise InvalidInput("address_string names no village, grid or micro-grid of this jurisdiction.")
