@@ -455,18 +455,48 @@ def _release_assigned(session: Session, *, principal: Principal) -> None:
         sa.select(Case).where(Case.assignee_id == principal.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.id).with_for_update().execution_options(**UNSCOPED)
     ).all()
-    now = utcnow()
     for case in cases:
         why = "their account was deactivated" if not principal.active else _cannot_work_on(case, principal)
-        if why is None:
-            continue
-        before = _snapshot(case)
+        if why is not None:
+            _unassign(session, case, reason=f"{principal.display_name} may no longer work on it: {why}")
+
+
+def _release_out_of_reach(session: Session, *, new_path: str) -> None:
+    """After a move, the open cases of the moved subtree given to a studio of another district
+    now, or to someone whose scope no longer holds them (a town moved to another district leaves
+    the old district's studios and experts behind), go back to their owners without them."""
+    from gridgov.people.models import Studio
+
+    inside = sa.or_(in_subtree(Case.origin_path, new_path), in_subtree(Case.owner_path, new_path))
+    cases = session.scalars(
+        sa.select(Case).where(Case.status.in_(OPEN_STATUSES), inside,
+                              sa.or_(Case.studio_id.is_not(None), Case.assignee_id.is_not(None)))
+        .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
+    ).all()
+    for case in cases:
+        if case.studio_id is not None:
+            studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
+            if studio.district_id != case.district_id:
+                _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now")
+        if case.assignee_id is not None:
+            assignee = session.get(Principal, case.assignee_id)
+            why = _cannot_work_on(case, assignee)
+            if why is not None:
+                _unassign(session, case, reason=f"{assignee.display_name} may no longer work on it: {why}")
+
+
+def _unassign(session: Session, case: Case, *, reason: str, studio: bool = False) -> None:
+    """Take the case from its assignee (``studio``: from its studio) with an event: the work must
+    not wait on someone who cannot see it."""
+    before, now = _snapshot(case), utcnow()
+    if studio:
+        case.studio_id = None
+    else:
         case.assignee_id = None
-        case.updated_at = now
-        session.flush()
-        _event(session, case, actor=current_principal(), action="unassign", now=now, before=before,
-               from_status=case.status, from_owner=case.owner_unit_id,
-               reason=f"{principal.display_name} may no longer work on it: {why}")
+    case.updated_at = now
+    session.flush()
+    _event(session, case, actor=current_principal(), action="unassign", now=now, before=before,
+           from_status=case.status, from_owner=case.owner_unit_id, reason=reason)
 
 
 auth_service.ACCESS_CHANGED.append(_release_assigned)
@@ -492,13 +522,13 @@ def _follow_move(session: Session, *, unit_id: int, old_path: str, new_path: str
         )
         if _apart(case)
     ]
-    if not stranded:
-        return
-    moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
+    if stranded:
+        moved = tree_service.get_unit_unscoped(session, unit_id=unit_id)
     for case in stranded:
         _transfer(session, case, to=None,
                   why=lambda target: f"{moved.name} was moved: {target.name} handles the case's "
                                      f"{case.owner_level}-level work where it happened now")
+    _release_out_of_reach(session, new_path=new_path)
 
 
 def _leave_retired(session: Session, *, unit: Unit) -> None:
@@ -589,7 +619,9 @@ def _give_to_studio(session, case, studio_id: int) -> str:
     from gridgov.people.models import Studio
 
     studio = session.scalar(sa.select(Studio).where(Studio.id == studio_id).execution_options(**UNSCOPED))
-    if studio is None or not _may_be_given(case, studio.path, from_above=True):
+    # A studio serves its own district's cases, whoever gives them (a city-wide account too).
+    in_district = studio is not None and studio.district_id == case.district_id
+    if not in_district or not _may_be_given(case, studio.path, from_above=True):
         raise NotFound(f"Studio {studio_id} does not exist here.")
     if not _studio_takes(studio, case.category):
         raise RuleViolation(f"{studio.name} takes {', '.join(studio.specialties)} cases, not {case.category}.",

@@ -33,6 +33,8 @@ from tests.cases.support import (
     M121,
     M211,
     M311,
+    OTHER_D,
+    OTHER_DISTRICT_CSV,
     T1,
     T2,
     V1,
@@ -1057,6 +1059,27 @@ def test_a_town_gives_a_case_to_the_districts_studio_and_experts_but_not_to_anot
     # and district command cannot give it to an expert of another town, who could not open it
     problem = assert_problem(act_response(actors.district.client, case, "assign", assignee_id=far_expert), 422)
     assert problem["errors"] == {"assignee_id": ["it lies outside their scope"]}
+
+
+def test_no_one_gives_a_case_to_another_districts_studio_not_even_a_city_wide_account(
+        app, session, actors, ids, make_principal):
+    """Found by a two-district audit: a city-wide command account gave a Naxi case to 合江县's
+    studio, whose members could not open it, and the case left the village's inbox."""
+    from gridgov.people import service as people_service
+    from gridgov.tree import service as tree_service, transfer
+
+    transfer.import_csv(session, data=OTHER_DISTRICT_CSV.encode())
+    other = tree_service.get_unit_by_code(session, code=OTHER_D).id
+    theirs = people_service.create_studio(session, name="合江县调解工作室", unit_id=other).id
+    ours = people_service.create_studio(session, name="纳溪区调解工作室", unit_id=ids[D]).id
+    session.commit()
+    _id, token = make_principal("district_command", None)
+    city = bearer_client(app, token)
+
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    assert_problem(act_response(city, case, "assign", studio_id=theirs), 404)
+    assert get(city, case["id"])["studio_id"] is None
+    assert act(city, case, "assign", studio_id=ours)["studio_id"] == ours
 
 
 def test_a_case_handed_up_or_down_leaves_its_assignee_and_studio_behind(session, actors, ids):

@@ -4,13 +4,14 @@ handles go to the unit of the same level above where it is now (属地)."""
 from datetime import datetime
 
 from gridgov.cases import service
+from gridgov.people import service as people_service
 from gridgov.rollups import counters
-from gridgov.tree import service as tree_service
+from gridgov.tree import service as tree_service, transfer
 from tests.cases.support import (
-    D, G11, INBOX, M111, M121, M211, T1, T2, V1, V2, act, act_response, assert_problem, do, fresh, get, log,
-    new_case, parse, timeline,
+    CASES, D, G11, INBOX, M111, M121, M211, OTHER_D, OTHER_DISTRICT_CSV, T1, T2, V1, V2, act, act_response,
+    assert_problem, do, fresh, get, log, new_case, parse, timeline,
 )
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, every_page
 
 
 def test_a_moved_village_takes_its_open_town_cases_to_its_new_town(app, session, actors, ids, client,
@@ -65,6 +66,41 @@ def test_a_moved_village_takes_its_open_town_cases_to_its_new_town(app, session,
 
 def _unchanged(case: dict) -> dict:
     return {key: case[key] for key in ("owner_unit_id", "status", "version", "deadline_at")}
+
+
+def test_a_town_moved_to_another_district_leaves_the_old_districts_studio_and_expert_behind(
+        app, session, actors, ids, client, make_principal):
+    """Found by a two-district audit: the moved town's cases stayed with the old district's studio
+    and expert, who could no longer open them, and out of the town's inbox (a case given to
+    someone counts as attended), so no one worked on them."""
+    transfer.import_csv(session, data=OTHER_DISTRICT_CSV.encode())
+    other_district = tree_service.get_unit_by_code(session, code=OTHER_D).id
+    studio = people_service.create_studio(session, name="劳动争议调解工作室", unit_id=ids[D], specialties=["labour"]).id
+    session.commit()
+    expert, expert_token = make_principal("specialist", D)
+    given = {}
+    for to in ({"studio_id": studio}, {"assignee_id": expert}):
+        case = act(actors.town.client, log(actors.grid.client, ids[M111], category="labour"), "accept")
+        given[act(actors.town.client, case, "assign", **to)["id"]] = to
+    expert_client, experts_case = bearer_client(app, expert_token), max(given)
+    assert expert_client.get(f"{CASES}/{experts_case}").status_code == 200
+
+    response = client.post(f"/api/v1/units/{ids[T1]}/move", json={"parent_id": other_district})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    inbox = [case["id"] for case in every_page(actors.town.client, INBOX)]
+    for case_id in given:
+        case = get(actors.town.client, case_id)
+        assert (case["owner_unit_id"], case["status"]) == (ids[T1], "in_progress")
+        assert (case["studio_id"], case["assignee_id"]) == (None, None)
+        assert case_id in inbox
+        last = timeline(actors.town.client, case_id)[-1]
+        assert last["action"] == "unassign"
+        if "studio_id" in given[case_id]:
+            assert last["reason"] == "劳动争议调解工作室 serves another district now"
+        else:
+            assert last["reason"].endswith("may no longer work on it: it lies outside their scope")
+    assert expert_client.get(f"{CASES}/{experts_case}").status_code == 404
 
 
 def test_a_suspended_case_resumes_waiting_and_a_reopened_one_and_one_delegated_in_go_where_they_happened(
