@@ -318,6 +318,9 @@ def create_request(fmt):
         raise Open311Error(400, f"Send {', '.join(in_url)} in the form-encoded body, not the URL: URLs are logged.")
     integration = _integration()
     district = _jurisdiction() or _home_district(integration)
+    # Before locating anything: where it lies, and what it is called, is not this key's to learn.
+    if integration.scope_path and not paths.is_descendant_or_self(integration.scope_path, district.path):
+        raise Open311Error(403, f"This api_key may not file requests in jurisdiction {district.code}.")
     service_code = param("service_code", max_length=40)
     if service_code is None:
         raise Open311Error(400, "service_code is required.")

@@ -352,6 +352,9 @@ def _merge(session, report, *, actor, now, report_id=None, case_id=None):
                                 "instead.", errors={"report_id": ["merged into this report already"]})
         if target.status is ReportStatus.REJECTED:
             raise RuleViolation(f"Report {target.tracking_code} was rejected; reject this one too, or dispatch it.")
+        if target.district_id != report.district_id:
+            raise RuleViolation(f"Report {target.tracking_code} was filed in another district; dispatch this one.",
+                                errors={"report_id": ["filed in another district"]})
         if target.case_id is not None:  # dispatched (or merged into a case): this one joins that case
             case = session.scalar(sa.select(Case).where(Case.id == target.case_id).execution_options(**UNSCOPED))
             _join_case(session, report, case=case, actor=actor, now=now, field="report_id")
@@ -364,6 +367,10 @@ def _join_case(session, report, *, case: Case, actor, now, field: str) -> None:
     the case is over (nobody would hear of it; a closed case is reopened by its owner, on the
     applicant's word), else its handlers hear that one more resident reported it."""
     case_service.hold_as_it_is(session, case)
+    # A city-wide desk sees every district's; each district's cases are its own to handle.
+    if case.district_id != report.district_id:
+        raise RuleViolation(f"Case {case.reference} is another district's; dispatch this report as a new case.",
+                            errors={field: ["another district's case"]})
     if case.status in (Status.CLOSED, Status.REJECTED):
         raise RuleViolation(f"Case {case.reference} is {case.status}; dispatch this report as a new case.",
                             errors={field: [f"its case is {case.status}"]})

@@ -535,6 +535,20 @@ def test_an_integration_of_one_district_may_not_file_in_another(desk, other_dist
     assert_error(post(desk.web, fields), 403)
 
 
+@pytest.mark.parametrize("where", [
+    {"attribute[unit_code]": OTHER_M}, {"attribute[unit_code]": OTHER_M[:-1] + "9"},
+    {"attribute[unit_code]": None, "address_string": "城西社区"},
+    {"attribute[unit_code]": None, "lat": "28.82111", "long": "105.84111"},
+])
+def test_an_integration_learns_nothing_of_another_districts_units(desk, other_district, where):
+    """Found by a two-district audit: the unit was located before the key's scope was checked, so
+    a 403 named the unit at a code or a point, and a 400 told real codes from made-up ones."""
+    response = post(desk.web, form(desk.key, jurisdiction_id=OTHER_D, **where))
+    assert_error(response, 403)
+    text = response.get_data(as_text=True)
+    assert "城西" not in text and OTHER_M not in text
+
+
 # --- tokens -------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,8 @@ from gridgov.db import db
 from gridgov.reports import service
 from gridgov.reports.models import Channel, Report
 from tests.cases.support import (
-    D, G11, G21, M111, M112, M121, M211, M311, T1, T2, V1, V2, V3, assert_problem, case_in,
+    D, G11, G21, M111, M112, M121, M211, M311, OTHER_DISTRICT_CSV, OTHER_V, T1, T2, V1, V2, V3, assert_problem,
+    case_in,
 )
 from tests.conftest import bearer_client, delete_district, every_page, statements_during
 from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
@@ -405,6 +406,26 @@ def test_merge_into_a_case(session, tree, clerk):
 
     assert (seen["status"], seen["case_id"], seen["merged_into_id"]) == ("merged", case.id, None)
     assert case_count(session) == 1
+
+
+def test_a_city_wide_desk_merges_nothing_across_districts(session, tree, signed_in):
+    """Found by a two-district audit: a city-wide clerk merged a 合江县 report into a Naxi case,
+    which then answered for it to 合江县's integrations, handled by a Naxi grid."""
+    from gridgov.tree import service as tree_service, transfer
+
+    transfer.import_csv(session, data=OTHER_DISTRICT_CSV.encode())
+    theirs = file_report(session, tree_service.get_unit_by_code(session, code=OTHER_V))
+    ours = file_report(session, tree.unit[M111])
+    case, _ = case_service.create_case(session, actor=None, title="装修噪音", category="family_neighbour",
+                                       risk_grade="blue", source="grid_patrol", origin_unit_id=tree.id[M111])
+    session.commit()
+    city = signed_in("triage_clerk", None)
+
+    for into in ({"case_id": case.id}, {"report_id": ours}):
+        problem = act_response(city.client, theirs, "merge", **into).get_json()
+        assert problem["status"] == 422 and "another district" in problem["detail"]
+    assert get_report(city.client, theirs)["status"] == "pending"
+    assert act(city.client, ours, "merge", case_id=case.id)["case_id"] == case.id
 
 
 def test_a_report_merged_into_one_later_dispatched_names_that_case(session, tree, clerk, command):
