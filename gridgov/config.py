@@ -146,6 +146,15 @@ def check(config) -> None:
     if storage and urlsplit(str(storage)).scheme not in schemes:  # Flask-Limiter counts synchronously
         raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a storage URL such as redis://127.0.0.1:6379/0 "
                          f"(one of {', '.join(scheme + '://' for scheme in schemes)}; got {storage!r})")
+    prefixes = config["CASE_REFERENCE_PREFIXES"]
+    # Letters in them: a prefix of digits could be another district's code, the prefix of those not
+    # listed. Two districts with one prefix would take each other's numbers (every case refused).
+    if (not isinstance(prefixes, dict)
+            or not all(isinstance(code, str) and isinstance(prefix, str) and prefix.isascii() and prefix.isalnum()
+                       and not prefix.isdigit() for code, prefix in prefixes.items())
+            or len(set(prefixes.values())) < len(prefixes)):
+        raise ValueError(f"{PREFIX}CASE_REFERENCE_PREFIXES must map district codes to prefixes of letters and "
+                         f"digits, one prefix to a district, such as {{\"510503\": \"NX\"}} (got {prefixes!r})")
     secret = config.get("SECRET_KEY")
     if secret is not None and (not isinstance(secret, str) or len(secret.strip()) < SECRET_KEY_MIN_LENGTH):
         raise ValueError(f"{PREFIX}SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters "

@@ -38,6 +38,10 @@ def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
     # Before, these stopped it with an error of SQLAlchemy's or the limits library's that named
     # no setting.
     ("DATABASE_URL", "foo://x"), ("DATABASE_URL", "not a url"), ("RATELIMIT_STORAGE_URL", "foo://bar"),
+    # Before, two districts given one prefix started, and then every case of the second was
+    # refused (409) for a reference the first had taken; a prefix of digits could be a district's code.
+    ("CASE_REFERENCE_PREFIXES", {"510503": "NX", "510502": "NX"}), ("CASE_REFERENCE_PREFIXES", {"510502": "510503"}),
+    ("CASE_REFERENCE_PREFIXES", {"510503": "N-X"}), ("CASE_REFERENCE_PREFIXES", ["NX"]),
 ])
 def test_a_setting_that_makes_no_sense_stops_the_start_naming_it(tmp_path, name, value):
     """Before, a bad rate limit answered 500 on every public page, and a negative token life
