@@ -64,6 +64,18 @@ def code_problem(code: str, level: Level) -> str | None:
     return None
 
 
+# The national division codes nest: a town's begins with its district's, a village's with its
+# town's. Held to it when the unit is made; a unit moved later keeps its code (codes never change).
+NESTED_CODE_LEVELS = frozenset({Level.TOWN, Level.VILLAGE})
+
+
+def nesting_problem(code: str, level: Level, parent_code: str) -> str | None:
+    """Why ``code`` cannot be the code of a new unit of ``level`` under ``parent_code``, or None."""
+    if level in NESTED_CODE_LEVELS and not code.startswith(parent_code):
+        return f"a new {level}'s division code begins with its {level.parent}'s code, {parent_code}"
+    return None
+
+
 def parent_problem(level: Level, parent_level: Level | None) -> str | None:
     """Why a unit of ``level`` cannot sit under a parent of ``parent_level`` (None: no parent)."""
     if level.parent is None:

@@ -17,6 +17,7 @@ from gridgov.tree.levels import (
     GENERATED_SEQUENCE_WIDTH,
     Level,
     code_problem,
+    nesting_problem,
     parent_problem,
     typed_code,
 )
@@ -308,7 +309,8 @@ def create_unit(
     if parent is not None:
         lock_units(session, units=[parent])  # as it is now: not retired a moment ago
         _check_in_use(parent)
-    if code is not None and (problem := code_problem(code, level)):
+    if code is not None and (problem := code_problem(code, level)
+                             or (parent is not None and nesting_problem(code, level, parent.code))):
         raise RuleViolation(f"Code {code}: {problem}.", errors={"code": [problem]})
 
     unit = Unit(

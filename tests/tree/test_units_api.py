@@ -225,6 +225,26 @@ def test_explicit_code_of_wrong_form_is_refused(client, ids, level, parent, code
     assert client.get(f"{U}/by-code/{code}").status_code == 404
 
 
+@pytest.mark.parametrize("level, parent, code", [("town", D, "510502001"), ("village", T1, "510503100209")])
+def test_a_new_town_or_village_code_begins_with_its_parents(client, ids, level, parent, code):
+    """Found by a two-district audit: one district gave its towns another district's national
+    codes (510502…), which that district could then never register as its own."""
+    problem = assert_problem(create(client, name="错代码", level=level, code=code, parent_id=ids[parent]), 422)
+    assert problem["errors"]["code"] == [f"a new {level}'s division code begins with its "
+                                         f"{'district' if level == 'town' else 'town'}'s code, {parent}"]
+    assert client.get(f"{U}/by-code/{code}").status_code == 404
+
+
+def test_a_town_moved_to_another_district_keeps_its_code_and_its_export_imports_again(client, ids):
+    other = create(client, name="江阳区", level="district", code="510502").json
+    assert move(client, ids[T2], other["id"]).status_code == 200
+    assert create(client, name="新村", level="village", code=T2 + "209", parent_id=ids[T2]).status_code == 201
+    export = client.get(f"{U}/{other['id']}/export?format=csv")
+    response = client.post(f"{U}/import", data=export.data, content_type="text/csv")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert by_code(client, T2)["parent_id"] == other["id"]
+
+
 def test_duplicate_code_is_a_conflict(client, ids):
     before = walk(client, U, limit=500)
     problem = assert_problem(create(client, name="另一个安富", level="town", code=T1, parent_id=ids[D]), 409)
