@@ -96,7 +96,8 @@ class ReportForm(TextForm):
                                          *(SelectChoice(c.value, title) for c, title in CATEGORY_TITLES.items())],
                        validators=[InputRequired("请选择纠纷类型")])
     # A browser counts a line break as one character against maxlength and sends it as two (CRLF).
-    description = TextAreaField("发生了什么", filters=[lambda text: text.replace("\r\n", "\n") if text else text],
+    # Stripped as the report keeps it: the same form sent again must read as what was filed.
+    description = TextAreaField("发生了什么", filters=[lambda text: text.replace("\r\n", "\n").strip() if text else text],
                                 validators=[DataRequired("请简要说明情况"), Length(max=2000, message="请控制在 2000 字以内"),
                                             _storable])
     media_url = StringField("照片链接（选填）", validators=[
