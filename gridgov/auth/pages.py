@@ -48,7 +48,8 @@ def login():
         else:
             db.session.commit()
             guard.sign_in(principal)
-            return redirect(_safe_next(request.args.get("next")))
+            # ``next`` is a path within the service; a proxy's prefix goes before it.
+            return redirect(request.script_root + _safe_next(request.args.get("next")))
     elif request.method == "POST":
         if form.csrf_token.errors:
             message, status = "表单已过期，请重新提交。", 400

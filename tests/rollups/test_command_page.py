@@ -377,6 +377,41 @@ def test_the_browser_console_has_no_errors(live, driver, signed_in, district_id,
 # --- without a browser (per database, through the Flask test client) ---------------------------
 
 
+def test_the_risk_maps_points_say_by_shape_too_what_their_colour_says(live, driver, signed_in, district_id):
+    """Found by a phone audit: colour alone told overdue (red) from open (orange), in the risk
+    grades' colours, with no legend."""
+    open_command(live, driver, district_id)
+    points = driver.execute_script(
+        "return riskChart.getOption().series[0].data.map((p) => [p.symbol, p.value[3], p.value[4]]);")
+    assert points
+    for symbol, open_cases, overdue in points:
+        assert symbol == ("triangle" if overdue else "circle" if open_cases else "diamond"), points
+    legend = driver.find_element("id", "riskmap").find_element("xpath", "following-sibling::p").text
+    assert "▲ 红：有超期案件" in legend and "● 橙：有在办案件" in legend and "◆ 绿：无在办案件" in legend
+
+
+def test_behind_a_proxys_prefix_the_page_signs_in_and_loads_within_it(live, needs_chromium, district_id):
+    """Found by a phone audit: the page read the API and sent to sign-in at the site's root, so
+    under a proxy's prefix (/gg/command) it failed to load, and sign-in led out of the prefix."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+    from werkzeug.exceptions import NotFound
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    app, _base = live
+    with served(DispatcherMiddleware(NotFound(), {"/gg": app})) as base, chromium() as browser:
+        browser.get(base + "/gg/command")
+        assert urlsplit(browser.current_url).path == "/gg/login"
+        browser.find_element(By.ID, "username").send_keys(COMMAND_USER)
+        browser.find_element(By.ID, "password").send_keys(DEMO_PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(browser, WAIT_SECONDS).until(ec.url_contains("/command"))
+        assert urlsplit(browser.current_url).path == "/gg/command"
+        wait_loaded(browser, district_id)
+        assert browser.find_element("id", "unit-name").text.startswith(DISTRICT_NAME)
+
+
 def test_an_anonymous_request_is_redirected_to_login(anonymous):
     response = anonymous.get("/command")
 
