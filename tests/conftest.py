@@ -166,9 +166,10 @@ def need_chromium() -> None:
 
 
 @contextlib.contextmanager
-def chromium(*, window_size: str = "1400,1800", cookies: bool = True, console: bool = False):
+def chromium(*, window_size: str = "1400,1800", cookies: bool = True, console: bool = False, phone: bool = False):
     """Debian's Chromium, headless, through Selenium, with a profile of its own (deleted after);
-    ``cookies=False`` blocks them as a browser can; ``console`` keeps the console's log."""
+    ``cookies=False`` blocks them as a browser can; ``console`` keeps the console's log; ``phone``
+    makes it a phone's screen, 360 × 740 (a headless window is never narrower than 500 px)."""
     import shutil
     import tempfile
 
@@ -182,6 +183,8 @@ def chromium(*, window_size: str = "1400,1800", cookies: bool = True, console: b
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      f"--window-size={window_size}", f"--user-data-dir={profile}"):
         options.add_argument(argument)
+    if phone:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2}})
     if not cookies:
         options.add_experimental_option("prefs", {"profile.default_content_setting_values.cookies": 2})
     if console:

@@ -30,7 +30,7 @@ from gridgov.cases import calendar
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.reports import service as report_service
 from gridgov.reports.models import ReportCode
-from tests.conftest import SMALL_TREE_CSV, bearer_client, fresh_app, full_width
+from tests.conftest import SMALL_TREE_CSV, bearer_client, chromium, fresh_app, full_width, need_chromium
 
 API = "/api/v1"
 D, T1 = "510503", "510503001"
@@ -458,6 +458,18 @@ def test_qr_sheet_has_one_figure_per_microgrid_below(client, ids, names, parent,
         assert f'<div class="code">{code}</div>' in figure
         svg = ET.fromstring(re.search(r"<svg.*?</svg>", figure, flags=re.S).group(0))
         assert svg_modules(svg) == expected_modules(report_code(client, ids[code])["url"])
+
+
+def test_qr_sheet_fits_a_phones_screen(client, ids, tmp_path):
+    """Found by a phone audit: the sheet alone had no viewport, so a phone laid it out 980 px wide
+    and shrank its captions to a third (a station checks the sheet on a phone before printing)."""
+    need_chromium()
+    sheet = tmp_path / "sheet.html"
+    sheet.write_bytes(ok(client.get(f"{API}/units/{ids[V1]}/qr-sheet")).data)
+    with chromium(phone=True) as driver:
+        driver.get(sheet.as_uri())
+        widths = driver.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+    assert widths[0] == 360 and widths[1] <= 360, widths
 
 
 def test_qr_sheet_leaves_out_microgrids_elsewhere(client, ids, names):

@@ -39,13 +39,13 @@ def live(needs_chromium, tmp_path_factory):
 
 @pytest.fixture
 def phone():
-    with chromium(window_size="375,800") as browser:
+    with chromium(phone=True) as browser:
         yield browser
 
 
 @pytest.fixture
 def phone_without_cookies():
-    with chromium(window_size="375,800", cookies=False) as browser:
+    with chromium(phone=True, cookies=False) as browser:
         yield browser
 
 
