@@ -184,7 +184,8 @@ def chromium(*, window_size: str = "1400,1800", cookies: bool = True, console: b
                      f"--window-size={window_size}", f"--user-data-dir={profile}"):
         options.add_argument(argument)
     if phone:
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2}})
+        metrics = {"width": 360, "height": 740, "pixelRatio": 2}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
     if not cookies:
         options.add_experimental_option("prefs", {"profile.default_content_setting_values.cookies": 2})
     if console:
