@@ -104,6 +104,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register_error_handlers(app)
     security.init_app(app)
     app.jinja_env.globals["site_name"] = tree_service.site_name
+    app.jinja_env.globals["report_brand"] = report_views.report_brand
     api = Api(app)
     api.register_converter(IdConverter, lambda _converter: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
     api.register_blueprint(tree_views.blp)

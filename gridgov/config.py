@@ -48,6 +48,8 @@ DEFAULTS = {
     # The name on the pages (社会治理中心 of …); None: the one district's, "<name>社会治理中心",
     # or just "社会治理中心" where several districts share the service.
     "SITE_NAME": None,
+    # What residents know the report codes by, on the QR codes and the report pages: Naxi's brand.
+    "REPORT_BRAND": "纳安解纷码",
     # Behind a reverse proxy (nginx): how many proxies set X-Forwarded-For / -Proto / -Host.
     # 0 trusts none. Without it every resident would share the proxy's address and its limits.
     "PROXY_FIX": 0,
@@ -155,6 +157,9 @@ def check(config) -> None:
             or len(set(prefixes.values())) < len(prefixes)):
         raise ValueError(f"{PREFIX}CASE_REFERENCE_PREFIXES must map district codes to prefixes of letters and "
                          f"digits, one prefix to a district, such as {{\"510503\": \"NX\"}} (got {prefixes!r})")
+    brand = config["REPORT_BRAND"]
+    if not isinstance(brand, str) or not brand.strip() or len(brand) > 40:
+        raise ValueError(f"{PREFIX}REPORT_BRAND must be a name of 1 to 40 characters such as 纳安解纷码 (got {brand!r})")
     secret = config.get("SECRET_KEY")
     if secret is not None and (not isinstance(secret, str) or len(secret.strip()) < SECRET_KEY_MIN_LENGTH):
         raise ValueError(f"{PREFIX}SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters "

@@ -24,7 +24,7 @@ from gridgov.errors import NotFound
 from gridgov.forms import TextForm
 from gridgov.reports import service
 from gridgov.reports.models import Channel
-from gridgov.reports.views import QR_TITLE
+from gridgov.reports.views import report_brand
 
 bp = Blueprint("report_pages", __name__)
 
@@ -206,15 +206,15 @@ def _too_many(error):
             elif earlier := service.find_by_submission(db.session, submission=form.submission_id):
                 return render_template("report_done.html", report=earlier, unit=unit), 200
             return render_template("report.html", form=form, unit=unit, notice=f"{title}：{message}"), 429
-    return render_template("message.html", brand=QR_TITLE, title=title, message=message), 429
+    return render_template("message.html", brand=report_brand(), title=title, message=message), 429
 
 
 @bp.errorhandler(NotFound)
 def _not_found(error):
-    return render_template("message.html", brand=QR_TITLE, title="二维码无效",
+    return render_template("message.html", brand=report_brand(), title="二维码无效",
                            message="该二维码已失效或不存在，请扫描网格内张贴的最新二维码。"), 404
 
 
 @bp.errorhandler(413)
 def _too_large(error):
-    return render_template("message.html", brand=QR_TITLE, title="内容过长", message="提交的内容过长，请精简后再试。"), 413
+    return render_template("message.html", brand=report_brand(), title="内容过长", message="提交的内容过长，请精简后再试。"), 413

@@ -3,7 +3,7 @@
 import io
 
 import segno
-from flask import Response, g, render_template
+from flask import Response, current_app, g, render_template
 from flask.views import MethodView
 
 from gridgov.api import BINARY, TEXT, Blueprint, action_field_errors, page_by_id
@@ -18,7 +18,11 @@ from gridgov.tree import service as tree_service
 blp = Blueprint("reports", __name__, url_prefix="/api/v1",
                 description="Residents' reports: the triage desk (信息清洗), report codes and QR codes (纳安解纷码).")
 
-QR_TITLE = "纳安解纷码"
+
+
+def report_brand() -> str:
+    """What residents know the report codes by (``REPORT_BRAND``)."""
+    return current_app.config["REPORT_BRAND"]
 
 
 # Fields answered as stored; the rest are derived or masked in present().
@@ -104,7 +108,7 @@ class QrSvg(MethodView):
     @blp.response(200, TEXT, content_type="image/svg+xml", description="The unit's QR code.")
     def get(self, unit_id):
         """The unit's QR code as SVG, for print."""
-        return _qr_image(unit_id, kind="svg", mimetype="image/svg+xml", scale=8, title=QR_TITLE, encoding="utf-8")
+        return _qr_image(unit_id, kind="svg", mimetype="image/svg+xml", scale=8, title=report_brand(), encoding="utf-8")
 
 
 @blp.route("/units/<id:unit_id>/qr.png")
@@ -128,12 +132,12 @@ class QrSheet(MethodView):
             {
                 "unit": microgrid,
                 "svg": _qr(service.report_url(codes[microgrid.id].token))
-                .svg_inline(scale=3, border=2, title=QR_TITLE, omitsize=True),
+                .svg_inline(scale=3, border=2, title=report_brand(), omitsize=True),
             }
             for microgrid in microgrids
         ]
         db.session.commit()
-        html = render_template("qr_sheet.html", unit=unit, items=items, title=QR_TITLE)
+        html = render_template("qr_sheet.html", unit=unit, items=items, title=report_brand())
         return Response(html, mimetype="text/html")
 
 

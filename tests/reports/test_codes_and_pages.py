@@ -423,6 +423,19 @@ def test_qr_svg_is_well_formed_and_carries_the_report_url(client, ids):
     assert svg_modules(svg) == expected_modules(url)
 
 
+def test_the_codes_and_pages_carry_the_brand_the_deployment_gives(app, client, anonymous, ids, monkeypatch):
+    """Found by a two-district audit: every district's QR codes and pages said Naxi's 纳安解纷码."""
+    monkeypatch.setitem(app.config, "REPORT_BRAND", "江阳解纷码")
+    token = token_of(client, ids[M111])
+    code = file_report(anonymous, token)
+    seen = [ok(client.get(f"{API}/units/{ids[M111]}/qr.svg")).get_data(as_text=True),
+            ok(client.get(f"{API}/units/{ids[G11]}/qr-sheet")).get_data(as_text=True),
+            assert_page(anonymous.get(f"/r/{token}"), 200), assert_page(anonymous.get(f"/t/{code}"), 200),
+            assert_page(anonymous.get("/r/no-such-code"), 404)]
+    for text in seen:
+        assert "江阳解纷码" in text and "纳安解纷码" not in text
+
+
 def test_qr_png_is_a_valid_png_of_the_report_url(client, ids):
     response = ok(client.get(f"{API}/units/{ids[G11]}/qr.png"))
 
