@@ -4,8 +4,9 @@
 A deadline of N working days is N × 24 hours counted only on working days: a case that arrives on
 Friday at 10:00 with one working day is due on Monday at 10:00, and one arriving on a Saturday is
 due at the end of Monday. The holiday data (the ``chinese_calendar`` package) reaches only as far
-as the State Council has announced; beyond it Monday to Friday are counted and the answer is
-marked provisional, to be recomputed once the data is there.
+as the State Council has announced; beyond it Monday to Friday are counted, less the days off the
+law itself fixes (``STATUTORY_HOLIDAYS``), and the answer is marked provisional, to be recomputed
+once the data is there.
 """
 
 import functools
@@ -13,9 +14,49 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from lunar_python import Lunar
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 DAY = timedelta(days=1)
+
+# 《全国年节及纪念日放假办法》 (as in force from 2025): the days off the law fixes, every year, as
+# (calendar, month, day); "solar" dates are Gregorian, "lunar" ones of the Chinese calendar. The
+# State Council's notice for each year adds bridging days and the weekends worked instead (调休),
+# which no rule foretells: past the data, those are what a provisional deadline may still miss.
+STATUTORY_HOLIDAYS = (
+    ("solar", 1, 1),  # 元旦
+    ("lunar", 12, "eve"), ("lunar", 1, 1), ("lunar", 1, 2), ("lunar", 1, 3),  # 春节: 除夕 to 初三
+    ("solar_term", "清明", None),  # 清明节
+    ("solar", 5, 1), ("solar", 5, 2),  # 劳动节
+    ("lunar", 5, 5),  # 端午节
+    ("lunar", 8, 15),  # 中秋节
+    ("solar", 10, 1), ("solar", 10, 2), ("solar", 10, 3),  # 国庆节
+)
+
+
+@functools.lru_cache(maxsize=64)
+def statutory_holidays(year: int) -> frozenset[date]:
+    """The days ``STATUTORY_HOLIDAYS`` gives in ``year`` (none past 2100, where the lunar
+    calendar's tables end)."""
+    if year > 2100:
+        return frozenset()
+    days = set()
+    for kind, month, day in STATUTORY_HOLIDAYS:
+        if kind == "solar":
+            days.add(date(year, month, day))
+        elif kind == "solar_term":
+            days.update(when for when, name in chinese_calendar.get_solar_terms(date(year, 3, 1), date(year, 5, 1))
+                        if name == month)
+        elif day == "eve":  # the last day of the lunar year: the day before the new year's first
+            days.add(_solar(Lunar.fromYmd(year, 1, 1)) - DAY)
+        else:  # the lunar year that begins in this Gregorian year holds all of these within it
+            days.add(_solar(Lunar.fromYmd(year, month, day)))
+    return frozenset(days)
+
+
+def _solar(lunar: Lunar) -> date:
+    solar = lunar.getSolar()
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -26,7 +67,12 @@ def is_working_day(day: date) -> tuple[bool, bool]:
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:
-        return day.weekday() < 5, False
+        return estimated_working_day(day), False
+
+
+def estimated_working_day(day: date) -> bool:
+    """Past the holiday data: Monday to Friday, except the days off the law fixes."""
+    return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
 
 def _start_of_next_day(moment: datetime) -> datetime:

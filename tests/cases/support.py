@@ -11,11 +11,11 @@ The tree (``tests.conftest.SMALL_TREE_CSV``)::
         └── 510503100201 金龙村 (V3) ── grid G31 (M311)
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from gridgov.cases import service
+from gridgov.cases import calendar, service
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import Outcome, ReferralChannel, Status
 from gridgov.cases.models import Case
@@ -174,3 +174,11 @@ def set_clock(session, case_id: int, **values) -> None:
     session.execute(sa.update(Case).where(Case.id == case_id).values(**values).execution_options(synchronize_session=False))
     session.commit()
     session.expire_all()
+
+
+def holiday_data_ends(monkeypatch, last: date) -> None:
+    """As if the installed holiday data knew nothing after ``last``: past it, the calendar's own
+    estimate, marked provisional (``monkeypatch.undo()``: the package was updated)."""
+    real = calendar.is_working_day
+    monkeypatch.setattr(calendar, "is_working_day",
+                        lambda day: (calendar.estimated_working_day(day), False) if day > last else real(day))

@@ -49,6 +49,7 @@ from tests.cases.support import (
     do,
     fresh,
     get,
+    holiday_data_ends,
     log,
     new_case,
     parse,
@@ -421,9 +422,7 @@ def test_an_overdue_case_taken_up_again_on_a_holiday_stays_overdue(session, ids,
 
 
 def test_a_suspended_case_has_no_deadline_and_nothing_provisional(session, ids, monkeypatch):
-    real = calendar.is_working_day
-    monkeypatch.setattr(calendar, "is_working_day",
-                        lambda day: (day.weekday() < 5, False) if day > date(2026, 9, 30) else real(day))
+    holiday_data_ends(monkeypatch, date(2026, 9, 30))
     case = new_case(session, ids[V1], now=at(2026, 9, 30, 10))
     assert case.deadline_provisional is True
     do(session, case, "suspend", reason="当事人外出", now=at(2026, 9, 30, 12))

@@ -1,5 +1,5 @@
-"""Beyond the holiday data a deadline is counted Monday to Friday and marked provisional; the
-sweep counts it again once the data is there."""
+"""Beyond the holiday data a deadline is counted Monday to Friday, less the days off the law
+fixes, and marked provisional; the sweep counts it again once the data is there."""
 
 from datetime import date, datetime
 
@@ -7,6 +7,7 @@ import pytest
 
 from gridgov.cases import calendar, service, sweep
 from gridgov.cases.calendar import TIMEZONE
+from tests.cases.support import holiday_data_ends
 
 ARRIVAL = datetime(2026, 9, 30, 10, tzinfo=TIMEZONE)  # the eve of the National Day holiday
 
@@ -14,15 +15,29 @@ ARRIVAL = datetime(2026, 9, 30, 10, tzinfo=TIMEZONE)  # the eve of the National 
 @pytest.fixture
 def data_ends_on_30_september(monkeypatch):
     """As if the installed calendar knew nothing of October 2026 yet."""
-    real = calendar.is_working_day
-
-    def older_data(day: date):
-        if day > date(2026, 9, 30):
-            return day.weekday() < 5, False
-        return real(day)
-
-    monkeypatch.setattr(calendar, "is_working_day", older_data)
+    holiday_data_ends(monkeypatch, date(2026, 9, 30))
     return monkeypatch
+
+
+@pytest.mark.parametrize("year", range(2025, calendar.last_known_day().year + 1))
+def test_the_days_off_the_law_fixes_are_holidays_in_every_year_the_data_holds(year):
+    """The estimate past the data is checked against the years the data holds (the law as in
+    force from 2025: 元旦, 除夕 to 初三, 清明, 1–2 May, 端午, 中秋, 1–3 October)."""
+    days = calendar.statutory_holidays(year)
+    assert len(days) == 13
+    assert all(not calendar.is_working_day(day)[0] for day in days), sorted(days)
+
+
+def test_past_the_data_new_years_day_and_the_spring_festival_are_days_off(monkeypatch):
+    """Found by a year-turn audit: past the data (chinese-calendar 1.11 ends with 2026), Friday
+    1 January 2027 counted as a working day, and a grid's case logged on New Year's Eve was
+    escalated by the sweep on Saturday 2 January."""
+    holiday_data_ends(monkeypatch, date(2026, 12, 31))
+    assert calendar.is_working_day(date(2027, 1, 1)) == (False, False)
+    assert [calendar.is_working_day(date(2027, 2, day))[0] for day in range(4, 10)] == [
+        True, False, False, False, False, True]  # Thursday 4th; 除夕 5th to 初三 8th (a Monday); the 9th
+    due, provisional = calendar.add_working_days(datetime(2026, 12, 31, 23, 58, tzinfo=TIMEZONE), 1)
+    assert (due, provisional) == (datetime(2027, 1, 4, 23, 58, tzinfo=TIMEZONE), True)
 
 
 def labour_case(session, small_tree):
@@ -39,9 +54,9 @@ def test_a_deadline_past_the_data_is_provisional_and_recounted_when_the_data_arr
     session, small_tree, data_ends_on_30_september
 ):
     case = labour_case(session, small_tree)
-    # Monday to Friday: 30 Sep (14 h), 1, 2, 5, 6, 7 Oct → due 7 Oct at 10:00.
+    # Monday to Friday less 1–3 Oct (the law's): 30 Sep (14 h), 5, 6, 7, 8, 9 Oct → due 9 Oct at 10:00.
     assert case.deadline_provisional is True
-    assert case.deadline_at == datetime(2026, 10, 7, 10, tzinfo=TIMEZONE)
+    assert case.deadline_at == datetime(2026, 10, 9, 10, tzinfo=TIMEZONE)
 
     data_ends_on_30_september.undo()  # the package was updated
     counts = sweep.sweep(session, now=datetime(2026, 10, 2, tzinfo=TIMEZONE))
@@ -91,11 +106,11 @@ def test_a_case_marked_red_on_a_provisional_deadline_is_marked_again_when_the_re
     session, small_tree, data_ends_on_30_september
 ):
     case = labour_case(session, small_tree)  # the town's: marked red by the sweep, not escalated
-    first = datetime(2026, 10, 7, 11, tzinfo=TIMEZONE)  # past the provisional 7 Oct, 10:00
+    first = datetime(2026, 10, 9, 11, tzinfo=TIMEZONE)  # past the provisional 9 Oct, 10:00
     assert sweep.sweep(session, now=first)["marked"] == 1
 
     data_ends_on_30_september.undo()
-    assert sweep.sweep(session, now=datetime(2026, 10, 7, 12, tzinfo=TIMEZONE))["recounted"] == 1
+    assert sweep.sweep(session, now=datetime(2026, 10, 9, 12, tzinfo=TIMEZONE))["recounted"] == 1
     session.refresh(case)
     assert case.deadline_at == datetime(2026, 10, 13, 10, tzinfo=TIMEZONE)
     assert case.overdue_marked_at is None  # the mark was for a deadline no longer in force

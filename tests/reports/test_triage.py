@@ -30,7 +30,7 @@ from gridgov.reports import service
 from gridgov.reports.models import Channel, Report
 from tests.cases.support import (
     D, G11, G21, M111, M112, M121, M211, M311, OTHER_DISTRICT_CSV, OTHER_V, T1, T2, V1, V2, V3, assert_problem,
-    case_in,
+    case_in, holiday_data_ends,
 )
 from tests.conftest import bearer_client, delete_district, every_page, statements_during
 from tests.reports.test_codes_and_pages import SUBMISSION_FIELD
@@ -289,15 +289,14 @@ def test_the_triage_deadline_is_the_end_of_the_working_day_it_came_in(session, t
 def test_a_due_time_past_the_holiday_data_is_provisional_and_the_sweep_counts_it_again(
     app, session, tree, clerk, monkeypatch
 ):
-    real = calendar.is_working_day
-    monkeypatch.setattr(calendar, "is_working_day",  # as if the data ended on 30 September
-                        lambda day: (day.weekday() < 5, False) if day > date(2026, 9, 30) else real(day))
+    holiday_data_ends(monkeypatch, date(2026, 9, 30))
     holiday = file_report(session, tree.unit[M111], now=at(2026, 10, 1, 9, 0))
     handled = file_report(session, tree.unit[M111], now=at(2026, 10, 2, 9, 0))
     act(clerk.client, handled, "reject", reason="invalid")
     seen = get_report(clerk.client, holiday)
-    # Counted Monday to Friday: Thursday 1 October looked like a working day.
-    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 2), True)
+    # Counted Monday to Friday less the days off the law fixes (1–3 October): Monday 5 October
+    # looked like a working day, which the State Council's notice made a day off.
+    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 6), True)
 
     monkeypatch.undo()  # the package was updated
     result = app.test_cli_runner().invoke(args=["cases", "sweep"])
