@@ -21,24 +21,31 @@ def stop(case, *, now: datetime) -> None:
         return
     left = calendar.working_time_between(now, case.deadline_at)
     case.deadline_remaining_seconds = int(left.total_seconds())
+    case.clock_stopped_at = now
     case.deadline_at = None
     case.yellow_at = None
     case.deadline_provisional = False  # no deadline, nothing provisional about it
 
 
 def restart(case, *, now: datetime, policy: Policy) -> None:
-    """Go on counting what was left when the clock stopped."""
+    """Go on counting what was left when the clock stopped: counted again, from the clock's last
+    start to its stop, on the holiday data installed now (a provisional deadline stopped before
+    newer data came in had its time left counted on a guess)."""
     if case.deadline_remaining_seconds is None:
         start(case, now=now, policy=policy)
         return
-    _run(case, now=now, remaining=timedelta(seconds=case.deadline_remaining_seconds), policy=policy)
+    remaining = timedelta(seconds=case.deadline_remaining_seconds)
+    if None not in (case.clock_stopped_at, case.clock_started_at, case.clock_left_seconds):
+        used = calendar.working_time_between(case.clock_started_at, case.clock_stopped_at)
+        remaining = max(timedelta(seconds=case.clock_left_seconds) - used, timedelta(0))
+    _run(case, now=now, remaining=remaining, policy=policy)
 
 
 def _run(case, *, now: datetime, remaining: timedelta, policy: Policy) -> None:
     case.clock_started_at = now
     case.clock_left_seconds = int(remaining.total_seconds())
     _count(case, policy=policy)
-    case.deadline_remaining_seconds = None
+    case.deadline_remaining_seconds = case.clock_stopped_at = None
     case.overdue_marked_at = None
 
 

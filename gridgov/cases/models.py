@@ -85,8 +85,10 @@ class Case(db.Model):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     yellow_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_budget_seconds: Mapped[int | None]
-    # Working time left when the clock was stopped (suspension, referral).
+    # Working time left when the clock was stopped (suspension, referral), and when that was: the
+    # time left is counted again on restarting, on the holiday data installed then.
     deadline_remaining_seconds: Mapped[int | None]
+    clock_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the clock last (re)started and how much working time it had then: enough to count
     # the deadline again once a provisional one can be counted on the official calendar.
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

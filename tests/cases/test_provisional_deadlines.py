@@ -102,6 +102,29 @@ def test_a_suspension_keeps_the_remaining_time_for_the_recount(session, small_tr
     assert case.deadline_provisional is False
 
 
+def test_time_left_at_a_suspension_on_a_provisional_deadline_is_counted_again_on_resuming(
+    session, small_tree, data_ends_on_30_september
+):
+    """Found by a year-turn audit: the time left was kept as counted at the suspension, on the
+    guess, and never counted again (the sweep recounts only deadlines that stand)."""
+    case = labour_case(session, small_tree)
+    service.act(session, case=case, action="suspend", actor=None, version=None,
+                params={"reason": "当事人外出"}, now=datetime(2026, 10, 5, 8, tzinfo=TIMEZONE))
+    session.commit()
+    # On the guess, Monday 5 October was a working day: 14 h + 8 h used, 98 h left.
+    assert case.deadline_remaining_seconds == 98 * 3600
+
+    data_ends_on_30_september.undo()  # the package was updated while the case was suspended
+    service.act(session, case=case, action="resume", actor=None, version=None, params={},
+                now=datetime(2026, 10, 8, 9, tzinfo=TIMEZONE))
+    session.commit()
+    # Officially 1–7 October were off: 14 h used, 106 h left from Thursday 8 October at 09:00 —
+    # 8 (15 h), 9, Saturday 10 (worked), 12 October, and 19 h of the 13th.
+    assert case.deadline_at == datetime(2026, 10, 13, 19, tzinfo=TIMEZONE)
+    assert case.deadline_provisional is False
+    assert service.replay(service.events(session, case=case)) == service.snapshot(case)
+
+
 def test_a_case_marked_red_on_a_provisional_deadline_is_marked_again_when_the_recounted_one_passes(
     session, small_tree, data_ends_on_30_september
 ):
