@@ -74,6 +74,15 @@ def recount(case, *, policy: Policy) -> bool:
     return (case.deadline_at, case.yellow_at, case.deadline_provisional) != before
 
 
+def closing_verdict(case) -> tuple[bool, bool]:
+    """Whether a case closed against a provisional deadline was closed on time, judged again on
+    the calendar as installed now, and whether that is still provisional."""
+    if not case.deadline_provisional or case.closed_at is None or case.clock_started_at is None:
+        return case.closed_on_time, case.deadline_provisional
+    deadline, provisional = calendar.add_working_time(case.clock_started_at, timedelta(seconds=case.clock_left_seconds))
+    return case.closed_at <= deadline, provisional
+
+
 def colour(case, *, now: datetime) -> DeadlineColour | None:
     """None unless the deadline stands (``DEADLINE_STANDS``): a closed, suspended, referred or
     rejected case has no colour."""

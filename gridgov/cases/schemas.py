@@ -93,8 +93,9 @@ class CaseSchema(ma.Schema):
     status = enum(Status, required=True)
     arrived_at = fields.AwareDateTime(required=True)
     deadline_at = fields.AwareDateTime(allow_none=True, required=True)
-    deadline_provisional = fields.Boolean(required=True,
-                                          metadata={"description": "Counted Monday–Friday beyond the official calendar's data."})
+    deadline_provisional = fields.Boolean(required=True, metadata={"description": (
+        "Counted beyond the official calendar's data (Monday–Friday less the statutory holidays); on a "
+        "closed case, whether it closed on time is judged again once the data is there.")})
     deadline_colour = enum(DeadlineColour, allow_none=True, required=True, attribute="deadline_colour")
     resolved_at = fields.AwareDateTime(allow_none=True, required=True)
     closed_at = fields.AwareDateTime(allow_none=True, required=True)

@@ -813,7 +813,8 @@ def _close(session, case, *, actor, now, note=None):
     case.closed_by_id = actor.id if actor else None
     case.closed_on_time = case.deadline_at is None or now <= case.deadline_at
     case.deadline_at = case.yellow_at = None
-    case.deadline_provisional = False
+    # A provisional deadline stays marked: whether it closed on time is judged again once the
+    # holiday data is there (``clock.recount_closing``).
     return note
 
 
@@ -918,20 +919,32 @@ assert set(HANDLERS) == set(TRANSITIONS)
 
 
 def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
-    """Count a provisional deadline again on the calendar as installed now; write the event if
-    it changed. True when it did."""
+    """Count a provisional deadline again on the calendar as installed now (a closed case's: whether
+    it closed on time); write the event if it changed. True when it did."""
+    closed = case.status is Status.CLOSED
+    # Judged first, holding nothing: until newer data comes, every run of the sweep asks again.
+    verdict = clock.closing_verdict(case) if closed else None
+    if closed and verdict == (case.closed_on_time, case.deadline_provisional):
+        return False
     held_lineage = _hold_units(session, case)  # as in act()
     before = _snapshot(case)
     counted = counters.state(case, current_policy())
-    if not clock.recount(case, policy=current_policy()):
+    if closed:
+        case.closed_on_time, case.deadline_provisional = verdict
+    elif not clock.recount(case, policy=current_policy()):
         return False
     case.updated_at = now
     session.flush()
     counters.track(session, case, before=counted, policy=current_policy(), lineage=held_lineage)
+    if case.deadline_provisional:
+        reason = "provisional deadline recounted"
+    elif closed:
+        judged = "closed on time" if case.closed_on_time else "closed late"
+        reason = f"{judged}, counted on the official holiday calendar"
+    else:
+        reason = "deadline counted on the official holiday calendar"
     _event(session, case, actor=None, action="recount_deadline", now=now, before=before,
-           from_status=case.status, from_owner=case.owner_unit_id,
-           reason="provisional deadline recounted" if case.deadline_provisional
-           else "deadline counted on the official holiday calendar")
+           from_status=case.status, from_owner=case.owner_unit_id, reason=reason)
     return True
 
 

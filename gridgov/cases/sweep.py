@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gridgov.cases import service, transitions
-from gridgov.cases.enums import DEADLINE_STANDS, EscalationReason, HandlingLevel
+from gridgov.cases.enums import DEADLINE_STANDS, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
 from gridgov.errors import BeingMoved
@@ -21,9 +21,9 @@ from gridgov.tree import service as tree_service
 
 # Where an overdue case may go up from: the statuses escalate allows with deadline_exceeded.
 ESCALATABLE = sorted(transitions.sources("escalate", reason=EscalationReason.DEADLINE_EXCEEDED.value))
-# Cases whose standing deadline was counted past the holiday data (the partial index
-# ix_cases_provisional finds them).
-PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(DEADLINE_STANDS))
+# Cases whose standing deadline was counted past the holiday data, and closed ones judged on time
+# or late against such a deadline (the partial index ix_cases_provisional finds them).
+PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_([*DEADLINE_STANDS, Status.CLOSED]))
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:

@@ -125,6 +125,35 @@ def test_time_left_at_a_suspension_on_a_provisional_deadline_is_counted_again_on
     assert service.replay(service.events(session, case=case)) == service.snapshot(case)
 
 
+def test_a_case_closed_late_on_a_provisional_deadline_is_judged_again_when_the_data_arrives(
+    session, small_tree, data_ends_on_30_september
+):
+    """Found by a year-turn audit: closed after the guessed deadline but before the official one,
+    a case stayed "closed late" for good, in the rollups too (按期结案率)."""
+    from gridgov.rollups import counters
+
+    case = labour_case(session, small_tree)
+    for action, params, day in [("accept", {}, 5), ("resolve", {"note": "已和解"}, 8), ("close", {}, 12)]:
+        service.act(session, case=case, action=action, actor=None, version=None, params=params,
+                    now=datetime(2026, 10, day, 9, tzinfo=TIMEZONE))
+    session.commit()
+    assert (case.closed_on_time, case.deadline_provisional) == (False, True)  # the guess: due 9 October
+
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 10, tzinfo=TIMEZONE))["recounted"] == 0  # no newer data
+    data_ends_on_30_september.undo()
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 10, tzinfo=TIMEZONE))["recounted"] == 1
+    session.refresh(case)
+    assert (case.closed_on_time, case.deadline_provisional) == (True, False)  # officially due 13 October
+    last = service.events(session, case=case)[-1]
+    assert last.action == "recount_deadline"
+    assert last.reason == "closed on time, counted on the official holiday calendar"
+    assert service.replay(service.events(session, case=case)) == service.snapshot(case)
+    # The rollups count it on time, every unit above where it happened, as a rebuild would.
+    totals, _days = counters.read_all(session)
+    assert totals and all((row.get("closed_on_time"), row.get("closed_late")) == (1, None) for row in totals.values())
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 11, tzinfo=TIMEZONE))["recounted"] == 0
+
+
 def test_a_case_marked_red_on_a_provisional_deadline_is_marked_again_when_the_recounted_one_passes(
     session, small_tree, data_ends_on_30_september
 ):

@@ -20,7 +20,6 @@ import pytest
 import sqlalchemy as sa
 
 from gridgov import create_app
-from gridgov.cases import calendar
 from gridgov.cases import service as case_service
 from gridgov.cases.calendar import TIMEZONE
 from gridgov.cases.enums import Category
