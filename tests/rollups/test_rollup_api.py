@@ -25,7 +25,8 @@ from gridgov.rollups.service import Window, rollup, trend
 from gridgov.tree import service as tree_service
 from gridgov.tree.levels import Level
 from tests.cases.support import (
-    API, D, G11, G12, M111, M112, M121, M211, M311, T1, T2, V1, V3, assert_problem, at, case_in, do, new_case,
+    API, D, G11, G12, M111, M112, M121, M211, M311, T1, T2, V1, V3, assert_problem, at, case_in, do, holiday_data_ends,
+    new_case,
 )
 from tests.conftest import bearer_client
 
@@ -683,6 +684,18 @@ def test_the_cases_csv_follows_the_list_filters_and_holds_no_personal_data(sessi
     assert len(everything) == 1 + 4
     assert_problem(command.get(f"{API}/cases.csv?status=bogus"), 422)
     assert_problem(command.get(f"{API}/cases.csv?origin_unit_id=999999"), 404)
+
+
+def test_the_cases_csv_marks_a_deadline_counted_past_the_holiday_data(session, ids, command, monkeypatch):
+    """Found by a year-turn audit: only the JSON said a deadline was a guess; a clerk working from
+    the spreadsheet took 2027's dates as the official ones."""
+    holiday_data_ends(monkeypatch, date(2026, 9, 30))
+    guessed = case_in(session, "reported", ids[M111], now=at(2026, 9, 30, 10))
+    known = case_in(session, "reported", ids[M111], now=at(2026, 3, 2, 9))
+    rows = read_csv(command.get(f"{API}/cases.csv"))
+    column = rows[0].index("办理期限")
+    deadlines = {row[0]: row[column] for row in rows[1:]}
+    assert deadlines[guessed.reference].endswith("（暂定）") and "暂定" not in deadlines[known.reference]
 
 
 def test_the_cases_csv_of_a_town_holds_its_own_cases_only(app, session, small_tree, ids, make_principal):
