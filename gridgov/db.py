@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 
-from gridgov.errors import SCHEMA_HINT, DomainError, NotFound, schema_missing
+from gridgov.errors import SCHEMA_HINT, DomainError, NotFound, busy, schema_missing, unreachable
 
 # How long a writer waits for SQLite's write lock before it gives up ("database is locked"):
 # then the request answers 503 with Retry-After (errors.handle_database_conflict).
@@ -205,6 +205,23 @@ def read_snapshot(session):
     session.commit()
 
 
+class Text(click.ParamType):
+    """An argument as typed, refused in one line when it is not text: a terminal that sends
+    another encoding than the server's locale (GBK into UTF-8) hands over undecodable bytes."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("not valid text in this terminal's encoding (is the terminal set to UTF-8?)", param, ctx)
+        return value
+
+
+TEXT = Text()
+
+
 class CommandGroup(AppGroup):
     """The command line's groups: a database without the schema, or with an older one, is told
     what to run, in one line, before the command writes anything (instead of a traceback half-way)."""
@@ -235,8 +252,17 @@ class CommandGroup(AppGroup):
         except DomainError as error:  # what a request would answer 4xx: said in one line, not a traceback
             raise click.ClickException(error.detail) from None
         except sa.exc.DBAPIError as error:
+            # What a request answers 503 for: one line saying what to do, not a traceback in
+            # cron's mail. The transaction was rolled back, so nothing of the command was written.
             if schema_missing(error):
                 raise click.ClickException(SCHEMA_HINT) from None
+            if busy(error):
+                raise click.ClickException("The database stayed busy with another writer (SQLite's lock was held "
+                                           "past the wait); nothing was changed. Try again.") from None
+            if unreachable(error):
+                reason = str(error.orig).strip().splitlines()[0] if error.orig else "no connection"
+                raise click.ClickException(f"The database cannot be reached ({reason}); nothing was changed. Check "
+                                           "GRIDGOV_DATABASE_URL and that the server runs.") from None
             raise
 
 

@@ -211,7 +211,7 @@ def schema_missing(error: Exception) -> bool:
 RETRY_SECONDS = 5
 
 
-def _busy(error: sa.exc.DBAPIError) -> bool:
+def busy(error: sa.exc.DBAPIError) -> bool:
     """SQLite's write lock held by another writer for longer than the busy timeout (a large
     import): nothing was written, and the same request a little later will go through."""
     return str(error.orig).startswith(("database is locked", "database is busy"))
@@ -256,7 +256,7 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     if schema_missing(error):
         current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
         return problem(503, detail=SCHEMA_HINT)
-    if _busy(error):
+    if busy(error):
         db.session.rollback()
         current_app.logger.warning("%s %s: the database stayed busy: %s", request.method, request.path, error.orig)
         return try_again_later("The database is busy with other writes; nothing was written.")

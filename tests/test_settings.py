@@ -87,6 +87,36 @@ def test_a_database_without_the_schema_says_what_to_run(tmp_path):
         assert "db upgrade" in result.output and "Traceback" not in result.output, (args, result.output)
 
 
+def test_a_command_on_a_database_out_of_reach_or_busy_says_so_in_one_line(tmp_path, monkeypatch):
+    """Found by a command-line audit: cron mailed a hundred lines of traceback when a sweep met an
+    import holding SQLite's lock, and any command did for a database it could not open."""
+    import sqlite3
+
+    from gridgov import db as db_module
+
+    nowhere = create_app(_settings(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"))
+    result = nowhere.test_cli_runner().invoke(args=["principals", "list"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: The database cannot be reached (unable to open database file)")
+
+    app = create_app(_settings(tmp_path))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    writer = sqlite3.connect(tmp_path / "settings.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another writer: a large import, say
+    try:
+        result = app.test_cli_runner().invoke(args=["principals", "create", "ops.li", "--role", "admin",
+                                                    "--scope", "*"])
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: The database stayed busy with another writer"), result.output
+    assert app.test_cli_runner().invoke(args=["principals", "list"]).output.count("ops.li") == 0
+
+
 def test_a_command_on_a_database_behind_the_code_says_what_to_run_and_writes_nothing(tmp_path):
     """Before, `seed naxi` wrote the 3,658 units and then stopped on the first newer table, and
     other commands ran on the older schema as if nothing were amiss."""

@@ -13,7 +13,7 @@ from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
 from gridgov.auth.schemas import PasswordSchema, PrincipalCreateSchema, PrincipalPatchSchema, TokenCreateSchema
-from gridgov.db import CommandGroup, db
+from gridgov.db import TEXT, CommandGroup, db
 from gridgov.errors import DomainError
 from gridgov.tree import service as tree_service
 
@@ -59,11 +59,14 @@ def principals():
 
 
 @principals.command("create")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--scope", "scope_code", required=True,
               help="Code of the unit whose subtree they act in; '*' for every district.")
-@click.option("--password", default=None, help="Omit for an account that uses tokens only.")
+# Asked for (twice, not echoed) when given without a value: a password typed on the command line
+# stays in the shell's history and shows in `ps` while the command runs.
+@click.option("--password", prompt=True, prompt_required=False, hide_input=True, confirmation_prompt=True,
+              default=None, help="Asked for when given without a value; omit for an account that uses tokens only.")
 @click.option("--name", "display_name", default=None, help="Display name (default: the username).")
 def create_command(username, role, scope_code, password, display_name):
     """Create the account USERNAME."""
@@ -95,15 +98,22 @@ def list_command():
 
 
 @principals.command("deactivate")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 def deactivate_command(username):
     """Deactivate USERNAME: sessions end, tokens are revoked."""
-    principal = _change(username, lambda principal: service.deactivate(db.session, principal=principal))
-    click.echo(f"Deactivated {principal.username}.")
+    was_active = []
+
+    def deactivate(principal):
+        was_active.append(principal.active)
+        service.deactivate(db.session, principal=principal)
+
+    principal = _change(username, deactivate)
+    click.echo(f"Deactivated {principal.username}." if was_active[0]
+               else f"{principal.username} is deactivated already.")
 
 
 @principals.command("activate")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 def activate_command(username):
     """Reactivate USERNAME, deactivated before; its old tokens stay revoked."""
     was_active = []
@@ -117,8 +127,8 @@ def activate_command(username):
 
 
 @principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first
-@click.argument("username")
-@click.argument("new_username")
+@click.argument("username", type=TEXT)
+@click.argument("new_username", type=TEXT)
 def rename_command(username, new_username):
     """Rename USERNAME to NEW_USERNAME (e.g. one of two names that differ only in case, which
     `db upgrade` past 0010 refuses). Sign-in uses the new name; tokens and sessions go on."""
@@ -128,7 +138,7 @@ def rename_command(username, new_username):
 
 
 @principals.command("update")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @click.option("--role", default=None, type=click.Choice([role.value for role in Role]))
 @click.option("--scope", "scope_code", default=None,
               help="Code of the unit whose subtree they act in; '*' for every district.")
@@ -156,7 +166,7 @@ def update_command(username, role, scope_code, display_name):
 
 
 @principals.command("password")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @click.password_option(help="The new password (asked for, twice, when not given).")
 def password_command(username, password):
     """Set the password of USERNAME: a lock-out ends, and so do their sessions and tokens."""
@@ -167,11 +177,17 @@ def password_command(username, password):
 
 
 @principals.command("unlock")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 def unlock_command(username):
     """End the lock-out of USERNAME after too many wrong passwords."""
-    principal = _change(username, lambda principal: service.unlock(db.session, principal=principal))
-    click.echo(f"Unlocked {principal.username}.")
+    was_locked = []
+
+    def unlock(principal):
+        was_locked.append(bool(principal.failed_logins or principal.locked_until))
+        service.unlock(db.session, principal=principal)
+
+    principal = _change(username, unlock)
+    click.echo(f"Unlocked {principal.username}." if was_locked[0] else f"{principal.username} is not locked out.")
 
 
 @click.group(cls=CommandGroup, help="API tokens.")
@@ -180,7 +196,7 @@ def tokens():
 
 
 @tokens.command("issue")
-@click.argument("username")
+@click.argument("username", type=TEXT)
 @click.option("--expires-in", "days", type=click.IntRange(1, 3650), default=90, show_default=True,
               help="Days until the token expires.")
 @click.option("--name", default="cli", show_default=True, help="A label to tell tokens apart.")
@@ -199,7 +215,7 @@ def issue_command(username, days, name):
 
 
 @tokens.command("revoke")
-@click.argument("token")
+@click.argument("token", type=TEXT)
 def revoke_command(token):
     """Revoke TOKEN, given as its id or as the token itself."""
     try:
@@ -210,8 +226,10 @@ def revoke_command(token):
             if row is None:
                 click.echo("Error: no such token.", err=True)
                 sys.exit(1)
+        revoked_before = row.revoked_at is not None
         service.revoke_token(db.session, token=row)
         db.session.commit()
     except DomainError as error:
         _fail(error)
-    click.echo(f"Revoked token {row.id} of {row.principal.username}.")
+    click.echo(f"Token {row.id} of {row.principal.username} was revoked already." if revoked_before
+               else f"Revoked token {row.id} of {row.principal.username}.")

@@ -51,6 +51,18 @@ def test_create_makes_an_account_that_signs_in_with_its_password(app, session, s
     assert signed_in.status_code == 201
 
 
+def test_create_asks_for_the_password_given_without_a_value(app, session, small_tree):
+    """Found by a command-line audit: the only way to create an account with a password put it in
+    the shell's history and in `ps`."""
+    result = app.test_cli_runner().invoke(args=["principals", "create", "zhao.liu", "--role", "grid_worker",
+                                                "--scope", G11, "--password"], input=f"{PASSWORD}\n{PASSWORD}\n")
+
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    signed_in = app.test_client().post("/api/v1/auth/token", json={"username": "zhao.liu", "password": PASSWORD})
+    assert signed_in.status_code == 201
+
+
 def test_create_with_scope_star_covers_every_district_and_takes_a_display_name(app, session, small_tree):
     result = run(app, "principals", "create", "city.ops", "--role", "auditor", "--scope", "*", "--name", "市级审计")
 
@@ -140,6 +152,8 @@ def test_deactivate_ends_the_account_and_its_tokens(app, session, small_tree):
     assert result.stdout == "Deactivated zhao.liu.\n"
     assert principal(session, "zhao.liu").active is False
     assert bearer_client(app, token).get(ME).status_code == 401
+    # Run again, it says it did nothing (before: "Deactivated zhao.liu." again).
+    assert run(app, "principals", "deactivate", "zhao.liu").stdout == "zhao.liu is deactivated already.\n"
 
 
 def test_activate_brings_a_deactivated_account_back_without_its_old_tokens(app, session, small_tree):
@@ -155,6 +169,19 @@ def test_activate_brings_a_deactivated_account_back_without_its_old_tokens(app, 
     assert bearer_client(app, token).get(ME).status_code == 401
     assert bearer_client(app, issue(app, "zhao.liu")).get(ME).status_code == 200
     assert run(app, "principals", "activate", "zhao.liu").stdout == "zhao.liu is active already.\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["principals", "deactivate", "zhao.l\udce9"], ["principals", "unlock", "\udcd5\udcd4"],
+    ["tokens", "issue", "zhao.l\udce9"], ["tokens", "revoke", "gg_\udce9"],
+])
+def test_a_name_the_terminal_sent_in_another_encoding_is_refused_in_one_line(app, session, args):
+    """Found by a command-line audit: bytes a GBK terminal sent into a UTF-8 locale (which Python
+    reads as surrogates) ended the command in a traceback."""
+    result = run(app, *args)
+
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "not valid text in this terminal's encoding" in result.output
 
 
 def test_deactivate_of_an_unknown_user_fails(app, session):
@@ -226,6 +253,8 @@ def test_revoke_by_id_or_by_the_token_itself(app, session, small_tree, by):
     assert result.stdout == f"Revoked token {token_id} of zhao.liu.\n"
     assert bearer_client(app, token).get(ME).status_code == 401
     assert bearer_client(app, kept).get(ME).status_code == 200
+    again = run(app, "tokens", "revoke", str(token_id) if by == "id" else token)
+    assert again.stdout == f"Token {token_id} of zhao.liu was revoked already.\n"
 
 
 @pytest.mark.parametrize("argument", ["999999", "gg_not_a_token_of_anyone"])
@@ -348,5 +377,6 @@ def test_unlock_ends_a_lock_out(app, session, small_tree):
     assert result.exit_code == 0 and result.stdout == "Unlocked zhao.liu.\n"
     session.expire_all()
     assert not service.is_locked(principal(session, "zhao.liu"))
+    assert run(app, "principals", "unlock", "zhao.liu").stdout == "zhao.liu is not locked out.\n"
     signed_in = app.test_client().post("/api/v1/auth/token", json={"username": "zhao.liu", "password": PASSWORD})
     assert signed_in.status_code == 201
