@@ -1,4 +1,4 @@
-"""A forest of districts of Naxi's shape, for scale tests (180 districts ≈ 600,000 units).
+"""A forest of districts of Naxi's shape, for scale tests (180 districts: 658,440 units).
 
 Codes start with 9, which no real province uses, so the forest can sit beside real data.
 """

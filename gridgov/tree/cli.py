@@ -20,7 +20,8 @@ def units():
 @click.option("--encoding", type=click.Choice(sorted(transfer.ENCODINGS), case_sensitive=False), default="utf-8",
               show_default=True, help="gbk: a file Excel saved as “CSV (逗号分隔)” on Chinese Windows.")
 def import_command(file: Path, encoding: str):
-    """Upsert units from FILE.csv (code,name,level,parent_code), all or nothing."""
+    """Upsert units from FILE.csv, all or nothing: columns code,name,level,parent_code, and
+    optionally households,population,latitude,longitude,active (the export's)."""
     try:
         table = transfer.parse_csv(file.read_bytes(), encoding=encoding)
         with click.progressbar(length=len(table.rows), label=f"Importing {file.name}", file=sys.stderr) as bar:
