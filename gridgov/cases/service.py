@@ -814,7 +814,7 @@ def _close(session, case, *, actor, now, note=None):
     case.closed_on_time = case.deadline_at is None or now <= case.deadline_at
     case.deadline_at = case.yellow_at = None
     # A provisional deadline stays marked: whether it closed on time is judged again once the
-    # holiday data is there (``clock.recount_closing``).
+    # holiday data is there (``clock.closing_verdict``).
     return note
 
 
