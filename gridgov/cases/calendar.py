@@ -18,11 +18,13 @@ from lunar_python import Lunar
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 DAY = timedelta(days=1)
+FIRST_DATA_YEAR = min(day.year for day in chinese_calendar.holidays)
 
 # 《全国年节及纪念日放假办法》 (as in force from 2025): the days off the law fixes, every year, as
-# (calendar, month, day); "solar" dates are Gregorian, "lunar" ones of the Chinese calendar. The
-# State Council's notice for each year adds bridging days and the weekends worked instead (调休),
-# which no rule foretells: past the data, those are what a provisional deadline may still miss.
+# (calendar, month, day); "solar" dates are Gregorian, "lunar" ones of the Chinese calendar. One
+# that falls on a Saturday or Sunday is made up on the next working day (第六条, 补假). The State
+# Council's notice for each year adds bridging days and the weekends worked instead (调休), which
+# no rule foretells: past the data, those are what a provisional deadline may still miss.
 STATUTORY_HOLIDAYS = (
     ("solar", 1, 1),  # 元旦
     ("lunar", 12, "eve"), ("lunar", 1, 1), ("lunar", 1, 2), ("lunar", 1, 3),  # 春节: 除夕 to 初三
@@ -51,6 +53,12 @@ def statutory_holidays(year: int) -> frozenset[date]:
             days.add(_solar(Lunar.fromYmd(year, 1, 1)) - DAY)
         else:  # the lunar year that begins in this Gregorian year holds all of these within it
             days.add(_solar(Lunar.fromYmd(year, month, day)))
+    for holiday in sorted(days):
+        if holiday.weekday() >= 5:  # 补假: the first weekday after it that is not a holiday itself
+            instead = holiday + DAY
+            while instead.weekday() >= 5 or instead in days:
+                instead += DAY
+            days.add(instead)
     return frozenset(days)
 
 
@@ -67,6 +75,10 @@ def is_working_day(day: date) -> tuple[bool, bool]:
     try:
         return chinese_calendar.is_workday(day), True
     except NotImplementedError:
+        if day.year < FIRST_DATA_YEAR:
+            # Before the data (2000–2003, which only the risk index's epoch reaches): Monday to
+            # Friday, as the rollups' stored sums of indices were counted.
+            return day.weekday() < 5, False
         return estimated_working_day(day), False
 
 

@@ -51,8 +51,9 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
 
 
 def _recount_provisional(session: Session, *, now: datetime, batch_size: int) -> int:
-    """Deadlines counted Monday to Friday past the holiday data, counted again in case newer data
-    has been installed since (the package is updated when the State Council publishes)."""
+    """Deadlines counted past the holiday data (and closings judged against one), counted again in
+    case newer data has been installed since (the package is updated when the State Council
+    publishes)."""
     recounted, last_id = 0, 0
     while ids := _take(session, sa.and_(PROVISIONAL, Case.id > last_id), batch_size, order=Case.id):
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):

@@ -88,7 +88,7 @@ class Report(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The same working day (see calendar.end_of_working_day).
     triage_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Counted Monday to Friday past the holiday data; counted again once the data is there.
+    # Counted past the holiday data (calendar.estimated_working_day); counted again once it is there.
     triage_due_provisional: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     classified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

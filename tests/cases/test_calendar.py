@@ -87,3 +87,12 @@ def test_past_the_holiday_data_saturdays_and_sundays_are_days_off():
     due = calendar.add_working_days(datetime.combine(monday, time(9), TIMEZONE), 5)
     assert due == (datetime.combine(monday + timedelta(days=7), time(9), TIMEZONE), True)
 
+
+
+def test_the_risk_index_counts_the_years_before_the_data_monday_to_friday():
+    """Found by a review: counting 2000–2003 (before the holiday data, where only the risk
+    index's epoch reaches) less the statutory holidays moved every index by 42 working days, and
+    every stored risk score read 0 until a rebuild."""
+    start, end = datetime(2000, 1, 1, tzinfo=TIMEZONE), datetime(2004, 1, 1, tzinfo=TIMEZONE)
+    weekdays = sum((date(2000, 1, 1) + timedelta(days=n)).weekday() < 5 for n in range((end - start).days))
+    assert calendar.working_day_index(end) - calendar.working_day_index(start) == weekdays == 1043

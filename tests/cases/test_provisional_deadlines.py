@@ -22,9 +22,9 @@ def data_ends_on_30_september(monkeypatch):
 @pytest.mark.parametrize("year", range(2025, calendar.last_known_day().year + 1))
 def test_the_days_off_the_law_fixes_are_holidays_in_every_year_the_data_holds(year):
     """The estimate past the data is checked against the years the data holds (the law as in
-    force from 2025: 元旦, 除夕 to 初三, 清明, 1–2 May, 端午, 中秋, 1–3 October)."""
+    force from 2025: 元旦, 除夕 to 初三, 清明, 1–2 May, 端午, 中秋, 1–3 October, and a weekday
+    off for each of them that falls on a weekend)."""
     days = calendar.statutory_holidays(year)
-    assert len(days) == 13
     assert all(not calendar.is_working_day(day)[0] for day in days), sorted(days)
 
 
@@ -34,8 +34,11 @@ def test_past_the_data_new_years_day_and_the_spring_festival_are_days_off(monkey
     escalated by the sweep on Saturday 2 January."""
     holiday_data_ends(monkeypatch, date(2026, 12, 31))
     assert calendar.is_working_day(date(2027, 1, 1)) == (False, False)
-    assert [calendar.is_working_day(date(2027, 2, day))[0] for day in range(4, 10)] == [
-        True, False, False, False, False, True]  # Thursday 4th; 除夕 5th to 初三 8th (a Monday); the 9th
+    assert [calendar.is_working_day(date(2027, 2, day))[0] for day in range(4, 12)] == [
+        True, False, False, False, False, False, False, True]  # 除夕 5th to 初三 8th; 补假 for the weekend's two
+    # 1–2 May 2027 are a Saturday and a Sunday: made up on Monday and Tuesday (before: due 3 May).
+    due, _provisional = calendar.add_working_days(datetime(2027, 4, 30, 10, tzinfo=TIMEZONE), 1)
+    assert due == datetime(2027, 5, 5, 10, tzinfo=TIMEZONE)
     due, provisional = calendar.add_working_days(datetime(2026, 12, 31, 23, 58, tzinfo=TIMEZONE), 1)
     assert (due, provisional) == (datetime(2027, 1, 4, 23, 58, tzinfo=TIMEZONE), True)
 
@@ -54,9 +57,10 @@ def test_a_deadline_past_the_data_is_provisional_and_recounted_when_the_data_arr
     session, small_tree, data_ends_on_30_september
 ):
     case = labour_case(session, small_tree)
-    # Monday to Friday less 1–3 Oct (the law's): 30 Sep (14 h), 5, 6, 7, 8, 9 Oct → due 9 Oct at 10:00.
+    # Monday to Friday less the law's 1–3 Oct and Monday 5 Oct (补假 for Saturday the 3rd):
+    # 30 Sep (14 h), 6, 7, 8, 9, 12 Oct → due 12 Oct at 10:00.
     assert case.deadline_provisional is True
-    assert case.deadline_at == datetime(2026, 10, 9, 10, tzinfo=TIMEZONE)
+    assert case.deadline_at == datetime(2026, 10, 12, 10, tzinfo=TIMEZONE)
 
     data_ends_on_30_september.undo()  # the package was updated
     counts = sweep.sweep(session, now=datetime(2026, 10, 2, tzinfo=TIMEZONE))
@@ -109,9 +113,9 @@ def test_time_left_at_a_suspension_on_a_provisional_deadline_is_counted_again_on
     guess, and never counted again (the sweep recounts only deadlines that stand)."""
     case = labour_case(session, small_tree)
     service.act(session, case=case, action="suspend", actor=None, version=None,
-                params={"reason": "当事人外出"}, now=datetime(2026, 10, 5, 8, tzinfo=TIMEZONE))
+                params={"reason": "当事人外出"}, now=datetime(2026, 10, 6, 8, tzinfo=TIMEZONE))
     session.commit()
-    # On the guess, Monday 5 October was a working day: 14 h + 8 h used, 98 h left.
+    # On the guess, Tuesday 6 October was a working day: 14 h + 8 h used, 98 h left.
     assert case.deadline_remaining_seconds == 98 * 3600
 
     data_ends_on_30_september.undo()  # the package was updated while the case was suspended
@@ -133,36 +137,36 @@ def test_a_case_closed_late_on_a_provisional_deadline_is_judged_again_when_the_d
     from gridgov.rollups import counters
 
     case = labour_case(session, small_tree)
-    for action, params, day in [("accept", {}, 5), ("resolve", {"note": "已和解"}, 8), ("close", {}, 12)]:
+    for action, params, day, hour in [("accept", {}, 6, 9), ("resolve", {"note": "已和解"}, 8, 9), ("close", {}, 12, 20)]:
         service.act(session, case=case, action=action, actor=None, version=None, params=params,
-                    now=datetime(2026, 10, day, 9, tzinfo=TIMEZONE))
+                    now=datetime(2026, 10, day, hour, tzinfo=TIMEZONE))
     session.commit()
-    assert (case.closed_on_time, case.deadline_provisional) == (False, True)  # the guess: due 9 October
+    assert (case.closed_on_time, case.deadline_provisional) == (False, True)  # the guess: due 12 October, 10:00
 
-    assert sweep.sweep(session, now=datetime(2026, 10, 12, 10, tzinfo=TIMEZONE))["recounted"] == 0  # no newer data
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 21, tzinfo=TIMEZONE))["recounted"] == 0  # no newer data
     data_ends_on_30_september.undo()
-    assert sweep.sweep(session, now=datetime(2026, 10, 12, 10, tzinfo=TIMEZONE))["recounted"] == 1
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 21, tzinfo=TIMEZONE))["recounted"] == 1
     session.refresh(case)
     assert (case.closed_on_time, case.deadline_provisional) == (True, False)  # officially due 13 October
     last = service.events(session, case=case)[-1]
     assert last.action == "recount_deadline"
     assert last.reason == "closed on time, counted on the official holiday calendar"
     assert service.replay(service.events(session, case=case)) == service.snapshot(case)
-    # The rollups count it on time, every unit above where it happened, as a rebuild would.
+    # The rollups count it on time, at every unit above where it happened.
     totals, _days = counters.read_all(session)
     assert totals and all((row.get("closed_on_time"), row.get("closed_late")) == (1, None) for row in totals.values())
-    assert sweep.sweep(session, now=datetime(2026, 10, 12, 11, tzinfo=TIMEZONE))["recounted"] == 0
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 22, tzinfo=TIMEZONE))["recounted"] == 0
 
 
 def test_a_case_marked_red_on_a_provisional_deadline_is_marked_again_when_the_recounted_one_passes(
     session, small_tree, data_ends_on_30_september
 ):
     case = labour_case(session, small_tree)  # the town's: marked red by the sweep, not escalated
-    first = datetime(2026, 10, 9, 11, tzinfo=TIMEZONE)  # past the provisional 9 Oct, 10:00
+    first = datetime(2026, 10, 12, 11, tzinfo=TIMEZONE)  # past the provisional 12 Oct, 10:00
     assert sweep.sweep(session, now=first)["marked"] == 1
 
     data_ends_on_30_september.undo()
-    assert sweep.sweep(session, now=datetime(2026, 10, 9, 12, tzinfo=TIMEZONE))["recounted"] == 1
+    assert sweep.sweep(session, now=datetime(2026, 10, 12, 12, tzinfo=TIMEZONE))["recounted"] == 1
     session.refresh(case)
     assert case.deadline_at == datetime(2026, 10, 13, 10, tzinfo=TIMEZONE)
     assert case.overdue_marked_at is None  # the mark was for a deadline no longer in force

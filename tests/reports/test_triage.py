@@ -293,9 +293,9 @@ def test_a_due_time_past_the_holiday_data_is_provisional_and_the_sweep_counts_it
     handled = file_report(session, tree.unit[M111], now=at(2026, 10, 2, 9, 0))
     act(clerk.client, handled, "reject", reason="invalid")
     seen = get_report(clerk.client, holiday)
-    # Counted Monday to Friday less the days off the law fixes (1–3 October): Monday 5 October
-    # looked like a working day, which the State Council's notice made a day off.
-    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 6), True)
+    # Counted Monday to Friday less the days off the law fixes (1–3 October, and Monday the 5th for
+    # Saturday the 3rd): Tuesday 6 October looked like a working day, which the notice made a day off.
+    assert (parse(seen["triage_due_at"]), seen["triage_due_provisional"]) == (at(2026, 10, 7), True)
 
     monkeypatch.undo()  # the package was updated
     result = app.test_cli_runner().invoke(args=["cases", "sweep"])
