@@ -462,15 +462,17 @@ def _release_assigned(session: Session, *, principal: Principal) -> None:
 
 
 def _release_out_of_reach(session: Session, *, new_path: str) -> None:
-    """After a move, the open cases of the moved subtree given to a studio of another district
-    now, or to someone whose scope no longer holds them (a town moved to another district leaves
-    the old district's studios and experts behind), go back to their owners without them."""
+    """After a move, the open cases given to a studio of another district now, or to someone whose
+    scope no longer holds them, go back to their owners without them: a town moved to another
+    district leaves the old district's studios and experts behind, and takes its own studios
+    away from the old district's cases."""
     from gridgov.people.models import Studio
 
-    inside = sa.or_(in_subtree(Case.origin_path, new_path), in_subtree(Case.owner_path, new_path))
+    moved_studios = sa.select(Studio.id).where(in_subtree(Studio.path, new_path))
+    inside = sa.and_(sa.or_(in_subtree(Case.origin_path, new_path), in_subtree(Case.owner_path, new_path)),
+                     sa.or_(Case.studio_id.is_not(None), Case.assignee_id.is_not(None)))
     cases = session.scalars(
-        sa.select(Case).where(Case.status.in_(OPEN_STATUSES), inside,
-                              sa.or_(Case.studio_id.is_not(None), Case.assignee_id.is_not(None)))
+        sa.select(Case).where(Case.status.in_(OPEN_STATUSES), sa.or_(inside, Case.studio_id.in_(moved_studios)))
         .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
     ).all()
     for case in cases:

@@ -103,6 +103,27 @@ def test_a_town_moved_to_another_district_leaves_the_old_districts_studio_and_ex
     assert expert_client.get(f"{CASES}/{experts_case}").status_code == 404
 
 
+def test_a_studio_moved_to_another_district_lets_go_of_the_old_districts_cases(
+        app, session, actors, ids, client):
+    """Found by a review: the same seen from the studio's side, a town's studio moved away with
+    its town kept a case of the town that stayed."""
+    transfer.import_csv(session, data=OTHER_DISTRICT_CSV.encode())
+    other_district = tree_service.get_unit_by_code(session, code=OTHER_D).id
+    studio = people_service.create_studio(session, name="大渡口镇调解室", unit_id=ids[T2], specialties=["labour"]).id
+    session.commit()
+    case = act(actors.town.client, log(actors.grid.client, ids[M111], category="labour"), "accept")
+    case = act(actors.district.client, case, "assign", studio_id=studio)
+    assert case["studio_id"] == studio
+
+    response = client.post(f"/api/v1/units/{ids[T2]}/move", json={"parent_id": other_district})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    case = get(actors.town.client, case["id"])
+    assert (case["owner_unit_id"], case["studio_id"]) == (ids[T1], None)
+    assert case["id"] in [item["id"] for item in every_page(actors.town.client, INBOX)]
+    assert timeline(actors.town.client, case["id"])[-1]["reason"] == "大渡口镇调解室 serves another district now"
+
+
 def test_a_suspended_case_resumes_waiting_and_a_reopened_one_and_one_delegated_in_go_where_they_happened(
         app, session, actors, ids, client, make_principal):
     """Found by a race audit: a suspended case resumed as accepted by a town that never accepted
