@@ -65,7 +65,8 @@ def code_problem(code: str, level: Level) -> str | None:
 
 
 # The national division codes nest: a town's begins with its district's, a village's with its
-# town's. Held to it when the unit is made; a unit moved later keeps its code (codes never change).
+# town's. Held to it when a unit is made through the API; a unit moved later keeps its code (codes
+# never change), so an import, which may hold another installation's moved units, is not.
 NESTED_CODE_LEVELS = frozenset({Level.TOWN, Level.VILLAGE})
 
 

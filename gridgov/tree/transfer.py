@@ -20,7 +20,7 @@ from gridgov.auth import audit
 from gridgov.auth.scope import UNSCOPED
 from gridgov.errors import InvalidInput, RuleViolation, UnsupportedMediaType
 from gridgov.tree import paths, service
-from gridgov.tree.levels import Level, code_problem, nesting_problem, parent_problem, typed_code
+from gridgov.tree.levels import Level, code_problem, parent_problem, typed_code
 from gridgov.tree.models import Unit, in_subtree
 
 REQUIRED_COLUMNS = ("code", "name", "level", "parent_code")
@@ -337,8 +337,6 @@ def import_units(
             continue
         if problem := parent_problem(row.level, parent_level):
             errors.add(row.line, f"{problem} (parent {row.parent_code} is a {parent_level})")
-        elif current is None and (problem := nesting_problem(row.code, row.level, row.parent_code)):
-            errors.add(row.line, f"code {row.code}: {problem}")
         parent = existing.get(row.parent_code)
         arriving = current is None or current.parent_code != row.parent_code
         # A retired unit takes no new units in use (its matters go to the unit above); retired

@@ -161,8 +161,6 @@ BAD_LINES = {
     "wrong code length": ("51050300100,某社区,village,510503001,,,,", "a village code is 12 digits"),
     "missing parent": ("510503009001,某社区,village,510503009,,,,", "neither in the file nor in the database"),
     "parent of wrong level": ("510503001004,某社区,village,510503,,,,", "the parent of a village must be a town"),
-    # A new unit's national code nests in its parent's (one district took another's codes before).
-    "code of another town": ("510503100004,某社区,village,510503001,,,,", "begins with its town's code, 510503001"),
     "duplicate code": ("510503001003,又一社区,village,510503001,,,,", "appears already on line 4"),
     "bad number": ("510503001004,某社区,village,510503001,many,,,", "households 'many' is not a number"),
     "negative number": ("510503001004,某社区,village,510503001,-5,,,", "households '-5' is not a number"),

@@ -14,8 +14,11 @@ import io
 import json
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from tests.conftest import bearer_client, every_page, full_width
+from gridgov.tree import transfer
+from tests.conftest import bearer_client, every_page, fresh_app, full_width
 
 U = "/api/v1/units"
 
@@ -235,7 +238,8 @@ def test_a_new_town_or_village_code_begins_with_its_parents(client, ids, level, 
     assert client.get(f"{U}/by-code/{code}").status_code == 404
 
 
-def test_a_town_moved_to_another_district_keeps_its_code_and_its_export_imports_again(client, ids):
+def test_a_town_moved_to_another_district_keeps_its_code_and_its_export_imports_again(client, ids, tmp_path):
+    """Into this database and, as a review found, into a fresh one (where the moved town is new)."""
     other = create(client, name="江阳区", level="district", code="510502").json
     assert move(client, ids[T2], other["id"]).status_code == 200
     assert create(client, name="新村", level="village", code=T2 + "209", parent_id=ids[T2]).status_code == 201
@@ -243,6 +247,14 @@ def test_a_town_moved_to_another_district_keeps_its_code_and_its_export_imports_
     response = client.post(f"{U}/import", data=export.data, content_type="text/csv")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert by_code(client, T2)["parent_id"] == other["id"]
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = fresh_app(tmp_path / "elsewhere")
+    # A session of its own: the test's db.session is bound to the test's database.
+    engine = sa.create_engine(elsewhere.config["SQLALCHEMY_DATABASE_URI"])
+    with elsewhere.app_context(), Session(engine) as session:
+        assert transfer.import_csv(session, data=export.data)["created"] == 6
+        session.commit()
+    engine.dispose()
 
 
 def test_duplicate_code_is_a_conflict(client, ids):
