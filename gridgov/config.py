@@ -149,14 +149,15 @@ def check(config) -> None:
         raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a storage URL such as redis://127.0.0.1:6379/0 "
                          f"(one of {', '.join(scheme + '://' for scheme in schemes)}; got {storage!r})")
     prefixes = config["CASE_REFERENCE_PREFIXES"]
-    # Letters in them: a prefix of digits could be another district's code, the prefix of those not
-    # listed. Two districts with one prefix would take each other's numbers (every case refused).
+    # Capital letters in them: a prefix of digits could be another district's code, the prefix of
+    # those not listed, and a reference is looked up as typed in capitals. Two districts with one
+    # prefix would take each other's numbers (every case refused).
     if (not isinstance(prefixes, dict)
             or not all(isinstance(code, str) and isinstance(prefix, str) and prefix.isascii() and prefix.isalnum()
-                       and not prefix.isdigit() for code, prefix in prefixes.items())
+                       and not prefix.isdigit() and prefix == prefix.upper() for code, prefix in prefixes.items())
             or len(set(prefixes.values())) < len(prefixes)):
-        raise ValueError(f"{PREFIX}CASE_REFERENCE_PREFIXES must map district codes to prefixes of letters and "
-                         f"digits, one prefix to a district, such as {{\"510503\": \"NX\"}} (got {prefixes!r})")
+        raise ValueError(f"{PREFIX}CASE_REFERENCE_PREFIXES must map district codes to prefixes of capital letters "
+                         f"and digits, one prefix to a district, such as {{\"510503\": \"NX\"}} (got {prefixes!r})")
     brand = config["REPORT_BRAND"]
     if not isinstance(brand, str) or not brand.strip() or len(brand) > 40:
         raise ValueError(f"{PREFIX}REPORT_BRAND must be a name of 1 to 40 characters such as 纳安解纷码 (got {brand!r})")

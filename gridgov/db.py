@@ -253,16 +253,19 @@ class CommandGroup(AppGroup):
             raise click.ClickException(error.detail) from None
         except sa.exc.DBAPIError as error:
             # What a request answers 503 for: one line saying what to do, not a traceback in
-            # cron's mail. The transaction was rolled back, so nothing of the command was written.
+            # cron's mail. The transaction under way was rolled back (a sweep keeps the batches it
+            # committed before).
             if schema_missing(error):
                 raise click.ClickException(SCHEMA_HINT) from None
             if busy(error):
                 raise click.ClickException("The database stayed busy with another writer (SQLite's lock was held "
-                                           "past the wait); nothing was changed. Try again.") from None
+                                           "past the wait); what the command was writing was rolled back. "
+                                           "Try again.") from None
             if unreachable(error):
                 reason = str(error.orig).strip().splitlines()[0] if error.orig else "no connection"
-                raise click.ClickException(f"The database cannot be reached ({reason}); nothing was changed. Check "
-                                           "GRIDGOV_DATABASE_URL and that the server runs.") from None
+                raise click.ClickException(f"The database cannot be reached ({reason}); what the command was writing "
+                                           "was rolled back. Check GRIDGOV_DATABASE_URL and that the server "
+                                           "runs.") from None
             raise
 
 

@@ -42,6 +42,7 @@ def test_a_default_page_size_outside_1_to_500_stops_the_start(tmp_path, size):
     # refused (409) for a reference the first had taken; a prefix of digits could be a district's code.
     ("CASE_REFERENCE_PREFIXES", {"510503": "NX", "510502": "NX"}), ("CASE_REFERENCE_PREFIXES", {"510502": "510503"}),
     ("CASE_REFERENCE_PREFIXES", {"510503": "N-X"}), ("CASE_REFERENCE_PREFIXES", ["NX"]),
+    ("CASE_REFERENCE_PREFIXES", {"510503": "nx"}),  # found by a review: looked up in capitals, never found
     ("REPORT_BRAND", " "), ("REPORT_BRAND", "码" * 41),
 ])
 def test_a_setting_that_makes_no_sense_stops_the_start_naming_it(tmp_path, name, value):

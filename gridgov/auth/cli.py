@@ -63,13 +63,14 @@ def principals():
 @click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--scope", "scope_code", required=True,
               help="Code of the unit whose subtree they act in; '*' for every district.")
-# Asked for (twice, not echoed) when given without a value: a password typed on the command line
-# stays in the shell's history and shows in `ps` while the command runs.
-@click.option("--password", prompt=True, prompt_required=False, hide_input=True, confirmation_prompt=True,
-              default=None, help="Asked for when given without a value; omit for an account that uses tokens only.")
+@click.option("--password", default=None, help="Omit for an account that uses tokens only.")
+# A password typed on the command line stays in the shell's history and shows in `ps` meanwhile.
+@click.option("--ask-password", is_flag=True, help="Ask for the password (twice, not shown) instead.")
 @click.option("--name", "display_name", default=None, help="Display name (default: the username).")
-def create_command(username, role, scope_code, password, display_name):
+def create_command(username, role, scope_code, password, ask_password, display_name):
     """Create the account USERNAME."""
+    if ask_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         scope = None if scope_code == "*" else tree_service.get_unit_by_code(db.session, code=scope_code)
         fields = _checked(PrincipalCreateSchema(), {

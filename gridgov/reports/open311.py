@@ -336,7 +336,8 @@ def create_request(fmt):
     unit = service.locate(db.session, district=district, code=code, latitude=latitude, longitude=longitude,
                           address=address)
     if not paths.is_descendant_or_self(unit.path, integration.scope_path):
-        raise Open311Error(403, f"This api_key may not file requests in {unit.name} ({unit.code}).")
+        # Not named: the key reads no units, and a name at a probed point would map them one by one.
+        raise Open311Error(403, "This api_key may not file requests there: the place lies outside its area.")
     media_url = param("media_url", max_length=500)
     if media_url is not None and not service.is_web_link(media_url):
         raise Open311Error(400, "media_url must be an http or https address.")

@@ -51,15 +51,25 @@ def test_create_makes_an_account_that_signs_in_with_its_password(app, session, s
     assert signed_in.status_code == 201
 
 
-def test_create_asks_for_the_password_given_without_a_value(app, session, small_tree):
+def test_create_asks_for_the_password_when_told_to(app, session, small_tree):
     """Found by a command-line audit: the only way to create an account with a password put it in
     the shell's history and in `ps`."""
     result = app.test_cli_runner().invoke(args=["principals", "create", "zhao.liu", "--role", "grid_worker",
-                                                "--scope", G11, "--password"], input=f"{PASSWORD}\n{PASSWORD}\n")
+                                                "--scope", G11, "--ask-password"], input=f"{PASSWORD}\n{PASSWORD}\n")
 
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
     signed_in = app.test_client().post("/api/v1/auth/token", json={"username": "zhao.liu", "password": PASSWORD})
+    assert signed_in.status_code == 201
+
+
+def test_create_takes_a_password_that_begins_with_a_dash(app, session, small_tree):
+    result = run(app, "principals", "create", "zhao.liu", "--role", "grid_worker", "--scope", G11,
+                 "--password", "-Secret-Pass-2026!")
+
+    assert result.exit_code == 0, result.output
+    signed_in = app.test_client().post("/api/v1/auth/token",
+                                       json={"username": "zhao.liu", "password": "-Secret-Pass-2026!"})
     assert signed_in.status_code == 201
 
 

@@ -530,6 +530,17 @@ def test_an_integration_of_every_district_must_name_the_jurisdiction(desk, make_
     assert_error(post(desk.web, form(key, jurisdiction_id=OTHER_D)), 400)
 
 
+def test_an_integration_of_a_town_is_not_told_the_names_of_units_outside_it(desk, make_principal):
+    """Found by a review: a key of one town heard the name of the micro-grid at any code or point
+    of the district it probed."""
+    _id, key = make_principal("integration", T1)
+    for where in ({"attribute[unit_code]": M311},
+                  {"attribute[unit_code]": None, "lat": "28.70111", "long": "105.40111"}):
+        response = post(desk.web, form(key, **where))
+        assert_error(response, 403)
+        assert name_of(M311) not in response.get_data(as_text=True) and M311 not in response.get_data(as_text=True)
+
+
 def test_an_integration_of_one_district_may_not_file_in_another(desk, other_district):
     fields = form(desk.key, jurisdiction_id=OTHER_D, **{"attribute[unit_code]": OTHER_M})
     assert_error(post(desk.web, fields), 403)
