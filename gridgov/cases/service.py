@@ -924,7 +924,7 @@ def recount_deadline(session: Session, *, case: Case, now: datetime) -> bool:
     """Count a provisional deadline again on the calendar as installed now (a closed case's: whether
     it closed on time); write the event if it changed. True when it did."""
     closed = case.status is Status.CLOSED
-    # Judged first, holding nothing: until newer data comes, every run of the sweep asks again.
+    # Judged first, before holding the units: nothing to write unless the verdict changed.
     verdict = clock.closing_verdict(case) if closed else None
     if closed and verdict == (case.closed_on_time, case.deadline_provisional):
         return False

@@ -7,12 +7,12 @@ safe in two processes at once: on PostgreSQL each batch is taken with ``FOR UPDA
 so no case is handled by both; SQLite lets one writer in at a time, from its first look.
 """
 
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gridgov.cases import service, transitions
+from gridgov.cases import calendar, service, transitions
 from gridgov.cases.enums import DEADLINE_STANDS, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
 from gridgov.db import UTCDateTime, utcnow
@@ -21,9 +21,16 @@ from gridgov.tree import service as tree_service
 
 # Where an overdue case may go up from: the statuses escalate allows with deadline_exceeded.
 ESCALATABLE = sorted(transitions.sources("escalate", reason=EscalationReason.DEADLINE_EXCEEDED.value))
-# Cases whose standing deadline was counted past the holiday data, and closed ones judged on time
-# or late against such a deadline (the partial index ix_cases_provisional finds them).
-PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_([*DEADLINE_STANDS, Status.CLOSED]))
+# Cases whose standing deadline was counted past the holiday data (the partial index
+# ix_cases_provisional finds them).
+PROVISIONAL = sa.and_(Case.deadline_provisional, Case.status.in_(DEADLINE_STANDS))
+
+
+def closed_provisional(data_end: datetime):
+    """Closed cases judged on time or late against such a deadline whose clock started before
+    ``data_end`` (the end of the installed holiday data): for the others the data says nothing
+    new yet, and until it does they would pile up, every run taking them again."""
+    return sa.and_(Case.deadline_provisional, Case.status == Status.CLOSED, Case.clock_started_at < data_end)
 
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
@@ -54,15 +61,19 @@ def _recount_provisional(session: Session, *, now: datetime, batch_size: int) ->
     """Deadlines counted past the holiday data (and closings judged against one), counted again in
     case newer data has been installed since (the package is updated when the State Council
     publishes)."""
-    recounted, last_id = 0, 0
-    while ids := _take(session, sa.and_(PROVISIONAL, Case.id > last_id), batch_size, order=Case.id):
-        for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
-            try:
-                recounted += service.recount_deadline(session, case=case, now=now)
-            except BeingMoved:  # its owner is being moved: the next run counts it
-                session.expire(case)
-        session.commit()
-        last_id = ids[-1]
+    recounted = 0
+    data_end = datetime.combine(calendar.last_known_day() + timedelta(days=1), time(), tzinfo=calendar.TIMEZONE)
+    # One after the other, not OR-ed: each is read from the partial index on its own.
+    for condition in (PROVISIONAL, closed_provisional(data_end)):
+        last_id = 0
+        while ids := _take(session, sa.and_(condition, Case.id > last_id), batch_size, order=Case.id):
+            for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
+                try:
+                    recounted += service.recount_deadline(session, case=case, now=now)
+                except BeingMoved:  # its owner is being moved: the next run counts it
+                    session.expire(case)
+            session.commit()
+            last_id = ids[-1]
     return recounted
 
 
