@@ -88,10 +88,12 @@ def from_config(overrides: dict | None) -> Policy:
     ``create_app`` calls it, so that a policy that does not make sense stops the service from
     starting, with a ``ValueError`` naming the setting, instead of failing every case request.
     """
+    if overrides is None:
+        return DEFAULT
+    if not isinstance(overrides, dict):  # false, 0, [] or "" too: not read as "no overrides"
+        raise ValueError("the case policy is a JSON object of settings")
     if not overrides:
         return DEFAULT
-    if not isinstance(overrides, dict):
-        raise ValueError("the case policy is a JSON object of settings")
     known = {f.name for f in fields(Policy)}
     unknown = set(overrides) - known
     if unknown:
@@ -114,6 +116,13 @@ def _check(name: str, value) -> None:
             raise ValueError("deadlines are working days above 0, at most 365")
     elif name == "size_minimum_level" and any(threshold < 1 for threshold in value):
         raise ValueError("thresholds are numbers of people, 1 or more")
+    elif name in ("risk_minimum_level", "size_minimum_level"):
+        # A graver grade, or more people, never lowers the level: red below orange is a slip.
+        ordered = [value[key] for key in (RiskGrade if name == "risk_minimum_level" else sorted(value)) if key in value]
+        if any(later.rank < earlier.rank for earlier, later in zip(ordered, ordered[1:])):
+            raise ValueError("a graver grade or a larger threshold may not name a lower level than a lesser one")
+    elif name == "sweep_escalates_from" and D in value:
+        raise ValueError("the district cannot escalate: it refers or closes")
     elif name == "risk_weights" and not all(0 <= weight <= 1000 for weight in value.values()):
         raise ValueError("risk weights are from 0 to 1000")
     elif name == "yellow_after" and not (isinstance(value, (int, float)) and 0 < value < 1):
@@ -122,14 +131,27 @@ def _check(name: str, value) -> None:
         raise ValueError("a whole number of calendar days, 0 or more")
 
 
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _thresholds(value: dict) -> dict:
+    converted = {int(k): HandlingLevel(v) for k, v in value.items()}
+    if len(converted) < len(value):  # "30" and "030"
+        raise ValueError("a threshold is named twice")
+    return converted
+
+
 def _convert(name: str, value):
     level = HandlingLevel
     # Maps keyed by every level or grade are merged into the defaults (a deployment names only
     # what it changes); the rule maps replace theirs, so that a rule can also be dropped.
     if name == "deadline_days":
-        return {**DEFAULT.deadline_days, **{level(k): float(v) for k, v in value.items()}}
+        return {**DEFAULT.deadline_days, **{level(k): _number(v) for k, v in value.items()}}
     if name == "category_deadline_days":
-        return {Category(c): {level(k): float(v) for k, v in per.items()} for c, per in value.items()}
+        return {Category(c): {level(k): _number(v) for k, v in per.items()} for c, per in value.items()}
     if name == "minimum_level":
         return {**DEFAULT.minimum_level, **{Category(k): level(v) for k, v in value.items()}}
     if name == "citizen_report_level":
@@ -137,11 +159,13 @@ def _convert(name: str, value):
     if name == "risk_minimum_level":
         return {RiskGrade(k): level(v) for k, v in value.items()}
     if name == "size_minimum_level":
-        return {int(k): level(v) for k, v in value.items()}
+        return _thresholds(value)
     if name == "sweep_escalates_from":
+        if not isinstance(value, list):  # a map's keys would be taken, whatever its values said
+            raise TypeError("a list of levels, e.g. [\"grid\", \"village\"]")
         return frozenset(level(v) for v in value)
     if name == "risk_weights":
-        return {**DEFAULT.risk_weights, **{RiskGrade(k): float(v) for k, v in value.items()}}
+        return {**DEFAULT.risk_weights, **{RiskGrade(k): _number(v) for k, v in value.items()}}
     return value
 
 

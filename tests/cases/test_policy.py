@@ -78,6 +78,12 @@ def test_no_overrides_is_the_default_policy():
     assert policy.from_config({}) is policy.DEFAULT
 
 
+@pytest.mark.parametrize("overrides", [False, 0, [], ""])
+def test_a_policy_that_is_not_an_object_is_refused_not_read_as_none(overrides):
+    with pytest.raises(ValueError, match="JSON object"):
+        policy.from_config(overrides)
+
+
 def test_from_config_overrides_from_json_values():
     custom = policy.from_config({
         "minimum_level": {"labour": "village"},
@@ -131,6 +137,15 @@ def test_from_config_rejects_unknown_settings():
         {"yellow_after": 1.5},
         {"reopen_days": -1},
         {"reopen_days": 7.5},
+        # Found by a policy audit: these started, and did something else than they said.
+        {"risk_minimum_level": {"orange": "town", "red": "village"}},
+        {"size_minimum_level": {"30": "district", "100": "town"}},
+        {"size_minimum_level": {"30": "town", "030": "district"}},
+        {"sweep_escalates_from": {"grid": True, "village": False, "town": False}},
+        {"sweep_escalates_from": ["district"]},
+        {"deadline_days": {"grid": True}},
+        {"deadline_days": {"grid": "1_0"}},
+        {"risk_weights": {"red": "8"}},
     ],
 )
 def test_from_config_rejects_unknown_values(overrides):
