@@ -69,6 +69,11 @@ def recount(case, *, policy: Policy) -> bool:
         return False
     before = case.deadline_at, case.yellow_at, case.deadline_provisional
     _count(case, policy=policy)
+    if (case.deadline_at, case.deadline_provisional) == (before[0], before[2]):
+        # The calendar says nothing new. A yellow share changed in the policy since is not for a
+        # recount to bring in, to these cases alone, under the calendar's name.
+        case.yellow_at = before[1]
+        return False
     if case.overdue_marked_at is not None and case.overdue_marked_at < case.deadline_at:
         case.overdue_marked_at = None  # marked red before the deadline now in force: mark it when it passes
     return (case.deadline_at, case.yellow_at, case.deadline_provisional) != before

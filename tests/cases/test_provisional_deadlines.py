@@ -88,6 +88,25 @@ def test_without_newer_data_the_sweep_leaves_a_provisional_deadline_alone(
     assert case.deadline_provisional is True
 
 
+def test_a_policy_changed_since_is_not_brought_in_by_a_recount_that_finds_nothing_new(
+    app, session, small_tree, data_ends_on_30_september, monkeypatch
+):
+    """Found by a policy audit: after a restart with another yellow share, every run of the sweep
+    moved the yellow point of the provisional cases alone, each with a "recounted" event and a new
+    version (a client holding the old one got 409)."""
+    from dataclasses import replace
+
+    from gridgov.cases import policy
+
+    case = labour_case(session, small_tree)
+    before = case.yellow_at, case.version
+    monkeypatch.setitem(app.extensions, "gridgov.case_policy", replace(policy.DEFAULT, yellow_after=0.5))
+
+    assert sweep.sweep(session, now=datetime(2026, 10, 2, tzinfo=TIMEZONE))["recounted"] == 0
+    session.refresh(case)
+    assert (case.yellow_at, case.version) == before
+
+
 def test_a_suspension_keeps_the_remaining_time_for_the_recount(session, small_tree, data_ends_on_30_september):
     case = labour_case(session, small_tree)
     service.act(session, case=case, action="suspend", actor=None, version=None,
