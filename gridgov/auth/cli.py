@@ -36,6 +36,14 @@ def _change(username: str, change) -> Principal:
     return principal
 
 
+def _change_noting(username: str, change, was) -> tuple[Principal, object]:
+    """``_change``, and ``was(principal)`` as it stood before the change: to say when the command
+    changed nothing."""
+    before = []
+    principal = _change(username, lambda principal: (before.append(was(principal)), change(principal)))
+    return principal, before[0]
+
+
 def _checked(schema: ma.Schema, values: dict, *, partial=()) -> dict:
     """``values`` as the API would take them (the same schema: lengths, characters, passwords),
     or the command ends naming what is wrong, an option a line."""
@@ -102,29 +110,20 @@ def list_command():
 @click.argument("username", type=TEXT)
 def deactivate_command(username):
     """Deactivate USERNAME: sessions end, tokens are revoked."""
-    was_active = []
-
-    def deactivate(principal):
-        was_active.append(principal.active)
-        service.deactivate(db.session, principal=principal)
-
-    principal = _change(username, deactivate)
-    click.echo(f"Deactivated {principal.username}." if was_active[0]
-               else f"{principal.username} is deactivated already.")
+    principal, was_active = _change_noting(
+        username, lambda principal: service.deactivate(db.session, principal=principal),
+        was=lambda principal: principal.active)
+    click.echo(f"Deactivated {principal.username}." if was_active else f"{principal.username} is deactivated already.")
 
 
 @principals.command("activate")
 @click.argument("username", type=TEXT)
 def activate_command(username):
     """Reactivate USERNAME, deactivated before; its old tokens stay revoked."""
-    was_active = []
-
-    def activate(principal):
-        was_active.append(principal.active)
-        service.activate(db.session, principal=principal)
-
-    principal = _change(username, activate)
-    click.echo(f"{principal.username} is active already." if was_active[0] else f"Reactivated {principal.username}.")
+    principal, was_active = _change_noting(
+        username, lambda principal: service.activate(db.session, principal=principal),
+        was=lambda principal: principal.active)
+    click.echo(f"{principal.username} is active already." if was_active else f"Reactivated {principal.username}.")
 
 
 @principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first
@@ -181,14 +180,10 @@ def password_command(username, password):
 @click.argument("username", type=TEXT)
 def unlock_command(username):
     """End the lock-out of USERNAME after too many wrong passwords."""
-    was_locked = []
-
-    def unlock(principal):
-        was_locked.append(bool(principal.failed_logins or principal.locked_until))
-        service.unlock(db.session, principal=principal)
-
-    principal = _change(username, unlock)
-    click.echo(f"Unlocked {principal.username}." if was_locked[0] else f"{principal.username} is not locked out.")
+    principal, was_locked = _change_noting(
+        username, lambda principal: service.unlock(db.session, principal=principal),
+        was=lambda principal: bool(principal.failed_logins or principal.locked_until))
+    click.echo(f"Unlocked {principal.username}." if was_locked else f"{principal.username} is not locked out.")
 
 
 @click.group(cls=CommandGroup, help="API tokens.")
