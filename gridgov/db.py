@@ -205,7 +205,7 @@ def read_snapshot(session):
     session.commit()
 
 
-class Text(click.ParamType):
+class TypedText(click.ParamType):
     """An argument as typed, refused in one line when it is not text: a terminal that sends
     another encoding than the server's locale (GBK into UTF-8) hands over undecodable bytes."""
 
@@ -219,7 +219,7 @@ class Text(click.ParamType):
         return value
 
 
-TEXT = Text()
+TYPED_TEXT = TypedText()
 
 
 class CommandGroup(AppGroup):

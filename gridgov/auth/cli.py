@@ -13,7 +13,7 @@ from gridgov.auth import service
 from gridgov.auth.models import ApiToken, Principal
 from gridgov.auth.permissions import Role
 from gridgov.auth.schemas import PasswordSchema, PrincipalCreateSchema, PrincipalPatchSchema, TokenCreateSchema
-from gridgov.db import TEXT, CommandGroup, db
+from gridgov.db import TYPED_TEXT, CommandGroup, db
 from gridgov.errors import DomainError
 from gridgov.tree import service as tree_service
 
@@ -67,7 +67,7 @@ def principals():
 
 
 @principals.command("create")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 @click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--scope", "scope_code", required=True,
               help="Code of the unit whose subtree they act in; '*' for every district.")
@@ -107,7 +107,7 @@ def list_command():
 
 
 @principals.command("deactivate")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 def deactivate_command(username):
     """Deactivate USERNAME: sessions end, tokens are revoked."""
     principal, was_active = _change_noting(
@@ -117,7 +117,7 @@ def deactivate_command(username):
 
 
 @principals.command("activate")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 def activate_command(username):
     """Reactivate USERNAME, deactivated before; its old tokens stay revoked."""
     principal, was_active = _change_noting(
@@ -127,8 +127,8 @@ def activate_command(username):
 
 
 @principals.command("rename", any_schema=True)  # what `db upgrade` past 0010 may ask for first
-@click.argument("username", type=TEXT)
-@click.argument("new_username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
+@click.argument("new_username", type=TYPED_TEXT)
 def rename_command(username, new_username):
     """Rename USERNAME to NEW_USERNAME (e.g. one of two names that differ only in case, which
     `db upgrade` past 0010 refuses). Sign-in uses the new name; tokens and sessions go on."""
@@ -138,7 +138,7 @@ def rename_command(username, new_username):
 
 
 @principals.command("update")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 @click.option("--role", default=None, type=click.Choice([role.value for role in Role]))
 @click.option("--scope", "scope_code", default=None,
               help="Code of the unit whose subtree they act in; '*' for every district.")
@@ -166,7 +166,7 @@ def update_command(username, role, scope_code, display_name):
 
 
 @principals.command("password")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 @click.password_option(help="The new password (asked for, twice, when not given).")
 def password_command(username, password):
     """Set the password of USERNAME: a lock-out ends, and so do their sessions and tokens."""
@@ -177,7 +177,7 @@ def password_command(username, password):
 
 
 @principals.command("unlock")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 def unlock_command(username):
     """End the lock-out of USERNAME after too many wrong passwords."""
     principal, was_locked = _change_noting(
@@ -192,7 +192,7 @@ def tokens():
 
 
 @tokens.command("issue")
-@click.argument("username", type=TEXT)
+@click.argument("username", type=TYPED_TEXT)
 @click.option("--expires-in", "days", type=click.IntRange(1, 3650), default=90, show_default=True,
               help="Days until the token expires.")
 @click.option("--name", default="cli", show_default=True, help="A label to tell tokens apart.")
@@ -211,7 +211,7 @@ def issue_command(username, days, name):
 
 
 @tokens.command("revoke")
-@click.argument("token", type=TEXT)
+@click.argument("token", type=TYPED_TEXT)
 def revoke_command(token):
     """Revoke TOKEN, given as its id or as the token itself."""
     try:
