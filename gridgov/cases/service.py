@@ -480,11 +480,9 @@ def _release_out_of_reach(session: Session, *, new_path: str) -> None:
             studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
             if studio.district_id != case.district_id:
                 _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now")
-        if case.assignee_id is not None:
-            assignee = session.get(Principal, case.assignee_id)
-            why = _cannot_work_on(case, assignee)
-            if why is not None:
-                _unassign(session, case, reason=f"{assignee.display_name} may no longer work on it: {why}")
+    # As when an assignee's scope changes: the cases moved out of it are the ones let go of.
+    for assignee_id in sorted({case.assignee_id for case in cases if case.assignee_id is not None}):
+        _release_assigned(session, principal=session.get(Principal, assignee_id))
 
 
 def _unassign(session: Session, case: Case, *, reason: str, studio: bool = False) -> None:

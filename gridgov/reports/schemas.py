@@ -36,8 +36,7 @@ class ReportSchema(ma.Schema):
     triage_due_at = fields.AwareDateTime(required=True, metadata={"description": "The end of the working day it came in."})
     triage_due_provisional = fields.Boolean(required=True, metadata={
         "description": "The due time was counted past the installed holiday data (Monday to Friday less the "
-                       "statutory holidays); "
-                       "the sweep counts it again once the data is there."})
+                       "statutory holidays); the sweep counts it again once the data is there."})
     overdue = fields.Boolean(required=True, metadata={"description": "Pending past triage_due_at."})
     handled_at = fields.AwareDateTime(allow_none=True, required=True)
     handled_by_id = fields.Integer(allow_none=True, required=True)

@@ -19,7 +19,6 @@ blp = Blueprint("reports", __name__, url_prefix="/api/v1",
                 description="Residents' reports: the triage desk (信息清洗), report codes and QR codes (纳安解纷码).")
 
 
-
 def report_brand() -> str:
     """What residents know the report codes by (``REPORT_BRAND``)."""
     return current_app.config["REPORT_BRAND"]
