@@ -64,6 +64,12 @@ class Gone(DomainError):
     status, type, title = 410, "gone", "Gone"
 
 
+class Unavailable(DomainError):
+    """Something the request needs beside the database is out of order (the attachments' disk)."""
+
+    status, type, title = 503, "service-unavailable", "Service Unavailable"
+
+
 class RuleViolation(DomainError):
     """Valid input that breaks a rule of the domain (422)."""
 

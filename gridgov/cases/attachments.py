@@ -4,18 +4,22 @@ The type is read from the content (magic bytes), never from the name or the decl
 only images and PDF are kept.
 """
 
+import contextlib
 import hashlib
 import mimetypes
+import unicodedata
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import filetype
+import sqlalchemy as sa
 from flask import current_app, send_file
 
 from gridgov.cases import service
 from gridgov.cases.models import Attachment
 from gridgov.db import utcnow
-from gridgov.errors import Gone, InvalidInput, NotFound, RuleViolation
+from gridgov.errors import Gone, InvalidInput, NotFound, RuleViolation, Unavailable
 
 # HEIC: what an iPhone's camera takes by default.
 ALLOWED = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "application/pdf"}
@@ -26,12 +30,12 @@ def directory() -> Path:
     configured = current_app.config.get("ATTACHMENT_DIR")
     # A relative folder is read inside the instance folder, as a relative SQLite path is: from
     # wherever the server happened to be started, every stored file would answer 410.
-    path = Path(current_app.instance_path) / (configured or "attachments")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # residents' photos: for the service's own user
-    return path
+    return Path(current_app.instance_path) / (configured or "attachments")
 
 
-def add(session, *, case, actor, upload) -> Attachment:
+def add(session, *, case, actor, upload) -> tuple[Attachment, bool]:
+    """The attachment, and whether it was added now (False: the same file was already on the
+    case, and is answered instead: a phone that lost the answer sends the photo again)."""
     service.check_may_attach(case, actor)
     if upload is None:
         raise InvalidInput("Send the file as the multipart field `file`.", errors={"file": ["required"]})
@@ -47,6 +51,10 @@ def add(session, *, case, actor, upload) -> Attachment:
             errors={"file": [f"content is {kind.mime if kind else 'not a known type'}"]},
         )
     service.check_may_attach(service.hold_as_it_is(session, case), actor)  # as the case is now, held
+    sha256 = hashlib.sha256(data).hexdigest()
+    kept = session.scalar(sa.select(Attachment).where(Attachment.case_id == case.id, Attachment.sha256 == sha256))
+    if kept is not None:
+        return kept, False
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)
     attachment = Attachment(
@@ -54,7 +62,7 @@ def add(session, *, case, actor, upload) -> Attachment:
         filename=name,
         content_type=kind.mime,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         storage_name=storage_name,
         uploaded_by_id=actor.id if actor else None,
     )
@@ -64,8 +72,24 @@ def add(session, *, case, actor, upload) -> Attachment:
                         details={"attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)})
     # Last, when all the database would refuse has been asked of it; ``commit`` takes it back if
     # the commit fails.
-    (directory() / storage_name).write_bytes(data)
-    return attachment
+    _store(directory(), storage_name, data)
+    return attachment, True
+
+
+def _store(folder: Path, name: str, data: bytes) -> None:
+    """Write the file whole under ``name``, or leave nothing: a disk that fills up halfway kept
+    the part written, and stayed full for every upload after."""
+    part = folder / f"{name}.part"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # residents' photos: for the service's own user
+        part.write_bytes(data)
+        part.replace(folder / name)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        current_app.logger.error("attachment not stored in %s: %s", folder, error)
+        raise Unavailable("The file could not be stored (the server's storage is full or cannot be written); "
+                          "nothing was kept. Try again later.") from error
 
 
 def commit(session, attachment: Attachment) -> None:
@@ -102,15 +126,24 @@ def send(*, case, attachment_id: int):
     if not stored.is_file():  # lost from the disk (a restore without the files): say so, not 500
         current_app.logger.error("attachment %s of case %s: file %s is missing", attachment.id, case.reference, stored)
         raise Gone(f"The file of attachment {attachment_id} is no longer kept.")
-    response = send_file(
-        stored,
-        mimetype=attachment.content_type,
-        download_name=attachment.filename,
-        as_attachment=attachment.content_type == "application/pdf",
-    )
+    response = send_file(stored, mimetype=attachment.content_type)
+    response.headers["Content-Disposition"] = _disposition(attachment)
     # What a resident's case holds: never guessed into another type, run as a page, or kept
     # by a shared cache.
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _disposition(attachment: Attachment) -> str:
+    """A photo shown inline, a PDF downloaded, under its own name (RFC 6266's ``filename*``) and an
+    ASCII one for clients that read only ``filename``: not Werkzeug's, which drops every Chinese
+    character and names "证据.pdf" ".pdf", a hidden file, as it names every other Chinese one."""
+    kind = "attachment" if attachment.content_type == "application/pdf" else "inline"
+    stem, _, suffix = attachment.filename.rpartition(".")
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = "".join(char for char in ascii_stem if char.isalnum() or char in " -_.()").strip(" .")
+    fallback = f"{ascii_stem or f'attachment-{attachment.id}'}.{suffix}"
+    # RFC 5987's attr-char: what may stand unescaped in ``filename*``.
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(attachment.filename, safe='!#$&+-.^_`|~')}"

@@ -146,18 +146,23 @@ class Attachments(MethodView):
         }}},
     })
     @blp.response(201, AttachmentSchema)
+    @blp.alt_response(200, schema=AttachmentSchema,
+                      description="The same file (the same bytes) is on the case already: that attachment.")
     def post(self, case_id):
         """Attach a photo or a document (JPEG, PNG, WebP, GIF, HEIC, PDF; checked by content; 10 MB at most),
-        one file per request (several answer 400)."""
+        one file per request (several answer 400). A file already on the case is kept once: sent again
+        (a retry after a lost answer), it answers 200 with the attachment it is."""
         case = service.get_case(db.session, case_id=case_id)
         # Keeping one and dropping the rest (under "file" or any other name) would tell a grid
         # worker their photos were kept.
         if len(list(request.files.items(multi=True))) > 1:
             raise InvalidInput("Send one file per request.", errors={"file": ["one file per request"]})
         upload = request.files.get("file")
-        attachment = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
+        attachment, added = attachments.add(db.session, case=case, actor=g.principal, upload=upload)
+        if not added:
+            return attachment, 200
         attachments.commit(db.session, attachment)
-        return attachment
+        return attachment, 201
 
 
 @blp.route("/cases/<id:case_id>/attachments/<id:attachment_id>")

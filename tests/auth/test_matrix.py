@@ -119,8 +119,9 @@ def make_case(unit: dict[str, int], origin_code: str, owner_code: str, title: st
     )
     assert created and case.status is Status.REPORTED and case.assignee_id is None
     assert case.owner_unit_id == unit[owner_code], "policy should leave a blue family case with the grid"
-    upload = FileStorage(stream=io.BytesIO(PNG), filename="photo.png", content_type="image/png")
-    attachment = attachments.add(db.session, case=case, actor=None, upload=upload)
+    # Another file than the one the matrix sends: the same bytes again would answer 200, not 201.
+    upload = FileStorage(stream=io.BytesIO(PNG + b"\0"), filename="photo.png", content_type="image/png")
+    attachment, _ = attachments.add(db.session, case=case, actor=None, upload=upload)
     db.session.flush()
     return case.id, case.version, attachment.id
 

@@ -1,5 +1,6 @@
 """Photos and documents on a case: judged by their content, 10 MB at most, given back unchanged."""
 
+import errno
 import hashlib
 import io
 import shutil
@@ -15,14 +16,14 @@ from gridgov.cases import attachments
 from tests.cases.support import CASES, M111, T1, act, assert_problem, get, log, timeline
 
 
-def tiny_png() -> bytes:
-    """A real 1×1 red PNG."""
+def tiny_png(rgb: bytes = b"\xff\x00\x00") -> bytes:
+    """A real 1×1 PNG, red unless ``rgb`` says otherwise."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    pixels = zlib.compress(b"\x00" + rgb)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
@@ -45,6 +46,9 @@ def tiny_pdf() -> bytes:
         out.write(b"%010d 00000 n \n" % offset)
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
+
+
+BLUE = b"\x00\x00\xff"
 
 
 def upload(client, case_id, data: bytes, filename: str):
@@ -281,7 +285,7 @@ def test_once_another_unit_handles_the_case_its_people_the_assignee_and_the_logg
     assert case["owner_unit_id"] == ids[T1]
     assert_problem(upload(actors.village.client, case["id"], tiny_png(), "a.png"), 403)
     assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
-    assert upload(actors.town.client, case["id"], tiny_png(), "a.png").status_code == 201
+    assert upload(actors.town.client, case["id"], tiny_png(BLUE), "a.png").status_code == 201
 
     other = log(actors.town.client, ids[M111], risk_grade="red")  # logged by the town
     assert_problem(upload(actors.grid.client, other["id"], tiny_png(), "b.png"), 403)
@@ -303,3 +307,73 @@ def test_a_file_lost_from_the_disk_answers_410_not_500(actors, case, attachment_
         stored.unlink()
     problem = assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}"), 410)
     assert str(photo["id"]) in problem["detail"]
+
+
+def test_a_file_sent_again_is_kept_once(actors, case, attachment_dir):
+    """A phone that lost the answer sends the photo again. Before, the case got it twice: two
+    attachments, two files, two events in its timeline."""
+    first = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
+    again = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+
+    other = upload(actors.grid.client, case["id"], tiny_png(BLUE), "现场.png")
+    assert other.status_code == 201
+    assert [item["id"] for item in get(actors.grid.client, case["id"])["attachments"]] == [
+        first.get_json()["id"], other.get_json()["id"]]
+    assert len([event for event in timeline(actors.grid.client, case["id"]) if event["action"] == "attach"]) == 2
+    assert len(list(attachment_dir.iterdir())) == 2
+    # on another case the same photo is that case's own
+    second_case = log(actors.grid.client, case["origin_unit_id"])
+    assert upload(actors.grid.client, second_case["id"], tiny_png(), "现场.png").status_code == 201
+
+
+def test_a_disk_that_fills_up_mid_write_keeps_nothing(actors, case, attachment_dir, monkeypatch):
+    """Before, the part written stayed on the (full) disk, never removed, and the answer was a
+    bare 500."""
+    real_write = Path.write_bytes
+
+    def disk_full(path, data):
+        real_write(path, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    response = upload(actors.grid.client, case["id"], tiny_png(), "现场.png")
+    monkeypatch.undo()
+
+    assert "nothing was kept" in assert_problem(response, 503)["detail"]
+    assert get(actors.grid.client, case["id"])["attachments"] == []
+    assert list(attachment_dir.iterdir()) == []
+    assert upload(actors.grid.client, case["id"], tiny_png(), "现场.png").status_code == 201
+
+
+def test_a_storage_folder_that_cannot_be_made_answers_503_and_410(app, actors, case, tmp_path, monkeypatch):
+    """The folder cannot be made (its parent is a file, or read-only): an upload says the storage
+    is out of order, a download that the file is not kept. Before, both answered 500: even a
+    download tried to make the folder."""
+    photo = upload(actors.grid.client, case["id"], tiny_png(), "现场.png").get_json()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setitem(app.config, "ATTACHMENT_DIR", str(blocker / "files"))
+
+    assert_problem(upload(actors.grid.client, case["id"], tiny_png(BLUE), "b.png"), 503)
+    assert_problem(actors.grid.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}"), 410)
+    assert [item["id"] for item in get(actors.grid.client, case["id"])["attachments"]] == [photo["id"]]
+
+
+@pytest.mark.parametrize(("name", "kind", "fallback"), [
+    ("证据.pdf", "attachment", "attachment-{id}.pdf"),
+    ("现场照片.png", "inline", "attachment-{id}.png"),
+    ("IMG_0001 现场.png", "inline", "IMG_0001.png"),
+    ("Café.png", "inline", "Cafe.png"),
+])
+def test_a_chinese_name_downloads_under_a_name_every_client_can_keep(actors, case, name, kind, fallback):
+    """Clients that read only ``filename`` (curl -OJ, older download managers) saved "证据.pdf"
+    as ".pdf": a hidden file, and every Chinese-named PDF under that one name."""
+    data = tiny_pdf() if name.endswith(".pdf") else tiny_png()
+    stored = upload(actors.grid.client, case["id"], data, name).get_json()
+    download = actors.village.client.get(f"{CASES}/{case['id']}/attachments/{stored['id']}")
+    assert download.status_code == 200 and download.data == data
+    disposition = download.headers["Content-Disposition"]
+    assert disposition == (f'{kind}; filename="{fallback.format(id=stored["id"])}"; '
+                           f"filename*=UTF-8''{quote(name)}")
