@@ -39,7 +39,10 @@ TRANSITIONS: dict[str, Transition] = {
     "close": Transition(frozenset({RESOLVED}), CLOSED),
     "reopen": Transition(frozenset({CLOSED}), REOPENED),
     "follow_up": Transition(frozenset({CLOSED}), None),
-    "reject": Transition(frozenset({R, A, REOPENED}), REJECTED),
+    # Not a reopened case: it was settled, and its objection is answered by settling it again
+    # (rejecting it, as a duplicate or out of scope, took its settlement out of every figure:
+    # a late closing too).
+    "reject": Transition(frozenset({R, A}), REJECTED),
     # Corrections while the case lives: its grade (downward, or up within the owner's authority;
     # beyond it, escalate with beyond_authority), and the parties met after it was logged.
     "regrade": Transition(frozenset({R, A, P, REOPENED}), None),

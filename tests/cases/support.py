@@ -57,7 +57,7 @@ EXPECTED = {
     "close": ({S.RESOLVED}, S.CLOSED),
     "reopen": ({S.CLOSED}, S.REOPENED),
     "follow_up": ({S.CLOSED}, None),
-    "reject": ({S.REPORTED, S.ACCEPTED, S.REOPENED}, S.REJECTED),
+    "reject": ({S.REPORTED, S.ACCEPTED}, S.REJECTED),
     # Not in the list, but what its users need where it is silent: a mis-graded case
     # corrected where it is (before, only an escalation could regrade it), and the parties met
     # after logging recorded (before, a resident's case could never go cross_boundary).

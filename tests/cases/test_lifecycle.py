@@ -807,6 +807,19 @@ def test_reopen_within_30_days_then_accept_again(actors, ids):
     assert act(actors.village2.client, accepted, "close")["status"] == "closed"
 
 
+def test_a_reopened_case_is_settled_again_not_rejected(actors, ids):
+    """Before, rejecting the objection ended a mediated, closed and followed-up matter as 不予受理,
+    and took it out of the figures: resolved, closed, local resolution, a late closing too."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "resolve", note="双方和解")
+    case = act(actors.village2.client, case, "close")
+    reopened = act(actors.village.client, case, "reopen", reason="申请人对结果有异议")
+
+    problem = assert_problem(act_response(actors.village.client, reopened, "reject", reason="invalid"), 409)
+    assert "reject" not in problem["allowed_actions"] and "accept" in problem["allowed_actions"]
+    assert get(actors.village.client, case["id"])["status"] == "reopened"
+
+
 def test_reopen_after_30_calendar_days_is_refused(session, ids):
     closed_at = at(2026, 3, 2, 23, 30)
     case = case_in(session, "closed", ids[M111], now=closed_at)

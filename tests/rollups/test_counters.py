@@ -56,9 +56,9 @@ def _choices(case, now) -> list[str]:
     status = case.status
     options = []
     if status in (Status.REPORTED, Status.REOPENED):
-        options += ["accept", "accept", "reject"]
+        options += ["accept", "accept"]
     if status is Status.REPORTED:
-        options.append("suspend")
+        options += ["reject", "suspend"]
     if status in (Status.ACCEPTED, Status.IN_PROGRESS):
         options += ["attempt_success", "attempt_failure", "resolve", "resolve", "suspend", "refer"]
         if case.owner_level is not HandlingLevel.DISTRICT:
