@@ -456,9 +456,7 @@ def _release_assigned(session: Session, *, principal: Principal) -> None:
         .order_by(Case.id).with_for_update().execution_options(**UNSCOPED)
     ).all()
     for case in cases:
-        why = "their account was deactivated" if not principal.active else _cannot_work_on(case, principal)
-        if why is not None:
-            _unassign(session, case, reason=f"{principal.display_name} may no longer work on it: {why}")
+        _release_if_out_of_reach(session, case, assignee=principal)
 
 
 def _release_out_of_reach(session: Session, *, new_path: str) -> None:
@@ -476,13 +474,24 @@ def _release_out_of_reach(session: Session, *, new_path: str) -> None:
         .order_by(Case.id).with_for_update(of=Case).execution_options(**UNSCOPED)
     ).all()
     for case in cases:
-        if case.studio_id is not None:
-            studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
-            if studio.district_id != case.district_id:
-                _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now")
-    # As when an assignee's scope changes: the cases moved out of it are the ones let go of.
-    for assignee_id in sorted({case.assignee_id for case in cases if case.assignee_id is not None}):
-        _release_assigned(session, principal=session.get(Principal, assignee_id))
+        _release_if_out_of_reach(session, case)
+
+
+def _release_if_out_of_reach(session: Session, case: Case, *, assignee: Principal | None = None) -> None:
+    """Let go of the case's studio if it serves another district now, and of its assignee
+    (``assignee``, already read, or the case's) if they may no longer work on it (deactivated,
+    or their role or scope changed)."""
+    from gridgov.people.models import Studio
+
+    if case.studio_id is not None:
+        studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
+        if studio.district_id != case.district_id:
+            _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now")
+    if case.assignee_id is not None:
+        assignee = assignee or session.get(Principal, case.assignee_id)
+        why = "their account was deactivated" if not assignee.active else _cannot_work_on(case, assignee)
+        if why is not None:
+            _unassign(session, case, reason=f"{assignee.display_name} may no longer work on it: {why}")
 
 
 def _unassign(session: Session, case: Case, *, reason: str, studio: bool = False) -> None:
@@ -835,6 +844,9 @@ def _reopen(session, case, *, actor, now, reason):
         owner, _lineage = _back_where_it_happened(session, case, now=now)
     # A retirement under way lets go of the open cases it sees, and a closed one is not open yet.
     tree_service.hold_taker(session, unit=owner)
+    # Nor does anyone let go of a closed case: who worked on it may have left, or moved away,
+    # since; it must not come back to wait on them.
+    _release_if_out_of_reach(session, case)
     clock.start(case, now=now, policy=current_policy())
     return reason
 

@@ -1506,6 +1506,14 @@ def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, ac
         assert case["id"] in waiting  # back with its owner, whatever its colour
     assert get(actors.village.client, done["id"])["assignee_id"] == actors.grid.id  # history stays
 
+    # Reopened, it waits on its owner, not on them: before, it kept them, and sat in no inbox.
+    closed = act(actors.village2.client, get(actors.village.client, done["id"]), "close")
+    reopened = act(actors.village.client, closed, "reopen", reason="申请人异议")
+    assert reopened["assignee_id"] is None
+    assert [event["action"] for event in timeline(actors.village.client, done["id"])[-2:]] == ["unassign", "reopen"]
+    accepted = act(actors.village.client, reopened, "accept")
+    assert accepted["assignee_id"] is None
+
 
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
     for origin in (M111, M112, M111, M112, M111):
