@@ -115,6 +115,15 @@ SECRET_KEY_MIN_LENGTH = 16
 RATE_LIMITS = ("RATELIMIT_PUBLIC", "RATELIMIT_REPORT", "RATELIMIT_REPORT_CODE", "RATELIMIT_OPEN311_POST")
 
 
+def without_password(url: str) -> str:
+    """``url`` fit for a log or a message: "redis://:secret@host/0" → "redis://:***@host/0"."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{parts.netloc.rpartition('@')[2]}").geturl()
+
+
 def check(config) -> None:
     """``ValueError`` naming the first setting that makes no sense: better at the start than as
     a 500 on the first request that reads it."""
@@ -147,7 +156,8 @@ def check(config) -> None:
     schemes = sorted(scheme for scheme in limits.storage.SCHEMES if not scheme.startswith("async+"))
     if storage and urlsplit(str(storage)).scheme not in schemes:  # Flask-Limiter counts synchronously
         raise ValueError(f"{PREFIX}RATELIMIT_STORAGE_URL must be a storage URL such as redis://127.0.0.1:6379/0 "
-                         f"(one of {', '.join(scheme + '://' for scheme in schemes)}; got {storage!r})")
+                         f"(one of {', '.join(scheme + '://' for scheme in schemes)}; "
+                         f"got {without_password(str(storage))!r})")
     prefixes = config["CASE_REFERENCE_PREFIXES"]
     # Capital letters in them: a prefix of digits could be another district's code, the prefix of
     # those not listed, and a reference is looked up as typed in capitals. Two districts with one

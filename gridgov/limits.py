@@ -11,12 +11,16 @@ storage and switches into every other app of the process.
 """
 
 import hashlib
+import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
+from flask.logging import default_handler
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from gridgov.auth.permissions import ENDPOINTS, PUBLIC
+from gridgov.config import without_password
 
 
 def by_address() -> str:
@@ -66,6 +70,15 @@ def init_app(app: Flask) -> Limiter:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "gridgov")
     # Redis down: count in each worker's memory until it is back, rather than answer residents 500.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if urlsplit(app.config["RATELIMIT_STORAGE_URI"]).scheme in REDIS_SCHEMES:
+        # redis-py waits for ever by default: a Redis that hangs (paused, a half-open connection)
+        # hung every request and every worker's start (every command's too) instead of falling
+        # back.
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
+    # Its fallback to memory while Redis is down, and back, said in the service's log, not
+    # dropped by the NullHandler Flask-Limiter gives its logger.
+    if default_handler not in LIMITER_LOG.handlers:
+        LIMITER_LOG.addHandler(default_handler)
     limiter = Limiter(
         key_func=by_address,
         default_limits=[_setting("RATELIMIT_PUBLIC")],
@@ -87,6 +100,10 @@ def init_app(app: Flask) -> Limiter:
     return limiter
 
 
+REDIS_SCHEMES = {"redis", "rediss", "redis+unix"}
+LIMITER_LOG = logging.getLogger("flask-limiter")
+
+
 def _say_if_unreachable(app: Flask, limiter: Limiter) -> None:
     """An operator who named a Redis hears at the start that it cannot be reached (Flask-Limiter
     falls back to each worker's memory without a word in the service's log)."""
@@ -99,7 +116,7 @@ def _say_if_unreachable(app: Flask, limiter: Limiter) -> None:
         reachable = False
     if not reachable:
         app.logger.warning("rate limits: %s cannot be reached; each worker counts in its own memory until it can",
-                           url)
+                           without_password(url))
 
 
 def _note_retry_after(response):

@@ -2,6 +2,9 @@
 be reached: 503 with Retry-After, not 500 — and, on PostgreSQL, no failed request at all after
 the server dropped the connections a worker kept."""
 
+import socket
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -27,6 +30,24 @@ def out_of_reach(request, tmp_path):
     app.testing = False  # the deployed handlers
     app.test_client_class = IsolatedClient
     yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_a_database_server_that_never_answers_is_out_of_reach_within_seconds(tmp_path):
+    """A server that takes the connection and never answers (a hung host, a half-open firewall).
+    Before, a request waited for ever, to be killed by gunicorn's timeout as its HTML 500."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # connections complete; nothing ever reads or answers them
+        app = create_app({**TEST_SETTINGS, "INSTANCE_PATH": str(tmp_path / "instance"),
+                          "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{hung.getsockname()[1]}/gridgov"})
+        app.testing = False
+        started = time.monotonic()
+        ready = app.test_client().get("/readyz")
+        assert time.monotonic() - started < 20
+    assert ready.status_code == 503 and "cannot be reached" in ready.get_json()["detail"]
     with app.app_context():
         db.engine.dispose()
 

@@ -198,6 +198,7 @@ def test_the_instance_folder_and_the_attachments_are_for_the_services_own_user(t
                       "DATABASE_URL": f"sqlite:///{instance / 'gridgov.db'}"})
     with app.app_context():
         photos = attachments.directory()
+        attachments._store(photos, "photo.png", b"\x89PNG")  # the folder is made with its first file
     assert instance.stat().st_mode & 0o077 == 0
     assert photos.stat().st_mode & 0o077 == 0
 

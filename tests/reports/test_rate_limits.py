@@ -11,8 +11,10 @@ Each test builds its own app with limits on and small numbers, on a fresh SQLite
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -370,6 +372,33 @@ def test_the_shared_counters_hold_no_api_key_anyone_could_use(make_app, redis_ur
     stored = b" ".join(store.keys())
     assert b"open311" in stored
     assert key.encode() not in stored and key.split("_")[-1].encode() not in stored
+
+
+@pytest.mark.timeout(60)
+def test_a_redis_that_never_answers_is_given_up_on_within_seconds(make_app, caplog):
+    """A Redis that takes connections and never answers (paused, or a half-open firewall). Before,
+    redis-py waited for ever: every worker hung at its start, every public request until
+    gunicorn killed it (an HTML 500), and every command (the sweep's cron line) for good. And the
+    log line gave the URL's password away."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # connections complete; nothing ever reads or answers them
+        started = time.monotonic()
+        app = make_app(RATELIMIT_STORAGE_URL=f"redis://:s3cret@127.0.0.1:{hung.getsockname()[1]}/0")
+        visitor = from_address(app, "192.0.2.21")
+        assert visitor.get("/open311/v2/services.json").status_code == 200
+        assert time.monotonic() - started < 20
+    assert ":***@127.0.0.1" in caplog.text and "cannot be reached" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_falling_back_to_memory_is_said_in_the_service_log(make_app, capsys):
+    """Before, Flask-Limiter's word that it counted in memory now went to its NullHandler: Redis
+    going down in the day was never told, though every limit now counted per worker."""
+    app = make_app(RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/14")
+    capsys.readouterr()
+    assert from_address(app, "192.0.2.22").get("/open311/v2/services.json").status_code == 200
+    assert "falling back to in-memory storage" in capsys.readouterr().err
 
 
 def test_an_unreachable_redis_still_answers_and_still_limits(make_app, caplog):
