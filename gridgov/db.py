@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 
-from gridgov.errors import SCHEMA_HINT, DomainError, NotFound, busy, schema_missing, unreachable
+from gridgov.errors import DENIED_HINT, SCHEMA_HINT, DomainError, NotFound, busy, denied, schema_missing, unreachable
 
 # How long a writer waits for SQLite's write lock before it gives up ("database is locked"):
 # then the request answers 503 with Retry-After (errors.handle_database_conflict).
@@ -257,6 +257,8 @@ class CommandGroup(AppGroup):
             # committed before).
             if schema_missing(error):
                 raise click.ClickException(SCHEMA_HINT) from None
+            if denied(error):
+                raise click.ClickException(DENIED_HINT) from None
             if busy(error):
                 raise click.ClickException("The database stayed busy with another writer (SQLite's lock was held "
                                            "past the wait); what the command was writing was rolled back. "

@@ -138,6 +138,8 @@ def handle_http_exception(error: HTTPException):
             detail="The request has invalid fields; see `errors`.",
             errors=_flatten_messages(messages),
         )
+    if status == 500:  # a handler's own fault (Flask has logged it): what the 500 handler says
+        return out_of_order(500, UNEXPECTED)
     if status == 404 and _wants_a_page():
         # A resident's mistyped link (/r/, /t/a/b …) is a page in their words, not a problem document.
         return render_template("message.html", title="页面不存在",
@@ -199,6 +201,24 @@ RETRYABLE_SQLSTATES = {"40P01", "40001"}
 # PostgreSQL's undefined table and undefined column; SQLite says so in words.
 SCHEMA_SQLSTATES = {"42P01", "42703"}
 SCHEMA_HINT = "The database's schema is missing or older than this code: run `flask --app gridgov db upgrade`."
+DENIED_HINT = ("The database refused the service's user (permission denied): grant it its rights on the service's "
+               "database and tables (GRIDGOV_DATABASE_URL names the user).")
+UNEXPECTED = "An unexpected error occurred; it has been logged."
+# What a browser's page says when the fault is the service's (500, a schema not there).
+FAULT_PAGE = "系统暂时出现故障，请稍后再试。"
+
+
+def denied(error: Exception) -> bool:
+    """Whether ``error`` is PostgreSQL refusing the user its rights (insufficient_privilege)."""
+    return getattr(getattr(error, "orig", None), "sqlstate", None) == "42501"
+
+
+def out_of_order(status: int, detail: str):
+    """A fault of the service, not of the request: a page in the resident's words for a browser
+    (a problem document's JSON on a resident's phone says nothing), else a problem."""
+    if _wants_a_page():
+        return make_response(render_template("message.html", title="系统故障", message=FAULT_PAGE), status)
+    return problem(status, detail=detail)
 
 
 def schema_missing(error: Exception) -> bool:
@@ -259,9 +279,10 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     the schema, or one busy or out of reach, is no conflict: 503, saying what to do.)"""
     from gridgov.db import db  # not at the top: gridgov.db imports this module
 
-    if schema_missing(error):
+    if schema_missing(error) or denied(error):
+        db.session.rollback()
         current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
-        return problem(503, detail=SCHEMA_HINT)
+        return out_of_order(503, SCHEMA_HINT if schema_missing(error) else DENIED_HINT)
     if busy(error):
         db.session.rollback()
         current_app.logger.warning("%s %s: the database stayed busy: %s", request.method, request.path, error.orig)
@@ -286,7 +307,7 @@ def handle_unexpected_error(error: Exception):
     # Flask logs only what no handler takes; this one does, so it logs. The client learns
     # nothing about the internals.
     current_app.logger.error("%s %s failed", request.method, request.path, exc_info=error)
-    return problem(500, detail="An unexpected error occurred; it has been logged.")
+    return out_of_order(500, UNEXPECTED)
 
 
 def register_error_handlers(app: Flask) -> None:

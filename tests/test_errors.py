@@ -4,6 +4,7 @@ import logging
 
 import click
 import pytest
+import sqlalchemy as sa
 
 from gridgov import create_app
 from gridgov.auth import guard
@@ -27,6 +28,27 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     assert "secret" not in response.get_data(as_text=True)
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR and "GET /boom failed" in r.getMessage()]
     assert record.exc_info and "the secret internals" in str(record.exc_info[1])
+
+    # A resident's browser gets a page in their words; before, the problem document's JSON.
+    page = app.test_client().get("/boom", headers={"Accept": "text/html"})
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "系统故障" in page.get_data(as_text=True) and "secret" not in page.get_data(as_text=True)
+
+
+def test_a_database_fault_answers_as_any_other_fault(tmp_path, monkeypatch):
+    """A statement the database refuses for a reason that is no conflict (a bug): before, the
+    conflict handler raised it again, and the answer was Werkzeug's generic 500 text."""
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
+                      "TESTING": False, "RATELIMIT_ENABLED": False})
+
+    @app.get("/bad-sql")
+    def bad_sql():
+        raise sa.exc.ProgrammingError("SELEC 1", {}, Exception("syntax error"))
+
+    monkeypatch.setitem(guard.ENDPOINTS, ("bad_sql", "GET"), PUBLIC)
+    response = app.test_client().get("/bad-sql")
+    assert response.status_code == 500
+    assert response.get_json()["detail"] == "An unexpected error occurred; it has been logged."
 
 
 

@@ -2,6 +2,7 @@
 be reached: 503 with Retry-After, not 500 — and, on PostgreSQL, no failed request at all after
 the server dropped the connections a worker kept."""
 
+import os
 import socket
 import time
 
@@ -122,6 +123,38 @@ def test_not_ready_while_the_schema_is_another_revision(rollback, anonymous, rev
     assert response.status_code == 503 and response.mimetype == "application/problem+json"
     detail = response.get_json()["detail"]
     assert says in detail and revision in detail
+
+
+def test_a_database_user_without_rights_answers_503_saying_so(app, dialect, tmp_path):
+    """GRIDGOV_DATABASE_URL names a user not granted the service's tables. Before, /readyz and
+    every request answered a bare 500 (a resident's phone a JSON document), and every command a
+    traceback."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite has no users")
+    role = f"gridgov_no_rights_{os.getpid()}"
+    with app.app_context():
+        url = db.engine.url
+        with db.engine.connect() as connection:
+            connection.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+            connection.commit()
+    served = create_app({**TEST_SETTINGS, "INSTANCE_PATH": str(tmp_path / "instance"),
+                         "DATABASE_URL": url.set(username=role, password=None).render_as_string(hide_password=False)})
+    served.testing = False
+    try:
+        client = served.test_client()
+        ready = client.get("/readyz")
+        page = client.get(f"/r/{REPORT_CODE}", headers={"Accept": "text/html"})
+        command = served.test_cli_runner().invoke(args=["cases", "sweep", "--quiet"])
+    finally:
+        with served.app_context():
+            db.engine.dispose()
+        with app.app_context(), db.engine.connect() as connection:
+            connection.execute(sa.text(f'DROP ROLE "{role}"'))
+            connection.commit()
+    assert ready.status_code == 503 and "permission denied" in ready.get_json()["detail"]
+    assert page.status_code == 503 and "系统故障" in page.get_data(as_text=True)
+    assert command.exit_code == 1 and "permission denied" in command.output
+    assert "Traceback" not in command.output
 
 
 def test_a_connection_the_server_dropped_fails_no_request(app, dialect, tmp_path):

@@ -9,7 +9,7 @@ from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent
 from gridgov.auth.scope import UNSCOPED, current_scope_path
 from gridgov.db import db, one_by_id, utcnow
-from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation, schema_missing, unreachable
+from gridgov.errors import BeingMoved, Conflict, Forbidden, NotFound, RuleViolation, denied, schema_missing, unreachable
 from gridgov.tree import paths
 from gridgov.tree.levels import (
     CODE_LENGTH,
@@ -49,10 +49,10 @@ def site_name() -> str:
             sa.select(Unit.name).where(Unit.parent_id.is_(None)).limit(2).execution_options(**UNSCOPED)
         ).all()
     except sa.exc.DBAPIError as error:
-        if not (schema_missing(error) or unreachable(error)):
+        if not (schema_missing(error) or unreachable(error) or denied(error)):
             raise
-        # No schema yet, or no database just now: the page (sign-in, "try again later") still
-        # says who it is.
+        # No schema yet, no rights on it, or no database just now: the page (sign-in, "try again
+        # later") still says who it is.
         db.session.rollback()
         districts = []
     g.site_name = (districts[0] if len(districts) == 1 else "") + "社会治理中心"
