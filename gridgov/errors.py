@@ -6,10 +6,13 @@ same shape: ``type``, ``title``, ``status``, ``detail`` and, for bad input, ``er
 messages).
 """
 
+import logging
+import re
+import uuid
 from http import HTTPStatus
 
 import sqlalchemy as sa
-from flask import Flask, current_app, make_response, render_template, request
+from flask import Flask, current_app, g, has_request_context, make_response, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -101,6 +104,8 @@ def problem(status: int, *, title=None, detail=None, type_=None, errors=None, **
     }
     if errors:
         body["errors"] = errors
+    if status >= 500 and has_request_context() and "request_id" in g:
+        body["request_id"] = g.request_id  # what a user quotes, to find the log's lines of it
     body.update(extra)
     response = current_app.json.response(body)
     response.status_code = status
@@ -310,7 +315,35 @@ def handle_unexpected_error(error: Exception):
     return out_of_order(500, UNEXPECTED)
 
 
+# A proxy's request id (nginx's $request_id, a load balancer's), if it looks like one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def _take_request_id() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _send_request_id(response):
+    if "request_id" in g:
+        response.headers["X-Request-ID"] = g.request_id
+    return response
+
+
+class _RequestIdInLog(logging.Filter):
+    """Every line the app logs during a request names it: with several workers, a user's 500
+    (its ``request_id``) is found in the log by that, not by the time and path alone."""
+
+    def filter(self, record):
+        if has_request_context() and "request_id" in g:
+            record.msg = f"[request {g.request_id}] {record.msg}"
+        return True
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(_take_request_id)
+    app.after_request(_send_request_id)
+    app.logger.addFilter(_RequestIdInLog())
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(sa.exc.IntegrityError, handle_database_conflict)

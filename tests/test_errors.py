@@ -35,6 +35,34 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     assert "系统故障" in page.get_data(as_text=True) and "secret" not in page.get_data(as_text=True)
 
 
+def test_a_fault_names_its_request_in_the_answer_and_in_the_log(tmp_path, caplog, monkeypatch):
+    """Before, a user's 500 said "it has been logged", and the log line held only the time and the
+    path: with four workers, which traceback was theirs could not be told."""
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
+                      "TESTING": False, "RATELIMIT_ENABLED": False})
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("the secret internals")
+
+    monkeypatch.setitem(guard.ENDPOINTS, ("boom", "GET"), PUBLIC)
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR):
+        made = client.get("/boom")
+        given = client.get("/boom", headers={"X-Request-ID": "nginx-7f3a9c"})
+        odd = client.get("/boom", headers={"X-Request-ID": "a b\x01<script>"})
+
+    request_id = made.get_json()["request_id"]
+    assert len(request_id) == 32 and made.headers["X-Request-ID"] == request_id
+    assert given.get_json()["request_id"] == given.headers["X-Request-ID"] == "nginx-7f3a9c"  # the proxy's own
+    assert odd.get_json()["request_id"] != "a b\x01<script>"
+    logged = [record.getMessage() for record in caplog.records if "GET /boom failed" in record.getMessage()]
+    assert [f"[request {request_id}]" in line for line in logged] == [True, False, False]
+    assert "[request nginx-7f3a9c]" in logged[1]
+    # a request that went well says its id too, and no body changes
+    assert client.get("/healthz").headers["X-Request-ID"]
+
+
 def test_a_database_fault_answers_as_any_other_fault(tmp_path, monkeypatch):
     """A statement the database refuses for a reason that is no conflict (a bug): before, the
     conflict handler raised it again, and the answer was Werkzeug's generic 500 text."""
