@@ -164,5 +164,9 @@ def _database_url(app: Flask) -> str:
         return url
     # The database file, the attachments and the secret key live here: readable by the service's
     # own user only (a file's own mode follows the umask; the folder's keeps others out).
-    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"GRIDGOV_INSTANCE_PATH: {app.instance_path} cannot be made ({error.strerror}); name a "
+                         "folder the service may write, or set GRIDGOV_DATABASE_URL") from None
     return f"sqlite:///{Path(app.instance_path) / 'gridgov.db'}"

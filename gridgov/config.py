@@ -148,7 +148,8 @@ def check(config) -> None:
             raise ValueError(f"{PREFIX}PUBLIC_URL must be an address such as https://gridgov.example.cn "
                              f"(got {public_url!r})")
     try:
-        sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"]).get_dialect()
+        # Its driver too: psycopg2 in a postgresql+psycopg2:// URL is not installed (psycopg 3 is).
+        sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"]).get_dialect().import_dbapi()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
         raise ValueError(f"{PREFIX}DATABASE_URL must be a database URL such as sqlite:////srv/gridgov/gridgov.db or "
                          f"postgresql+psycopg://user@host/gridgov ({error})") from None

@@ -1,8 +1,13 @@
 """Settings that make no sense stop the start; those that do are honoured."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import flask_migrate
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 from gridgov import create_app, errors
 from gridgov.auth import service as auth_service
@@ -13,6 +18,8 @@ from gridgov.reports import service as report_service
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
 from tests.conftest import SMALL_TREE_CSV
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _settings(tmp_path, **overrides) -> dict:
@@ -213,3 +220,30 @@ def test_a_setting_given_empty_in_the_environment_is_unset(tmp_path, monkeypatch
     assert "SECRET_KEY" not in config.from_environment() and "PUBLIC_URL" not in config.from_environment()
     app = create_app(_settings(tmp_path))
     assert app.config["PUBLIC_URL"] is None and len(app.config["SECRET_KEY"]) >= 16  # generated
+
+
+def test_an_instance_folder_that_cannot_be_written_names_the_settings_that_mend_it(tmp_path):
+    """Before: a FileNotFoundError or "Read-only file system" traceback, naming no setting."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="GRIDGOV_INSTANCE_PATH"):
+        create_app({**_settings(tmp_path), "DATABASE_URL": None, "INSTANCE_PATH": str(blocker / "instance")})
+    with pytest.raises(ValueError, match="GRIDGOV_SECRET_KEY is not set, and no key can be kept"):
+        create_app({**_settings(tmp_path), "INSTANCE_PATH": str(blocker / "instance")})
+
+
+def test_a_database_driver_not_installed_stops_the_start_naming_the_setting(tmp_path):
+    """psycopg 3 is the driver installed; a psycopg2 URL failed later, as ModuleNotFoundError."""
+    with pytest.raises(ValueError, match="GRIDGOV_DATABASE_URL"):
+        create_app(_settings(tmp_path, DATABASE_URL="postgresql+psycopg2://gridgov@127.0.0.1/gridgov"))
+
+
+def test_gunicorn_is_told_a_bad_setting_in_one_line_and_stops(tmp_path):
+    """Before, each worker printed a 40-line traceback and the master started workers again."""
+    env = {**os.environ, "GRIDGOV_INSTANCE_PATH": str(tmp_path), "GRIDGOV_PAGE_SIZE_DEFAULT": "0",
+           "GRIDGOV_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 3  # gunicorn's "worker failed to boot": the master stops
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "GRIDGOV_PAGE_SIZE_DEFAULT" in result.stderr and "Traceback" not in result.stderr

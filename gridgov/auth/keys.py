@@ -15,11 +15,14 @@ SECRET_FILE = "secret_key"
 
 def load_or_create(instance_path: str) -> str:
     path = Path(instance_path) / SECRET_FILE
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read(path)
+    except OSError as error:  # a read-only instance folder: name the settings that mend it
+        raise ValueError(f"GRIDGOV_SECRET_KEY is not set, and no key can be kept in {path} ({error.strerror}): "
+                         "set GRIDGOV_SECRET_KEY, or GRIDGOV_INSTANCE_PATH to a folder the service may write") from None
     with os.fdopen(descriptor, "w") as file:
         file.write(secrets.token_urlsafe(48))
     return _read(path)
