@@ -11,7 +11,10 @@ from gridgov.auth import guard
 from gridgov.auth.permissions import PUBLIC
 
 
-def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_traceback(tmp_path, caplog, monkeypatch):
+@pytest.fixture
+def failing_app(tmp_path, monkeypatch):
+    """A deployed app (its 500 handler on) with two public endpoints that fail: ``/boom`` raises,
+    ``/bad-sql`` as the database would for a statement with a mistake in it."""
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
                       "TESTING": False, "RATELIMIT_ENABLED": False})
 
@@ -19,9 +22,18 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     def boom():
         raise RuntimeError("the secret internals")
 
+    @app.get("/bad-sql")
+    def bad_sql():
+        raise sa.exc.ProgrammingError("SELEC 1", {}, Exception("syntax error"))
+
     monkeypatch.setitem(guard.ENDPOINTS, ("boom", "GET"), PUBLIC)
+    monkeypatch.setitem(guard.ENDPOINTS, ("bad_sql", "GET"), PUBLIC)
+    return app
+
+
+def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_traceback(failing_app, caplog):
     with caplog.at_level(logging.ERROR):
-        response = app.test_client().get("/boom")
+        response = failing_app.test_client().get("/boom")
 
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
@@ -30,23 +42,15 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     assert record.exc_info and "the secret internals" in str(record.exc_info[1])
 
     # A resident's browser gets a page in their words; before, the problem document's JSON.
-    page = app.test_client().get("/boom", headers={"Accept": "text/html"})
+    page = failing_app.test_client().get("/boom", headers={"Accept": "text/html"})
     assert page.status_code == 500 and page.mimetype == "text/html"
     assert "系统故障" in page.get_data(as_text=True) and "secret" not in page.get_data(as_text=True)
 
 
-def test_a_fault_names_its_request_in_the_answer_and_in_the_log(tmp_path, caplog, monkeypatch):
+def test_a_fault_names_its_request_in_the_answer_and_in_the_log(failing_app, caplog):
     """Before, a user's 500 said "it has been logged", and the log line held only the time and the
     path: with four workers, which traceback was theirs could not be told."""
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
-                      "TESTING": False, "RATELIMIT_ENABLED": False})
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("the secret internals")
-
-    monkeypatch.setitem(guard.ENDPOINTS, ("boom", "GET"), PUBLIC)
-    client = app.test_client()
+    client = failing_app.test_client()
     with caplog.at_level(logging.ERROR):
         made = client.get("/boom")
         given = client.get("/boom", headers={"X-Request-ID": "nginx-7f3a9c"})
@@ -63,21 +67,12 @@ def test_a_fault_names_its_request_in_the_answer_and_in_the_log(tmp_path, caplog
     assert client.get("/healthz").headers["X-Request-ID"]
 
 
-def test_a_database_fault_answers_as_any_other_fault(tmp_path, monkeypatch):
+def test_a_database_fault_answers_as_any_other_fault(failing_app):
     """A statement the database refuses for a reason that is no conflict (a bug): before, the
     conflict handler raised it again, and the answer was Werkzeug's generic 500 text."""
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "INSTANCE_PATH": str(tmp_path),
-                      "TESTING": False, "RATELIMIT_ENABLED": False})
-
-    @app.get("/bad-sql")
-    def bad_sql():
-        raise sa.exc.ProgrammingError("SELEC 1", {}, Exception("syntax error"))
-
-    monkeypatch.setitem(guard.ENDPOINTS, ("bad_sql", "GET"), PUBLIC)
-    response = app.test_client().get("/bad-sql")
+    response = failing_app.test_client().get("/bad-sql")
     assert response.status_code == 500
     assert response.get_json()["detail"] == "An unexpected error occurred; it has been logged."
-
 
 
 @pytest.mark.parametrize("path", ["/r/", "/t/a/b", "/nothing-here"])
