@@ -15,6 +15,7 @@ def test_the_docs_page_and_every_asset_it_refers_to_answer_without_signing_in(cl
     page = client.get("/docs")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
+    assert '<html lang="en">' in html  # the API's words are English: read in an English voice
     references = re.findall(r'(?:href|src|url:)\s*=?\s*"([^"]+)"', html)
     assert references and not any(ref.startswith(("http:", "https:", "//", "/")) for ref in references)
     for reference in references:

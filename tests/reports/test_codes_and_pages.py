@@ -1086,3 +1086,6 @@ def test_tracking_lookup_redirects_to_the_code(client, anonymous, ids):
     assert anonymous.get("/t", query_string={"code": full_width(code)}).headers["Location"].endswith(f"/t/{code}")
     unknown = anonymous.get("/t", query_string={"code": "AB/CD"}, follow_redirects=True)
     assert unknown.status_code == 404 and "没有找到查询码" in unknown.get_data(as_text=True)
+    # The message is the box's own, for a screen reader on it (before, it announced the code alone).
+    assert 'id="code-error"' in unknown.get_data(as_text=True)
+    assert 'aria-invalid="true" aria-describedby="code-error"' in unknown.get_data(as_text=True)

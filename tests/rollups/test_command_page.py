@@ -307,12 +307,71 @@ def test_the_keyboard_drills_down_and_back_up(live, driver, signed_in, api, dist
         pytest.fail(f"Tab never reached {town['name']}")
     ActionChains(driver).send_keys(Keys.ENTER).perform()
     wait_loaded(driver, town["id"])
+    # Where the drill went is said (focus on the unit's name) and titled; before, focus fell to
+    # the page's start and the title stayed the district's.
+    assert driver.switch_to.active_element.get_attribute("id") == "unit-name"
+    assert driver.title.startswith(town["name"] + " · 指挥部")
 
     crumb = driver.find_element("css selector", "#crumbs a")
     assert crumb.text == DISTRICT_NAME and crumb.get_attribute("href").endswith(f"?unit={district_id}")
     crumb.send_keys(Keys.ENTER)
     wait_loaded(driver, district_id)
     assert driver.find_element("id", "crumbs").text == DISTRICT_NAME
+
+
+def test_a_refresh_keeps_the_keyboard_where_it_was_and_can_be_paused(live, driver, signed_in, api, district_id):
+    """Before, every refresh (each 60 s) re-drew the table and threw the keyboard back to the
+    page's start, with no way to stop it."""
+    open_command(live, driver, district_id)
+    town = rollup(api, district_id)["children"][2]["unit"]
+    driver.execute_script("arguments[0].focus();", driver.find_element(
+        "css selector", f'#children-table a[data-unit-id="{town["id"]}"]'))
+    assert driver.switch_to.active_element.text == town["name"]
+    driver.execute_async_script("load().then(arguments[0]);")  # what the timer runs
+    assert driver.switch_to.active_element.text == town["name"]
+    assert driver.switch_to.active_element.find_element("xpath", "ancestor::table").get_attribute("id") == \
+        "children-table"
+
+    pause = driver.find_element("id", "pause")
+    pause.click()
+    assert pause.get_attribute("aria-pressed") == "true" and pause.text == "恢复自动刷新"
+    assert driver.execute_script("return state.paused;") is True
+    pause.click()
+    assert pause.get_attribute("aria-pressed") == "false"
+
+
+def test_the_trend_is_a_table_too(live, driver, signed_in, api, district_id):
+    """Before, the monthly figures were a chart's pixels only: nothing a screen reader could read."""
+    open_command(live, driver, district_id)
+    driver.find_element("css selector", "details.data summary").click()
+    trend = api.get(f"/api/v1/units/{district_id}/trend?interval=month").get_json()["items"]
+    rows = [[td.text for td in row.find_elements("tag name", "td")]
+            for row in driver.find_elements("css selector", "#trend-table tbody tr")]
+    assert rows == [[item["period"][:7], str(item["new"]), str(item["resolved"]), str(item["overdue"])]
+                    for item in trend]
+    assert any(row[1] != "0" for row in rows)
+
+
+def test_form_fields_are_outlined_at_3_to_1(live, driver):
+    """WCAG 1.4.11: a field's border was #cbd5e1 on white, 1.48:1, on the sign-in page and the
+    residents' form alike (one stylesheet)."""
+    _app, base = live
+    driver.get(base + "/login")
+    border, fill = driver.execute_script(
+        "const s = getComputedStyle(document.getElementById('username'));"
+        "return [s.borderTopColor, getComputedStyle(document.querySelector('main')).backgroundColor];")
+    assert contrast(border, fill) >= 3, (border, fill)
+
+
+def contrast(one: str, other: str) -> float:
+    """WCAG's contrast ratio of two CSS rgb()/rgba() colours."""
+    def luminance(css):
+        channels = [int(part) / 255 for part in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
 
 
 def test_back_returns_to_the_unit_drilled_from(live, driver, signed_in, api, district_id):
