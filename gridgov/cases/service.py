@@ -1109,8 +1109,7 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
           now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the unit at ``scope_path`` (``policy.INBOX_LEVELS``; for the whole
     installation, at every unit): arrivals not yet accepted, accepted cases near or past their
-    deadline, cases in progress that no one is given or that were settled (a successful attempt
-    since they arrived, to be resolved), and resolved cases to verify
+    deadline, cases in progress that no one is given, and resolved cases to verify
     (``policy.VERIFY_LEVELS``), for a principal who ``handles`` cases; and what is being worked
     on by the principal it is assigned to (a ``specialist``: every case they see, which is
     those given to them or their studio). The most urgent first. Up to ``limit + 1`` after the
@@ -1135,13 +1134,7 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
         # Worked on with no one given it: the unit's own work, or let go of by an account that
         # left (``_release_assigned``); it waits on the unit whatever its colour.
         unattended = sa.and_(Case.status == Status.IN_PROGRESS, Case.assignee_id.is_(None), Case.studio_id.is_(None))
-        # Settled by whoever it is given to (a grid worker's successful mediation), to be resolved
-        # by the unit: else it waited unseen until yellow, and the sweep escalated a matter
-        # already settled.
-        settled = sa.and_(working, sa.exists().where(
-            MediationAttempt.case_id == Case.id, MediationAttempt.outcome == Outcome.SUCCESS,
-            MediationAttempt.recorded_at >= Case.arrived_at))
-        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing, unattended, settled)), to_verify)
+        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing, unattended)), to_verify)
     # Not IS NULL: a caller without an id (the command line) has nothing assigned.
     given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
     if specialist:
