@@ -50,10 +50,13 @@ def add(session, *, case, actor, upload) -> tuple[Attachment, bool]:
             "Only photos (JPEG, PNG, WebP, GIF, HEIC) and PDF documents are accepted, judged by their content.",
             errors={"file": [f"content is {kind.mime if kind else 'not a known type'}"]},
         )
-    service.check_may_attach(service.hold_as_it_is(session, case), actor)  # as the case is now, held
+    # As the case is now, held against actions and against a copy of this file sent at once.
+    service.check_may_attach(service.hold_as_it_is(session, case, alone=True), actor)
     sha256 = hashlib.sha256(data).hexdigest()
     kept = session.scalar(sa.select(Attachment).where(Attachment.case_id == case.id, Attachment.sha256 == sha256))
     if kept is not None:
+        if not (directory() / kept.storage_name).is_file():  # lost from the disk: sent again, kept again
+            _store(directory(), kept.storage_name, data)
         return kept, False
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)

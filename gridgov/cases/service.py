@@ -385,11 +385,12 @@ def _check_actor(*, case: Case, action: str, actor: Principal | None) -> None:
         raise Forbidden("The case is handled by a unit outside your scope now.")
 
 
-def hold_as_it_is(session: Session, case: Case) -> Case:
+def hold_as_it_is(session: Session, case: Case, *, alone: bool = False) -> Case:
     """Share-lock the case and read it again, for a note that changes nothing of it (a file, a
     merged report) but must not land after it was closed or rejected: an action under way
-    finishes first and is seen, or waits for the note."""
-    session.scalars(sa.select(Case).where(Case.id == case.id).with_for_update(read=True, of=Case)
+    finishes first and is seen, or waits for the note. ``alone``: lock it against other such
+    notes too (two copies of one file sent at once must find each other)."""
+    session.scalars(sa.select(Case).where(Case.id == case.id).with_for_update(read=not alone, of=Case)
                     .execution_options(populate_existing=True, **UNSCOPED)).all()
     return case
 

@@ -308,6 +308,12 @@ def test_a_file_lost_from_the_disk_answers_410_not_500(actors, case, attachment_
     problem = assert_problem(actors.village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}"), 410)
     assert str(photo["id"]) in problem["detail"]
 
+    # Sent again, it is kept again (before, "already on the case" answered, and it stayed lost).
+    again = upload(actors.grid.client, case["id"], tiny_png(), "photo.png")
+    assert again.status_code == 200 and again.get_json()["id"] == photo["id"]
+    download = actors.village.client.get(f"{CASES}/{case['id']}/attachments/{photo['id']}")
+    assert download.status_code == 200 and download.data == tiny_png()
+
 
 def test_a_file_sent_again_is_kept_once(actors, case, attachment_dir):
     """A phone that lost the answer sends the photo again. Before, the case got it twice: two

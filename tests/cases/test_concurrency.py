@@ -233,3 +233,52 @@ def test_an_escalation_with_a_regrade_that_lost_the_race_is_a_conflict(app, scra
     with app.app_context():
         row = db.session.get(Case, case_id)
         assert (row.status, row.risk_grade, row.owner_level) == (Status.IN_PROGRESS, "blue", "grid")
+
+
+def test_one_file_sent_twice_at_once_is_kept_once(app, scratch_district, monkeypatch, tmp_path):
+    """A phone's retry racing its first upload. Before, on PostgreSQL both passed the look for the
+    same file under a shared lock, and the case kept two, three or four copies."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from gridgov.cases import attachments
+    from gridgov.cases.models import Attachment
+    from tests.cases.test_attachments import tiny_png
+
+    monkeypatch.setitem(app.config, "ATTACHMENT_DIR", str(tmp_path / "files"))
+    case_id = _logged(app, scratch_district)
+    workers = 4
+    arrived = threading.Barrier(workers)
+    original = service.hold_as_it_is
+
+    def wait_then_hold(*args, **kwargs):
+        arrived.wait(timeout=10)  # every upload reaches the lock at once
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "hold_as_it_is", wait_then_hold)
+    results, failures = [], []
+
+    def work(_n):
+        with app.app_context():
+            try:
+                case = service.get_case(db.session, case_id=case_id)
+                upload = FileStorage(stream=io.BytesIO(tiny_png()), filename="现场.png", content_type="image/png")
+                attachment, added = attachments.add(db.session, case=case, actor=None, upload=upload)
+                if added:
+                    attachments.commit(db.session, attachment)
+                results.append((attachment.id, added))
+            except Exception as error:  # noqa: BLE001 — reported below
+                failures.append(repr(error))
+            finally:
+                db.session.rollback()
+
+    run_threads(work, range(workers))
+
+    assert failures == []
+    assert len({attachment_id for attachment_id, _ in results}) == 1
+    assert [added for _, added in results].count(True) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)
+                                 .where(Attachment.case_id == case_id)) == 1
+    assert len(list((tmp_path / "files").iterdir())) == 1
