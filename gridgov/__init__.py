@@ -149,11 +149,14 @@ def _api_description() -> str:
 
 
 def _connect_args(app: Flask) -> dict:
-    """A server that accepts a connection and never answers (a half-open firewall, a hung host)
-    made a request wait for ever, to die at gunicorn's timeout as its HTML 500: 5 s, then the
-    503 of a database out of reach. A ``connect_timeout`` in the URL is the operator's."""
+    """A server that accepts a new connection and never answers (a half-open firewall, a hung
+    host) made a request wait for ever, to die at gunicorn's timeout as its HTML 500: 5 s, then
+    the 503 of a database out of reach. (A connection already open that stops being answered
+    still waits: only the server's side can time a statement out.) A ``connect_timeout`` the
+    operator gave, in the URL or libpq's environment, is theirs."""
     url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() != "postgresql" or "connect_timeout" in url.query:
+    if (url.get_backend_name() != "postgresql" or {"connect_timeout", "service"} & set(url.query)
+            or "PGCONNECT_TIMEOUT" in os.environ):
         return {}
     return {"connect_timeout": 5}
 

@@ -148,11 +148,15 @@ def check(config) -> None:
             raise ValueError(f"{PREFIX}PUBLIC_URL must be an address such as https://gridgov.example.cn "
                              f"(got {public_url!r})")
     try:
-        # Its driver too: psycopg2 in a postgresql+psycopg2:// URL is not installed (psycopg 3 is).
-        sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"]).get_dialect().import_dbapi()
+        dialect = sa.engine.make_url(config["SQLALCHEMY_DATABASE_URI"]).get_dialect()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
         raise ValueError(f"{PREFIX}DATABASE_URL must be a database URL such as sqlite:////srv/gridgov/gridgov.db or "
                          f"postgresql+psycopg://user@host/gridgov ({error})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise ValueError(f"{PREFIX}DATABASE_URL names a driver that is not installed ({error}): PostgreSQL's is "
+                         "psycopg 3 (postgresql+psycopg://…), installed with the `postgres` extra") from None
     storage = config.get("RATELIMIT_STORAGE_URL")
     schemes = sorted(scheme for scheme in limits.storage.SCHEMES if not scheme.startswith("async+"))
     if storage and urlsplit(str(storage)).scheme not in schemes:  # Flask-Limiter counts synchronously

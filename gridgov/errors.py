@@ -222,7 +222,9 @@ def out_of_order(status: int, detail: str):
     """A fault of the service, not of the request: a page in the resident's words for a browser
     (a problem document's JSON on a resident's phone says nothing), else a problem."""
     if _wants_a_page():
-        return make_response(render_template("message.html", title="系统故障", message=FAULT_PAGE), status)
+        # The request's id, for the resident to quote when they call: the log's lines of it.
+        page = render_template("message.html", title="系统故障", message=FAULT_PAGE, reference=g.get("request_id"))
+        return make_response(page, status)
     return problem(status, detail=detail)
 
 
@@ -343,7 +345,8 @@ class _RequestIdInLog(logging.Filter):
 def register_error_handlers(app: Flask) -> None:
     app.before_request(_take_request_id)
     app.after_request(_send_request_id)
-    app.logger.addFilter(_RequestIdInLog())
+    if not any(isinstance(each, _RequestIdInLog) for each in app.logger.filters):  # one logger for every app
+        app.logger.addFilter(_RequestIdInLog())
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(sa.exc.IntegrityError, handle_database_conflict)

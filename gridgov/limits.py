@@ -79,6 +79,7 @@ def init_app(app: Flask) -> Limiter:
     # dropped by the NullHandler Flask-Limiter gives its logger.
     if default_handler not in LIMITER_LOG.handlers:
         LIMITER_LOG.addHandler(default_handler)
+        LIMITER_LOG.setLevel(logging.INFO)  # "recovered" is said at INFO
     limiter = Limiter(
         key_func=by_address,
         default_limits=[_setting("RATELIMIT_PUBLIC")],

@@ -45,6 +45,7 @@ def test_an_unexpected_error_answers_a_bare_problem_and_is_logged_with_its_trace
     page = failing_app.test_client().get("/boom", headers={"Accept": "text/html"})
     assert page.status_code == 500 and page.mimetype == "text/html"
     assert "系统故障" in page.get_data(as_text=True) and "secret" not in page.get_data(as_text=True)
+    assert f"错误编号：{page.headers['X-Request-ID']}" in page.get_data(as_text=True)  # to quote when they call
 
 
 def test_a_fault_names_its_request_in_the_answer_and_in_the_log(failing_app, caplog):
@@ -63,6 +64,7 @@ def test_a_fault_names_its_request_in_the_answer_and_in_the_log(failing_app, cap
     logged = [record.getMessage() for record in caplog.records if "GET /boom failed" in record.getMessage()]
     assert [f"[request {request_id}]" in line for line in logged] == [True, False, False]
     assert "[request nginx-7f3a9c]" in logged[1]
+    assert all(line.count("[request ") == 1 for line in logged)  # once, however many apps were made
     # a request that went well says its id too, and no body changes
     assert client.get("/healthz").headers["X-Request-ID"]
 

@@ -234,7 +234,7 @@ def test_an_instance_folder_that_cannot_be_written_names_the_settings_that_mend_
 
 def test_a_database_driver_not_installed_stops_the_start_naming_the_setting(tmp_path):
     """psycopg 3 is the driver installed; a psycopg2 URL failed later, as ModuleNotFoundError."""
-    with pytest.raises(ValueError, match="GRIDGOV_DATABASE_URL"):
+    with pytest.raises(ValueError, match="GRIDGOV_DATABASE_URL names a driver that is not installed"):
         create_app(_settings(tmp_path, DATABASE_URL="postgresql+psycopg2://gridgov@127.0.0.1/gridgov"))
 
 
