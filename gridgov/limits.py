@@ -50,6 +50,9 @@ ROUTE_LIMITS = {
 }
 
 
+REDIS_SCHEMES = {"redis", "rediss", "redis+unix"}
+LIMITER_LOG = logging.getLogger("flask-limiter")
+
 # A probe refused with 429 would read as a dead worker and get it restarted.
 UNLIMITED = {"health.healthz", "health.readyz"}
 
@@ -99,10 +102,6 @@ def init_app(app: Flask) -> Limiter:
     app.extensions["gridgov.limiter"] = limiter
     _say_if_unreachable(app, limiter)
     return limiter
-
-
-REDIS_SCHEMES = {"redis", "rediss", "redis+unix"}
-LIMITER_LOG = logging.getLogger("flask-limiter")
 
 
 def _say_if_unreachable(app: Flask, limiter: Limiter) -> None:
