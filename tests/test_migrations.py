@@ -186,3 +186,38 @@ def test_a_rejection_written_as_one_text_comes_apart_into_reason_and_note(empty_
         with pytest.raises(sa.exc.IntegrityError):  # the reason is one of three, on every database
             db.session.execute(sa.text("UPDATE cases SET rejection_reason = 'spam'"))
         db.session.rollback()
+
+
+def test_cases_settled_before_the_column_are_settled_after_it(empty_app):
+    """Migration 0018: a case with a successful mediation since it came to its owner is settled
+    (it waits in the inbox to be resolved); one whose success was its earlier owner's is not."""
+    from gridgov.cases import service as cases_service
+    from gridgov.cases.enums import EscalationReason, Outcome
+    from gridgov.cases.models import Case
+    from gridgov.tree import transfer
+    from gridgov.tree.models import Unit
+    from tests.conftest import SMALL_TREE_CSV
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        micro = db.session.scalar(sa.select(Unit).where(Unit.code == "510503001001001001"))
+        made = []
+        for outcomes in ([Outcome.SUCCESS], [Outcome.FAILURE], [Outcome.SUCCESS, Outcome.FAILURE]):
+            case, _ = cases_service.create_case(db.session, actor=None, title="邻里纠纷", category="family_neighbour",
+                                                risk_grade="blue", source="hotline", origin_unit_id=micro.id)
+            cases_service.act(db.session, case=case, action="accept", actor=None, version=case.version, params={})
+            for outcome in outcomes:
+                cases_service.act(db.session, case=case, action="record_attempt", actor=None, version=case.version,
+                                  params={"outcome": outcome})
+            made.append(case)
+        # the third: escalated after its failure, its grid's success is not the village's
+        cases_service.act(db.session, case=made[2], action="escalate", actor=None, version=made[2].version,
+                          params={"reason": EscalationReason.MEDIATION_FAILED})
+        db.session.commit()
+        expected = [case.settled_at is not None for case in made]
+        flask_migrate.downgrade(revision="0017_clock_stopped_at")
+        flask_migrate.upgrade()
+        db.session.expire_all()
+        assert [case.settled_at is not None for case in db.session.scalars(sa.select(Case).order_by(Case.id))] \
+            == expected == [True, False, False]

@@ -72,6 +72,9 @@ class Case(db.Model):
     owner_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "case_owner_level", 16))
     # When the current owner received it: its attempts and its clock count from here.
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When a successful mediation was first recorded since then (None: none yet): the case waits
+    # in its unit's inbox to be resolved, whoever mediated it.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     highest_level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel, "case_highest_level", 16))
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("principals.id", ondelete="SET NULL"), index=True)
     # The mediation studio or expert team it was given to (assign or refer with studio_id).

@@ -92,6 +92,8 @@ class CaseSchema(ma.Schema):
     studio_id = fields.Integer(allow_none=True, required=True)
     status = enum(Status, required=True)
     arrived_at = fields.AwareDateTime(required=True)
+    settled_at = fields.AwareDateTime(allow_none=True, required=True, metadata={"description": (
+        "When a successful mediation was first recorded since the case came to its owner: it may be resolved.")})
     deadline_at = fields.AwareDateTime(allow_none=True, required=True)
     deadline_provisional = fields.Boolean(required=True, metadata={"description": (
         "Counted beyond the official calendar's data (Monday–Friday less the statutory holidays); on a "

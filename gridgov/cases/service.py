@@ -661,6 +661,8 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
         owner_level=case.owner_level,
     )
     session.add(attempt)
+    if outcome is Outcome.SUCCESS and case.settled_at is None:
+        case.settled_at = now
     return f"attempt: {outcome}", {"attempt": {
         "attempted_at": _plain(attempted_at), "by": attempt.by_name, "outcome": outcome.value,
         "notes": attempt.notes, "level": case.owner_level.value, "owner_unit_id": case.owner_unit_id,
@@ -670,13 +672,7 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
 def _resolve(session, case, *, actor, now, note=None):
     # Only what was achieved since the case came to its owner (logged, handed over or
     # reopened) counts: the success of a closing the applicant objected to does not.
-    succeeded = session.scalar(
-        sa.select(MediationAttempt.id)
-        .where(MediationAttempt.case_id == case.id, MediationAttempt.outcome == Outcome.SUCCESS,
-               MediationAttempt.recorded_at >= case.arrived_at)
-        .limit(1)
-    )
-    if succeeded is None and not note:
+    if case.settled_at is None and not note:
         raise RuleViolation("Resolving needs a successful mediation attempt here or a resolution note.")
     case.resolved_level = case.owner_level
     case.resolved_at = now
@@ -783,6 +779,7 @@ def _set_owner(case: Case, target: Unit, *, path: str, now: datetime) -> None:
     case.owner_unit_id = target.id
     case.owner_level = own_level(target)
     case.arrived_at = now
+    case.settled_at = None  # what settles it now is the new owner's
     # Who works on it is the new owner's to decide, as whether it waits to be accepted.
     case.assignee_id = case.studio_id = None
     if case.owner_level.rank > case.highest_level.rank:
@@ -838,6 +835,7 @@ def _reopen(session, case, *, actor, now, reason):
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
+    case.settled_at = None  # the settlement objected to: it needs a new one
     owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
     if _apart(case) or not owner.active:
         # Where it happened has moved away from its owner since it was resolved, or its owner is
@@ -1110,7 +1108,8 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
           now: datetime | None = None) -> tuple[list[Case], Callable[[Case], list]]:
     """What waits for the unit at ``scope_path`` (``policy.INBOX_LEVELS``; for the whole
     installation, at every unit): arrivals not yet accepted, accepted cases near or past their
-    deadline, cases in progress that no one is given, and resolved cases to verify
+    deadline, cases in progress that no one is given or that were settled (``settled_at``), and
+    resolved cases to verify
     (``policy.VERIFY_LEVELS``), for a principal who ``handles`` cases; and what is being worked
     on by the principal it is assigned to (a ``specialist``: every case they see, which is
     those given to them or their studio). The most urgent first. Up to ``limit + 1`` after the
@@ -1135,7 +1134,10 @@ def inbox(session: Session, *, scope_path: str, principal_id: int | None, limit:
         # Worked on with no one given it: the unit's own work, or let go of by an account that
         # left (``_release_assigned``); it waits on the unit whatever its colour.
         unattended = sa.and_(Case.status == Status.IN_PROGRESS, Case.assignee_id.is_(None), Case.studio_id.is_(None))
-        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing, unattended)), to_verify)
+        # Settled by whoever it is given to (a grid worker may mediate, not resolve): else it
+        # waited unseen until yellow, and the sweep escalated a matter already settled.
+        settled = sa.and_(working, Case.settled_at.is_not(None))
+        arrived = sa.or_(sa.and_(units, sa.or_(waiting, pressing, unattended, settled)), to_verify)
     # Not IS NULL: a caller without an id (the command line) has nothing assigned.
     given = sa.and_(Case.assignee_id == principal_id, working) if principal_id is not None else sa.false()
     if specialist:

@@ -183,7 +183,8 @@ class Inbox(MethodView):
     def get(self, args):
         """待办: cases that arrived at your unit and wait to be accepted, accepted cases near or
         past their deadline, cases in progress that no one is given (your unit's own work, or let
-        go of by an account that left), and resolved cases waiting for your verification (核查结案: a
+        go of by an account that left) or that their assignee settled (`settled_at`: a successful
+        mediation since the case came to you, to be resolved), and resolved cases waiting for your verification (核查结案: a
         town verifies its villages' and grids', district command its towns', and a unit's own
         wait for another of its people than the one who resolved them); and the accepted or
         in-progress cases assigned to you (a specialist's: given to them or their studio),

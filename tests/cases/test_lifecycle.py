@@ -1515,6 +1515,38 @@ def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, ac
     assert accepted["assignee_id"] is None
 
 
+def test_a_case_its_assignee_settled_waits_in_the_units_inbox_to_be_resolved(actors, ids):
+    """A grid worker may mediate, not resolve. Before, the case they settled stayed in their own
+    inbox alone until it turned yellow, and past its deadline the sweep escalated a matter that
+    had been settled."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", assignee_id=actors.grid.id)
+    failed = act(actors.grid.client, case, "record_attempt", outcome="failure", notes="双方各执一词")
+    assert failed["settled_at"] is None
+
+    def waiting():
+        return [item["id"] for item in actors.village.client.get(INBOX).get_json()["items"]]
+
+    assert case["id"] not in waiting()  # being worked on by its assignee
+    settled = act(actors.grid.client, failed, "record_attempt", outcome="success", notes="达成调解协议")
+    assert settled["settled_at"] is not None
+    assert case["id"] in waiting()
+    act(actors.village.client, settled, "resolve")
+    assert case["id"] not in waiting()  # for another of the unit's people to verify, not its resolver
+
+
+def test_a_settlement_is_the_owners_it_was_recorded_at(actors, ids):
+    """Escalated or reopened, a case needs a success of its new owner (or a note) to be resolved."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "record_attempt", outcome="success", notes="初步达成")
+    case = act(actors.village.client, case, "resolve")
+    case = act(actors.village2.client, case, "close")
+    reopened = act(actors.village.client, case, "reopen", reason="申请人反悔")
+    assert reopened["settled_at"] is None
+    accepted = act(actors.village.client, reopened, "accept")
+    assert "attempt" in assert_problem(act_response(actors.village.client, accepted, "resolve"), 422)["detail"]
+
+
 def test_the_inbox_comes_in_pages_most_urgent_first(actors, ids):
     for origin in (M111, M112, M111, M112, M111):
         log(actors.grid.client, ids[origin])
