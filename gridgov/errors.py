@@ -286,10 +286,11 @@ def handle_database_conflict(error: sa.exc.DBAPIError):
     the schema, or one busy or out of reach, is no conflict: 503, saying what to do.)"""
     from gridgov.db import db  # not at the top: gridgov.db imports this module
 
-    if schema_missing(error) or denied(error):
+    hint = SCHEMA_HINT if schema_missing(error) else DENIED_HINT if denied(error) else None
+    if hint is not None:
         db.session.rollback()
         current_app.logger.error("%s %s: %s", request.method, request.path, error.orig)
-        return out_of_order(503, SCHEMA_HINT if schema_missing(error) else DENIED_HINT)
+        return out_of_order(503, hint)
     if busy(error):
         db.session.rollback()
         current_app.logger.warning("%s %s: the database stayed busy: %s", request.method, request.path, error.orig)

@@ -8,6 +8,7 @@ service the machine lacks skips with the reason, or fails when ``GRIDGOV_TEST_ST
 import contextlib
 import contextvars
 import os
+import socket
 import threading
 
 import flask_migrate
@@ -50,6 +51,16 @@ def fresh_app(folder, **settings):
     with app.app_context():
         flask_migrate.upgrade()
     return app
+
+
+@contextlib.contextmanager
+def never_answering():
+    """A local port whose connections complete and are never read or answered: a hung server, a
+    paused Redis, a half-open firewall. Yields the port."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        yield hung.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@ be reached: 503 with Retry-After, not 500 — and, on PostgreSQL, no failed requ
 the server dropped the connections a worker kept."""
 
 import os
-import socket
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from gridgov import create_app, errors
 from gridgov.auth.guard import SESSION_KEY
 from gridgov.db import db
 from gridgov.errors import RETRY_SECONDS
-from tests.conftest import TEST_SETTINGS, IsolatedClient
+from tests.conftest import TEST_SETTINGS, IsolatedClient, never_answering
 
 TOKEN = "gg_" + "x" * 40
 REPORT_CODE = "A" * 22  # the form of a real code: the page looks it up
@@ -43,11 +42,9 @@ def test_a_database_server_that_never_answers_is_out_of_reach_within_seconds(tmp
     operator's own PGCONNECT_TIMEOUT (libpq's) is kept."""
     if operators:
         monkeypatch.setenv("PGCONNECT_TIMEOUT", operators)
-    with socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)  # connections complete; nothing ever reads or answers them
+    with never_answering() as port:
         app = create_app({**TEST_SETTINGS, "INSTANCE_PATH": str(tmp_path / "instance"),
-                          "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{hung.getsockname()[1]}/gridgov"})
+                          "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/gridgov"})
         app.testing = False
         started = time.monotonic()
         ready = app.test_client().get("/readyz")

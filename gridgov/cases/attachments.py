@@ -54,9 +54,10 @@ def add(session, *, case, actor, upload) -> tuple[Attachment, bool]:
     service.check_may_attach(service.hold_as_it_is(session, case, alone=True), actor)
     sha256 = hashlib.sha256(data).hexdigest()
     kept = session.scalar(sa.select(Attachment).where(Attachment.case_id == case.id, Attachment.sha256 == sha256))
+    folder = directory()
     if kept is not None:
-        if not (directory() / kept.storage_name).is_file():  # lost from the disk: sent again, kept again
-            _store(directory(), kept.storage_name, data)
+        if not (folder / kept.storage_name).is_file():  # lost from the disk: sent again, kept again
+            _store(folder, kept.storage_name, data)
         return kept, False
     storage_name = f"{uuid.uuid4().hex}.{kind.extension}"
     name = _display_name(upload.filename, extension=kind.extension, mime=kind.mime)
@@ -75,7 +76,7 @@ def add(session, *, case, actor, upload) -> tuple[Attachment, bool]:
                         details={"attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)})
     # Last, when all the database would refuse has been asked of it; ``commit`` takes it back if
     # the commit fails.
-    _store(directory(), storage_name, data)
+    _store(folder, storage_name, data)
     return attachment, True
 
 

@@ -11,7 +11,6 @@ Each test builds its own app with limits on and small numbers, on a fresh SQLite
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from gridgov.reports import service as report_service
 from gridgov.reports.models import Report
 from gridgov.tree import service as tree_service
 from gridgov.tree import transfer
-from tests.conftest import SMALL_TREE_CSV, TEST_SETTINGS, bearer_client, fresh_app
+from tests.conftest import SMALL_TREE_CSV, TEST_SETTINGS, bearer_client, fresh_app, never_answering
 from tests.reports.test_codes_and_pages import SUBMISSION_FIELD, TRACKING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,11 +379,9 @@ def test_a_redis_that_never_answers_is_given_up_on_within_seconds(make_app, capl
     redis-py waited for ever: every worker hung at its start, every public request until
     gunicorn killed it (an HTML 500), and every command (the sweep's cron line) for good. And the
     log line gave the URL's password away."""
-    with socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)  # connections complete; nothing ever reads or answers them
+    with never_answering() as port:
         started = time.monotonic()
-        app = make_app(RATELIMIT_STORAGE_URL=f"redis://:s3cret@127.0.0.1:{hung.getsockname()[1]}/0")
+        app = make_app(RATELIMIT_STORAGE_URL=f"redis://:s3cret@127.0.0.1:{port}/0")
         visitor = from_address(app, "192.0.2.21")
         assert visitor.get("/open311/v2/services.json").status_code == 200
         assert time.monotonic() - started < 20
