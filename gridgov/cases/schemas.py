@@ -169,6 +169,7 @@ ACTION_FIELDS = {
     "suspend": ({"reason"}, set()),
     "resume": (set(), {"reason"}),
     "close": (set(), {"note"}),
+    "send_back": ({"reason"}, set()),  # what the verification found
     "reopen": ({"reason"}, set()),
     "follow_up": ({"satisfaction"}, {"comment"}),
     "reject": ({"reason"}, {"note"}),
@@ -190,7 +191,11 @@ def _needed_by(name: str) -> str:
 
 
 # Where an action that names no target status leaves the case, when not where it was.
-TARGET_WORDS = {"resume": "the status it was suspended in"}
+TARGET_WORDS = {
+    "resume": "the status it was suspended in",
+    "send_back": "in_progress (reported, at the unit that handles such cases there now, where the one that resolved "
+                 "it was moved away or retired since)",
+}
 
 
 def _action_row(action: str) -> str:
@@ -226,7 +231,7 @@ class ActionSchema(ma.Schema):
     # A reason or an outcome, when given, says something: blank is refused, not recorded.
     reason = Text(max_length=500, min_length=1, metadata={"description": (
         f"escalate: {' | '.join(EscalationReason)}; reject: {' | '.join(RejectionReason)}; "
-        "suspend, reopen (required), resume: free text.")})
+        "suspend, reopen, send_back (required), resume: free text.")})
     assignee_id = Id()
     studio_id = Id(metadata={"description": "assign, refer: the mediation studio or expert team."})
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})

@@ -813,9 +813,13 @@ def _resume(session, case, *, actor, now, reason=None):
     return reason
 
 
-def _close(session, case, *, actor, now, note=None):
+def _check_verifier(case: Case, actor: Principal | None) -> None:
     if actor is not None and case.resolved_by_id == actor.id:
         raise RuleViolation("The verifier may not be the principal who resolved the case.")
+
+
+def _close(session, case, *, actor, now, note=None):
+    _check_verifier(case, actor)
     case.closed_at = now
     case.closed_by_id = actor.id if actor else None
     case.closed_on_time = case.deadline_at is None or now <= case.deadline_at
@@ -831,23 +835,43 @@ def _reopen(session, case, *, actor, now, reason):
     if (now.astimezone(TIMEZONE).date() - case.closed_at.astimezone(TIMEZONE).date()).days > days:
         raise RuleViolation(f"A case may be reopened within {days} calendar days of closing.")
     case.closed_at = case.closed_by_id = case.closed_on_time = None
-    case.resolved_at = case.resolved_by_id = case.resolved_level = case.resolution_note = None
     # The follow-up judged the closing the applicant now objects to; the next closing gets its own.
     case.satisfaction = None
     case.arrived_at = now
-    case.settled_at = None  # the settlement objected to: it needs a new one
-    owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
-    if _apart(case) or not owner.active:
-        # Where it happened has moved away from its owner since it was resolved, or its owner is
-        # no longer in use: it reopens with the unit that handles such cases there now.
-        owner, _lineage = _back_where_it_happened(session, case, now=now)
-    # A retirement under way lets go of the open cases it sees, and a closed one is not open yet.
-    tree_service.hold_taker(session, unit=owner)
-    # Nor does anyone let go of a closed case: who worked on it may have left, or moved away,
-    # since; it must not come back to wait on them.
-    _release_if_out_of_reach(session, case)
+    _unsettle(session, case, now=now)
     clock.start(case, now=now, policy=current_policy())
     return reason
+
+
+def _send_back(session, case, *, actor, now, reason):
+    """Not settled, the verifier found: its owner settles it again, in progress, on the deadline
+    that ran while it waited to be verified."""
+    _check_verifier(case, actor)
+    if _unsettle(session, case, now=now):
+        case.status = Status.REPORTED  # at a unit that has not had it: to accept, on its own deadline
+        clock.start(case, now=now, policy=current_policy())
+    else:
+        case.status = Status.IN_PROGRESS
+    return reason
+
+
+def _unsettle(session: Session, case: Case, *, now: datetime) -> bool:
+    """Take back the resolution of a resolved or closed case, which goes back to work: with its
+    owner or, where that was moved away from where it happened or retired since (a resolved case
+    stays the record of who handled it), with the unit that handles such cases there now. True
+    when it went to that unit."""
+    case.resolved_at = case.resolved_by_id = case.resolved_level = case.resolution_note = None
+    case.settled_at = None  # what was taken for a settlement needs a new one
+    owner = tree_service.get_unit_unscoped(session, unit_id=case.owner_unit_id)
+    handed_over = _apart(case) or not owner.active
+    if handed_over:
+        owner, _lineage = _back_where_it_happened(session, case, now=now)
+    # A retirement under way lets go of the open cases it sees, and this one is not open yet.
+    tree_service.hold_taker(session, unit=owner)
+    # Nor does anyone let go of a resolved or closed case: who worked on it may have left, or
+    # moved away, since; it must not come back to wait on them.
+    _release_if_out_of_reach(session, case)
+    return handed_over
 
 
 def _follow_up(session, case, *, actor, now, satisfaction, comment=None):
@@ -920,6 +944,7 @@ HANDLERS = {
     "suspend": _suspend,
     "resume": _resume,
     "close": _close,
+    "send_back": _send_back,
     "reopen": _reopen,
     "follow_up": _follow_up,
     "reject": _reject,

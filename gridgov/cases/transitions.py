@@ -37,6 +37,9 @@ TRANSITIONS: dict[str, Transition] = {
     "suspend": Transition(frozenset({R, A, P}), SUSPENDED),
     "resume": Transition(frozenset({SUSPENDED}), None),  # back to the status it was suspended in
     "close": Transition(frozenset({RESOLVED}), CLOSED),
+    # Verification found it not settled (核查不通过, 退回重办): back to its owner in progress, or
+    # where its owner was moved away or retired since, to the unit in use there, to accept.
+    "send_back": Transition(frozenset({RESOLVED}), None),
     "reopen": Transition(frozenset({CLOSED}), REOPENED),
     "follow_up": Transition(frozenset({CLOSED}), None),
     # Not a reopened case: it was settled, and its objection is answered by settling it again

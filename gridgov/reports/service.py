@@ -520,6 +520,7 @@ EVENT_WORDS = {
     "resume": "恢复办理",
     "resolve": "已化解",
     "close": "已核查结案",
+    "send_back": "核查未通过，继续办理",
     "reopen": "已重新办理",
     "follow_up": "已回访",
     "reject": "不予受理",

@@ -63,6 +63,9 @@ EXPECTED = {
     # after logging recorded (before, a resident's case could never go cross_boundary).
     "regrade": ({S.REPORTED, S.ACCEPTED, S.IN_PROGRESS, S.REOPENED}, None),
     "add_party": ({S.REPORTED, S.ACCEPTED, S.IN_PROGRESS, S.SUSPENDED, S.REFERRED, S.REOPENED}, None),
+    # And a verification that fails (核查不通过): before, a resolved case could only be closed.
+    # In progress again, or reported where its owner is gone (None: the handler decides).
+    "send_back": ({S.RESOLVED}, None),
 }
 
 

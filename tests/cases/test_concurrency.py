@@ -35,6 +35,7 @@ PARAMS = {
     "refer": {"channel": ReferralChannel.LABOUR_ARBITRATION},
     "return_from_referral": {"outcome": "award"},
     "close": {},
+    "send_back": {"reason": "核查未通过"},
     "reopen": {"reason": "异议"},
     "follow_up": {"satisfaction": 3},
 }

@@ -60,7 +60,7 @@ def params_for(action, case, rng, ids, assignee_id):
         return {"channel": rng.choice(list(ReferralChannel)), "external_reference": "外部编号"}
     if action == "return_from_referral":
         return {"outcome": rng.choice(["judgment", "award", "withdrawn"])}
-    if action in ("suspend", "reopen"):
+    if action in ("suspend", "reopen", "send_back"):
         return {"reason": "理由"}
     if action == "follow_up":
         return {"satisfaction": rng.randint(1, 5)}

@@ -242,6 +242,7 @@ BODIES = {
     "suspend": lambda ids, actors: {"reason": "当事人外出务工"},
     "resume": lambda ids, actors: {},
     "close": lambda ids, actors: {"note": "回访核实"},
+    "send_back": lambda ids, actors: {"reason": "回访核实：协议未履行"},
     "reopen": lambda ids, actors: {"reason": "申请人异议"},
     "follow_up": lambda ids, actors: {"satisfaction": 5, "comment": "满意"},
     "reject": lambda ids, actors: {"reason": "duplicate"},
@@ -273,7 +274,7 @@ def test_every_allowed_transition(session, actors, ids, status, action):
     after = act(actors.district.client, before, action, **body)
 
     target = EXPECTED[action][1]
-    expected_status = {"resume": "accepted", "follow_up": "closed"}.get(action, target) or status
+    expected_status = {"resume": "accepted", "follow_up": "closed", "send_back": "in_progress"}.get(action, target) or status
     assert after["status"] == expected_status
     assert after["version"] > before["version"]
     event = timeline(actors.district.client, case.id)[-1]
@@ -781,6 +782,33 @@ def test_close_needs_a_verifier_other_than_the_resolver(session, actors, ids):
     assert row.closed_on_time is True
     assert row.closed_by_id == actors.village2.id
     assert row.resolved_by_id == actors.village.id
+
+
+def test_a_verifier_sends_back_a_case_found_not_settled(session, actors, ids):
+    """核查不通过: before, a resolved case could only be closed, settled or not."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    case = act(actors.village.client, case, "assign", assignee_id=actors.grid.id)
+    case = act(actors.grid.client, case, "record_attempt", outcome="success", notes="双方口头达成一致")
+    resolved = act(actors.village.client, case, "resolve")
+
+    problem = assert_problem(act_response(actors.village.client, resolved, "send_back", reason="自查"), 422)
+    assert "verifier" in problem["detail"]
+    assert_problem(act_response(actors.village2.client, resolved, "send_back"), 422)  # says what was found
+
+    back = act(actors.village2.client, resolved, "send_back", reason="回访核实：对方未履行协议")
+    assert (back["status"], back["owner_unit_id"], back["assignee_id"]) == ("in_progress", ids[G11], actors.grid.id)
+    assert back["resolved_at"] is None and back["resolved_level"] is None and back["settled_at"] is None
+    assert back["deadline_at"] == resolved["deadline_at"]  # the owner's deadline ran on while it waited
+    event = timeline(actors.village.client, case["id"])[-1]
+    assert (event["action"], event["from_status"], event["reason"]) == ("send_back", "resolved", "回访核实：对方未履行协议")
+    assert back["id"] in [item["id"] for item in actors.grid.client.get(INBOX).get_json()["items"]]
+
+    # What was taken for a settlement was not one: resolving again needs a new one, or a note.
+    assert "attempt" in assert_problem(act_response(actors.village.client, back, "resolve"), 422)["detail"]
+    back = act(actors.grid.client, back, "record_attempt", outcome="success", notes="协议已履行")
+    again = act(actors.village.client, back, "resolve")
+    assert act(actors.village2.client, again, "close")["status"] == "closed"
+    assert fresh(session, case["id"]).resolved_at is not None
 
 
 def test_a_case_closed_after_its_deadline_is_not_closed_on_time(session, ids):

@@ -66,7 +66,7 @@ def test_final_and_waiting_statuses():
     # Nothing happens to a rejected case any more; a closed one can only be followed up or reopened.
     assert allowed_from(S.REJECTED) == []
     assert set(allowed_from(S.CLOSED)) == {"reopen", "follow_up"}
-    assert set(allowed_from(S.RESOLVED)) == {"close"}
+    assert set(allowed_from(S.RESOLVED)) == {"close", "send_back"}
     assert set(allowed_from(S.SUSPENDED)) == {"resume", "add_party"}
     assert set(allowed_from(S.REFERRED)) == {"return_from_referral", "add_party"}
 

@@ -225,6 +225,30 @@ def test_a_retired_village_hands_its_open_cases_to_its_town(app, session, actors
     assert counters.read_all(session) == kept
 
 
+def test_a_case_sent_back_after_its_village_retired_goes_to_the_town(session, actors, ids, client):
+    """A resolved case stays the record of the village that resolved it; sent back by its
+    verifier, the work goes to the town, to accept on its own deadline, not to a unit no one
+    works at."""
+    resolved = act(actors.village.client, log(actors.district.client, ids[M121], risk_grade="orange"), "accept")
+    resolved = act(actors.village.client, resolved, "assign", assignee_id=actors.village2.id)
+    resolved = act(actors.village.client, resolved, "resolve", note="已和解")
+    village = client.get(f"/api/v1/units/{ids[V1]}").get_json()
+    assert client.patch(f"/api/v1/units/{ids[V1]}", json={"active": False, "version": village["version"]}).status_code == 200
+    assert get(actors.district.client, resolved["id"])["owner_unit_id"] == ids[V1]
+
+    back = act(actors.town.client, get(actors.town.client, resolved["id"]), "send_back", reason="核查发现协议未履行")
+    assert (back["owner_unit_id"], back["owner_level"], back["status"]) == (ids[T1], "town", "reported")
+    assert back["assignee_id"] is None and back["resolved_at"] is None
+    assert back["deadline_at"] != resolved["deadline_at"] and back["deadline_colour"] == "green"
+    assert back["id"] in [case["id"] for case in actors.town.client.get(INBOX).get_json()["items"]]
+    assert act(actors.town.client, back, "accept")["status"] == "accepted"
+
+    session.expire_all()
+    kept = counters.read_all(session)
+    counters.rebuild(session, policy=service.current_policy())
+    assert counters.read_all(session) == kept
+
+
 def test_a_retired_district_keeps_its_cases_having_no_unit_above(session, actors, ids, client):
     """Before, they were handed to the district itself: sent back to reported, unassigned, on a
     fresh clock, with an event saying it handles them."""

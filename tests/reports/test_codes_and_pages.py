@@ -924,6 +924,20 @@ def test_report_followed_through_dispatch_and_the_case_lifecycle(
         assert secret not in page
 
 
+def test_a_case_its_verifier_sends_back_goes_on_for_the_resident(client, anonymous, clerk, command, verifier, ids,
+                                                                   names):
+    code = file_report(anonymous, token_of(client, ids[M111]))
+    case_id = triage(clerk, code, "dispatch", risk_grade="blue")["case_id"]
+    case_act(command, case_id, "accept")
+    case_act(command, case_id, "resolve", note="内部备注 NOTE-RESOLVE-5526")
+    case_act(verifier, case_id, "send_back", reason="内部核查意见 NOTE-BACK-5527")
+
+    page = tracking_page(anonymous, code)
+    assert stage(page) == f"{names[G11]}正在调处"
+    assert steps(page)[-2:] == ["已化解", "核查未通过，继续办理"]
+    assert "NOTE-" not in page
+
+
 @pytest.mark.parametrize("reason, words", [
     ("out_of_scope", "该事项不属于社会治理中心受理范围，请向相关部门反映"),
     ("duplicate", "与其他相同反映合并办理"),
