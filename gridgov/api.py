@@ -22,7 +22,7 @@ from werkzeug.routing import IntegerConverter
 from gridgov import errors
 from gridgov.auth import pii
 from gridgov.config import DEFAULTS, PAGE_SIZE_MAX
-from gridgov.db import utc_moment
+from gridgov.db import moment_text, utc_moment
 
 # Ids are 32-bit on every database; a larger number in a URL is simply an id that does not exist.
 MAX_ID = 2**31 - 1
@@ -293,7 +293,10 @@ class Text(ma.fields.String):
 
 
 class Moment(ma.fields.AwareDateTime):
-    """An ISO 8601 moment with its offset, given back in UTC."""
+    """An ISO 8601 moment with its offset, given back in UTC, in one form (``moment_text``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else moment_text(value)
 
     # "…T00:00:00+08:00" typed into a URL arrives with a space for the "+" (form encoding).
     SPACED_OFFSET = re.compile(r"([T ][0-9:.]+) ([0-9]{2}:?[0-9]{2})\Z", re.ASCII)

@@ -65,6 +65,13 @@ def utc_moment(value: datetime) -> datetime:
         raise ValueError("the moment lies outside the years 1 to 9999 in UTC") from None
 
 
+def moment_text(value: datetime) -> str:
+    """``value`` as every answer writes a moment: UTC, always with microseconds. (``isoformat``
+    leaves them out when they are 0, and clients' parsers, Swift's ISO8601DateFormatter among
+    them, take one form or the other.)"""
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 class UTCDateTime(sa.TypeDecorator):
     """A timestamp stored in UTC and always read back timezone-aware.
 

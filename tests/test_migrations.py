@@ -221,3 +221,56 @@ def test_cases_settled_before_the_column_are_settled_after_it(empty_app):
         db.session.expire_all()
         assert [case.settled_at is not None for case in db.session.scalars(sa.select(Case).order_by(Case.id))] \
             == expected == [True, False, False]
+
+
+def test_cases_upgraded_past_migrations_that_wrote_into_them_replay_from_their_events(empty_app):
+    """Found by an audit: 0015 (rejection texts split), 0017 (clock_stopped_at) and 0018
+    (settled_at, filled from the attempts) wrote into every case with no event, and no case of an
+    upgraded database could be rebuilt from its events. 0019 records what they miss, once."""
+    from gridgov.cases import service as cases_service
+    from gridgov.cases.enums import Outcome
+    from gridgov.cases.models import Case, CaseEvent
+    from gridgov.tree import transfer
+    from gridgov.tree.models import Unit
+    from tests.conftest import SMALL_TREE_CSV
+
+    def replayed_as_it_is() -> list[bool]:
+        db.session.expire_all()
+        return [cases_service.replay(cases_service.events(db.session, case=case)) == cases_service.snapshot(case)
+                for case in db.session.scalars(sa.select(Case).order_by(Case.id))]
+
+    with empty_app.app_context():
+        flask_migrate.upgrade()
+        transfer.import_csv(db.session, data=SMALL_TREE_CSV.encode())
+        micro = db.session.scalar(sa.select(Unit).where(Unit.code == "510503001001001001"))
+        for steps in ([("accept", {}), ("record_attempt", {"outcome": Outcome.SUCCESS})],
+                      [("reject", {"reason": "duplicate", "note": "与已登记案件重复"})], []):
+            case, _ = cases_service.create_case(db.session, actor=None, title="邻里纠纷", category="family_neighbour",
+                                                risk_grade="blue", source="hotline", origin_unit_id=micro.id)
+            for action, params in steps:
+                cases_service.act(db.session, case=case, action=action, actor=None, version=case.version, params=params)
+        db.session.commit()
+        assert replayed_as_it_is() == [True, True, True]
+        # The events as they were written before those columns were: none of them told.
+        events = CaseEvent.__table__
+        for event_id, details in db.session.execute(sa.select(events.c.id, events.c.details)).all():
+            changes = {name: value for name, value in details["changes"].items()
+                       if name not in ("settled_at", "clock_stopped_at", "rejection_note")}
+            db.session.execute(events.update().where(events.c.id == event_id)
+                               .values(details={**details, "changes": changes}))
+        db.session.commit()
+        assert replayed_as_it_is() == [False, False, False]
+        written = db.session.scalar(sa.select(sa.func.count()).select_from(events))
+
+        flask_migrate.downgrade(revision="0018_settled_at")
+        flask_migrate.upgrade()
+        assert replayed_as_it_is() == [True, True, True]
+        upgrades = db.session.scalars(sa.select(CaseEvent).where(CaseEvent.action == "upgrade")
+                                      .order_by(CaseEvent.case_id)).all()
+        assert len(upgrades) == 3 and written + 3 == db.session.scalar(sa.select(sa.func.count()).select_from(events))
+        assert upgrades[1].details["changes"] == {"settled_at": None, "clock_stopped_at": upgrades[1].details[
+            "changes"]["clock_stopped_at"], "rejection_note": "与已登记案件重复"}
+        # Once: run again, the trail tells every case already.
+        flask_migrate.downgrade(revision="0018_settled_at")
+        flask_migrate.upgrade()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(events)) == written + 3

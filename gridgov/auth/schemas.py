@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import FullMatch, Id, Moment, PageArgs, Text, page_schema
 from gridgov.auth.permissions import ROLE_PERMISSIONS, Role
 from gridgov.auth.service import is_locked
 
@@ -42,8 +42,8 @@ class PrincipalSchema(ma.Schema):
     has_password = fields.Function(lambda principal: principal.password_hash is not None, required=True,
                                    metadata={"type": "boolean"})
     version = fields.Integer(required=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    created_at = Moment(required=True)
+    updated_at = Moment(required=True)
 
 
 PrincipalPageSchema = page_schema(PrincipalSchema, "PrincipalPage")
@@ -105,9 +105,9 @@ class TokenSchema(ma.Schema):
     username = fields.Function(lambda token: token.principal.username, required=True, metadata={"type": "string"})
     name = fields.String(required=True)
     prefix = fields.String(required=True, metadata={"description": "The token's first characters."})
-    created_at = fields.AwareDateTime(required=True)
-    expires_at = fields.AwareDateTime(allow_none=True, required=True)
-    revoked_at = fields.AwareDateTime(allow_none=True, required=True)
+    created_at = Moment(required=True)
+    expires_at = Moment(allow_none=True, required=True)
+    revoked_at = Moment(allow_none=True, required=True)
 
 
 TokenPageSchema = page_schema(TokenSchema, "TokenPage")
@@ -123,7 +123,7 @@ class TokenListArgs(PageArgs):
 
 class AuditEventSchema(ma.Schema):
     id = fields.Integer(required=True)
-    at = fields.AwareDateTime(required=True)
+    at = Moment(required=True)
     actor_id = fields.Integer(allow_none=True, required=True)
     actor = fields.String(required=True)
     action = fields.String(required=True)

@@ -15,7 +15,7 @@ from gridgov.auth import audit
 from gridgov.auth.models import AdminEvent, ApiToken, Principal
 from gridgov.auth.permissions import Role, allows, reads_personal_data
 from gridgov.auth.scope import UNSCOPED, current_scope, current_scope_path
-from gridgov.db import one_by_id, utcnow
+from gridgov.db import moment_text, one_by_id, utcnow
 from gridgov.errors import Conflict, Forbidden, Locked, NotFound, RuleViolation, Unauthenticated
 from gridgov.tree import service as tree_service
 
@@ -405,7 +405,8 @@ def issue_token(
     session.flush()
     audit.record_principal(
         session, action="token.issue", principal=principal,
-        details={"token_id": token.id, "name": name, "expires_at": token.expires_at.isoformat() if token.expires_at else None},
+        details={"token_id": token.id, "name": name,
+                 "expires_at": moment_text(token.expires_at) if token.expires_at else None},
     )
     return token, text
 

@@ -72,8 +72,10 @@ def add(session, *, case, actor, upload) -> tuple[Attachment, bool]:
     )
     session.add(attachment)
     session.flush()
-    service.record_note(session, case=case, actor=actor, action="attach", now=utcnow(), reason=name,
+    now = utcnow()
+    service.record_note(session, case=case, actor=actor, action="attach", now=now, reason=name,
                         details={"attachment_id": attachment.id, "content_type": kind.mime, "size": len(data)})
+    service.touch(session, case, now=now)
     # Last, when all the database would refuse has been asked of it; ``commit`` takes it back if
     # the commit fails.
     _store(folder, storage_name, data)

@@ -207,7 +207,8 @@ class CaseSequence(db.Model):
 
 
 class IdempotencyRecord(db.Model):
-    """A retried ``POST /cases`` with the same ``Idempotency-Key`` answers the first case."""
+    """A retried ``POST /cases`` or case action with the same ``Idempotency-Key`` answers the case
+    the first request made or acted on (kept ``service.KEYS_KEPT``)."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (sa.UniqueConstraint("principal_id", "key", name="uq_idempotency_records_principal_key"),)

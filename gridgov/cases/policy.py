@@ -51,6 +51,10 @@ class Policy:
     yellow_after: float = 0.8
     # Calendar days after closing within which the applicant may object (reopen).
     reopen_days: int = 30
+    # Calendar days before a case was logged within which a mediation attempt may be recorded on
+    # it, while it is still with the unit it was logged to: a dispute settled on the spot (当场调解)
+    # is logged afterwards, at the end of the day or after a weekend.
+    attempts_before_logging_days: int = 7
     # Risk weights for the risk score (used by rollups).
     risk_weights: dict = field(default_factory=lambda: {
         RiskGrade.BLUE: 1, RiskGrade.YELLOW: 2, RiskGrade.ORANGE: 4, RiskGrade.RED: 8,
@@ -127,7 +131,8 @@ def _check(name: str, value) -> None:
         raise ValueError("risk weights are from 0 to 1000")
     elif name == "yellow_after" and not (isinstance(value, (int, float)) and 0 < value < 1):
         raise ValueError("a share of the deadline between 0 and 1, e.g. 0.8")
-    elif name == "reopen_days" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+    elif name in ("reopen_days", "attempts_before_logging_days") and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         raise ValueError("a whole number of calendar days, 0 or more")
 
 

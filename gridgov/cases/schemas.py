@@ -68,7 +68,7 @@ class AttachmentSchema(ma.Schema):
     content_type = fields.String(required=True)
     size = fields.Integer(required=True)
     sha256 = fields.String(required=True)
-    uploaded_at = fields.AwareDateTime(required=True)
+    uploaded_at = Moment(required=True)
 
 
 class CaseSchema(ma.Schema):
@@ -91,16 +91,16 @@ class CaseSchema(ma.Schema):
     assignee_id = fields.Integer(allow_none=True, required=True)
     studio_id = fields.Integer(allow_none=True, required=True)
     status = enum(Status, required=True)
-    arrived_at = fields.AwareDateTime(required=True)
-    settled_at = fields.AwareDateTime(allow_none=True, required=True, metadata={"description": (
+    arrived_at = Moment(required=True)
+    settled_at = Moment(allow_none=True, required=True, metadata={"description": (
         "When a successful mediation was first recorded since the case came to its owner: it may be resolved.")})
-    deadline_at = fields.AwareDateTime(allow_none=True, required=True)
+    deadline_at = Moment(allow_none=True, required=True)
     deadline_provisional = fields.Boolean(required=True, metadata={"description": (
         "Counted beyond the official calendar's data (Monday–Friday less the statutory holidays); on a "
         "closed case, whether it closed on time is judged again once the data is there.")})
     deadline_colour = enum(DeadlineColour, allow_none=True, required=True, attribute="deadline_colour")
-    resolved_at = fields.AwareDateTime(allow_none=True, required=True)
-    closed_at = fields.AwareDateTime(allow_none=True, required=True)
+    resolved_at = Moment(allow_none=True, required=True)
+    closed_at = Moment(allow_none=True, required=True)
     referral_channel = enum(ReferralChannel, allow_none=True, required=True)
     referral_reference = fields.String(allow_none=True, required=True)
     rejection_reason = enum(RejectionReason, allow_none=True, required=True)
@@ -108,8 +108,8 @@ class CaseSchema(ma.Schema):
     satisfaction = fields.Integer(allow_none=True, required=True)
     parties = fields.List(fields.Nested(PartyOutSchema), required=True, attribute="parties_view")
     attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    created_at = Moment(required=True)
+    updated_at = Moment(required=True)
     version = fields.Integer(required=True)
 
 
@@ -237,7 +237,11 @@ class ActionSchema(ma.Schema):
     unit_id = Id(metadata={"description": "delegate: the unit below the owner that takes the case."})
     outcome = Text(max_length=100, min_length=1, metadata={"description": f"record_attempt: {' | '.join(Outcome)}; "
                                              "return_from_referral: what came back (e.g. judgment)."})
-    attempted_at = Moment()
+    attempted_at = Moment(metadata={"description": (
+        "record_attempt: when it happened (default: now), not in the future; not before the case came to its "
+        "owner, or, while the unit it was logged to has it, up to the policy's attempts_before_logging_days "
+        f"({DEFAULT.attempts_before_logging_days} by default) before it was logged: mediated on the spot, logged "
+        "afterwards. A few minutes' clock error either way is allowed.")})
     by = Text(max_length=100, single_line=True,
               metadata={"description": "record_attempt: who mediated (default: you)."})
     notes = Text(max_length=5000)
@@ -253,7 +257,7 @@ class ActionSchema(ma.Schema):
 
 class EventSchema(ma.Schema):
     id = fields.Integer(required=True)
-    at = fields.AwareDateTime(required=True)
+    at = Moment(required=True)
     actor = fields.String(required=True)
     action = fields.String(required=True)
     from_status = enum(Status, allow_none=True, required=True)

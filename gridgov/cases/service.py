@@ -3,12 +3,13 @@
 import json
 import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.auth import pii
@@ -40,7 +41,7 @@ from gridgov.cases.models import (
     studio_ids_of,
 )
 from gridgov.cases.transitions import TRANSITIONS, allowed, allowed_from, described_from, sources
-from gridgov.db import one_by_id, utc_moment, utcnow
+from gridgov.db import moment_text, one_by_id, utc_moment, utcnow
 from gridgov.errors import BeingMoved, Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from gridgov.rollups import counters, measures
 from gridgov.tree import paths
@@ -203,8 +204,11 @@ def create_case(
     case.reference = _next_reference(session, district=district, year=now.astimezone(TIMEZONE).year)
     session.add(case)
     session.flush()
+    # Who the parties are stays out (the timeline is read widely); where they live decides a
+    # cross_boundary escalation, as in add_party's event.
+    parties_logged = [{"role": str(party["role"]), "home_unit_id": party.get("home_unit_id")} for party in parties]
     _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
-           from_owner=None, reason=None)
+           from_owner=None, reason=None, details={"parties": parties_logged} if parties_logged else None)
     if record is not None:
         record.case_id = case.id
         session.flush()
@@ -230,7 +234,7 @@ def _fingerprint(fields: dict) -> str:
 
 
 def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Case | None, IdempotencyRecord | None]:
-    """The case an earlier request with this key made, or a new reservation of the key.
+    """The case an earlier request with this key made or acted on, or a new reservation of the key.
 
     The key is reserved before the case is made: a retry racing the first request waits on
     the unique index (PostgreSQL) or the database lock (SQLite), then finds its case.
@@ -252,11 +256,29 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
                 raise
     if record.request_hash != fingerprint:
         # 422, not 409: sending it again cannot help (draft-ietf-httpapi-idempotency-key-header).
-        raise RuleViolation("This Idempotency-Key was used for a different request; use a new key for a new case.",
+        raise RuleViolation("This Idempotency-Key was used for a different request; use a new key for each request.",
                             errors={"Idempotency-Key": ["used for a different request"]})
     if record.case_id is None:
         raise Conflict("A request with this Idempotency-Key is still being handled; retry in a moment.")
-    return session.scalar(sa.select(Case).where(Case.id == record.case_id)), None
+    case = session.scalar(sa.select(Case).where(Case.id == record.case_id))  # as the caller may see it now
+    if case is None:
+        # Not a second case, nor a 404 the phone would take for "not logged": it was done.
+        reference = session.scalar(sa.select(Case.reference).where(Case.id == record.case_id)
+                                   .execution_options(**UNSCOPED))
+        raise Forbidden(f"The request with this Idempotency-Key was done: case {reference}, which is outside "
+                        "your scope now.")
+    return case, None
+
+
+# How long a retried request with an Idempotency-Key answers what the first one did: a phone
+# out of reach in the hills for days still gets its own case back. Older keys are forgotten by
+# the sweep (``forget_idempotency_keys``).
+KEYS_KEPT = timedelta(days=7)
+
+
+def forget_idempotency_keys(session: Session, *, now: datetime) -> int:
+    """Forget the keys older than ``KEYS_KEPT``; how many."""
+    return session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEYS_KEPT)).rowcount
 
 
 _sequences = CaseSequence.__table__
@@ -346,6 +368,24 @@ def act(
     return case
 
 
+def act_once(session: Session, *, case_id: int, action: str, actor: Principal | None, version: int | None,
+             params: dict, idempotency_key: str | None = None) -> tuple[Case, bool]:
+    """``act`` on the case ``case_id``, once for an ``idempotency_key``: the same request sent again
+    (a phone's retry, its first answer lost on the way) answers the case as it is now, and False,
+    where it would otherwise find its own version stale, or do the same thing twice."""
+    record = None
+    if idempotency_key is not None:
+        fields = {"case_id": case_id, "action": action, "version": version, **params}
+        earlier, record = _reserve_key(session, actor=actor, key=idempotency_key, fields=fields)
+        if earlier is not None:
+            return earlier, False
+    case = act(session, case=get_case(session, case_id=case_id), action=action, actor=actor, version=version,
+               params=params)
+    if record is not None:
+        record.case_id = case.id
+    return case, True
+
+
 def _hold_units(session: Session, case: Case) -> list:
     """Hold (``tree_service.try_to_hold``) the case's owner and the lineage of where it happened;
     the lineage, for the counters. ``BeingMoved`` while a move changes one of them."""
@@ -393,6 +433,14 @@ def hold_as_it_is(session: Session, case: Case, *, alone: bool = False) -> Case:
     session.scalars(sa.select(Case).where(Case.id == case.id).with_for_update(read=not alone, of=Case)
                     .execution_options(populate_existing=True, **UNSCOPED)).all()
     return case
+
+
+def touch(session: Session, case: Case, *, now: datetime) -> None:
+    """The case's answer changed (a file attached) though the case did not: ``updated_at`` says so
+    to an app that refreshes what changed, and ``version`` stays, so that no one's action in hand
+    turns stale for a photo. (Under ``hold_as_it_is(alone=True)``.)"""
+    session.execute(sa.update(Case.__table__).where(Case.__table__.c.id == case.id).values(updated_at=now))
+    set_committed_value(case, "updated_at", now)
 
 
 def check_may_attach(case: Case, actor: Principal | None) -> None:
@@ -478,27 +526,28 @@ def _release_out_of_reach(session: Session, *, new_path: str) -> None:
         _release_if_out_of_reach(session, case)
 
 
-def _release_if_out_of_reach(session: Session, case: Case, *, assignee: Principal | None = None) -> None:
+def _release_if_out_of_reach(session: Session, case: Case, *, assignee: Principal | None = None,
+                             now: datetime | None = None) -> None:
     """Let go of the case's studio if it serves another district now, and of its assignee
     (``assignee``, already read, or the case's) if they may no longer work on it (deactivated,
-    or their role or scope changed)."""
+    or their role or scope changed); ``now``: the moment of the action that does it."""
     from gridgov.people.models import Studio
 
     if case.studio_id is not None:
         studio = session.scalar(sa.select(Studio).where(Studio.id == case.studio_id).execution_options(**UNSCOPED))
         if studio.district_id != case.district_id:
-            _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now")
+            _unassign(session, case, studio=True, reason=f"{studio.name} serves another district now", now=now)
     if case.assignee_id is not None:
         assignee = assignee or session.get(Principal, case.assignee_id)
         why = "their account was deactivated" if not assignee.active else _cannot_work_on(case, assignee)
         if why is not None:
-            _unassign(session, case, reason=f"{assignee.display_name} may no longer work on it: {why}")
+            _unassign(session, case, reason=f"{assignee.display_name} may no longer work on it: {why}", now=now)
 
 
-def _unassign(session: Session, case: Case, *, reason: str, studio: bool = False) -> None:
+def _unassign(session: Session, case: Case, *, reason: str, studio: bool = False, now: datetime | None = None) -> None:
     """Take the case from its assignee (``studio``: from its studio) with an event: the work must
     not wait on someone who cannot see it."""
-    before, now = _snapshot(case), utcnow()
+    before, now = _snapshot(case), now or utcnow()
     if studio:
         case.studio_id = None
     else:
@@ -568,21 +617,24 @@ def _transfer(session: Session, case: Case, *, to: Unit | None, why: Callable[[U
     now, policy = utcnow(), current_policy()
     before, counted = _snapshot(case), counters.state(case, policy)
     from_status, from_owner = case.status, case.owner_unit_id
-    if to is None:
-        target, lineage = _back_where_it_happened(session, case, now=now)
-        tree_service.hold_taker(session, unit=target)  # not retired meanwhile (``to`` is held by its caller)
-    else:
-        target, lineage = to, list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
-        _set_owner(case, target, path=target.path, now=now)
-    if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
-        case.status = Status.REPORTED
-    if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
-        case.suspended_from = Status.REPORTED
-    if case.status in CLOCK_RUNNING:
-        clock.start(case, now=now, policy=policy)
-    else:  # suspended or referred: the new owner's full deadline when it runs again
-        case.deadline_remaining_seconds = None
-    case.updated_at = now
+    # No flush half-way (as in ``act``): a row with the new owner and the old deadline, and a
+    # version counted twice for one transfer.
+    with session.no_autoflush:
+        if to is None:
+            target, lineage = _back_where_it_happened(session, case, now=now)
+            tree_service.hold_taker(session, unit=target)  # not retired meanwhile (``to`` is held by its caller)
+        else:
+            target, lineage = to, list(session.scalars(tree_service.LINEAGE, {"unit_id": case.origin_unit_id}))
+            _set_owner(case, target, path=target.path, now=now)
+        if case.status in (Status.ACCEPTED, Status.IN_PROGRESS):
+            case.status = Status.REPORTED
+        if case.suspended_from in (Status.ACCEPTED, Status.IN_PROGRESS):
+            case.suspended_from = Status.REPORTED
+        if case.status in CLOCK_RUNNING:
+            clock.start(case, now=now, policy=policy)
+        else:  # suspended or referred: the new owner's full deadline when it runs again
+            case.deadline_remaining_seconds = None
+        case.updated_at = now
     session.flush()
     _event(session, case, actor=current_principal(), action="transfer", now=now, before=before,
            from_status=from_status, from_owner=from_owner, reason=why(target))
@@ -640,13 +692,23 @@ def _give_to_studio(session, case, studio_id: int) -> str:
     return studio.name
 
 
+# A phone's clock a few minutes off, either way, breaks no rule.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by=None, notes=""):
     attempted_at = attempted_at or now
-    if attempted_at > now + timedelta(minutes=5):
+    if attempted_at > now + CLOCK_SKEW:
         raise RuleViolation("A mediation attempt cannot lie in the future.", errors={"attempted_at": ["in the future"]})
     # Attempts are credited to the present owner's level (escalation and resolution read them so):
-    # one from before the case came to it was another level's, or none.
-    if attempted_at < case.arrived_at:
+    # one from before the case came to it was another level's, or none. Except where it was
+    # logged: a dispute mediated on the spot is logged afterwards.
+    if case.arrived_at == case.created_at:
+        days = current_policy().attempts_before_logging_days
+        if attempted_at < case.created_at - timedelta(days=days) - CLOCK_SKEW:
+            raise RuleViolation(f"A mediation attempt may come at most {days} days before the case was logged.",
+                                errors={"attempted_at": [f"more than {days} days before {_plain(case.created_at)}"]})
+    elif attempted_at < case.arrived_at - CLOCK_SKEW:
         raise RuleViolation("A mediation attempt recorded here cannot come before the case came to its present owner.",
                             errors={"attempted_at": [f"before {_plain(case.arrived_at)}"]})
     attempt = MediationAttempt(
@@ -870,7 +932,7 @@ def _unsettle(session: Session, case: Case, *, now: datetime) -> bool:
     tree_service.hold_taker(session, unit=owner)
     # Nor does anyone let go of a resolved or closed case: who worked on it may have left, or
     # moved away, since; it must not come back to wait on them.
-    _release_if_out_of_reach(session, case)
+    _release_if_out_of_reach(session, case, now=now)
     return handed_over
 
 
@@ -1010,7 +1072,7 @@ REPLAYED_FIELDS = [column.key for column in Case.__table__.columns if column.key
 
 def _plain(value):
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()  # as the row reads back
+        return moment_text(value)  # as the row reads back, and as answers write it
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -1190,7 +1252,12 @@ def _cases_of_unit(session: Session, unit) -> str | None:
         .limit(1)
         .execution_options(**UNSCOPED)
     )
-    return f"Unit {unit.code} handled cases (their timelines name it); deactivate it instead." if handled else None
+    if handled:
+        return f"Unit {unit.code} handled cases (their timelines name it); deactivate it instead."
+    # A party's home decides whether their case may go up cross_boundary, and events name it.
+    home = session.scalar(sa.select(Party.id).where(Party.home_unit_id == unit.id).limit(1)
+                          .execution_options(**UNSCOPED))
+    return f"Parties of cases live in unit {unit.code}; deactivate it instead." if home else None
 
 
 tree_service.DELETE_GUARDS.append(_cases_of_unit)

@@ -1,5 +1,6 @@
-"""The sweep: overdue cases are escalated where policy says so, otherwise marked red; and
-provisional deadlines are counted again on the holiday calendar as installed now.
+"""The sweep: overdue cases are escalated where policy says so, otherwise marked red;
+provisional deadlines are counted again on the holiday calendar as installed now; and the
+idempotency keys of requests older than a week are forgotten.
 
 Run it every few minutes (``flask --app gridgov cases sweep``, from cron or a systemd timer).
 It is idempotent — a marked case is not marked again, an escalated one has a new deadline — and
@@ -7,7 +8,7 @@ safe in two processes at once: on PostgreSQL each batch is taken with ``FOR UPDA
 so no case is handled by both; SQLite lets one writer in at a time, from its first look.
 """
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from gridgov.cases import calendar, service, transitions
 from gridgov.cases.enums import DEADLINE_STANDS, EscalationReason, HandlingLevel, Status
 from gridgov.cases.models import Case, CaseEvent
-from gridgov.db import UTCDateTime, utcnow
+from gridgov.db import UTCDateTime, moment_text, utcnow
 from gridgov.errors import BeingMoved
 from gridgov.tree import service as tree_service
 
@@ -53,8 +54,9 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     unmarked = Case.overdue_marked_at.is_(None)
     marked = _mark_overdue(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), now=now,
                            batch_size=batch_size, skipped=skipped, progress=progress)
+    forgotten = service.forget_idempotency_keys(session, now=now)
     session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
-    return {"recounted": recounted, "escalated": escalated, "marked": marked}
+    return {"recounted": recounted, "escalated": escalated, "marked": marked, "keys_forgotten": forgotten}
 
 
 def _recount_provisional(session: Session, *, now: datetime, batch_size: int) -> int:
@@ -129,7 +131,7 @@ def _mark_red(session: Session, *, ids: list[int], now: datetime) -> list[int]:
         .values(overdue_marked_at=now, version=Case.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    details = {"changes": {"overdue_marked_at": now.astimezone(timezone.utc).isoformat()}}
+    details = {"changes": {"overdue_marked_at": moment_text(now)}}
     session.execute(
         sa.insert(CaseEvent).from_select(
             ["case_id", "at", "actor", "action", "from_status", "to_status",

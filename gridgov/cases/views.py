@@ -54,6 +54,29 @@ def _present_page(rows: list, limit: int, key) -> dict:
     return body
 
 
+# Set on an answer given again to a retried request (as Stripe's API does): nothing was done now.
+REPLAYED = {"Idempotent-Replayed": "true"}
+REPLAYED_DOC = {"Idempotent-Replayed": {"description": "`true` on the answer to a request sent again with the same "
+                                                       "Idempotency-Key: nothing was done this time.",
+                                        "schema": {"type": "string", "enum": ["true"]}}}
+
+
+def idempotency_key_parameter(retry: str) -> dict:
+    return {
+        "in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": f"A unique key per request (a UUID), sent again with its retries: a retry {retry}; the same key "
+                       "with another request answers 422, and 409 while the first is still being handled (retry in a "
+                       f"moment). Keys are kept {service.KEYS_KEPT.days} days.",
+    }
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+        raise RuleViolation("An Idempotency-Key is 1 to 200 printable characters.")
+    return key
+
+
 @blp.route("/cases")
 class Cases(MethodView):
     @blp.arguments(CaseListArgs, location="query")
@@ -68,21 +91,14 @@ class Cases(MethodView):
 
     @blp.arguments(CaseCreateSchema)
     @blp.response(201, CaseSchema)
-    @blp.doc(parameters=[{
-        "in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": 200},
-        "description": "A retried request with the same key answers the first case (200) instead of creating another; "
-                       "the same key with another body answers 422, and 409 while the first request is still "
-                       "being handled (retry in a moment).",
-    }])
-    @blp.alt_response(200, schema=CaseSchema, description="An earlier request with this Idempotency-Key.")
+    @blp.doc(parameters=[idempotency_key_parameter("answers the first case (200) instead of creating another")])
+    @blp.alt_response(200, schema=CaseSchema, description="An earlier request with this Idempotency-Key.",
+                      headers=REPLAYED_DOC)
     def post(self, data):
         """Log a case where it happened; it is owned at the lowest level policy allows."""
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
-            raise RuleViolation("An Idempotency-Key is 1 to 200 printable characters.")
-        case, created = service.create_case(db.session, actor=g.principal, idempotency_key=key, **data)
+        case, created = service.create_case(db.session, actor=g.principal, idempotency_key=_idempotency_key(), **data)
         db.session.commit()
-        return present(case), 201 if created else 200
+        return (present(case), 201) if created else (present(case), 200, REPLAYED)
 
 
 @blp.route("/cases/<id:case_id>")
@@ -106,17 +122,24 @@ class Timeline(MethodView):
 @blp.route("/cases/<id:case_id>/actions")
 class Actions(MethodView):
     @blp.arguments(ActionSchema)
-    @blp.response(200, CaseSchema)
-    @blp.doc(description=ACTIONS_DESCRIPTION)
+    @blp.response(200, CaseSchema, headers=REPLAYED_DOC)
+    @blp.alt_response(409, response="CONFLICT", description=(
+        "The action is not allowed from the case's status (`allowed_actions` lists those that are), or `version` is "
+        "stale (`current_version` says the case's): read the case again and decide. A stale version may be your own "
+        "earlier request, done though its answer was lost: send actions with an `Idempotency-Key` and a retry "
+        "answers the case instead."))
+    @blp.doc(description=ACTIONS_DESCRIPTION, parameters=[idempotency_key_parameter(
+        "answers the case as it is now (200) instead of acting again, or finding its own version stale")])
     def post(self, data, case_id):
         """Act on a case"""
         action, version = data.pop("action"), data.pop("version")
         service.check_role(action=action, actor=g.principal)  # 403 before the fields are looked at
         params = _action_params(action, data)
-        case = service.get_case(db.session, case_id=case_id)
-        case = service.act(db.session, case=case, action=action, actor=g.principal, version=version, params=params)
+        case, acted = service.act_once(db.session, case_id=case_id, action=action, actor=g.principal, version=version,
+                                       params=params, idempotency_key=_idempotency_key())
         db.session.commit()
-        return present(case)
+        return (present(case), 200) if acted else (present(case), 200, REPLAYED)
+
 
 
 def _action_params(action: str, data: dict) -> dict:

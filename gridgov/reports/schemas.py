@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Id, PageArgs, Text, page_schema
+from gridgov.api import Id, Moment, PageArgs, Text, page_schema
 from gridgov.cases.enums import Category, RiskGrade
 from gridgov.cases.schemas import enum
 from gridgov.reports.models import Channel, RejectionReason, ReportStatus
@@ -32,13 +32,13 @@ class ReportSchema(ma.Schema):
     longitude = fields.Float(allow_none=True, required=True)
     address = fields.String(allow_none=True, required=True)
     status = enum(ReportStatus, required=True)
-    submitted_at = fields.AwareDateTime(required=True)
-    triage_due_at = fields.AwareDateTime(required=True, metadata={"description": "The end of the working day it came in."})
+    submitted_at = Moment(required=True)
+    triage_due_at = Moment(required=True, metadata={"description": "The end of the working day it came in."})
     triage_due_provisional = fields.Boolean(required=True, metadata={
         "description": "The due time was counted past the installed holiday data (Monday to Friday less the "
                        "statutory holidays); the sweep counts it again once the data is there."})
     overdue = fields.Boolean(required=True, metadata={"description": "Pending past triage_due_at."})
-    handled_at = fields.AwareDateTime(allow_none=True, required=True)
+    handled_at = Moment(allow_none=True, required=True)
     handled_by_id = fields.Integer(allow_none=True, required=True)
     case_id = fields.Integer(allow_none=True, required=True, metadata={"description": "The case it became or joined."})
     merged_into_id = fields.Integer(allow_none=True, required=True)
@@ -70,4 +70,4 @@ class ReportCodeSchema(ma.Schema):
     unit_id = fields.Integer(required=True)
     token = fields.String(required=True)
     url = fields.String(required=True, metadata={"description": "What the QR code carries: the report page."})
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Moment(required=True)

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from gridgov.api import Boolean, Float, FullMatch, Id, PageArgs, Text, page_schema
+from gridgov.api import Boolean, Float, FullMatch, Id, Moment, PageArgs, Text, page_schema
 from gridgov.tree.levels import Level
 
 CODE = FullMatch(r"^[0-9]{6,18}$", error="A code is 6 to 18 digits.")
@@ -23,8 +23,8 @@ class UnitSchema(ma.Schema):
     longitude = fields.Float(allow_none=True)
     active = fields.Boolean(required=True)
     version = fields.Integer(required=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    created_at = Moment(required=True)
+    updated_at = Moment(required=True)
 
 
 UnitPageSchema = page_schema(UnitSchema, "UnitPage")

@@ -81,8 +81,11 @@ def test_a_photo_and_a_signed_agreement_are_kept_and_listed(actors, case, attach
     assert photo["sha256"] == hashlib.sha256(png).hexdigest()
     assert (agreement["filename"], agreement["content_type"]) == ("调解协议书.pdf", "application/pdf")
 
-    listed = get(actors.village.client, case["id"])["attachments"]
-    assert [item["id"] for item in listed] == [photo["id"], agreement["id"]]
+    seen = get(actors.village.client, case["id"])
+    assert [item["id"] for item in seen["attachments"]] == [photo["id"], agreement["id"]]
+    # An app that refreshes the cases whose updated_at moved sees the files; the version stays,
+    # so that no one's action in hand turns stale for a photo.
+    assert seen["updated_at"] > case["updated_at"] and seen["version"] == case["version"]
     events = [event for event in timeline(actors.village.client, case["id"]) if event["action"] == "attach"]
     assert [(event["reason"], event["details"]["attachment_id"]) for event in events] == [
         ("现场照片.png", photo["id"]), ("调解协议书.pdf", agreement["id"]),

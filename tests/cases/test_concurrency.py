@@ -100,7 +100,8 @@ def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district):
         winners.append(won[0])
         with app.app_context():
             row = db.session.get(Case, case_id)
-            expected = TRANSITIONS[won[0]].target or (suspended_from if won[0] == "resume" else status)
+            expected = TRANSITIONS[won[0]].target or {"resume": suspended_from, "send_back": Status.IN_PROGRESS}.get(
+                won[0], status)
             assert row.status is expected
             suspended_from = status if won[0] == "suspend" else suspended_from
             assert row.version > version
@@ -165,6 +166,52 @@ def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, monke
         assert len(logged) == 1
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
             CaseEvent.case_id == logged[0].id)) == 1
+
+
+def test_a_retried_action_racing_itself_is_done_once(app, scratch_district, monkeypatch):
+    """The same action with the same Idempotency-Key arriving several times at once: one does it,
+    the others answer the case it made (before keys were taken on actions: one, and 409s)."""
+    with app.app_context():
+        principal = auth_service.create_principal(
+            db.session, username="race.village", display_name="并发村站", role=Role.VILLAGE_STATION,
+            scope_unit_id=scratch_district.village,
+        )
+        case, _ = service.create_case(db.session, actor=None, title="重复提交", category="other", risk_grade="blue",
+                                      source="grid_patrol", origin_unit_id=scratch_district.microgrid)
+        service.act(db.session, case=case, action="accept", actor=None, version=case.version, params={})
+        db.session.commit()
+        principal_id, case_id, version = principal.id, case.id, case.version
+    workers = 4
+    arrived = threading.Barrier(workers)
+    original = service._reserve_key
+
+    def wait_then_reserve(*args, **kwargs):
+        arrived.wait(timeout=10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
+    results, failures = [], []
+
+    def work(_n):
+        with app.app_context():
+            try:
+                actor = db.session.get(Principal, principal_id)
+                case, acted = service.act_once(
+                    db.session, case_id=case_id, action="record_attempt", actor=actor, version=version,
+                    params={"outcome": Outcome.FAILURE}, idempotency_key="retry-0002")
+                db.session.commit()
+                results.append((case.version, acted))
+            except Exception as error:  # noqa: BLE001 — reported below
+                db.session.rollback()
+                failures.append(repr(error))
+
+    run_threads(work, range(workers))
+
+    assert failures == []
+    assert sorted(results) == [(version + 1, False)] * (workers - 1) + [(version + 1, True)]
+    with app.app_context():
+        actions = db.session.scalars(sa.select(CaseEvent.action).where(CaseEvent.case_id == case_id)).all()
+        assert actions == ["create", "accept", "record_attempt"]
 
 
 def _read_then_lose(app, case_id, action, params):

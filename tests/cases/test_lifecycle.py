@@ -7,6 +7,7 @@ where a test needs a case in a given status or at a given moment, built through 
 
 import hashlib
 import json
+import re
 from datetime import date, timedelta
 from datetime import timezone as datetime_timezone
 
@@ -147,6 +148,22 @@ def test_required_fields_and_values_are_checked(actors, ids):
     assert {"category", "risk_grade", "source"} <= body["errors"].keys()
 
 
+def test_every_moment_is_answered_in_one_form(actors, ids):
+    """Found by an audit: a moment on a whole second (a deadline) was written without the
+    microseconds the others had, and an app's parser takes one form or the other (Swift's
+    ISO8601DateFormatter with or without fractional seconds)."""
+    one_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    moments = {name: value for name, value in case.items() if name.endswith("_at") and value is not None}
+    assert {"created_at", "arrived_at", "deadline_at"} <= set(moments)
+    assert parse(case["deadline_at"]).microsecond == 0  # the end of a working day
+    assert all(one_form.fullmatch(value) for value in moments.values()), moments
+    for event in timeline(actors.village.client, case["id"]):
+        written = [event["at"]] + [value for name, value in event["details"]["changes"].items()
+                                   if name.endswith("_at") and value is not None]
+        assert all(one_form.fullmatch(value) for value in written), event
+
+
 # --- idempotent logging ---------------------------------------------------------------------------
 
 
@@ -164,6 +181,7 @@ def test_a_retried_post_with_the_same_idempotency_key_answers_the_first_case(act
     assert again.status_code == 200, again.get_data(as_text=True)
     assert again.get_json()["id"] == first.get_json()["id"]
     assert again.get_json()["reference"] == first.get_json()["reference"]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
 
     listed = actors.district.client.get(CASES).get_json()["items"]
     assert [case["id"] for case in listed] == [first.get_json()["id"]]
@@ -207,6 +225,63 @@ def test_a_retried_post_keeps_no_plain_hash_of_the_parties_id_numbers(app, sessi
             assert fingerprint(fields) != stored
         finally:
             app.secret_key = secret
+
+
+def test_a_retried_action_with_the_same_idempotency_key_is_done_once(actors, ids):
+    """Found by an audit: the retry of an attempt whose answer was lost answered 409 (its own
+    version stale), as a colleague's change would; sent again on a fresh version, as the README
+    said of a 409, the attempt was recorded twice."""
+    case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
+    body = {"action": "record_attempt", "version": case["version"], "outcome": "failure", "notes": "第一次调解"}
+    headers = {"Idempotency-Key": "phone-7f3a-0101"}
+    first = actors.village.client.post(f"{CASES}/{case['id']}/actions", json=body, headers=headers)
+    again = actors.village.client.post(f"{CASES}/{case['id']}/actions", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, again.get_data(as_text=True)
+    assert again.get_json()["version"] == first.get_json()["version"] == case["version"] + 1
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert [event["action"] for event in timeline(actors.village.client, case["id"])].count("record_attempt") == 1
+
+    # Another action, or the same on another case, under that key: a mistake, said at once.
+    other = {**body, "outcome": "success"}
+    problem = assert_problem(actors.village.client.post(f"{CASES}/{case['id']}/actions", json=other, headers=headers),
+                             422)
+    assert problem["errors"] == {"Idempotency-Key": ["used for a different request"]}
+    # Without a key, a retry finds its version stale, and says where the case is now.
+    assert assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure"),
+                          409)["current_version"] == case["version"] + 1
+
+
+def test_a_retry_of_a_case_now_outside_the_callers_scope_says_it_was_done(app, actors, ids, make_principal):
+    """Found by an audit: the grid worker moved to another grid, the retry of their logging
+    answered 404 for the unit (and, had the unit still been in scope, would have made a second
+    case): now it names the case it made."""
+    headers = {"Idempotency-Key": "phone-7f3a-0102"}
+    body = case_body(ids[M111])
+    made = actors.grid.client.post(CASES, json=body, headers=headers).get_json()
+    admin = bearer_client(app, make_principal("admin", D)[1])
+    moved = admin.patch(f"{API}/principals/{actors.grid.id}", json={"scope_unit_id": ids[G12]})
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+
+    problem = assert_problem(actors.grid.client.post(CASES, json=body, headers=headers), 403)
+    assert made["reference"] in problem["detail"]
+    assert len(actors.district.client.get(CASES).get_json()["items"]) == 1
+
+
+def test_the_sweep_forgets_idempotency_keys_after_a_week(session, actors, ids):
+    from gridgov.cases.models import IdempotencyRecord
+    from gridgov.cases.sweep import sweep
+
+    old = log(actors.grid.client, ids[M111], headers={"Idempotency-Key": "phone-7f3a-0103"})
+    log(actors.grid.client, ids[M112], headers={"Idempotency-Key": "phone-7f3a-0104"})
+    session.execute(sa.update(IdempotencyRecord).where(IdempotencyRecord.key == "phone-7f3a-0103")
+                    .values(created_at=utcnow() - timedelta(days=7, minutes=1)))
+    session.commit()
+
+    assert sweep(session)["keys_forgotten"] == 1
+    assert session.scalars(sa.select(IdempotencyRecord.key)).all() == ["phone-7f3a-0104"]
+    # Forgotten, the key is free: the same request makes a case again, as any new request.
+    again = log(actors.grid.client, ids[M111], headers={"Idempotency-Key": "phone-7f3a-0103"})
+    assert again["id"] != old["id"]
 
 
 def test_idempotency_keys_belong_to_one_principal(app, actors, ids, make_principal):
@@ -439,9 +514,11 @@ def test_a_mediation_attempt_cannot_predate_the_cases_arrival_at_its_owner(actor
     case = act(actors.village.client, case, "escalate", reason="mediation_failed")
     case = act(actors.village.client, case, "accept")
 
-    # Dated while the grid still had it: it would count as the village's failure.
+    # Dated before it came to the village (a phone's clock a few minutes off aside): it would
+    # count as the village's failure.
+    before = (parse(case["arrived_at"]) - timedelta(minutes=10)).isoformat()
     refused = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure",
-                                          attempted_at=case["created_at"]), 422)
+                                          attempted_at=before), 422)
     assert "attempted_at" in refused["errors"]
     assert assert_problem(act_response(actors.village.client, case, "escalate", reason="mediation_failed"),
                           422)["must_try_locally"] is True
@@ -716,6 +793,35 @@ def test_a_unit_that_once_handled_a_case_cannot_be_deleted(actors, ids):
     assert "handled cases" in problem["detail"]
 
 
+def test_a_unit_a_party_lives_in_cannot_be_deleted(session, actors, ids):
+    """Found by an audit: the delete went through and cleared the party's home, with no event:
+    the case lost what a cross_boundary escalation reads, and its timeline named a unit gone."""
+    home = actors.district.client.post("/api/v1/units", json={"name": "新建微网格", "level": "microgrid",
+                                                               "parent_id": ids[G12]})
+    assert home.status_code == 201, home.get_data(as_text=True)
+    home_id = home.get_json()["id"]
+    case = log(actors.grid.client, ids[M111], parties=[{"role": "respondent", "name": "李四", "home_unit_id": home_id}])
+
+    problem = assert_problem(actors.district.client.delete(f"/api/v1/units/{home_id}"), 409)
+    assert "Parties" in problem["detail"] and "deactivate" in problem["detail"]
+    assert session.scalar(sa.select(Party.home_unit_id).where(Party.case_id == case["id"])) == home_id
+
+
+def test_the_creation_event_says_where_the_parties_live_not_who_they_are(actors, ids):
+    """Found by an audit: the trail kept the homes of parties added later, not of those logged
+    with the case, though they decide whether it may go up cross_boundary."""
+    case = log(actors.grid.client, ids[M111], parties=[
+        {"role": "applicant", "name": "张三", "phone": "13800001234", "home_unit_id": ids[M111]},
+        {"role": "respondent", "name": "李四"},
+    ])
+    [created] = timeline(actors.district.client, case["id"])
+    assert created["details"]["parties"] == [{"role": "applicant", "home_unit_id": ids[M111]},
+                                             {"role": "respondent", "home_unit_id": None}]
+    assert "张三" not in json.dumps(created, ensure_ascii=False)
+    [alone] = timeline(actors.district.client, log(actors.grid.client, ids[M111])["id"])
+    assert "parties" not in alone["details"]
+
+
 def test_delegation_below_the_policy_minimum_is_refused(actors, ids):
     case = log(actors.grid.client, ids[M111], category="labour")
     assert case["owner_level"] == "town"
@@ -983,13 +1089,27 @@ def test_an_attempt_dated_in_the_future_is_refused(actors, ids):
     assert timeline(actors.village.client, case["id"])[-1]["action"] == "accept"
 
 
-def test_an_attempt_dated_before_the_case_was_logged_is_refused(actors, ids):
+def test_a_dispute_mediated_on_the_spot_is_logged_afterwards_with_its_attempt(actors, ids):
+    """当场调解, logged afterwards: found by an audit, the attempt's true time was refused (it came
+    before the case was logged), and so was "now" on a phone whose clock ran two minutes slow."""
     case = act(actors.village.client, log(actors.grid.client, ids[M111]), "accept")
-    earlier = (parse(case["created_at"]) - timedelta(days=3)).isoformat()
+    logged = parse(case["created_at"])
+    on_the_spot = (logged - timedelta(days=3)).isoformat()  # Friday evening, logged on Monday
+    case = act(actors.village.client, case, "record_attempt", outcome="success", attempted_at=on_the_spot)
+    assert parse(timeline(actors.village.client, case["id"])[-1]["details"]["attempt"]["attempted_at"]) == \
+        parse(on_the_spot)
+
+    # Not from any time at all: policy's attempts_before_logging_days (7 by default).
+    too_early = (logged - timedelta(days=8)).isoformat()
     problem = assert_problem(act_response(actors.village.client, case, "record_attempt", outcome="failure",
-                                          attempted_at=earlier), 422)
-    assert "attempted_at" in problem["errors"]
-    assert get(actors.village.client, case["id"])["status"] == "accepted"
+                                          attempted_at=too_early), 422)
+    assert "7 days" in problem["detail"] and "attempted_at" in problem["errors"]
+
+    # Handed over, the new owner's attempts come after it arrived, give or take a slow clock.
+    case = act(actors.village.client, case, "escalate", reason="beyond_authority", risk_grade="red")
+    case = act(actors.town.client, case, "accept")
+    slow_clock = (parse(case["arrived_at"]) - timedelta(minutes=2)).isoformat()
+    assert act(actors.town.client, case, "record_attempt", outcome="partial", attempted_at=slow_clock)
 
 
 # --- who may act ---------------------------------------------------------------------------------------
@@ -1539,7 +1659,9 @@ def test_an_account_that_may_no_longer_work_on_its_cases_lets_go_of_them(app, ac
     closed = act(actors.village2.client, get(actors.village.client, done["id"]), "close")
     reopened = act(actors.village.client, closed, "reopen", reason="申请人异议")
     assert reopened["assignee_id"] is None
-    assert [event["action"] for event in timeline(actors.village.client, done["id"])[-2:]] == ["unassign", "reopen"]
+    unassigned, reopen = timeline(actors.village.client, done["id"])[-2:]
+    assert [unassigned["action"], reopen["action"]] == ["unassign", "reopen"]
+    assert unassigned["at"] == reopen["at"]  # one action, one moment: before, the release's was later
     accepted = act(actors.village.client, reopened, "accept")
     assert accepted["assignee_id"] is None
 

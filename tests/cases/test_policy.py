@@ -92,6 +92,7 @@ def test_from_config_overrides_from_json_values():
         "category_deadline_days": {"consumer": {"grid": 0.5}},
         "sweep_escalates_from": ["grid"],
         "reopen_days": 15,
+        "attempts_before_logging_days": 0,
     })
     assert required(Category.LABOUR, of=custom) is V
     # the categories not named keep their defaults
@@ -105,7 +106,7 @@ def test_from_config_overrides_from_json_values():
     assert custom.deadline(level=G, category=Category.OTHER) == 1
     assert custom.deadline(level=T, category=Category.LABOUR) == 4  # its override was replaced
     assert custom.sweep_escalates_from == {G}
-    assert custom.reopen_days == 15
+    assert (custom.reopen_days, custom.attempts_before_logging_days) == (15, 0)
     # the default is left alone
     assert required(Category.LABOUR) is T
     assert P.reopen_days == 30
@@ -137,6 +138,8 @@ def test_from_config_rejects_unknown_settings():
         {"yellow_after": 1.5},
         {"reopen_days": -1},
         {"reopen_days": 7.5},
+        {"attempts_before_logging_days": -1},
+        {"attempts_before_logging_days": "7"},
         # Found by a policy audit: these started, and did something else than they said.
         {"risk_minimum_level": {"orange": "town", "red": "village"}},
         {"size_minimum_level": {"30": "district", "100": "town"}},

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from gridgov.cases import calendar, service
 from gridgov.cases.enums import HandlingLevel, Status
-from gridgov.cases.models import CaseEvent
+from gridgov.cases.models import CaseEvent, IdempotencyRecord
 from gridgov.cases.policy import DEFAULT
 from gridgov.cases.sweep import sweep
 from gridgov.db import utcnow
@@ -51,7 +51,7 @@ def overdue(session, ids):
 def test_overdue_grid_and_village_cases_are_escalated_and_the_others_marked(session, ids, overdue):
     before = {name: fresh(session, case_id).version for name, case_id in overdue.items()}
 
-    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 3, "marked": 4}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 3, "marked": 4, "keys_forgotten": 0}
 
     grid = fresh(session, overdue["grid"])
     assert (grid.owner_unit_id, grid.owner_level, grid.status) == (ids[V1], HandlingLevel.VILLAGE, Status.REPORTED)
@@ -90,8 +90,9 @@ def test_a_second_sweep_changes_nothing(session, overdue):
     events = count_events(session)
     versions = {case_id: fresh(session, case_id).version for case_id in overdue.values()}
 
-    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 0, "marked": 0}
-    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"recounted": 0, "escalated": 0, "marked": 0}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 0, "marked": 0, "keys_forgotten": 0}
+    assert sweep(session, now=LATER + timedelta(minutes=10)) == \
+        {"recounted": 0, "escalated": 0, "marked": 0, "keys_forgotten": 0}
     assert count_events(session) == events
     assert {case_id: fresh(session, case_id).version for case_id in overdue.values()} == versions
 
@@ -101,12 +102,13 @@ def test_an_escalated_case_goes_up_again_when_its_new_deadline_passes(session, i
     # Two working days later the village's deadline has passed too (and the grid's of the case that
     # was fresh at LATER); the marked ones stay as they are.
     again = LATER + timedelta(days=4)  # Tuesday
-    assert sweep(session, now=again) == {"recounted": 0, "escalated": 2, "marked": 0}
+    assert sweep(session, now=again) == {"recounted": 0, "escalated": 2, "marked": 0, "keys_forgotten": 0}
     grid = fresh(session, overdue["grid"])
     assert (grid.owner_unit_id, grid.highest_level) == (ids[T1], HandlingLevel.TOWN)
     assert [event.action for event in events_of(session, grid.id)] == ["create", "escalate", "escalate"]
     # the three cases escalated to the town are overdue there later: marked, not escalated
-    assert sweep(session, now=again + timedelta(days=14)) == {"recounted": 0, "escalated": 1, "marked": 3}
+    assert sweep(session, now=again + timedelta(days=14)) == \
+        {"recounted": 0, "escalated": 1, "marked": 3, "keys_forgotten": 0}
     assert fresh(session, overdue["fresh"]).owner_unit_id == ids[T1]
 
 
@@ -119,7 +121,8 @@ def test_a_reopened_case_marked_red_goes_up_once_it_is_accepted_still_overdue(se
     service.act(session, case=reopened, action="accept", actor=None, version=reopened.version, params={}, now=LATER)
     session.commit()
 
-    assert sweep(session, now=LATER + timedelta(minutes=10)) == {"recounted": 0, "escalated": 1, "marked": 0}
+    assert sweep(session, now=LATER + timedelta(minutes=10)) == \
+        {"recounted": 0, "escalated": 1, "marked": 0, "keys_forgotten": 0}
     case = fresh(session, overdue["reopened"])
     assert (case.owner_unit_id, case.status, case.overdue_marked_at) == (ids[V1], Status.REPORTED, None)
 
@@ -127,15 +130,15 @@ def test_a_reopened_case_marked_red_goes_up_once_it_is_accepted_still_overdue(se
 def test_the_sweep_escalates_only_from_the_levels_policy_names(app, session, overdue, monkeypatch):
     grid_only = replace(DEFAULT, sweep_escalates_from=frozenset({HandlingLevel.GRID}))
     monkeypatch.setitem(app.extensions, "gridgov.case_policy", grid_only)
-    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 1, "marked": 6}
+    assert sweep(session, now=LATER) == {"recounted": 0, "escalated": 1, "marked": 6, "keys_forgotten": 0}
     assert fresh(session, overdue["village"]).overdue_marked_at == LATER
 
 
 def test_small_batches_handle_every_case_once(session, overdue):
-    assert sweep(session, now=LATER, batch_size=1) == {"recounted": 0, "escalated": 3, "marked": 4}
+    assert sweep(session, now=LATER, batch_size=1) == {"recounted": 0, "escalated": 3, "marked": 4, "keys_forgotten": 0}
 
 
-def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):
+def test_the_cli_sweeps_and_prints_the_counts(app, session, ids, make_principal):
     now = utcnow()
     grid = case_in(session, "reported", ids[M111])
     town = case_in(session, "reported", ids[M111], category="labour")
@@ -154,9 +157,15 @@ def test_the_cli_sweeps_and_prints_the_counts(app, session, ids):
     result = runner.invoke(args=["cases", "sweep", "--batch-size", "10"])
     assert result.exit_code == 0, result.output
     assert "0 escalated, 0 marked red, 0 provisional deadlines recounted" in result.output
-    # From cron: nothing to say when nothing was done (cron mails any output).
+    # From cron: nothing to say when nothing was done (cron mails any output); forgetting old
+    # idempotency keys is housekeeping, done on most runs, not news.
+    key = IdempotencyRecord(principal_id=make_principal("grid_worker", G11)[0], key="phone-0001", request_hash="0" * 64,
+                            case_id=grid.id, created_at=now - timedelta(days=8))
+    session.add(key)
+    session.commit()
     result = runner.invoke(args=["cases", "sweep", "--quiet"])
     assert (result.exit_code, result.stdout) == (0, "")
+    assert session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 0
 
 
 def test_the_cli_refuses_a_batch_size_of_zero(app, session):

@@ -41,6 +41,7 @@ def test_a_moved_village_takes_its_open_town_cases_to_its_new_town(app, session,
     assert last["action"] == "transfer"
     assert (last["from_owner_unit_id"], last["to_owner_unit_id"]) == (ids[T1], ids[T2])
     assert (last["from_status"], last["to_status"]) == ("in_progress", "reported")
+    assert handed["version"] == town_case["version"] + 1  # one change, one version: before, two
 
     # The new town has it to do; the old one no longer sees it (it happened outside it now).
     _id, token = make_principal("town_centre", T2)
