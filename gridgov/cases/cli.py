@@ -30,7 +30,7 @@ def sweep_command(batch_size, quiet):
                                 progress=lambda n: click.echo(f"  {n} handled", err=True) if n else None)
     reports = report_service.recount_triage_due(db.session, batch_size=batch_size)
     # Keys are forgotten on most runs: that is housekeeping, not news for cron to mail.
-    if quiet and not (reports or counts["escalated"] or counts["marked"] or counts["recounted"]):
+    if quiet and not (reports or any(count for name, count in counts.items() if name != "keys_forgotten")):
         return
     click.echo(f"{counts['escalated']} escalated, {counts['marked']} marked red, "
                f"{counts['recounted']} provisional deadlines recounted, "

@@ -41,6 +41,13 @@ def restart(case, *, now: datetime, policy: Policy) -> None:
     _run(case, now=now, remaining=remaining, policy=policy)
 
 
+def restart_from(case, *, stopped_at: datetime, now: datetime, policy: Policy) -> None:
+    """Go on counting from ``now`` with the working time the case had left at ``stopped_at``, as
+    if its clock had stopped then (``stop``, ``restart``): a wait that was not the owner's."""
+    stop(case, now=stopped_at)
+    restart(case, now=now, policy=policy)
+
+
 def _run(case, *, now: datetime, remaining: timedelta, policy: Policy) -> None:
     case.clock_started_at = now
     case.clock_left_seconds = int(remaining.total_seconds())

@@ -239,7 +239,7 @@ class ActionSchema(ma.Schema):
                                              "return_from_referral: what came back (e.g. judgment)."})
     attempted_at = Moment(metadata={"description": (
         "record_attempt: when it happened (default: now), not in the future; not before the case came to its "
-        "owner, or, while the unit it was logged to has it, up to the policy's attempts_before_logging_days "
+        "owner, or, until it is first handed on, up to the policy's attempts_before_logging_days "
         f"({DEFAULT.attempts_before_logging_days} by default) before it was logged: mediated on the spot, logged "
         "afterwards. A few minutes' clock error either way is allowed.")})
     by = Text(max_length=100, single_line=True,

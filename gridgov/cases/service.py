@@ -236,8 +236,9 @@ def _fingerprint(fields: dict) -> str:
 def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Case | None, IdempotencyRecord | None]:
     """The case an earlier request with this key made or acted on, or a new reservation of the key.
 
-    The key is reserved before the case is made: a retry racing the first request waits on
-    the unique index (PostgreSQL) or the database lock (SQLite), then finds its case.
+    The key is reserved before the case is made, in the same transaction: a retry racing the
+    first request waits on the unique index (PostgreSQL) or the database lock (SQLite), then
+    finds its case, or, the first having failed, goes on itself. (So a record seen has its case.)
     """
     if actor is None:
         raise RuleViolation("An Idempotency-Key needs a signed-in principal.")
@@ -258,8 +259,6 @@ def _reserve_key(session: Session, *, actor, key: str, fields: dict) -> tuple[Ca
         # 422, not 409: sending it again cannot help (draft-ietf-httpapi-idempotency-key-header).
         raise RuleViolation("This Idempotency-Key was used for a different request; use a new key for each request.",
                             errors={"Idempotency-Key": ["used for a different request"]})
-    if record.case_id is None:
-        raise Conflict("A request with this Idempotency-Key is still being handled; retry in a moment.")
     case = session.scalar(sa.select(Case).where(Case.id == record.case_id))  # as the caller may see it now
     if case is None:
         # Not a second case, nor a 404 the phone would take for "not logged": it was done.
@@ -375,7 +374,9 @@ def act_once(session: Session, *, case_id: int, action: str, actor: Principal | 
     where it would otherwise find its own version stale, or do the same thing twice."""
     record = None
     if idempotency_key is not None:
-        fields = {"case_id": case_id, "action": action, "version": version, **params}
+        # Not the version: a phone that read the case again before it retried sends the one it
+        # read then, and means the same thing.
+        fields = {"case_id": case_id, "action": action, **params}
         earlier, record = _reserve_key(session, actor=actor, key=idempotency_key, fields=fields)
         if earlier is not None:
             return earlier, False
@@ -906,14 +907,17 @@ def _reopen(session, case, *, actor, now, reason):
 
 
 def _send_back(session, case, *, actor, now, reason):
-    """Not settled, the verifier found: its owner settles it again, in progress, on the deadline
-    that ran while it waited to be verified."""
+    """Not settled, the verifier found: its owner settles it again, in progress, with the time it
+    had left when it resolved it (the wait to be verified was not the owner's: sent back a day
+    late, a grid's case went straight to the sweep, and up)."""
     _check_verifier(case, actor)
+    resolved_at = case.resolved_at
     if _unsettle(session, case, now=now):
         case.status = Status.REPORTED  # at a unit that has not had it: to accept, on its own deadline
         clock.start(case, now=now, policy=current_policy())
     else:
         case.status = Status.IN_PROGRESS
+        clock.restart_from(case, stopped_at=resolved_at, now=now, policy=current_policy())
     return reason
 
 

@@ -65,8 +65,8 @@ def idempotency_key_parameter(retry: str) -> dict:
     return {
         "in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "minLength": 1, "maxLength": 200},
         "description": f"A unique key per request (a UUID), sent again with its retries: a retry {retry}; the same key "
-                       "with another request answers 422, and 409 while the first is still being handled (retry in a "
-                       f"moment). Keys are kept {service.KEYS_KEPT.days} days.",
+                       "with another request answers 422. A retry arriving while the first is still being handled "
+                       f"waits for it. Keys are kept {service.KEYS_KEPT.days} days.",
     }
 
 
@@ -139,7 +139,6 @@ class Actions(MethodView):
                                        params=params, idempotency_key=_idempotency_key())
         db.session.commit()
         return (present(case), 200) if acted else (present(case), 200, REPLAYED)
-
 
 
 def _action_params(action: str, data: dict) -> dict:

@@ -470,6 +470,12 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
 
 
 def delete_unit(session: Session, *, unit: Unit) -> None:
+    # Locked as the DELETE will lock it, before the guards look: a case naming the unit (a
+    # party's home) committed between their look and the DELETE would have the foreign key's
+    # SET NULL clear it unseen. FOR UPDATE, not lock_units' FOR NO KEY UPDATE: an insert that
+    # names the unit (its key-share lock) must wait, and the guards then see it.
+    session.scalars(sa.select(Unit).where(Unit.id == unit.id).with_for_update()
+                    .execution_options(populate_existing=True, **UNSCOPED)).all()
     has_child = sa.select(Unit.id).where(Unit.parent_id == unit.id).limit(1).execution_options(**UNSCOPED)
     if session.scalar(has_child) is not None:
         raise Conflict(f"Unit {unit.code} still has child units; move or delete them first.")

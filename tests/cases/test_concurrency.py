@@ -19,10 +19,13 @@ from gridgov.auth.models import Principal
 from gridgov.auth.permissions import Role
 from gridgov.cases import service
 from gridgov.cases.enums import Outcome, ReferralChannel, Status
-from gridgov.cases.models import Case, CaseEvent
+from gridgov.cases.models import Case, CaseEvent, Party
 from gridgov.cases.transitions import TRANSITIONS, allowed_from
 from gridgov.db import db
 from gridgov.errors import Conflict
+from gridgov.tree import service as tree_service
+from gridgov.tree.levels import Level
+from gridgov.tree.models import Unit
 
 THREADS = 8
 PARAMS = {
@@ -212,6 +215,65 @@ def test_a_retried_action_racing_itself_is_done_once(app, scratch_district, monk
     with app.app_context():
         actions = db.session.scalars(sa.select(CaseEvent.action).where(CaseEvent.case_id == case_id)).all()
         assert actions == ["create", "accept", "record_attempt"]
+
+
+def test_a_unit_deleted_while_a_party_is_given_it_as_home_is_not_cleared_from_them(app, scratch_district, monkeypatch):
+    """Found in review: the delete's guards looked before anything was locked, and a case logged
+    between their look and the DELETE had its party's home cleared by the foreign key's SET NULL,
+    with no event. Now one of the two waits for the other: the case is refused, or the delete."""
+    with app.app_context():
+        home = tree_service.create_unit(db.session, name="待撤并微网格", level=Level.MICROGRID,
+                                        code="990003001001001002", parent_id=scratch_district.grid)
+        db.session.commit()
+        home_id = home.id
+    looked, logged = threading.Event(), threading.Event()
+    guards = list(tree_service.DELETE_GUARDS)
+
+    def guards_then_a_pause(session, unit):
+        for guard in guards:
+            if (message := guard(session, unit)) is not None:
+                return message
+        looked.set()
+        logged.wait(timeout=1)  # the case is logged meanwhile, if nothing makes it wait
+        return None
+
+    monkeypatch.setattr(tree_service, "DELETE_GUARDS", [guards_then_a_pause])
+    outcomes = {}
+
+    def delete(_):
+        with app.app_context():
+            try:
+                tree_service.delete_unit(db.session, unit=db.session.get(Unit, home_id))
+                db.session.commit()
+                outcomes["delete"] = "done"
+            except Exception as error:  # noqa: BLE001 — judged below
+                db.session.rollback()
+                outcomes["delete"] = repr(error)
+
+    def log_case(_):
+        looked.wait(timeout=10)
+        with app.app_context():
+            try:
+                service.create_case(db.session, actor=None, title="并发删除", category="other", risk_grade="blue",
+                                    source="hotline", origin_unit_id=scratch_district.microgrid,
+                                    parties=[{"role": "applicant", "name": "张三", "home_unit_id": home_id}])
+                db.session.commit()
+                outcomes["case"] = "done"
+            except Exception as error:  # noqa: BLE001 — judged below
+                db.session.rollback()
+                outcomes["case"] = repr(error)
+            finally:
+                logged.set()
+
+    run_threads(lambda work: work(None), [delete, log_case])
+
+    assert outcomes["delete"] == "done" or outcomes["case"] == "done", outcomes
+    with app.app_context():
+        homes = db.session.scalars(sa.select(Party.home_unit_id).join(Case).where(
+            Case.district_id == scratch_district.district)).all()
+        unit_left = db.session.get(Unit, home_id) is not None
+    assert homes == ([home_id] if outcomes["case"] == "done" else []), outcomes
+    assert unit_left is (outcomes["case"] == "done")
 
 
 def _read_then_lose(app, case_id, action, params):

@@ -239,6 +239,10 @@ def test_a_retried_action_with_the_same_idempotency_key_is_done_once(actors, ids
     assert first.status_code == again.status_code == 200, again.get_data(as_text=True)
     assert again.get_json()["version"] == first.get_json()["version"] == case["version"] + 1
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    # Sent again after reading the case again, with the version it read then: the same request.
+    reread = actors.village.client.post(f"{CASES}/{case['id']}/actions", headers=headers,
+                                        json={**body, "version": again.get_json()["version"]})
+    assert reread.status_code == 200 and reread.headers["Idempotent-Replayed"] == "true"
     assert [event["action"] for event in timeline(actors.village.client, case["id"])].count("record_attempt") == 1
 
     # Another action, or the same on another case, under that key: a mistake, said at once.
@@ -904,7 +908,7 @@ def test_a_verifier_sends_back_a_case_found_not_settled(session, actors, ids):
     back = act(actors.village2.client, resolved, "send_back", reason="回访核实：对方未履行协议")
     assert (back["status"], back["owner_unit_id"], back["assignee_id"]) == ("in_progress", ids[G11], actors.grid.id)
     assert back["resolved_at"] is None and back["resolved_level"] is None and back["settled_at"] is None
-    assert back["deadline_at"] == resolved["deadline_at"]  # the owner's deadline ran on while it waited
+    assert parse(back["deadline_at"]) >= parse(resolved["deadline_at"])  # the wait is not the owner's (below)
     event = timeline(actors.village.client, case["id"])[-1]
     assert (event["action"], event["from_status"], event["reason"]) == ("send_back", "resolved", "回访核实：对方未履行协议")
     assert back["id"] in [item["id"] for item in actors.grid.client.get(INBOX).get_json()["items"]]
@@ -915,6 +919,30 @@ def test_a_verifier_sends_back_a_case_found_not_settled(session, actors, ids):
     again = act(actors.village.client, back, "resolve")
     assert act(actors.village2.client, again, "close")["status"] == "closed"
     assert fresh(session, case["id"]).resolved_at is not None
+
+
+def test_a_case_sent_back_goes_on_with_the_time_it_had_left_when_it_was_resolved(session, ids):
+    """Found in review: it went on against the deadline that ran while it waited to be verified, and
+    a grid's case sent back a day later went straight up with the next sweep."""
+    from gridgov.cases.sweep import sweep
+
+    case = case_in(session, "accepted", ids[M111], now=at(2026, 3, 2, 9))  # a grid's: until Tuesday 9:00
+    do(session, case, "resolve", note="双方和解", now=at(2026, 3, 2, 15))  # with 18 hours left
+    assert case.deadline_at == at(2026, 3, 3, 9)
+    do(session, case, "send_back", reason="回访：协议未履行", now=at(2026, 3, 5, 10))  # on Thursday
+    assert (case.status, case.deadline_at) == (Status.IN_PROGRESS, at(2026, 3, 6, 4))  # 18 hours on
+    session.commit()
+    assert sweep(session, now=at(2026, 3, 5, 11))["escalated"] == 0
+    assert fresh(session, case.id).owner_unit_id == ids[G11]
+
+    # Resolved late, it is late when it comes back: up it goes with the sweep, as it would have.
+    late = case_in(session, "accepted", ids[M111], now=at(2026, 3, 2, 9))
+    do(session, late, "resolve", note="双方和解", now=at(2026, 3, 3, 10))
+    do(session, late, "send_back", reason="回访：协议未履行", now=at(2026, 3, 5, 10))
+    assert late.deadline_at == at(2026, 3, 5, 10)
+    session.commit()
+    assert sweep(session, now=at(2026, 3, 5, 11))["escalated"] == 1
+    assert fresh(session, late.id).owner_unit_id == ids[V1]
 
 
 def test_a_case_closed_after_its_deadline_is_not_closed_on_time(session, ids):
