@@ -138,6 +138,9 @@ class CaseFilterArgs(ma.Schema):
                        "red past it."})
     created_from = Moment(metadata={"description": "Logged at or after this moment."})
     created_to = Moment(metadata={"description": "Logged before this moment (not at it)."})
+    updated_from = Moment(metadata={"description": (
+        "Changed at or after this moment (an action, the sweep's mark, a file attached): what an app that keeps "
+        "cases on the phone fetches again. Pass the `Date` of the answer it last synced with, less a few seconds.")})
     closed_from = Moment(metadata={"description": "Closed at or after this moment."})
     closed_to = Moment(metadata={"description": "Closed before this moment (not at it)."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),

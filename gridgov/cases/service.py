@@ -1160,6 +1160,8 @@ def list_cases(session: Session, *, filters: dict, sort: str, after, limit: int,
             stmt = stmt.where(Case.created_at >= value)
         elif key == "created_to":
             stmt = stmt.where(Case.created_at < value)
+        elif key == "updated_from":
+            stmt = stmt.where(Case.updated_at >= value)
         elif key == "closed_from":
             stmt = stmt.where(Case.closed_at >= value)
         elif key == "closed_to":

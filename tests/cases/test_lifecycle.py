@@ -1507,7 +1507,22 @@ def test_a_cursor_with_a_moment_the_service_never_issued_is_400(actors, six_case
     assert problem["detail"].startswith("The cursor is not one this service issued")
 
 
-@pytest.mark.parametrize("field", ["created_from", "created_to", "closed_from", "closed_to"])
+def test_an_app_fetches_only_the_cases_changed_since_it_last_synced(actors, ids):
+    """What a phone keeping its cases offline needs (asked for by an audit): before, it could only
+    read every case again."""
+    acted, grown, untouched = (log(actors.grid.client, ids[M111]) for _ in range(3))
+    synced = utcnow()
+    act(actors.village.client, acted, "accept")
+    act(actors.village.client, grown, "add_party", party={"role": "respondent", "name": "王五"})
+
+    changed = actors.grid.client.get(CASES, query_string={"updated_from": synced.isoformat()})
+    assert changed.status_code == 200, changed.get_data(as_text=True)
+    assert sorted(case["id"] for case in changed.get_json()["items"]) == sorted([acted["id"], grown["id"]])
+    everything = actors.grid.client.get(CASES, query_string={"updated_from": "2000-01-01T00:00:00+08:00"})
+    assert untouched["id"] in [case["id"] for case in everything.get_json()["items"]]
+
+
+@pytest.mark.parametrize("field", ["created_from", "created_to", "updated_from", "closed_from", "closed_to"])
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00", "2026-01-01T00:00:00"])
 def test_a_date_filter_outside_what_utc_holds_or_without_offset_is_422(actors, six_cases, field, moment):
     problem = assert_problem(actors.district.client.get(CASES, query_string={field: moment}), 422)
