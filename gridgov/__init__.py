@@ -6,7 +6,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
-from flask_compress import Compress
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,14 +20,6 @@ from gridgov.db import db as database
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 
 migrate = Migrate(render_as_batch=True, compare_type=True)
-compress = Compress()
-# Answers to phones on mobile networks: a page of 500 cases is 331 kB as JSON, 36 kB gzipped.
-# Not the pages (BREACH: a CSRF token beside text a stranger can put there), nor streams (they
-# start at once, and are for desks); zstd, brotli or gzip, as the client accepts.
-COMPRESSION = {
-    "COMPRESS_MIMETYPES": ["application/json", "application/problem+json", "text/csv"],
-    "COMPRESS_STREAMS": False,
-}
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -91,7 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
         configure_engine_events(database.engine)
     migrate.init_app(app, database, directory=MIGRATIONS_DIRECTORY)
 
-    from gridgov import auth, docs, errors, health, limits, security
+    from gridgov import auth, compression, docs, errors, health, limits, security
     from gridgov.auth import cli as auth_cli
     from gridgov.auth import pages as auth_pages
     from gridgov.auth import views as auth_views
@@ -113,9 +104,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Built now, so that a case policy that does not make sense stops the start.
     app.extensions["gridgov.case_policy"] = case_policy.from_config(app.config["CASE_POLICY"])
     errors.register_error_handlers(app)
-    for name, value in COMPRESSION.items():
-        app.config.setdefault(name, value)
-    compress.init_app(app)  # its after_request first, so that it runs last, on the whole answer
+    compression.init_app(app)  # first: its after_request runs last
     security.init_app(app)
     app.jinja_env.globals["site_name"] = tree_service.site_name
     app.jinja_env.globals["report_brand"] = report_views.report_brand

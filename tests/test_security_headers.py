@@ -32,6 +32,17 @@ def test_json_answers_are_compressed_for_clients_that_take_it(anonymous, encodin
     assert json.loads(decompress(packed.data)) == plain.get_json()
 
 
+@pytest.mark.parametrize("accepted, expected", [
+    ("gzip;q=0", None),  # RFC 9110: not acceptable (flask-compress 1.25 sent gzip all the same)
+    ("gzip;q=0, br;q=0, zstd;q=0", None),
+    ("zstd;q=0, *", "br"),
+    ("br;q=0.5, gzip", "gzip"),
+])
+def test_an_encoding_the_client_refuses_is_not_sent(anonymous, accepted, expected):
+    response = anonymous.get("/api/v1/openapi.json", headers={"Accept-Encoding": accepted})
+    assert response.status_code == 200 and response.headers.get("Content-Encoding") == expected
+
+
 def test_pages_are_not_compressed(anonymous):
     """BREACH: a page's CSRF token beside text a stranger can put there, compressed together, can be
     read off the answers' sizes."""

@@ -52,8 +52,8 @@ class Policy:
     # Calendar days after closing within which the applicant may object (reopen).
     reopen_days: int = 30
     # Calendar days before a case was logged within which a mediation attempt may be recorded on
-    # it, while it is still with the unit it was logged to: a dispute settled on the spot (当场调解)
-    # is logged afterwards, at the end of the day or after a weekend.
+    # it, until it is first handed on (escalated, delegated, transferred or reopened): a dispute
+    # settled on the spot (当场调解) is logged afterwards, at the end of the day or after a weekend.
     attempts_before_logging_days: int = 7
     # Risk weights for the risk score (used by rollups).
     risk_weights: dict = field(default_factory=lambda: {
@@ -132,8 +132,8 @@ def _check(name: str, value) -> None:
     elif name == "yellow_after" and not (isinstance(value, (int, float)) and 0 < value < 1):
         raise ValueError("a share of the deadline between 0 and 1, e.g. 0.8")
     elif name in ("reopen_days", "attempts_before_logging_days") and not (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        raise ValueError("a whole number of calendar days, 0 or more")
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 366):
+        raise ValueError("a whole number of calendar days, from 0 to 366")
 
 
 def _number(value) -> float:

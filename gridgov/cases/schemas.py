@@ -95,6 +95,9 @@ class CaseSchema(ma.Schema):
     settled_at = Moment(allow_none=True, required=True, metadata={"description": (
         "When a successful mediation was first recorded since the case came to its owner: it may be resolved.")})
     deadline_at = Moment(allow_none=True, required=True)
+    yellow_at = Moment(allow_none=True, required=True, metadata={"description": (
+        "When the case turns yellow (`deadline_colour`), as `deadline_at` when it turns red: time changes the "
+        "colour, not `updated_at`, so an app that keeps cases reads it off these two.")})
     deadline_provisional = fields.Boolean(required=True, metadata={"description": (
         "Counted beyond the official calendar's data (Monday–Friday less the statutory holidays); on a "
         "closed case, whether it closed on time is judged again once the data is there.")})
@@ -140,7 +143,10 @@ class CaseFilterArgs(ma.Schema):
     created_to = Moment(metadata={"description": "Logged before this moment (not at it)."})
     updated_from = Moment(metadata={"description": (
         "Changed at or after this moment (an action, the sweep's mark, a file attached): what an app that keeps "
-        "cases on the phone fetches again. Pass the `Date` of the answer it last synced with, less a few seconds.")})
+        "cases on the phone fetches again. Pass the `Date` of the answer it last synced with, less a minute: a "
+        "change is stamped when it is made and seen when it commits, seconds later (compare `version` to skip "
+        "what you have). A case that leaves your scope (its unit moved away) is not listed: sync in full now "
+        "and then. The colour changes with time alone: see `yellow_at`.")})
     closed_from = Moment(metadata={"description": "Closed at or after this moment."})
     closed_to = Moment(metadata={"description": "Closed before this moment (not at it)."})
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(["-created_at", "created_at", "deadline_at"]),

@@ -703,7 +703,7 @@ def _record_attempt(session, case, *, actor, now, outcome, attempted_at=None, by
         raise RuleViolation("A mediation attempt cannot lie in the future.", errors={"attempted_at": ["in the future"]})
     # Attempts are credited to the present owner's level (escalation and resolution read them so):
     # one from before the case came to it was another level's, or none. Except where it was
-    # logged: a dispute mediated on the spot is logged afterwards.
+    # logged, until it is first handed on: a dispute mediated on the spot is logged afterwards.
     if case.arrived_at == case.created_at:
         days = current_policy().attempts_before_logging_days
         if attempted_at < case.created_at - timedelta(days=days) - CLOCK_SKEW:

@@ -36,6 +36,10 @@ def closed_provisional(data_end: datetime):
 
 def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 1000, progress=None) -> dict:
     """Handle every case overdue at ``now``; commits batch by batch. Returns the counts."""
+    # Each batch is stamped (its events, updated_at) with the moment it is handled, not the
+    # sweep's start: an app syncing by updated_at while a long sweep runs would read past changes
+    # committed later, and miss them for good. A given ``now`` (a simulated clock) stamps all.
+    stamp = (lambda: now) if now is not None else utcnow
     now = now or utcnow()
     progress = progress or (lambda _n: None)
     policy = service.current_policy()
@@ -46,20 +50,20 @@ def sweep(session: Session, *, now: datetime | None = None, batch_size: int = 10
     # their rows, which the move needs next, and must not wait for it.
     skipped: set[int] = set()
 
-    recounted = _recount_provisional(session, now=now, batch_size=batch_size)
-    escalated = _escalate(session, sa.and_(overdue, escalate_here), now=now, batch_size=batch_size, skipped=skipped,
-                          progress=progress)
+    recounted = _recount_provisional(session, stamp=stamp, batch_size=batch_size)
+    escalated = _escalate(session, sa.and_(overdue, escalate_here), stamp=stamp, batch_size=batch_size,
+                          skipped=skipped, progress=progress)
     # Marked red once. An escalatable case is escalated even so (above): one marked while it
     # could not be (reopened) and accepted since would otherwise wait where it is for good.
     unmarked = Case.overdue_marked_at.is_(None)
-    marked = _mark_overdue(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), now=now,
+    marked = _mark_overdue(session, sa.and_(overdue, unmarked, sa.not_(escalate_here)), stamp=stamp,
                            batch_size=batch_size, skipped=skipped, progress=progress)
     forgotten = service.forget_idempotency_keys(session, now=now)
     session.commit()  # end the transaction the last look opened (on SQLite it holds the lock)
     return {"recounted": recounted, "escalated": escalated, "marked": marked, "keys_forgotten": forgotten}
 
 
-def _recount_provisional(session: Session, *, now: datetime, batch_size: int) -> int:
+def _recount_provisional(session: Session, *, stamp, batch_size: int) -> int:
     """Deadlines counted past the holiday data (and closings judged against one), counted again in
     case newer data has been installed since (the package is updated when the State Council
     publishes)."""
@@ -69,6 +73,7 @@ def _recount_provisional(session: Session, *, now: datetime, batch_size: int) ->
     for condition in (PROVISIONAL, closed_provisional(data_end)):
         last_id = 0
         while ids := _take(session, sa.and_(condition, Case.id > last_id), batch_size, order=Case.id):
+            now = stamp()
             for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
                 try:
                     recounted += service.recount_deadline(session, case=case, now=now)
@@ -79,9 +84,10 @@ def _recount_provisional(session: Session, *, now: datetime, batch_size: int) ->
     return recounted
 
 
-def _escalate(session: Session, condition, *, now: datetime, batch_size: int, skipped: set[int], progress) -> int:
+def _escalate(session: Session, condition, *, stamp, batch_size: int, skipped: set[int], progress) -> int:
     escalated = 0
     while ids := _take(session, sa.and_(condition, Case.id.not_in(skipped)), batch_size):
+        now = stamp()
         for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)):
             try:
                 service.act(
@@ -97,10 +103,10 @@ def _escalate(session: Session, condition, *, now: datetime, batch_size: int, sk
     return escalated
 
 
-def _mark_overdue(session: Session, condition, *, now: datetime, batch_size: int, skipped: set[int], progress) -> int:
+def _mark_overdue(session: Session, condition, *, stamp, batch_size: int, skipped: set[int], progress) -> int:
     marked_in_all = 0
     while ids := _take(session, sa.and_(condition, Case.id.not_in(skipped)), batch_size):
-        marked = _mark_red(session, ids=ids, now=now)
+        marked = _mark_red(session, ids=ids, now=stamp())
         skipped.update(set(ids) - set(marked))
         session.commit()
         marked_in_all += len(marked)

@@ -119,6 +119,19 @@ def test_one_action_wins_per_version_and_the_log_matches(app, scratch_district):
         assert normalised(service.replay(events)) == normalised(service.snapshot(row))
 
 
+def reserve_all_at_once(monkeypatch, workers: int) -> None:
+    """Let every request reach the reservation of its Idempotency-Key before any of them goes on:
+    the interleaving retries arriving together can have."""
+    arrived = threading.Barrier(workers)
+    original = service._reserve_key
+
+    def wait_then_reserve(*args, **kwargs):
+        arrived.wait(timeout=10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
+
+
 def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, monkeypatch):
     """Phones on bad networks retry: the same Idempotency-Key arriving twice at once."""
     with app.app_context():
@@ -129,18 +142,7 @@ def test_a_retried_post_racing_itself_logs_one_case(app, scratch_district, monke
         db.session.commit()
         principal_id = principal.id
     workers = 4
-
-    # Let every request reach the reservation of the key before any of them goes on: the
-    # interleaving two retries arriving together can have.
-    arrived = threading.Barrier(workers)
-    original = service._reserve_key
-
-    def wait_then_reserve(*args, **kwargs):
-        arrived.wait(timeout=10)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
-
+    reserve_all_at_once(monkeypatch, workers)
     start = threading.Barrier(workers)
     results, failures = [], []
 
@@ -185,14 +187,7 @@ def test_a_retried_action_racing_itself_is_done_once(app, scratch_district, monk
         db.session.commit()
         principal_id, case_id, version = principal.id, case.id, case.version
     workers = 4
-    arrived = threading.Barrier(workers)
-    original = service._reserve_key
-
-    def wait_then_reserve(*args, **kwargs):
-        arrived.wait(timeout=10)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_reserve_key", wait_then_reserve)
+    reserve_all_at_once(monkeypatch, workers)
     results, failures = [], []
 
     def work(_n):

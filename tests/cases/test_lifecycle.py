@@ -1518,6 +1518,8 @@ def test_an_app_fetches_only_the_cases_changed_since_it_last_synced(actors, ids)
     changed = actors.grid.client.get(CASES, query_string={"updated_from": synced.isoformat()})
     assert changed.status_code == 200, changed.get_data(as_text=True)
     assert sorted(case["id"] for case in changed.get_json()["items"]) == sorted([acted["id"], grown["id"]])
+    # The colour changes with time alone, and the app reads it off the two moments it has.
+    assert parse(untouched["yellow_at"]) < parse(untouched["deadline_at"]) and untouched["deadline_colour"] == "green"
     everything = actors.grid.client.get(CASES, query_string={"updated_from": "2000-01-01T00:00:00+08:00"})
     assert untouched["id"] in [case["id"] for case in everything.get_json()["items"]]
 

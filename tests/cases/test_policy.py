@@ -140,6 +140,8 @@ def test_from_config_rejects_unknown_settings():
         {"reopen_days": 7.5},
         {"attempts_before_logging_days": -1},
         {"attempts_before_logging_days": "7"},
+        # Found by an audit: it started, and every attempt recorded answered 500 (OverflowError).
+        {"attempts_before_logging_days": 1_000_000},
         # Found by a policy audit: these started, and did something else than they said.
         {"risk_minimum_level": {"orange": "town", "red": "village"}},
         {"size_minimum_level": {"30": "district", "100": "town"}},

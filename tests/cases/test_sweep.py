@@ -172,3 +172,21 @@ def test_the_cli_refuses_a_batch_size_of_zero(app, session):
     result = app.test_cli_runner().invoke(args=["cases", "sweep", "--batch-size", "0"])
     assert result.exit_code != 0
     assert "batch-size" in result.output
+
+
+def test_a_long_sweep_stamps_each_batch_when_it_is_handled(session, ids, monkeypatch):
+    """Found by an audit: every case a sweep escalated was stamped with the moment the sweep began
+    and committed batches later, so an app syncing by `updated_from` meanwhile read past them, and
+    kept them at the grid for good."""
+    now = utcnow()
+    cases = [case_in(session, "reported", ids[M111]) for _ in range(2)]
+    for case in cases:
+        set_clock(session, case.id, deadline_at=now - timedelta(minutes=1), yellow_at=now - timedelta(hours=1))
+    commits, commit = [], session.commit
+    monkeypatch.setattr(session, "commit", lambda: (commit(), commits.append(utcnow())))
+
+    assert sweep(session, batch_size=1)["escalated"] == 2
+    first, second = (fresh(session, case.id) for case in cases)
+    # The second batch is stamped after the first was committed (and seen).
+    assert first.updated_at < commits[0] <= second.updated_at
+    assert [event.at for event in service.events(session, case=second)][-1] == second.updated_at
