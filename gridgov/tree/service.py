@@ -200,7 +200,7 @@ def hold_lineage(session: Session, *, unit_id: int, depth: int) -> list:
 
 
 # The unit a case is handed to, held as HOLD_PLACES holds a unit, and read to see that it is
-# still in use: a retirement locks its row FOR UPDATE (``lock_for_retirement``), which this
+# still in use: a retirement locks its row FOR UPDATE (``lock_out_takers``), which this
 # key-share lock keeps waiting, so it sees the case arrive; renames and new children pass.
 HOLD_TAKER = (sa.select(Unit.path, Unit.active).where(Unit.id == sa.bindparam("unit_id"))
               .with_for_update(read=True, key_share=True, skip_locked=True).execution_options(**UNSCOPED))
@@ -221,10 +221,13 @@ def hold_taker(session: Session, *, unit: Unit) -> str:
     return held.path
 
 
-def lock_for_retirement(session: Session, *, unit: Unit) -> None:
-    """Wait for the hand-overs to ``unit`` under way (``hold_taker``) and keep new ones out until
-    the commit, so that the retirement sees every case the unit holds. Before the row is updated:
-    PostgreSQL lets a key-share lock take the version a no-key update left behind."""
+def lock_out_takers(session: Session, *, unit: Unit) -> None:
+    """Wait for what is under way that names ``unit`` (hand-overs to it, ``hold_taker``; inserts
+    whose foreign keys name it, such as a party living there) and keep new ones out until the
+    commit, so that what follows sees all of it: a retirement every case the unit holds, a delete
+    every row that forbids it. FOR UPDATE, where ``lock_units``' FOR NO KEY UPDATE lets key-share
+    locks by. Before the row is updated: PostgreSQL lets a key-share lock take the version a
+    no-key update left behind."""
     session.execute(sa.select(Unit.id).where(Unit.id == unit.id).with_for_update().execution_options(**UNSCOPED))
 
 
@@ -455,7 +458,7 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
         raise RuleViolation(f"Fields {sorted(unknown)} cannot be changed here.")
     changed = {key: value for key, value in changes.items() if getattr(unit, key) != value}
     if changed.get("active") is False:
-        lock_for_retirement(session, unit=unit)  # the row as it is: its update would leave the old one to lock
+        lock_out_takers(session, unit=unit)  # the row as it is: its update would leave the old one to lock
     if changed:
         before = {key: getattr(unit, key) for key in changed}
         for key, value in changed.items():
@@ -470,12 +473,9 @@ def update_unit(session: Session, *, unit: Unit, version: int | None = None, **c
 
 
 def delete_unit(session: Session, *, unit: Unit) -> None:
-    # Locked as the DELETE will lock it, before the guards look: a case naming the unit (a
-    # party's home) committed between their look and the DELETE would have the foreign key's
-    # SET NULL clear it unseen. FOR UPDATE, not lock_units' FOR NO KEY UPDATE: an insert that
-    # names the unit (its key-share lock) must wait, and the guards then see it.
-    session.scalars(sa.select(Unit).where(Unit.id == unit.id).with_for_update()
-                    .execution_options(populate_existing=True, **UNSCOPED)).all()
+    # Before the guards look: a case naming the unit (a party's home) committed between their
+    # look and the DELETE would have the foreign key's SET NULL clear it unseen.
+    lock_out_takers(session, unit=unit)
     has_child = sa.select(Unit.id).where(Unit.parent_id == unit.id).limit(1).execution_options(**UNSCOPED)
     if session.scalar(has_child) is not None:
         raise Conflict(f"Unit {unit.code} still has child units; move or delete them first.")
