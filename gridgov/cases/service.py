@@ -204,9 +204,7 @@ def create_case(
     case.reference = _next_reference(session, district=district, year=now.astimezone(TIMEZONE).year)
     session.add(case)
     session.flush()
-    # Who the parties are stays out (the timeline is read widely); where they live decides a
-    # cross_boundary escalation, as in add_party's event.
-    parties_logged = [{"role": str(party["role"]), "home_unit_id": party.get("home_unit_id")} for party in parties]
+    parties_logged = [_party_as_told(party) for party in parties]
     _event(session, case, actor=actor, action="create", now=now, before={}, from_status=None,
            from_owner=None, reason=None, details={"parties": parties_logged} if parties_logged else None)
     if record is not None:
@@ -993,9 +991,13 @@ def _check_studio_takes(session, case, category) -> None:
 
 def _add_party(session, case, *, actor, now, party):
     case.parties.append(_party(session, **party))
-    # The event names the party's role and home, not who they are: the timeline is read widely.
-    return f"party added: {party['role']}", {"party": {"role": str(party["role"]),
-                                                        "home_unit_id": party.get("home_unit_id")}}
+    return f"party added: {party['role']}", {"party": _party_as_told(party)}
+
+
+def _party_as_told(party: dict) -> dict:
+    """A party as events name them: their role and where they live (which decides a
+    cross_boundary escalation), not who they are: the timeline is read widely."""
+    return {"role": str(party["role"]), "home_unit_id": party.get("home_unit_id")}
 
 
 HANDLERS = {
