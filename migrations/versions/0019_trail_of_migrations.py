@@ -70,8 +70,9 @@ def upgrade():
             told[case_id].update((details or {}).get("changes", {}))
         missing = []
         for row in rows:
+            known = told[row.id]
             changes = {column.name: _as_told(row._mapping[column]) for column in told_columns
-                       if column.name not in told[row.id] or not _tells(told[row.id][column.name], row._mapping[column])}
+                       if column.name not in known or not _tells(known[column.name], row._mapping[column])}
             if changes:
                 missing.append({
                     "case_id": row.id, "at": now, "actor_id": None, "actor": "system", "action": "upgrade",

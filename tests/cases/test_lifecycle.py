@@ -353,7 +353,8 @@ def test_every_allowed_transition(session, actors, ids, status, action):
     after = act(actors.district.client, before, action, **body)
 
     target = EXPECTED[action][1]
-    expected_status = {"resume": "accepted", "follow_up": "closed", "send_back": "in_progress"}.get(action, target) or status
+    otherwise = {"resume": "accepted", "follow_up": "closed", "send_back": "in_progress"}
+    expected_status = otherwise.get(action, target) or status
     assert after["status"] == expected_status
     assert after["version"] > before["version"]
     event = timeline(actors.district.client, case.id)[-1]

@@ -234,7 +234,8 @@ def test_a_case_sent_back_after_its_village_retired_goes_to_the_town(session, ac
     resolved = act(actors.village.client, resolved, "assign", assignee_id=actors.village2.id)
     resolved = act(actors.village.client, resolved, "resolve", note="已和解")
     village = client.get(f"/api/v1/units/{ids[V1]}").get_json()
-    assert client.patch(f"/api/v1/units/{ids[V1]}", json={"active": False, "version": village["version"]}).status_code == 200
+    retired = client.patch(f"/api/v1/units/{ids[V1]}", json={"active": False, "version": village["version"]})
+    assert retired.status_code == 200
     assert get(actors.district.client, resolved["id"])["owner_unit_id"] == ids[V1]
 
     back = act(actors.town.client, get(actors.town.client, resolved["id"]), "send_back", reason="核查发现协议未履行")
